@@ -1,0 +1,140 @@
+"""From answers to an explained profile: a pure function, no I/O.
+
+Every picked option (and every numeric band hit) adds its evidence to each profile. The profile
+with the most evidence is the main one; a second problem profile close behind is shown too; the
+three answers that added most to the main profile are the explanation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .flow import PROFILES, Flow, Question
+
+PROBLEM_PROFILES = tuple(p for p in PROFILES if p != "mvc")
+# Below this much evidence the signals are thin: the result says it may be a bad day.
+THIN_EVIDENCE = 5.0
+HIGH_EVIDENCE = 9.0
+# A second problem profile is "strong" when it has at least this share of the main one.
+SECONDARY_SHARE = 0.6
+SECONDARY_MIN = 4.0
+CLEAR_MARGIN = 3.0
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One answer and how much it added to the main profile."""
+
+    question: str
+    value: Any
+    weight: float
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The classifier's verdict, as plain data that can be stored and rendered."""
+
+    scores: dict[str, float]
+    main: str
+    secondary: str | None
+    confidence: str  # "high" | "medium" | "low"
+    reasons: tuple[Reason, ...]
+    own_error: bool
+    first_time: bool
+    recurring: bool
+    thin: bool
+    good_client: bool
+
+    @property
+    def bad_day_caveat(self) -> bool:
+        """Thin evidence or a first occurrence: suggest watching for a repeat before acting."""
+        return (self.thin or self.first_time) and not self.good_client
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reasons"] = [asdict(r) for r in self.reasons]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Assessment":
+        return cls(**{**data, "reasons": tuple(Reason(**r) for r in data["reasons"])})
+
+
+def _contributions(q: Question, value: Any) -> tuple[dict[str, float], set[str]]:
+    """The evidence and flags one answer brings."""
+    evidence: dict[str, float] = {}
+    flags: set[str] = set()
+    if value is None:
+        return evidence, flags
+    if q.is_choice:
+        picked = value if isinstance(value, list) else [value]
+        sources = [q.option_index[o] for o in picked if o in q.option_index]
+    else:
+        sources = [b for b in q.bands if isinstance(value, (int, float)) and b.holds(value)]
+    for source in sources:
+        for profile, weight in source.evidence.items():
+            evidence[profile] = evidence.get(profile, 0.0) + weight
+        flags.update(source.flags)
+    return evidence, flags
+
+
+def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
+    """Score every profile from the answers and explain the winner."""
+    scores = dict.fromkeys(PROFILES, 0.0)
+    flags: set[str] = set()
+    per_answer: list[tuple[str, Any, dict[str, float]]] = []
+    for qid, value in answers.items():
+        q = flow.questions.get(qid)
+        if q is None:
+            continue
+        evidence, answer_flags = _contributions(q, value)
+        flags |= answer_flags
+        per_answer.append((qid, value, evidence))
+        for profile, weight in evidence.items():
+            scores[profile] += weight
+
+    # Ties go to the profile listed first, problem profiles before mvc.
+    ranked = sorted(PROFILES, key=lambda p: (-scores[p], PROFILES.index(p)))
+    main = ranked[0]
+    top_problem = max(PROBLEM_PROFILES, key=lambda p: (scores[p], -PROFILES.index(p)))
+    good_client = main == "mvc" and scores["mvc"] >= scores[top_problem] + 1
+    if scores[main] <= 0:
+        main, good_client = "mvc", False
+    elif main == "mvc" and not good_client:
+        main = top_problem
+
+    others = [p for p in PROBLEM_PROFILES if p != main]
+    second = max(others, key=lambda p: (scores[p], -PROFILES.index(p)))
+    secondary = (
+        second
+        if not good_client and scores[second] >= max(SECONDARY_MIN, SECONDARY_SHARE * scores[main])
+        else None
+    )
+    runner_up = max(scores[p] for p in PROFILES if p != main)
+    margin = scores[main] - runner_up
+    thin = scores[main] < THIN_EVIDENCE
+    if scores[main] >= HIGH_EVIDENCE and margin >= CLEAR_MARGIN:
+        confidence = "high"
+    elif not thin and margin >= 1:
+        confidence = "medium"
+    else:
+        confidence = "low"
+
+    weighed = sorted(
+        (Reason(qid, value, round(evidence.get(main, 0.0), 2)) for qid, value, evidence in per_answer),
+        key=lambda r: -r.weight,
+    )
+    reasons = tuple(r for r in weighed if r.weight > 0)[:3]
+    return Assessment(
+        scores={p: round(s, 2) for p, s in scores.items()},
+        main=main,
+        secondary=secondary,
+        confidence=confidence,
+        reasons=reasons,
+        own_error="own_error" in flags,
+        first_time="first_time" in flags,
+        recurring="recurring" in flags,
+        thin=thin,
+        good_client=good_client,
+    )

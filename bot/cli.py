@@ -1,0 +1,94 @@
+"""The `clientcoach` command line: chat in the console, check and draw flows, run the bot."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .flow import FlowError, load_flow, mermaid
+from .paths import default_flow, flows_dir
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="SQLite database (default: $CLIENTCOACH_DB or data/clientcoach.db)")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Run the questionnaire in the terminal."""
+    from .coach import open_coach
+    from .console import Console
+
+    coach = open_coach(args.db, args.flow)
+    try:
+        interactive = sys.stdin.isatty()
+        console = Console(coach, user_id=args.user, lang=args.lang)
+        return console.run(resume=args.resume or interactive)
+    finally:
+        coach.store.close()
+
+
+def cmd_flows_check(args: argparse.Namespace) -> int:
+    """Validate flow files; print one line per file."""
+    files = [Path(f) for f in args.files] or sorted(flows_dir().glob("*.yaml"))
+    status = 0
+    for path in files:
+        try:
+            flow = load_flow(path)
+        except FlowError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"ok: {path} (flow {flow.id} v{flow.version}, {len(flow.questions)} questions)")
+    return status
+
+
+def cmd_flows_draw(args: argparse.Namespace) -> int:
+    """Print the flow as a Mermaid diagram."""
+    try:
+        flow = load_flow(args.file or default_flow())
+    except FlowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(mermaid(flow, args.lang))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clientcoach", description="Coaching through one difficult client.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="answer the questionnaire in the terminal")
+    chat.add_argument("--lang", choices=("it", "en"), default=os.environ.get("CLIENTCOACH_LANG", "it"))
+    chat.add_argument("--user", type=int, default=0, help="local user id (default 0)")
+    chat.add_argument("--resume", action="store_true", help="go on with an unfinished questionnaire")
+    chat.add_argument("--flow", help="flow file (default: the bundled cliente_difficile)")
+    _db_arg(chat)
+    chat.set_defaults(func=cmd_chat)
+
+    flows = sub.add_parser("flows", help="check or draw the questionnaire flows")
+    flows_sub = flows.add_subparsers(dest="flows_command", required=True)
+    check = flows_sub.add_parser("check", help="validate flow files")
+    check.add_argument("files", nargs="*")
+    check.set_defaults(func=cmd_flows_check)
+    draw = flows_sub.add_parser("draw", help="print a Mermaid diagram of a flow")
+    draw.add_argument("file", nargs="?")
+    draw.add_argument("--lang", choices=("it", "en"), default="it")
+    draw.set_defaults(func=cmd_flows_draw)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

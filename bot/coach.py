@@ -1,0 +1,271 @@
+"""The dialogue service both front ends call: load the state, move it, render, store.
+
+A front end (console or Telegram) turns what the user did into one call here: `start`, `act`
+(a button's action), `text` (something typed) or `show`. Each call loads the conversation from
+the store, moves it through the engine, renders what to show and writes it back in one
+transaction. The front end only displays the `Reply`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .classifier import Assessment, classify
+from .engine import CANCELLED, Engine, Invalid
+from .flow import END, Flow, load_flow
+from .paths import default_flow
+from .render import Button, Renderer, Screen
+from .store import Store
+
+DEFAULT_VARIANT = "softer"
+GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
+DEFAULT_GUIDE = "prevention"
+
+
+@dataclass
+class Reply:
+    """What a front end shows after one user action.
+
+    `dialog` is the questionnaire's own message (edited in place on Telegram); `messages` are new
+    messages to send after it; `toast` is a short notice (a callback answer on Telegram).
+    """
+
+    dialog: Screen | None = None
+    messages: list[Screen] = field(default_factory=list)
+    toast: str | None = None
+    case_no: int | None = None
+    ended: bool = False
+    duplicate: bool = False
+
+
+class Coach:
+    """Orchestrates engine, classifier, renderer and store for one flow."""
+
+    def __init__(self, store: Store, flow: Flow | None = None, renderer: Renderer | None = None):
+        self.store = store
+        self.flow = flow or load_flow(default_flow())
+        self.engine = Engine(self.flow)
+        self.renderer = renderer or Renderer()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def lang(self, user_id: int, fallback: str = "it") -> str:
+        return self.store.user_lang(user_id) or (fallback if fallback in ("it", "en") else "it")
+
+    def ui(self, lang: str, name: str, *args: Any) -> str:
+        return self.renderer.ui(lang, name, *args)
+
+    def _error(self, lang: str, exc: Invalid) -> str:
+        return self.renderer.ui(lang, "error", exc.key, exc.params)
+
+    def screen(self, state: dict[str, Any], error: str | None = None) -> Screen:
+        """The screen for where the conversation is: a question or the review."""
+        lang = state["lang"]
+        if state["review"] or self.engine.complete(state):
+            return self.renderer.review(lang, self.engine.answered(state), self.engine.complete(state))
+        q = self.engine.question(state)
+        assert q is not None
+        return self.renderer.question(
+            lang,
+            q,
+            self.engine.progress(state),
+            error=error,
+            picked=state.get("picked"),
+            current=state["answers"].get(q.id) if state["editing"] else None,
+            can_back=bool(state["history"]),
+        )
+
+    def _restart_offer(self, lang: str, text: str) -> Screen:
+        return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), "restart"),),))
+
+    def load(self, user_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The user's open conversation (None if none) and its front-end meta."""
+        found = self.store.load_conversation(user_id)
+        return found if found else (None, {})
+
+    # -- entry points --------------------------------------------------------------------------
+
+    def start(self, user_id: int, lang: str | None = None, update_id: int | None = None) -> Reply:
+        """Begin a new questionnaire, replacing any open one."""
+        lang = lang or self.lang(user_id)
+        state = {**self.engine.new(lang), "cid": secrets.token_hex(3), "picked": []}
+        if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
+            return Reply(duplicate=True)
+        return Reply(dialog=self.screen(state))
+
+    def show(self, user_id: int, fallback_lang: str = "it") -> Reply:
+        """Show the open conversation where it is (after a restart, or on request)."""
+        state, _ = self.load(user_id)
+        if state is None:
+            return Reply(messages=[Screen("notice", self.ui(self.lang(user_id, fallback_lang), "nothing_in_progress"))])
+        if not self.engine.compatible(state):
+            lang = state.get("lang", "it")
+            return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
+        return Reply(dialog=self.screen(state))
+
+    def act(
+        self,
+        user_id: int,
+        action: str,
+        *,
+        conversation: str | None = None,
+        step: int | None = None,
+        update_id: int | None = None,
+        fallback_lang: str = "it",
+    ) -> Reply:
+        """Apply a button's action; with `conversation`/`step`, a stale button changes nothing."""
+        if action == "restart":
+            return self.start(user_id, self.lang(user_id, fallback_lang), update_id=update_id)
+        state, meta = self.load(user_id)
+        lang = state["lang"] if state else self.lang(user_id, fallback_lang)
+        if state is None:
+            return Reply(toast=self.ui(lang, "stale_button") if step is not None else None,
+                         messages=[] if step is not None else [Screen("notice", self.ui(lang, "nothing_in_progress"))])
+        if conversation is not None and (conversation != state.get("cid") or step != state["step"]):
+            return Reply(toast=self.ui(lang, "stale_button"))
+        if not self.engine.compatible(state):
+            return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
+        try:
+            new_state = self._apply(state, action)
+        except Invalid as exc:
+            # A wrong move changes nothing; the same screen comes back with the reason.
+            return Reply(dialog=self.screen(state, error=self._error(lang, exc)), toast=self._error(lang, exc))
+        if new_state["at"] == CANCELLED:
+            if not self.store.drop_conversation(user_id, update_id=update_id):
+                return Reply(duplicate=True)
+            return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
+        if action == "finish":
+            return self._finish(user_id, new_state, update_id)
+        if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
+            return Reply(duplicate=True)
+        return Reply(dialog=self.screen(new_state))
+
+    def text(self, user_id: int, raw: str, *, update_id: int | None = None, fallback_lang: str = "it") -> Reply:
+        """Something the user typed: the answer to the current question."""
+        state, meta = self.load(user_id)
+        if state is None:
+            return Reply(messages=[Screen("notice", self.ui(self.lang(user_id, fallback_lang), "stray_message"))])
+        lang = state["lang"]
+        if not self.engine.compatible(state):
+            return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
+        if state["review"] or self.engine.complete(state):
+            return Reply(dialog=self.screen(state), messages=[])
+        try:
+            new_state = self.engine.answer(state, raw)
+        except Invalid as exc:
+            return Reply(dialog=self.screen(state, error=self._error(lang, exc)))
+        new_state["picked"] = []
+        if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
+            return Reply(duplicate=True)
+        return Reply(dialog=self.screen(new_state))
+
+    def remember(self, user_id: int, **meta: Any) -> None:
+        """Keep front-end data (e.g. the Telegram message id of the dialogue) with the conversation."""
+        found = self.store.load_conversation(user_id)
+        if found:
+            state, old = found
+            self.store.save_conversation(user_id, state, {**old, **meta})
+
+    # -- moves ---------------------------------------------------------------------------------
+
+    def _apply(self, state: dict[str, Any], action: str) -> dict[str, Any]:
+        kind, _, arg = action.partition(":")
+        engine = self.engine
+        if kind == "opt":
+            new = engine.answer(state, arg)
+        elif kind == "tog":
+            q = engine.question(state)
+            if q is None or q.kind != "multi" or arg not in q.option_index:
+                raise Invalid("not_an_option", count=len(q.options) if q else 0)
+            picked = list(state.get("picked") or [])
+            if arg in picked:
+                picked.remove(arg)
+            elif q.option_index[arg].exclusive:
+                picked = [arg]
+            else:
+                picked = [p for p in picked if not q.option_index[p].exclusive] + [arg]
+            return {**state, "picked": picked, "step": state["step"] + 1}
+        elif kind == "done":
+            new = engine.answer(state, list(state.get("picked") or []))
+        elif kind == "back":
+            new = engine.back(state)
+        elif kind == "skip":
+            new = engine.skip(state)
+        elif kind == "cancel":
+            new = engine.cancel(state)
+        elif kind == "review":
+            new = engine.show_review(state)
+        elif kind == "chg":
+            new = engine.change(state, arg)
+        elif kind == "resume":
+            new = engine.leave_review(state)
+        elif kind == "finish":
+            if not engine.complete(state):
+                raise Invalid("no_question")
+            return state
+        else:
+            raise Invalid("unknown_action")
+        new["picked"] = list(new["answers"].get(new["at"]) or []) if self._is_multi(new) and new["editing"] else []
+        return new
+
+    def _is_multi(self, state: dict[str, Any]) -> bool:
+        q = self.engine.question(state)
+        return q is not None and q.kind == "multi"
+
+    def _finish(self, user_id: int, state: dict[str, Any], update_id: int | None) -> Reply:
+        lang = state["lang"]
+        answers = {q.id: value for q, value in self.engine.answered(state)}
+        assessment = classify(self.flow, answers)
+        final_state = {**state, "answers": answers}
+        case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"), update_id=update_id)
+        if case_no is None:
+            return Reply(duplicate=True)
+        return Reply(messages=self.result_screens(lang, case_no, answers, assessment), case_no=case_no, ended=True)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def result_screens(
+        self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment, form: str | None = None
+    ) -> list[Screen]:
+        """Card, advice, the fitting guide, then each script as its own message."""
+        r = self.renderer
+        screens = [
+            Screen("notice", self.ui(lang, "saved", case_no)),
+            r.result(lang, self.flow.questions, answers, assessment),
+            r.advice(lang, answers, assessment),
+            r.guide(lang, GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE), assessment, answers.get("alias")),
+        ]
+        refs = r.scripts_for(assessment)
+        if refs:
+            screens.append(Screen("notice", self.ui(lang, "scripts_intro", len(refs))))
+        form = form or answers.get("form") or "tu"
+        for index, ref in enumerate(refs, 1):
+            screens.append(
+                r.script_screen(lang, ref, index, answers, assessment, DEFAULT_VARIANT, form, f"s:{case_no}:{index}")
+            )
+        return screens
+
+    def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
+        """Re-render one script of a saved case in another variant or form; None if not the user's."""
+        case = self.store.case(user_id, case_no)
+        if case is None:
+            return None
+        assessment = Assessment.from_dict(case["assessment"])
+        refs = self.renderer.scripts_for(assessment)
+        if not 1 <= index <= len(refs) or variant not in ("softer", "firmer", "shorter") or form not in ("tu", "lei"):
+            return None
+        return self.renderer.script_screen(
+            case["lang"], refs[index - 1], index, case["answers"], assessment, variant, form, f"s:{case_no}:{index}"
+        )
+
+
+def open_coach(db_path: str | Path | None = None, flow_path: str | Path | None = None) -> Coach:
+    """A Coach on the given database and flow (defaults: CLIENTCOACH_DB or data/, the bundled flow)."""
+    flow = load_flow(flow_path) if flow_path else None
+    return Coach(Store.open(db_path), flow)
+
+
+__all__ = ["Coach", "Reply", "open_coach", "END"]

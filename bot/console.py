@@ -1,0 +1,129 @@
+"""The console front end: the same dialogue in a terminal, one typed line per answer.
+
+Works interactively and with piped stdin (a line per answer), ends cleanly on EOF or Ctrl-C.
+Never imports telegram.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from .coach import Coach, Reply
+from .render import Screen
+
+CONSOLE_USER = 0
+# Typed words for the navigation buttons, Italian and English alike.
+COMMANDS = {
+    "indietro": "back", "back": "back",
+    "salta": "skip", "skip": "skip",
+    "annulla": "cancel", "cancel": "cancel",
+    "rivedi": "review", "review": "review",
+    "ricomincia": "restart", "restart": "restart",
+    "aiuto": "help", "help": "help", "?": "help",
+    "esci": "quit", "quit": "quit", "exit": "quit",
+}
+RULE = "─" * 60
+
+
+class Console:
+    """Drives a Coach from lines of text."""
+
+    def __init__(self, coach: Coach, user_id: int = CONSOLE_USER, lang: str = "it",
+                 stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
+        self.coach, self.user_id, self.lang = coach, user_id, lang
+        self.stdin, self.stdout = stdin, stdout
+        self.screen: Screen | None = None
+
+    def say(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+
+    def ui(self, name: str, *args) -> str:
+        return self.coach.renderer.ui(self.lang, name, *args)
+
+    def show(self, reply: Reply) -> None:
+        if reply.dialog is not None:
+            self.screen = reply.dialog
+            self.say()
+            self.say(self.describe(reply.dialog))
+        elif reply.toast and not reply.messages:
+            self.say(reply.toast)
+        for message in reply.messages:
+            self.say()
+            if message.kind == "script":
+                self.say(RULE)
+            self.say(message.plain)
+        if reply.case_no is not None:
+            self.say(RULE)
+
+    def describe(self, screen: Screen) -> str:
+        """A screen as console text: the text, then the numbered choices."""
+        lines = [screen.plain]
+        numbered = self._numbered(screen)
+        if numbered:
+            lines.append("")
+            if screen.kind == "question":
+                lines += [f"  {i}) {b.label.removeprefix('▫️ ').removeprefix('✅ ')}" for i, b in enumerate(numbered, 1)]
+                if any(b.action.startswith("tog:") for b in numbered):
+                    lines.append(self.ui("console_multi_hint"))
+            else:
+                lines.append(self.ui("console_review_prompt", any(b.action == "finish" for row in screen.buttons for b in row)))
+        return "\n".join(lines)
+
+    @staticmethod
+    def _numbered(screen: Screen) -> list:
+        prefixes = ("opt:", "tog:") if screen.kind == "question" else ("chg:",)
+        return [b for row in screen.buttons for b in row if b.action.startswith(prefixes)]
+
+    def handle(self, line: str) -> Reply | None:
+        """One typed line -> one Coach call; None means quit."""
+        word = line.strip().casefold()
+        command = COMMANDS.get(word)
+        if command == "quit":
+            return None
+        if command == "help":
+            return Reply(messages=[Screen("notice", self.ui("console_help"))])
+        if command:
+            return self.coach.act(self.user_id, command, fallback_lang=self.lang)
+        screen = self.screen
+        if screen is not None and screen.kind == "review":
+            if not word:
+                last = [b.action for row in screen.buttons for b in row if b.action in ("finish", "resume")]
+                return self.coach.act(self.user_id, last[0] if last else "resume", fallback_lang=self.lang)
+            choices = self._numbered(screen)
+            if word.isdigit() and 1 <= int(word) <= len(choices):
+                return self.coach.act(self.user_id, choices[int(word) - 1].action, fallback_lang=self.lang)
+            return Reply(toast=self.coach.renderer.ui(self.lang, "error", "not_an_option", {"count": len(choices)}))
+        return self.coach.text(self.user_id, line, fallback_lang=self.lang)
+
+    def run(self, resume: bool = False) -> int:
+        """The read-answer loop; returns the exit status."""
+        self.say(self.ui("console_intro"))
+        state, _ = self.coach.load(self.user_id)
+        if resume and state is not None and self.coach.engine.compatible(state):
+            self.lang = state["lang"]
+            self.say(self.ui("resumed"))
+            reply = self.coach.show(self.user_id, self.lang)
+        else:
+            reply = self.coach.start(self.user_id, self.lang)
+        try:
+            while True:
+                self.show(reply)
+                if reply.ended:
+                    return 0
+                self.stdout.write("> ")
+                self.stdout.flush()
+                line = self.stdin.readline()
+                if not line:
+                    self.say()
+                    self.say(self.ui("console_goodbye"))
+                    return 0
+                next_reply = self.handle(line.rstrip("\n"))
+                if next_reply is None:
+                    self.say(self.ui("console_goodbye"))
+                    return 0
+                reply = next_reply
+        except KeyboardInterrupt:
+            self.say()
+            self.say(self.ui("console_goodbye"))
+            return 130

@@ -1,0 +1,389 @@
+"""Rendering: data in, text out. Every screen is a jinja2 template, previewable without Telegram.
+
+Templates are compiled once at start with StrictUndefined and HTML autoescape, so whatever a user
+typed is escaped. The output is Telegram-safe HTML (Telegram's tags only); `to_plain` gives the
+same text for the console.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Callable
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from markupsafe import Markup
+
+from .classifier import Assessment
+from .engine import Progress
+from .flow import LANGS, PROFILES, Question
+from .paths import templates_dir
+
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "blockquote", "tg-spoiler", "span", "tg-emoji"}
+)
+TELEGRAM_LIMIT = 4096
+VARIANTS = ("softer", "firmer", "shorter")
+FORMS = ("tu", "lei")
+PROGRESS_CELLS = 10
+_SCRIPT_FILE = re.compile(r"^(\d+)_([a-z0-9_]+)\.html\.j2$")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice on a screen: its label and the action it triggers (front-end neutral)."""
+
+    label: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What to show: HTML text and rows of buttons."""
+
+    kind: str
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def plain(self) -> str:
+        return to_plain(self.text)
+
+
+def format_money(value: float | Decimal | None, lang: str) -> str | None:
+    """1.200,00 € in Italian, €1,200.00 in English."""
+    if value is None:
+        return None
+    amount = f"{Decimal(str(value)).quantize(Decimal('0.01')):,.2f}"
+    if lang == "it":
+        return amount.replace(",", "_").replace(".", ",").replace("_", ".") + " €"
+    return "€" + amount
+
+
+class _PlainText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def to_plain(text: str) -> str:
+    """The visible text of Telegram HTML: tags dropped, entities decoded."""
+    parser = _PlainText()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
+
+
+class _TagCheck(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self.problems.append(f"tag <{tag}> is not allowed by Telegram")
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.problems.append(f"</{tag}> closes nothing open")
+
+
+def html_problems(text: str) -> list[str]:
+    """Why Telegram would refuse this HTML (empty when it is fine)."""
+    checker = _TagCheck()
+    checker.feed(text)
+    checker.close()
+    problems = checker.problems + [f"<{t}> is never closed" for t in checker.stack]
+    if len(to_plain(text)) > TELEGRAM_LIMIT:
+        problems.append(f"longer than {TELEGRAM_LIMIT} characters")
+    return problems
+
+
+def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split at paragraph boundaries so each part fits one Telegram message."""
+    if len(text) <= limit:
+        return [text]
+    parts, current = [], ""
+    for paragraph in text.split("\n\n"):
+        while len(paragraph) > limit:  # a single huge paragraph: cut at the last line break or space
+            cut = max(paragraph.rfind("\n", 0, limit), paragraph.rfind(" ", 0, limit))
+            cut = cut if cut > 0 else limit
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(paragraph[:cut].rstrip())
+            paragraph = paragraph[cut:].lstrip()
+        candidate = f"{current}\n\n{paragraph}" if current else paragraph
+        if len(candidate) > limit:
+            parts.append(current)
+            current = paragraph
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts
+
+
+@dataclass(frozen=True)
+class ScriptRef:
+    """One exit or recovery script in the catalogue."""
+
+    profile: str
+    id: str
+    order: int
+
+
+class Renderer:
+    """Compiles the templates once and renders every screen."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory else templates_dir()
+        self.env = Environment(
+            loader=FileSystemLoader(str(self.directory)),
+            undefined=StrictUndefined,
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.scripts: dict[str, tuple[ScriptRef, ...]] = self._scan_scripts()
+        self._ui = {lang: self.env.get_template(f"{lang}/ui.html.j2").module for lang in LANGS}
+        self._cache: dict[str, Template] = {}
+
+    def _scan_scripts(self) -> dict[str, tuple[ScriptRef, ...]]:
+        catalogue: dict[str, tuple[ScriptRef, ...]] = {}
+        for profile in PROFILES:
+            refs = []
+            folder = self.directory / "it" / "scripts" / profile
+            for path in sorted(folder.glob("*.html.j2")) if folder.is_dir() else []:
+                match = _SCRIPT_FILE.match(path.name)
+                if match:
+                    refs.append(ScriptRef(profile, match.group(2), int(match.group(1))))
+            catalogue[profile] = tuple(sorted(refs, key=lambda r: r.order))
+        return catalogue
+
+    def template(self, name: str) -> Template:
+        template = self._cache.get(name)
+        if template is None:
+            template = self._cache[name] = self.env.get_template(name)
+        return template
+
+    def render(self, name: str, **context: Any) -> str:
+        text = self.template(name).render(**context)
+        return _BLANK_RUNS.sub("\n\n", text).strip()
+
+    def ui(self, lang: str, name: str, *args: Any, **kwargs: Any) -> str:
+        """A short interface text (a macro of `<lang>/ui.html.j2`)."""
+        macro: Callable[..., str] = getattr(self._ui[lang], name)
+        return str(macro(*args, **kwargs)).strip()
+
+    # -- answers as text ---------------------------------------------------------------------
+
+    def answer_text(self, q: Question, value: Any, lang: str) -> str:
+        """How an answer reads back to the user."""
+        if value is None:
+            return self.ui(lang, "skipped")
+        if q.kind == "single":
+            return q.option_index[value].label[lang]
+        if q.kind == "multi":
+            return "; ".join(q.option_index[v].label[lang] for v in value)
+        if q.kind == "money":
+            return format_money(value, lang) or ""
+        return str(value)
+
+    # -- dialogue screens ----------------------------------------------------------------------
+
+    def question(
+        self,
+        lang: str,
+        q: Question,
+        progress: Progress,
+        *,
+        error: str | None = None,
+        picked: list[str] | None = None,
+        current: Any = None,
+        can_back: bool = True,
+    ) -> Screen:
+        picked = picked or []
+        options = [
+            {"id": o.id, "label": o.label[lang], "picked": o.id in picked, "number": i}
+            for i, o in enumerate(q.options, 1)
+        ]
+        filled = round(PROGRESS_CELLS * (progress.number - 1) / max(progress.total, 1))
+        text = self.render(
+            f"{lang}/question.html.j2",
+            q=q,
+            text=q.text[lang],
+            hint=q.hint.get(lang),
+            kind=q.kind,
+            options=options,
+            number=progress.number,
+            total=progress.total,
+            bar="▰" * filled + "▱" * (PROGRESS_CELLS - filled),
+            error=error,
+            current=None if current is None else self.answer_text(q, current, lang),
+        )
+        rows: list[tuple[Button, ...]] = []
+        if q.kind == "single":
+            rows += [(Button(o["label"], f"opt:{o['id']}"),) for o in options]
+        elif q.kind == "multi":
+            rows += [(Button(("✅ " if o["picked"] else "▫️ ") + o["label"], f"tog:{o['id']}"),) for o in options]
+            rows.append((Button(self.ui(lang, "button_done"), "done"),))
+        nav = []
+        if can_back:
+            nav.append(Button(self.ui(lang, "button_back"), "back"))
+        if q.optional:
+            nav.append(Button(self.ui(lang, "button_skip"), "skip"))
+        nav.append(Button(self.ui(lang, "button_cancel"), "cancel"))
+        rows.append(tuple(nav))
+        return Screen("question", text, tuple(rows), {"question": q.id})
+
+    def review(self, lang: str, answered: list[tuple[Question, Any]], complete: bool) -> Screen:
+        items = [
+            {"number": i, "question": q.text[lang], "answer": self.answer_text(q, v, lang), "id": q.id}
+            for i, (q, v) in enumerate(answered, 1)
+        ]
+        text = self.render(f"{lang}/review.html.j2", items=items, complete=complete)
+        rows = [(Button(f"✏️ {i['number']}. {_shorten(i['question'], 40)}", f"chg:{i['id']}"),) for i in items]
+        last = Button(self.ui(lang, "button_result" if complete else "button_continue"), "finish" if complete else "resume")
+        rows.append((last, Button(self.ui(lang, "button_cancel"), "cancel")))
+        return Screen("review", text, tuple(rows))
+
+    # -- result --------------------------------------------------------------------------------
+
+    def script_context(self, lang: str, answers: dict[str, Any], assessment: Assessment) -> dict[str, Any]:
+        """What the scripts are personalised with, from the answers."""
+        form = answers.get("form") or "tu"
+        return {
+            "client": answers.get("alias"),
+            "sender": answers.get("sender"),
+            "service": answers.get("service"),
+            "price": format_money(answers.get("price"), lang),
+            "form": form,
+            "own_error": assessment.own_error,
+            "lang": lang,
+            "tl": (lambda tu, lei: tu) if form == "tu" else (lambda tu, lei: lei),
+        }
+
+    def result(
+        self, lang: str, flow_questions: dict[str, Question], answers: dict[str, Any], assessment: Assessment
+    ) -> Screen:
+        """The profile card: profile, confidence, reasons and caveats."""
+        reasons = []
+        for reason in assessment.reasons:
+            q = flow_questions.get(reason.question)
+            if q is not None:
+                reasons.append({"question": q.text[lang], "answer": self.answer_text(q, reason.value, lang)})
+        top = sorted(assessment.scores.items(), key=lambda kv: -kv[1])
+        peak = max(top[0][1], 1)
+        scores = [
+            {"profile": p, "score": s, "bar": "█" * max(0, round(8 * s / peak))}
+            for p, s in top
+            if s > 0
+        ][:4]
+        text = self.render(
+            f"{lang}/result.html.j2",
+            a=assessment,
+            client=answers.get("alias"),
+            reasons=reasons,
+            scores=scores,
+            caveat=assessment.bad_day_caveat,
+        )
+        return Screen("result", text)
+
+    def advice(self, lang: str, answers: dict[str, Any], assessment: Assessment) -> Screen:
+        context = self.script_context(lang, answers, assessment)
+        text = self.render(
+            f"{lang}/advice/{assessment.main}.html.j2",
+            profile=assessment.main,
+            client=context["client"],
+            form=context["form"],
+            tl=context["tl"],
+            lang=lang,
+            own_error=assessment.own_error,
+            first_time=assessment.first_time,
+            thin=assessment.thin,
+            secondary=assessment.secondary,
+        )
+        return Screen("advice", text)
+
+    def guide(self, lang: str, name: str, assessment: Assessment | None = None, client: str | None = None) -> Screen:
+        text = self.render(
+            f"{lang}/guides/{name}.html.j2",
+            profile=assessment.main if assessment else None,
+            client=client,
+            form="tu",
+            tl=lambda tu, lei: tu,
+            lang=lang,
+            own_error=bool(assessment and assessment.own_error),
+            first_time=bool(assessment and assessment.first_time),
+            thin=bool(assessment and assessment.thin),
+            secondary=assessment.secondary if assessment else None,
+        )
+        return Screen("guide", text, meta={"guide": name})
+
+    def scripts_for(self, assessment: Assessment) -> list[ScriptRef]:
+        """The scripts to offer: none for a good client; recovery first when the user erred."""
+        if assessment.good_client:
+            return []
+        refs = list(self.scripts.get(assessment.main, ()))
+        if assessment.own_error:
+            refs.sort(key=lambda r: (0 if "recupero" in r.id else 1, r.order))
+        return refs
+
+    def script(
+        self, lang: str, ref: ScriptRef, answers: dict[str, Any], assessment: Assessment, variant: str, form: str | None = None
+    ) -> tuple[str, str]:
+        """(title, body) of one script in a variant and form of address."""
+        context = self.script_context(lang, answers, assessment)
+        if form:
+            context["form"] = form
+            context["tl"] = (lambda tu, lei: tu) if form == "tu" else (lambda tu, lei: lei)
+        context["variant"] = variant
+        template = self.template(f"{lang}/scripts/{ref.profile}/{ref.order}_{ref.id}.html.j2")
+        body = _BLANK_RUNS.sub("\n\n", template.render(**context)).strip()
+        title = str(template.make_module(context).title)
+        return title, body
+
+    def script_screen(
+        self,
+        lang: str,
+        ref: ScriptRef,
+        index: int,
+        answers: dict[str, Any],
+        assessment: Assessment,
+        variant: str,
+        form: str,
+        action_prefix: str,
+    ) -> Screen:
+        """A script as its own message, with buttons that switch its variant and form."""
+        title, body = self.script(lang, ref, answers, assessment, variant, form)
+        text = self.render(f"{lang}/script.html.j2", title=title, body=Markup(body), variant=variant, form=form, index=index)
+        variants = tuple(
+            Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), f"{action_prefix}:{v}:{form}")
+            for v in VARIANTS
+        )
+        forms = tuple(
+            Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), f"{action_prefix}:{variant}:{f}")
+            for f in FORMS
+        )
+        return Screen("script", text, (variants, forms), {"body": body, "title": title})
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
