@@ -94,6 +94,10 @@ class Console:
             if word.isdigit() and 1 <= int(word) <= len(choices):
                 return self.coach.act(self.user_id, choices[int(word) - 1].action, fallback_lang=self.lang)
             return Reply(toast=self.coach.renderer.ui(self.lang, "error", "not_an_option", {"count": len(choices)}))
+        if not word and screen is not None and screen.kind == "question" and any(
+            b.action == "skip" for row in screen.buttons for b in row
+        ):
+            return self.coach.act(self.user_id, "skip", fallback_lang=self.lang)  # Enter skips an optional question
         return self.coach.text(self.user_id, line, fallback_lang=self.lang)
 
     def run(self, resume: bool = False) -> int:

@@ -69,6 +69,7 @@ class Question:
     id: str
     kind: str
     text: dict[str, str]
+    short: dict[str, str]
     hint: dict[str, str]
     optional: bool
     options: tuple[Option, ...]
@@ -212,6 +213,7 @@ class _Checker:
             id=qid,
             kind=kind,
             text=self.texts(node, "text", qid),
+            short=self.texts(node, "short", qid, required=False) or self.texts(node, "text", qid),
             hint=self.texts(node, "hint", qid, required=False),
             optional=bool(node.get("optional", False)),
             options=options,

@@ -251,11 +251,11 @@ class Renderer:
 
     def review(self, lang: str, answered: list[tuple[Question, Any]], complete: bool) -> Screen:
         items = [
-            {"number": i, "question": q.text[lang], "answer": self.answer_text(q, v, lang), "id": q.id}
+            {"number": i, "question": q.short[lang], "answer": self.answer_text(q, v, lang), "id": q.id}
             for i, (q, v) in enumerate(answered, 1)
         ]
         text = self.render(f"{lang}/review.html.j2", items=items, complete=complete)
-        rows = [(Button(f"✏️ {i['number']}. {_shorten(i['question'], 40)}", f"chg:{i['id']}"),) for i in items]
+        rows = [(Button(f"✏️ {i['number']}. {i['question']}", f"chg:{i['id']}"),) for i in items]
         last = Button(self.ui(lang, "button_result" if complete else "button_continue"), "finish" if complete else "resume")
         rows.append((last, Button(self.ui(lang, "button_cancel"), "cancel")))
         return Screen("review", text, tuple(rows))
@@ -284,11 +284,11 @@ class Renderer:
         for reason in assessment.reasons:
             q = flow_questions.get(reason.question)
             if q is not None:
-                reasons.append({"question": q.text[lang], "answer": self.answer_text(q, reason.value, lang)})
+                reasons.append({"question": q.short[lang], "answer": self.answer_text(q, reason.value, lang)})
         top = sorted(assessment.scores.items(), key=lambda kv: -kv[1])
         peak = max(top[0][1], 1)
         scores = [
-            {"profile": p, "score": s, "bar": "█" * max(0, round(8 * s / peak))}
+            {"profile": p, "score": s, "bar": "█" * max(1, round(8 * s / peak))}
             for p, s in top
             if s > 0
         ][:4]
@@ -379,10 +379,6 @@ class Renderer:
             for f in FORMS
         )
         return Screen("script", text, (variants, forms), {"body": body, "title": title})
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def escape(text: str) -> str:
