@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import cases_cli
 from .flow import FlowError, load_flow, mermaid
 from .paths import default_flow, flows_dir
 
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("file", nargs="?")
     draw.add_argument("--lang", choices=("it", "en"), default="it")
     draw.set_defaults(func=cmd_flows_draw)
+
+    cases_cli.add_commands(sub)
     return parser
 
 
