@@ -30,6 +30,30 @@ def cmd_chat(args: argparse.Namespace) -> int:
         coach.store.close()
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the Telegram bot (long polling, or a webhook)."""
+    from .config import ConfigError, configure_logging, load_settings
+
+    try:
+        settings = load_settings(api_url=args.api_url)
+    except ConfigError as exc:
+        print(f"clientcoach: {exc}", file=sys.stderr)
+        return 2
+    if args.webhook_url and not args.webhook_url.startswith(("https://", "http://")):
+        print("clientcoach: --webhook-url must be a full http(s) URL.", file=sys.stderr)
+        return 2
+    configure_logging(settings.token)
+    from .coach import open_coach
+    from .telegram_app import run
+
+    coach = open_coach(args.db or settings.db, args.flow)
+    try:
+        run(settings, coach, webhook_url=args.webhook_url, listen=args.listen, port=args.port)
+    finally:
+        coach.store.close()
+    return 0
+
+
 def cmd_flows_check(args: argparse.Namespace) -> int:
     """Validate flow files; print one line per file."""
     files = [Path(f) for f in args.files] or sorted(flows_dir().glob("*.yaml"))
@@ -67,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--flow", help="flow file (default: the bundled cliente_difficile)")
     _db_arg(chat)
     chat.set_defaults(func=cmd_chat)
+
+    run = sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    run.add_argument("--webhook-url", help="public URL for webhook mode (default: long polling)")
+    run.add_argument("--listen", default="127.0.0.1", help="webhook listen address (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
+    run.add_argument("--api-url", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)")
+    run.add_argument("--flow", help="flow file (default: the bundled cliente_difficile)")
+    _db_arg(run)
+    run.set_defaults(func=cmd_run)
 
     flows = sub.add_parser("flows", help="check or draw the questionnaire flows")
     flows_sub = flows.add_subparsers(dest="flows_command", required=True)

@@ -39,6 +39,8 @@ class Reply:
     case_no: int | None = None
     ended: bool = False
     duplicate: bool = False
+    # The conversation id and step the dialog screen belongs to: buttons carry them as a nonce.
+    nonce: tuple[str, int] | None = None
 
 
 class Coach:
@@ -54,6 +56,14 @@ class Coach:
 
     def lang(self, user_id: int, fallback: str = "it") -> str:
         return self.store.user_lang(user_id) or (fallback if fallback in ("it", "en") else "it")
+
+    def set_language(self, user_id: int, lang: str) -> None:
+        """Remember the user's language; an open questionnaire switches with it."""
+        self.store.set_user_lang(user_id, lang)
+        found = self.store.load_conversation(user_id)
+        if found:
+            state, meta = found
+            self.store.save_conversation(user_id, {**state, "lang": lang}, meta)
 
     def ui(self, lang: str, name: str, *args: Any) -> str:
         return self.renderer.ui(lang, name, *args)
@@ -78,6 +88,16 @@ class Coach:
             can_back=bool(state["history"]),
         )
 
+    def _dialog(self, state: dict[str, Any], error: str | None = None, **extra: Any) -> Reply:
+        return Reply(dialog=self.screen(state, error), nonce=(state.get("cid", ""), state["step"]), **extra)
+
+    def _redelivered(self, user_id: int) -> Reply:
+        """A second delivery of an update already applied: change nothing, show where the user is."""
+        state, _ = self.load(user_id)
+        if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
+            return Reply(duplicate=True)
+        return self._dialog(state, duplicate=True)
+
     def _restart_offer(self, lang: str, text: str) -> Screen:
         return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), "restart"),),))
 
@@ -93,8 +113,8 @@ class Coach:
         lang = lang or self.lang(user_id)
         state = {**self.engine.new(lang), "cid": secrets.token_hex(3), "picked": []}
         if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
-            return Reply(duplicate=True)
-        return Reply(dialog=self.screen(state))
+            return self._redelivered(user_id)
+        return self._dialog(state)
 
     def show(self, user_id: int, fallback_lang: str = "it") -> Reply:
         """Show the open conversation where it is (after a restart, or on request)."""
@@ -104,7 +124,7 @@ class Coach:
         if not self.engine.compatible(state):
             lang = state.get("lang", "it")
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
-        return Reply(dialog=self.screen(state))
+        return self._dialog(state)
 
     def act(
         self,
@@ -132,16 +152,16 @@ class Coach:
             new_state = self._apply(state, action)
         except Invalid as exc:
             # A wrong move changes nothing; the same screen comes back with the reason.
-            return Reply(dialog=self.screen(state, error=self._error(lang, exc)), toast=self._error(lang, exc))
+            return self._dialog(state, self._error(lang, exc), toast=self._error(lang, exc))
         if new_state["at"] == CANCELLED:
             if not self.store.drop_conversation(user_id, update_id=update_id):
-                return Reply(duplicate=True)
+                return self._redelivered(user_id)
             return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
         if action == "finish":
             return self._finish(user_id, new_state, update_id)
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
-            return Reply(duplicate=True)
-        return Reply(dialog=self.screen(new_state))
+            return self._redelivered(user_id)
+        return self._dialog(new_state)
 
     def text(self, user_id: int, raw: str, *, update_id: int | None = None, fallback_lang: str = "it") -> Reply:
         """Something the user typed: the answer to the current question."""
@@ -152,15 +172,15 @@ class Coach:
         if not self.engine.compatible(state):
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
         if state["review"] or self.engine.complete(state):
-            return Reply(dialog=self.screen(state), messages=[])
+            return self._dialog(state)
         try:
             new_state = self.engine.answer(state, raw)
         except Invalid as exc:
-            return Reply(dialog=self.screen(state, error=self._error(lang, exc)))
+            return self._dialog(state, self._error(lang, exc))
         new_state["picked"] = []
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
-            return Reply(duplicate=True)
-        return Reply(dialog=self.screen(new_state))
+            return self._redelivered(user_id)
+        return self._dialog(new_state)
 
     def remember(self, user_id: int, **meta: Any) -> None:
         """Keep front-end data (e.g. the Telegram message id of the dialogue) with the conversation."""
@@ -222,7 +242,7 @@ class Coach:
         final_state = {**state, "answers": answers}
         case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"), update_id=update_id)
         if case_no is None:
-            return Reply(duplicate=True)
+            return self._redelivered(user_id)
         return Reply(messages=self.result_screens(lang, case_no, answers, assessment), case_no=case_no, ended=True)
 
     # -- results -------------------------------------------------------------------------------
