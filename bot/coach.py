@@ -116,6 +116,20 @@ class Coach:
             return self._redelivered(user_id)
         return self._dialog(state)
 
+    def reassess(self, user_id: int, case_no: int, lang: str | None = None, update_id: int | None = None) -> Reply | None:
+        """The questionnaire again for a saved case's client, pre-filled; None if not the user's case."""
+        case = self.store.case(user_id, case_no)
+        if case is None:
+            return None
+        lang = lang or self.lang(user_id)
+        state = {**self.engine.new(lang), "cid": secrets.token_hex(3), "picked": [], "previous": case_no}
+        state = self.engine.prefill(state, case["answers"])
+        if state["at"] != END:
+            state["editing"] = True  # questions the flow gained since then are asked, then the review
+        if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
+            return self._redelivered(user_id)
+        return self._dialog(state)
+
     def show(self, user_id: int, fallback_lang: str = "it") -> Reply:
         """Show the open conversation where it is (after a restart, or on request)."""
         state, _ = self.load(user_id)
@@ -243,7 +257,11 @@ class Coach:
         case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"), update_id=update_id)
         if case_no is None:
             return self._redelivered(user_id)
-        return Reply(messages=self.result_screens(lang, case_no, answers, assessment), case_no=case_no, ended=True)
+        screens = self.result_screens(lang, case_no, answers, assessment)
+        previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
+        if previous is not None:
+            screens.insert(2, self.renderer.movement(lang, previous, case_no, assessment))
+        return Reply(messages=screens, case_no=case_no, ended=True)
 
     # -- results -------------------------------------------------------------------------------
 

@@ -302,6 +302,25 @@ class Renderer:
         )
         return Screen("result", text)
 
+    def movement(self, lang: str, previous: dict[str, Any], case_no: int, assessment: Assessment) -> Screen:
+        """How the profile moved since an earlier case of the same client."""
+        before = Assessment.from_dict(previous["assessment"])
+        rows = []
+        for p in PROFILES:
+            old, new = before.scores.get(p, 0.0), assessment.scores.get(p, 0.0)
+            if old or new:
+                rows.append({"profile": p, "before": old, "after": new, "arrow": "▲" if new > old else "▼" if new < old else "="})
+        text = self.render(
+            f"{lang}/movement.html.j2",
+            before=before,
+            after=assessment,
+            previous_no=previous["case_no"],
+            previous_date=previous["created"][:10],
+            case_no=case_no,
+            rows=rows,
+        )
+        return Screen("movement", text)
+
     def advice(self, lang: str, answers: dict[str, Any], assessment: Assessment) -> Screen:
         context = self.script_context(lang, answers, assessment)
         text = self.render(
