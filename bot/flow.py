@@ -309,17 +309,21 @@ def _strip_lines(value: Any) -> Any:
 
 def mermaid(flow: Flow, lang: str = "it") -> str:
     """A Mermaid flowchart of the questions and their branches."""
+    # "end" is a Mermaid keyword, so the end of the questionnaire gets another node id.
+    node = {q: q for q in flow.questions} | {END: "result"}
+    optional = " (opz.)" if lang == "it" else " (optional)"
     lines = ["flowchart TD"]
     for q in flow.questions.values():
-        label = q.id + (" (opz.)" if q.optional else "")
-        lines.append(f'    {q.id}["{label}<br/><i>{q.kind}</i>"]')
-    lines.append(f'    {END}(["riepilogo e risultato"])' if lang == "it" else f'    {END}(["review and result"])')
+        label = q.short[lang].replace('"', "'") + (optional if q.optional else "")
+        lines.append(f'    {q.id}["{label}<br/><small>{q.id} · {q.kind}</small>"]')
+    finish = "riepilogo e risultato" if lang == "it" else "review and result"
+    lines.append(f'    result(["{finish}"])')
     for q in flow.questions.values():
         branches: dict[str, list[str]] = {}
         for option in q.options:
             if option.next and option.next != q.next:
                 branches.setdefault(option.next, []).append(option.id)
         for target, option_ids in branches.items():
-            lines.append(f"    {q.id} -->|{', '.join(option_ids)}| {target}")
-        lines.append(f"    {q.id} --> {q.next}")
+            lines.append(f"    {q.id} -->|{', '.join(option_ids)}| {node[target]}")
+        lines.append(f"    {q.id} --> {node[q.next]}")
     return "\n".join(lines) + "\n"
