@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from .classifier import Assessment
 from .engine import Progress
-from .flow import LANGS, PROFILES, Question
+from .flow import PROFILES, Question
 from .paths import templates_dir
 
 TELEGRAM_TAGS = frozenset(
@@ -158,7 +158,7 @@ class Renderer:
             auto_reload=False,
         )
         self.scripts: dict[str, tuple[ScriptRef, ...]] = self._scan_scripts()
-        self._ui = {lang: self.env.get_template(f"{lang}/ui.html.j2").module for lang in LANGS}
+        self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
 
     def _scan_scripts(self) -> dict[str, tuple[ScriptRef, ...]]:
@@ -185,7 +185,10 @@ class Renderer:
 
     def ui(self, lang: str, name: str, *args: Any, **kwargs: Any) -> str:
         """A short interface text (a macro of `<lang>/ui.html.j2`)."""
-        macro: Callable[..., str] = getattr(self._ui[lang], name)
+        module = self._ui.get(lang)
+        if module is None:
+            module = self._ui[lang] = self.template(f"{lang}/ui.html.j2").module
+        macro: Callable[..., str] = getattr(module, name)
         return str(macro(*args, **kwargs)).strip()
 
     # -- answers as text ---------------------------------------------------------------------

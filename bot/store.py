@@ -100,7 +100,11 @@ def open_db(path: str | Path | None = None) -> Database:
         db.enable_wal()
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db)
+    # user_version mirrors how many migrations ran, so an up-to-date database opens without
+    # sqlite-utils reading the whole schema to find none pending.
+    if db.execute("PRAGMA user_version").fetchone()[0] != len(migrations._migrations):
+        migrations.apply(db)
+        db.execute(f"PRAGMA user_version = {len(migrations._migrations)}")
     return db
 
 
