@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from .paths import cache_dir
 
 PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
 LANGS = ("it", "en")
@@ -107,21 +107,60 @@ class Flow:
 # -- loading helpers ---------------------------------------------------------------------------
 
 
-# libyaml's parser when present (ten times faster), with Python's safe constructors either way.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CACHE_FORMAT = "1"
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """A safe YAML loader that remembers the line of every mapping."""
+def _parse_yaml(text: str) -> Any:
+    """Parse YAML keeping each mapping's line under `__line__` (libyaml's parser when present)."""
+    import yaml  # imported here: a cached flow needs no YAML at all
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class LineLoader(base):  # type: ignore[misc, valid-type]
+        """A safe YAML loader that remembers the line of every mapping."""
+
+    def construct_mapping(loader: Any, node: Any) -> dict:
+        mapping = loader.construct_mapping(node, deep=True)
+        mapping[_LINE] = node.start_mark.line + 1
+        return mapping
+
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    try:
+        return yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise _YamlProblem(mark.line + 1 if mark else None, str(getattr(exc, "problem", None) or exc)) from None
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = loader.construct_mapping(node, deep=True)
-    mapping[_LINE] = node.start_mark.line + 1
-    return mapping
+class _YamlProblem(Exception):
+    def __init__(self, line: int | None, problem: str):
+        super().__init__(problem)
+        self.line, self.problem = line, problem
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _read_document(path: Path, raw: bytes, digest: str) -> Any:
+    """The parsed document, from the per-user cache when this exact file was parsed before."""
+    folder = cache_dir("flows")
+    cached = folder / f"{digest}.{_CACHE_FORMAT}.json" if folder else None
+    if cached is not None and cached.is_file():
+        try:
+            return json.loads(cached.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    try:
+        doc = _parse_yaml(raw.decode("utf-8"))
+    except _YamlProblem as exc:
+        raise FlowError(path, exc.line, None, f"not valid YAML: {exc.problem}") from None
+    except UnicodeDecodeError:
+        raise FlowError(path, None, None, "the file is not UTF-8 text") from None
+    if cached is not None:
+        try:
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(cached)
+        except (OSError, TypeError, ValueError):
+            pass  # a cache that cannot be written only costs speed
+    return doc
 
 
 class _Checker:
@@ -266,14 +305,11 @@ def load_flow(path: str | Path) -> Flow:
     """Read, validate and freeze the flow in *path*."""
     path = Path(path)
     try:
-        raw_text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise FlowError(path, None, None, f"cannot read the file ({exc.strerror})") from None
-    try:
-        doc = yaml.load(raw_text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise FlowError(path, mark.line + 1 if mark else None, None, f"not valid YAML: {exc.problem if hasattr(exc, 'problem') else exc}") from None
+    digest = hashlib.sha256(raw).hexdigest()[:24]
+    doc = _read_document(path, raw, digest)
     checker = _Checker(path)
     if not isinstance(doc, dict):
         raise FlowError(path, 1, None, "the file must be a mapping with 'flow', 'version', 'start' and 'questions'")
@@ -298,17 +334,9 @@ def load_flow(path: str | Path) -> Flow:
         if required not in questions:
             raise checker.fail(doc, f"the scripts need a question with id '{required}'")
     _check_graph(checker, doc["start"], questions)
-    fingerprint = hashlib.sha256(json.dumps(_strip_lines(doc), sort_keys=True).encode()).hexdigest()[:16]
+    fingerprint = digest
     title = checker.texts(doc, "title", None, required=False) or {lang: str(doc["flow"]) for lang in LANGS}
     return Flow(str(doc["flow"]), doc["version"], doc["start"], questions, str(path), fingerprint, title)
-
-
-def _strip_lines(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k != _LINE}
-    if isinstance(value, list):
-        return [_strip_lines(v) for v in value]
-    return value
 
 
 def mermaid(flow: Flow, lang: str = "it") -> str:

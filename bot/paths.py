@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -24,3 +25,14 @@ def templates_dir() -> Path:
 
 def default_flow() -> Path:
     return flows_dir() / "cliente_difficile.yaml"
+
+
+def cache_dir(name: str) -> Path | None:
+    """A writable per-user cache folder (`$XDG_CACHE_HOME/clientcoach/<name>`), or None."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "clientcoach" / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None

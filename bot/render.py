@@ -11,17 +11,16 @@ import html
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from .classifier import Assessment
 from .engine import Progress
 from .flow import PROFILES, Question
-from .paths import templates_dir
+from .paths import cache_dir, templates_dir
 
 TELEGRAM_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "blockquote", "tg-spoiler", "span", "tg-emoji"}
@@ -32,6 +31,7 @@ FORMS = ("tu", "lei")
 PROGRESS_CELLS = 10
 _SCRIPT_FILE = re.compile(r"^(\d+)_([a-z0-9_]+)\.html\.j2$")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 
 
 @dataclass(frozen=True)
@@ -66,45 +66,35 @@ def format_money(value: float | Decimal | None, lang: str) -> str | None:
     return "€" + amount
 
 
-class _PlainText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
 def to_plain(text: str) -> str:
-    """The visible text of Telegram HTML: tags dropped, entities decoded."""
-    parser = _PlainText()
-    parser.feed(text)
-    parser.close()
-    return "".join(parser.parts)
+    """The visible text of Telegram HTML: tags dropped, entities decoded.
 
-
-class _TagCheck(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.problems: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag not in TELEGRAM_TAGS:
-            self.problems.append(f"tag <{tag}> is not allowed by Telegram")
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack.pop() != tag:
-            self.problems.append(f"</{tag}> closes nothing open")
+    A pattern is enough: the HTML comes from our templates, where every typed value is escaped.
+    """
+    return html.unescape(_TAG.sub("", text))
 
 
 def html_problems(text: str) -> list[str]:
     """Why Telegram would refuse this HTML (empty when it is fine)."""
-    checker = _TagCheck()
+    from html.parser import HTMLParser  # only checks need it; the console and the bot don't
+
+    stack: list[str] = []
+    problems: list[str] = []
+
+    class TagCheck(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag not in TELEGRAM_TAGS:
+                problems.append(f"tag <{tag}> is not allowed by Telegram")
+            stack.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            if not stack or stack.pop() != tag:
+                problems.append(f"</{tag}> closes nothing open")
+
+    checker = TagCheck(convert_charrefs=True)
     checker.feed(text)
     checker.close()
-    problems = checker.problems + [f"<{t}> is never closed" for t in checker.stack]
+    problems += [f"<{t}> is never closed" for t in stack]
     if len(to_plain(text)) > TELEGRAM_LIMIT:
         problems.append(f"longer than {TELEGRAM_LIMIT} characters")
     return problems
@@ -135,6 +125,12 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     return parts
 
 
+def _bytecode_cache() -> FileSystemBytecodeCache | None:
+    """Compiled templates kept between runs (keyed by source checksum, so never stale)."""
+    folder = cache_dir("templates")
+    return FileSystemBytecodeCache(str(folder)) if folder else None
+
+
 @dataclass(frozen=True)
 class ScriptRef:
     """One exit or recovery script in the catalogue."""
@@ -151,6 +147,7 @@ class Renderer:
         self.directory = Path(directory) if directory else templates_dir()
         self.env = Environment(
             loader=FileSystemLoader(str(self.directory)),
+            bytecode_cache=_bytecode_cache(),
             undefined=StrictUndefined,
             autoescape=True,
             trim_blocks=True,

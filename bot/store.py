@@ -90,11 +90,12 @@ def m001_initial(db: Database) -> None:
 
 def open_db(path: str | Path | None = None) -> Database:
     """Open (creating if needed) the database with durable WAL settings and the latest schema."""
+    # No sqlite-utils plugins are used; skipping them spares scanning every installed package.
     if path is None or str(path) == ":memory:":
-        db = Database(memory=True) if path is not None else Database(_default_path())
+        db = Database(memory=True, execute_plugins=False) if path is not None else Database(_default_path(), execute_plugins=False)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path)
+        db = Database(path, execute_plugins=False)
     db.execute("PRAGMA busy_timeout = 5000")
     if not db.memory:
         db.enable_wal()

@@ -1,0 +1,1 @@
+"""Benchmarks of clientcoach: `python -m bench [--quick]` (see README)."""

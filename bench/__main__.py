@@ -1,0 +1,34 @@
+"""Run the benchmarks, print a table and write bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import memory, startup
+from .common import table, write_results
+
+SECTIONS = {"startup": startup, "memory": memory}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
+    parser.add_argument("--only", nargs="*", choices=list(SECTIONS), help="run only these sections")
+    args = parser.parse_args(argv)
+    rows = []
+    began = time.perf_counter()
+    for name, module in SECTIONS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        rows += module.run(args.quick)
+    print(table(rows))
+    print(f"\n{time.perf_counter() - began:.0f} s", file=sys.stderr)
+    write_results(rows, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
