@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 
-from . import memory, startup
+from . import inprocess, memory, startup
 from .common import table, write_results
 
-SECTIONS = {"startup": startup, "memory": memory}
+SECTIONS = {"startup": startup, "memory": memory, "inprocess": inprocess}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,18 +187,22 @@ class Engine:
         return answered, qid
 
     def progress(self, state: dict[str, Any]) -> Progress:
-        """"Question n of total": the total follows the branch taken and the defaults after it."""
-        answered, qid = self.path(state["answers"])
-        number = len(answered) + 1
-        if state["at"] != qid and state["at"] in self.flow.questions:
-            number = answered.index(state["at"]) + 1 if state["at"] in answered else number
-        remaining = 0
-        seen = set(answered)
-        while qid != END and qid not in seen:
+        """"Question n of total": the total follows the branch taken and the defaults after it.
+
+        The history already is the branch taken (answered questions in order), so no walk
+        through the machine is needed on every screen.
+        """
+        history = state["history"]
+        at = state["at"]
+        number = history.index(at) + 1 if at in history else len(history) + 1
+        seen, qid, remaining = set(history), at, 0
+        if at in seen:  # changing an earlier answer: count what follows the branch as it stands
+            qid = self._next(history[-1], state["answers"].get(history[-1]))
+        while qid != END and qid in self.flow.questions and qid not in seen:
             seen.add(qid)
             remaining += 1
             qid = self.flow.questions[qid].next
-        return Progress(min(number, len(answered) + remaining), len(answered) + remaining)
+        return Progress(number, len(history) + remaining)
 
     # -- reading typed answers ------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
+from telegram.request import BaseRequest
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -315,9 +316,16 @@ async def post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["it"]])
 
 
-def build_application(settings: Settings, coach: Coach, *, rate_limit: bool = True) -> Application:
-    """The python-telegram-bot Application with every handler wired to the coach."""
+def build_application(
+    settings: Settings, coach: Coach, *, rate_limit: bool = True, request: BaseRequest | None = None
+) -> Application:
+    """The python-telegram-bot Application with every handler wired to the coach.
+
+    `request` replaces the HTTP client (the benchmarks use one that answers at once).
+    """
     builder = ApplicationBuilder().token(settings.token).post_init(post_init)
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
     if settings.base_url:
         builder = builder.base_url(settings.base_url).base_file_url(settings.base_file_url)
     if rate_limit:
