@@ -273,7 +273,7 @@ class Renderer:
             "form": form,
             "own_error": assessment.own_error,
             "lang": lang,
-            "tl": (lambda tu, lei: tu) if form == "tu" else (lambda tu, lei: lei),
+            "tl": _pick_form(form),
         }
 
     def result(
@@ -343,7 +343,7 @@ class Renderer:
             profile=assessment.main if assessment else None,
             client=client,
             form="tu",
-            tl=lambda tu, lei: tu,
+            tl=_pick_form("tu"),
             lang=lang,
             own_error=bool(assessment and assessment.own_error),
             first_time=bool(assessment and assessment.first_time),
@@ -368,7 +368,7 @@ class Renderer:
         context = self.script_context(lang, answers, assessment)
         if form:
             context["form"] = form
-            context["tl"] = (lambda tu, lei: tu) if form == "tu" else (lambda tu, lei: lei)
+            context["tl"] = _pick_form(form)
         context["variant"] = variant
         template = self.template(f"{lang}/scripts/{ref.profile}/{ref.order}_{ref.id}.html.j2")
         body = _BLANK_RUNS.sub("\n\n", template.render(**context)).strip()
@@ -397,8 +397,9 @@ class Renderer:
             Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), f"{action_prefix}:{variant}:{f}")
             for f in FORMS
         )
-        return Screen("script", text, (variants, forms), {"body": body, "title": title})
+        return Screen("script", text, (variants, forms), {"title": title})
 
 
-def escape(text: str) -> str:
-    return html.escape(text, quote=False)
+def _pick_form(form: str) -> Callable[[str, str], Markup]:
+    """tl(tu_text, lei_text) for the templates; both texts are template literals, never user input."""
+    return (lambda tu, lei: Markup(tu)) if form == "tu" else (lambda tu, lei: Markup(lei))
