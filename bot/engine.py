@@ -26,6 +26,7 @@ MAX_MONEY = Decimal("100000000")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"[ \t]+")
 _MONEY_CHARS = re.compile(r"[€\s]|eur(o)?", re.IGNORECASE)
+_GROUPED = re.compile(r"\d{1,3}([.,])\d{3}(\1\d{3})*")
 _INDEX_LIST = re.compile(r"^\s*\d+(\s*[,;\s]\s*\d+)*\s*$")
 
 
@@ -85,14 +86,16 @@ def parse_money(raw: str) -> Decimal:
             decimal_sep = sep
         elif text.count(sep) == 1 and sep == "," and len(tail) == 3 and not head:
             raise Invalid("not_money")
+    whole, cents = text, ""
     if decimal_sep:
         whole, _, cents = text.rpartition(decimal_sep)
-        whole = whole.replace(".", "").replace(",", "")
         if len(cents) > 2 or not cents:
             raise Invalid("not_money")
-        text = f"{whole or '0'}.{cents}"
-    else:
-        text = text.replace(".", "").replace(",", "")
+    # Thousands separators must group by three ("1.200.000"), never "12,345,67" or "1.2.3".
+    if whole and not whole.isdigit() and not _GROUPED.fullmatch(whole):
+        raise Invalid("not_money")
+    whole = whole.replace(".", "").replace(",", "")
+    text = f"{whole or '0'}.{cents}" if decimal_sep else whole
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -301,7 +304,8 @@ class Engine:
         if state["editing"]:
             # Re-walk from the start: questions the change put on the branch are asked, the rest kept.
             history, at = self.path(answers)
-            answers = {qid: answers[qid] for qid in history}
+            if at == END:  # the branch is whole again: only now drop answers off it
+                answers = {qid: answers[qid] for qid in history}
             return self._stepped(state, answers=answers, history=history, at=at, editing=at != END)
         history = [h for h in state["history"] if h != q.id] + [q.id]
         return self._stepped(state, answers=answers, history=history, at=self._next(q.id, value))
@@ -311,7 +315,8 @@ class Engine:
         if not state["history"]:
             raise Invalid("nothing_to_undo")
         *history, last = state["history"]
-        answers = {k: v for k, v in state["answers"].items() if k != last}
+        # Only answers still on the branch stay (an unfinished change may hold later ones).
+        answers = {k: v for k, v in state["answers"].items() if k in history}
         return self._stepped(state, answers=answers, history=history, at=last, editing=False)
 
     def change(self, state: dict[str, Any], qid: str) -> dict[str, Any]:
@@ -347,4 +352,6 @@ class Engine:
             if qid in self.flow.questions and self.compatible({**candidate, "answers": {qid: value}, "history": []})
         }
         history, at = self.path(valid)
-        return {**state, "answers": {q: valid[q] for q in history}, "history": history, "at": at}
+        # Until the branch reaches the end, later answers are kept for when the walk gets there.
+        kept = {q: valid[q] for q in history} if at == END else valid
+        return {**state, "answers": kept, "history": history, "at": at}

@@ -1,0 +1,283 @@
+"""The classifier, table-driven: realistic scenarios answered through the engine -> expected profile.
+
+Each scenario is what a user would answer (question id -> option ids, text, numbers); questions it
+does not mention take a neutral answer (see NEUTRAL in conftest). Every run goes through the real
+engine, so the branch questions (free work, open conflict, prestige) are asked exactly when the
+answers lead to them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.classifier import PROBLEM_PROFILES, Assessment, classify
+from bot.flow import PROFILES, load_flow
+
+FLOW = load_flow(Path(__file__).resolve().parents[1] / "flows" / "cliente_difficile.yaml")
+
+
+def scenario(sid: str, main: str, secondary: str | None = None, **answers):
+    return pytest.param(answers, main, secondary, id=sid)
+
+
+PROBLEM_SCENARIOS = [
+    # -- gratis: free or almost free work, treated as worthless or contested as if premium -------
+    scenario("gratis/free-website-then-disputes-every-detail", "gratis",
+             payment="free", free_attitude="demands", balance="drains"),
+    scenario("gratis/free-consultation-taken-for-granted", "gratis",
+             payment="free", free_attitude="takes_for_granted", balance="even", feelings=["nights"]),
+    scenario("gratis/big-discount-judged-as-if-premium", "gratis",
+             payment="discounted", free_attitude="demands", balance="even"),
+    scenario("gratis/free-trial-that-never-ends", "gratis",
+             payment="free", free_attitude="takes_for_granted", balance="drains", behaviours=["rude"],
+             occurrences=6),
+    scenario("gratis/never-pays-yet-demands-top-service", "gratis", "lvc",
+             payment="late", free_attitude="demands", balance="drains", behaviours=["rude"]),
+    # -- incontentabile: calls back at once, wants discounts even for their own error -------------
+    scenario("incontentabile/calls-back-and-wants-discount-for-own-wrong-order", "incontentabile",
+             payment="full", balance="even", behaviours=["calls_back", "discount_demands"], origin="their_error"),
+    scenario("incontentabile/discount-after-their-mistake-and-rude", "incontentabile",
+             payment="full", balance="even", behaviours=["discount_demands", "rude"], origin="their_error"),
+    scenario("incontentabile/everything-at-once-and-draining", "incontentabile",
+             payment="full", balance="drains", behaviours=["calls_back", "discount_demands", "rude"],
+             origin="their_error", occurrences=8),
+    scenario("incontentabile/harsh-complaint-settles-only-for-big-concessions", "incontentabile",
+             payment="full", balance="even", behaviours=["calls_back", "offended"], conflict="fair_complaint",
+             settle="only_big_concessions", origin="their_error"),
+    scenario("incontentabile/impatient-and-keeps-me-up-at-night", "incontentabile", "lvc",
+             payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
+             feelings=["nights"]),
+    # -- distruttivo: offended, no will to settle, shows how they can harm you -------------------
+    scenario("distruttivo/bad-reviews-posted-and-no-will-to-settle", "distruttivo",
+             payment="full", balance="even", behaviours=["threats"], conflict="public_attacks", settle="no_will",
+             feelings=["afraid"]),
+    scenario("distruttivo/offended-threatens-and-refuses-any-deal", "distruttivo",
+             payment="full", balance="even", behaviours=["offended"], conflict="threatened", settle="no_will"),
+    scenario("distruttivo/our-mistake-then-offensive-reviews", "distruttivo",
+             payment="full", balance="even", behaviours=["offended"], conflict="public_attacks", settle="no_will",
+             origin="our_error"),
+    scenario("distruttivo/hostile-rude-and-attacking-in-public", "distruttivo",
+             payment="full", balance="drains", behaviours=["rude", "threats", "offended"],
+             conflict="public_attacks", settle="only_big_concessions"),
+    # -- vip: prestige or influence, special attentions, lawyers -------------------------------
+    scenario("vip/well-known-name-with-special-attentions-and-lawyers", "vip",
+             payment="full", balance="even", prestige="very", vip_signals=["special_attentions", "lawyers"]),
+    scenario("vip/influential-expects-to-jump-the-queue", "vip",
+             payment="full", balance="worth_it", behaviours=["calls_back"], prestige="very",
+             vip_signals=["special_attentions", "jumps_queue"]),
+    scenario("vip/somewhat-known-but-every-vip-signal", "vip",
+             payment="full", balance="even", prestige="somewhat",
+             vip_signals=["special_attentions", "lawyers", "jumps_queue"]),
+    scenario("vip/very-powerful-and-i-fear-for-my-reputation", "vip",
+             payment="full", balance="even", prestige="very", vip_signals=["none"], feelings=["afraid"]),
+    # A VIP usually also pays well and values the work, like an MVC: prestige decides (DOMAIN.md).
+    scenario("vip/prestigious-pays-well-values-the-work-and-i-like-them", "vip",
+             payment="full", balance="worth_it", behaviours=["values_work"], prestige="very",
+             vip_signals=["special_attentions"], feelings=["glad"]),
+    # -- lvc: pays little, asks far more; exceptions, nights, better served elsewhere ------------
+    scenario("lvc/discounted-always-asks-exceptions-another-firm-would-serve-better", "lvc",
+             payment="discounted", free_attitude="grateful", balance="drains", behaviours=["exceptions"],
+             feelings=["nights", "better_elsewhere"]),
+    scenario("lvc/pays-list-price-for-a-tiny-job-but-takes-far-more", "lvc",
+             payment="full", balance="drains", behaviours=["exceptions"], feelings=["better_elsewhere"]),
+    scenario("lvc/pays-late-asks-exceptions-sleepless-nights", "lvc",
+             payment="late", free_attitude="grateful", balance="drains", behaviours=["exceptions"],
+             feelings=["nights"]),
+    scenario("lvc/discounted-takes-it-for-granted-and-drains", "lvc",
+             payment="discounted", free_attitude="takes_for_granted", balance="drains", behaviours=["exceptions"],
+             feelings=["better_elsewhere"]),
+]
+
+MIXED_SCENARIOS = [
+    scenario("mixed/vip-turned-destructive", "distruttivo", "vip",
+             payment="full", balance="even", behaviours=["threats"], conflict="public_attacks", settle="no_will",
+             prestige="very", vip_signals=["special_attentions", "lawyers"], feelings=["afraid"]),
+    scenario("mixed/free-client-who-is-also-never-satisfied", "gratis", "incontentabile",
+             payment="free", free_attitude="demands", balance="drains", behaviours=["calls_back", "discount_demands"]),
+    scenario("mixed/never-satisfied-and-not-worth-the-time", "incontentabile", "lvc",
+             payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
+             feelings=["nights"]),
+    scenario("mixed/destructive-and-never-satisfied", "distruttivo", "incontentabile",
+             payment="full", balance="even", behaviours=["calls_back", "discount_demands", "threats"],
+             conflict="public_attacks", settle="no_will", origin="their_error"),
+]
+
+GOOD_CLIENT_SCENARIOS = [
+    scenario("mvc/pays-full-brings-more-values-the-work", "mvc",
+             payment="full", balance="worth_it", behaviours=["values_work"], feelings=["glad"]),
+    # An occasional exception from a client who values the work and pays is care, not an LVC alarm.
+    scenario("mvc/asks-an-exception-now-and-then-but-values-the-work", "mvc",
+             payment="full", balance="worth_it", behaviours=["values_work", "exceptions"], feelings=["glad"]),
+    scenario("mvc/our-mistake-with-a-loyal-client", "mvc",
+             payment="full", balance="even", behaviours=["values_work"], origin="our_error"),
+    scenario("mvc/discounted-but-grateful-and-worth-it", "mvc",
+             payment="discounted", free_attitude="grateful", balance="worth_it", behaviours=["values_work"],
+             feelings=["glad"]),
+    scenario("mvc/a-harsh-but-fair-complaint-and-willing-to-settle", "mvc",
+             payment="full", balance="worth_it", behaviours=["offended", "values_work"], conflict="fair_complaint",
+             settle="willing", feelings=["glad"]),
+    scenario("mvc/somewhat-known-and-a-pleasure-to-work-with", "mvc",
+             payment="full", balance="worth_it", behaviours=["values_work"], prestige="somewhat",
+             vip_signals=["special_attentions"], feelings=["glad"]),
+]
+
+
+def _option_weight(qid: str, value, profile: str) -> float:
+    """What one answer adds to one profile, read straight from the flow (independent of the classifier)."""
+    q = FLOW.questions[qid]
+    if value is None:
+        return 0.0
+    if q.is_choice:
+        picked = value if isinstance(value, list) else [value]
+        return sum(q.option_index[o].evidence.get(profile, 0.0) for o in picked)
+    return sum(b.evidence.get(profile, 0.0) for b in q.bands if b.holds(value))
+
+
+# -- the tables ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answers", "main", "secondary"), PROBLEM_SCENARIOS)
+def test_problem_scenarios_get_the_expected_profile(assess, answers, main, secondary):
+    a, _ = assess(answers)
+    assert (a.main, a.secondary) == (main, secondary), a.scores
+    assert not a.good_client
+
+
+def test_each_problem_profile_has_at_least_four_scenarios():
+    counts = {p: sum(1 for s in PROBLEM_SCENARIOS if s.values[1] == p) for p in PROBLEM_PROFILES}
+    assert all(n >= 4 for n in counts.values()), counts
+
+
+@pytest.mark.parametrize(("answers", "main", "secondary"), MIXED_SCENARIOS)
+def test_mixed_scenarios_show_a_main_and_a_strong_secondary_profile(assess, answers, main, secondary):
+    a, _ = assess(answers)
+    assert (a.main, a.secondary) == (main, secondary), a.scores
+    assert a.scores[secondary] >= 4 and a.scores[secondary] <= a.scores[main]
+
+
+@pytest.mark.parametrize(("answers", "main", "secondary"), GOOD_CLIENT_SCENARIOS)
+def test_good_clients_are_mvc_and_get_no_exit_scripts(assess, renderer, answers, main, secondary):
+    a, _ = assess(answers)
+    assert a.main == "mvc" and a.good_client, a.scores
+    assert a.secondary is None
+    assert not a.bad_day_caveat
+    assert renderer.scripts_for(a) == []
+
+
+def test_every_profile_is_reachable_by_a_full_questionnaire(assess):
+    reached = {assess(s.values[0])[0].main for s in PROBLEM_SCENARIOS + GOOD_CLIENT_SCENARIOS}
+    assert reached == set(PROFILES)
+
+
+def test_a_strong_clear_case_is_high_confidence_and_a_thin_one_low(assess):
+    strong, _ = assess({"payment": "full", "balance": "even", "behaviours": ["threats"],
+                        "conflict": "public_attacks", "settle": "no_will"})
+    assert strong.confidence == "high"
+    thin, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"]})
+    assert thin.confidence == "low"
+
+
+# -- caveats -------------------------------------------------------------------------------------
+
+
+def test_a_first_occurrence_gives_the_bad_day_caveat(assess):
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["calls_back", "rude"], "occurrences": 1})
+    assert a.main == "incontentabile"
+    assert a.first_time and not a.thin and not a.recurring
+    assert a.bad_day_caveat
+
+
+def test_thin_evidence_gives_the_bad_day_caveat(assess):
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "occurrences": 2})
+    assert a.main == "incontentabile"
+    assert a.thin and not a.first_time
+    assert a.bad_day_caveat
+
+
+def test_thin_evidence_on_a_first_occurrence_gives_the_caveat_too(assess):
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "occurrences": 1})
+    assert a.thin and a.first_time and a.bad_day_caveat
+
+
+def test_a_recurring_pattern_with_plenty_of_evidence_has_no_bad_day_caveat(assess):
+    a, _ = assess({"payment": "free", "free_attitude": "demands", "balance": "drains", "occurrences": 4})
+    assert a.recurring and not a.first_time and not a.thin
+    assert not a.bad_day_caveat
+
+
+def test_a_good_client_on_a_first_occurrence_gets_no_bad_day_caveat(assess):
+    a, _ = assess({"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "occurrences": 1})
+    assert a.good_client and a.first_time
+    assert not a.bad_day_caveat
+
+
+def test_own_error_puts_recovery_first_for_a_destructive_client(assess, renderer):
+    answers = {"payment": "full", "balance": "even", "behaviours": ["offended"], "conflict": "public_attacks",
+               "settle": "no_will"}
+    ours, _ = assess({**answers, "origin": "our_error"})
+    theirs, _ = assess({**answers, "origin": "their_error"})
+    assert ours.main == theirs.main == "distruttivo"
+    assert ours.own_error and not theirs.own_error
+    offered = renderer.scripts_for(ours)
+    assert offered[0].id == "recupero"
+    assert sorted(r.id for r in offered) == sorted(r.id for r in renderer.scripts_for(theirs))
+    natural = [r.id for r in renderer.scripts_for(theirs)]
+    assert natural == [r.id for r in sorted(renderer.scripts[ "distruttivo"], key=lambda r: r.order)]
+
+
+def test_own_error_is_shown_on_the_result_card(assess, flow, renderer):
+    a, answers = assess({"payment": "full", "balance": "even", "behaviours": ["offended"],
+                         "conflict": "threatened", "settle": "no_will", "origin": "our_error"})
+    assert "Prima il recupero" in renderer.result("it", flow.questions, answers, a).plain
+    assert "Recovery comes first" in renderer.result("en", flow.questions, answers, a).plain
+
+
+# -- the explanation -----------------------------------------------------------------------------
+
+
+ALL = PROBLEM_SCENARIOS + MIXED_SCENARIOS + GOOD_CLIENT_SCENARIOS
+
+
+@pytest.mark.parametrize(("answers", "main", "secondary"), ALL)
+def test_the_explanation_is_the_three_answers_that_weighed_most(assess, answers, main, secondary):
+    a, final = assess(answers)
+    weights = {qid: _option_weight(qid, value, a.main) for qid, value in final.items()}
+    assert 1 <= len(a.reasons) <= 3
+    assert all(r.weight > 0 for r in a.reasons), "only answers that pointed to the profile"
+    assert [r.weight for r in a.reasons] == sorted((r.weight for r in a.reasons), reverse=True)
+    for r in a.reasons:
+        assert r.value == final[r.question]
+        assert r.weight == pytest.approx(weights[r.question])
+    left_out = [w for qid, w in weights.items() if qid not in {r.question for r in a.reasons}]
+    assert not left_out or max(left_out) <= min(r.weight for r in a.reasons), "no heavier answer left out"
+    positive = [w for w in weights.values() if w > 0]
+    assert len(a.reasons) == min(3, len(positive))
+
+
+@pytest.mark.parametrize(("answers", "main", "secondary"), ALL)
+def test_scores_add_up_the_evidence_of_every_answer(assess, answers, main, secondary):
+    a, final = assess(answers)
+    for profile in PROFILES:
+        expected = sum(_option_weight(qid, value, profile) for qid, value in final.items())
+        assert a.scores[profile] == pytest.approx(expected)
+
+
+def test_the_assessment_is_plain_data_that_round_trips_through_json(assess):
+    a, _ = assess(MIXED_SCENARIOS[0].values[0])
+    stored = json.loads(json.dumps(a.to_dict()))
+    assert Assessment.from_dict(stored) == a
+
+
+def test_classify_is_pure(assess, flow):
+    _, answers = assess(PROBLEM_SCENARIOS[0].values[0])
+    frozen = json.dumps(answers, sort_keys=True)
+    assert classify(flow, answers) == classify(flow, answers)
+    assert json.dumps(answers, sort_keys=True) == frozen, "the answers are not touched"
+
+
+def test_answers_to_unknown_questions_are_ignored(assess, flow):
+    a, answers = assess(PROBLEM_SCENARIOS[0].values[0])
+    assert classify(flow, {**answers, "vanished_question": "x"}) == a

@@ -1,0 +1,131 @@
+"""The `clientcoach` command line, in real subprocesses: flows check, flows draw, argument errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
+DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
+REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
+
+BROKEN = """\
+flow: broken
+version: 1
+start: alias
+questions:
+  - id: alias
+    kind: text
+    text: {it: Nome?, en: Name?}
+    next: sender
+  - id: sender
+    kind: text
+    text: {it: Firma?, en: Signature?}
+    next: prize
+  - id: price
+    kind: money
+    text: {it: Prezzo?, en: Price?}
+    next: form
+  - id: form
+    kind: single
+    text: {it: Tu o Lei?, en: Formal?}
+    options:
+      - {id: tu, label: {it: Tu, en: Informal}}
+      - {id: lei, label: {it: Lei, en: Formal}}
+    next: end
+"""
+
+
+def no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_flows_check_accepts_the_bundled_flow(run_bot, workdir):
+    result = run_bot("flows", "check", cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 0
+    assert result.stdout.startswith("ok: ") and "cliente_difficile.yaml (flow cliente_difficile v1, 16 questions)" in result.stdout
+
+
+def test_flows_check_accepts_a_named_file(run_bot, workdir):
+    result = run_bot("flows", "check", str(FLOW_FILE), cwd=workdir)
+    assert result.returncode == 0
+    assert result.stdout == f"ok: {FLOW_FILE} (flow cliente_difficile v1, 16 questions)\n"
+
+
+def test_flows_check_refuses_a_broken_flow_with_file_line_and_question(run_bot, tmp_path, workdir):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN, encoding="utf-8")
+    result = run_bot("flows", "check", str(broken), cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 1
+    line = BROKEN.splitlines().index("  - id: sender") + 1
+    assert f"{broken}:{line}: question 'sender':" in result.stderr
+    assert "unknown question 'prize'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_flows_check_reports_every_file_and_fails_if_one_is_broken(run_bot, tmp_path, workdir):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN, encoding="utf-8")
+    result = run_bot("flows", "check", str(FLOW_FILE), str(broken), str(tmp_path / "missing.yaml"), cwd=workdir)
+    assert result.returncode == 1
+    assert f"ok: {FLOW_FILE}" in result.stdout
+    assert f"{broken}:" in result.stderr
+    assert f"{tmp_path / 'missing.yaml'}: cannot read the file" in result.stderr
+
+
+def test_flows_draw_prints_the_committed_diagram(run_bot, workdir):
+    result = run_bot("flows", "draw", cwd=workdir)
+    assert result.returncode == 0
+    committed = DIAGRAM_FILE.read_text(encoding="utf-8") if DIAGRAM_FILE.exists() else ""
+    assert result.stdout == committed, f"{DIAGRAM_FILE.name} is stale or missing: regenerate it with `{REGENERATE}`"
+
+
+def test_flows_draw_in_english_and_of_a_named_file(run_bot, workdir):
+    result = run_bot("flows", "draw", str(FLOW_FILE), "--lang", "en", cwd=workdir)
+    assert result.returncode == 0
+    assert result.stdout.startswith("flowchart TD\n")
+    assert 'result(["review and result"])' in result.stdout
+    assert "How they pay" in result.stdout
+
+
+def test_flows_draw_of_a_broken_flow_fails_with_the_reason(run_bot, tmp_path, workdir):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN, encoding="utf-8")
+    result = run_bot("flows", "draw", str(broken), cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 1
+    assert f"{broken}:" in result.stderr and "question 'sender'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_missing_command_is_a_usage_error(run_bot, workdir):
+    result = run_bot(cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 2
+    assert "usage: clientcoach" in result.stderr
+
+
+def test_an_unknown_language_is_a_usage_error(run_bot, workdir):
+    result = run_bot("chat", "--lang", "fr", cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 2
+    assert "invalid choice: 'fr'" in result.stderr
+
+
+def test_run_without_a_token_explains_what_to_do(run_bot, workdir):
+    result = run_bot("run", cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr and "clientcoach chat" in result.stderr
+
+
+def test_chat_with_a_broken_flow_file_says_why(run_bot, tmp_path, workdir):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN, encoding="utf-8")
+    result = run_bot("chat", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), lines=["x"], cwd=workdir)
+    no_traceback(result)
+    assert result.returncode == 1
+    line = BROKEN.splitlines().index("  - id: sender") + 1
+    assert f"error: {broken}:{line}: question 'sender':" in result.stderr

@@ -1,0 +1,564 @@
+"""The dialogue engine: branching, back, skip, cancel, review and change, progress, typed input, state."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.engine import CANCELLED, END, Engine, Invalid, Progress, clean_text, parse_money
+from bot.flow import load_flow
+
+FLOW = load_flow(Path(__file__).resolve().parents[1] / "flows" / "cliente_difficile.yaml")
+
+# A valid typed answer for every non-choice question.
+TYPED = {"alias": "Rossi", "occurrences": "3", "service": "consulenza fiscale", "price": "1.200", "sender": "Studio Bianchi"}
+
+GOOD_CLIENT = {"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "feelings": ["glad"]}
+FREE_CLIENT = {"payment": "free", "free_attitude": "demands", "balance": "drains"}
+DESTRUCTIVE = {"payment": "full", "balance": "even", "behaviours": ["threats"], "conflict": "public_attacks", "settle": "no_will"}
+PRESTIGIOUS = {"payment": "full", "balance": "even", "prestige": "very", "vip_signals": ["special_attentions"]}
+VIP_TURNED_DESTRUCTIVE = {**DESTRUCTIVE, "prestige": "very", "vip_signals": ["special_attentions", "lawyers"]}
+EVERY_BRANCH = {
+    "alias": "Rossi", "payment": "free", "free_attitude": "demands", "balance": "drains",
+    "behaviours": ["calls_back", "threats"], "conflict": "threatened", "settle": "only_big_concessions",
+    "origin": "their_error", "prestige": "very", "vip_signals": ["lawyers"], "feelings": ["nights"],
+    "occurrences": 5, "service": "il sito web", "price": "1.200,50", "sender": "Studio Bianchi", "form": "lei",
+}
+
+
+def all_branches(engine: Engine) -> list[dict]:
+    """Every finished conversation, one per distinct branch: the options of a choice question are
+    grouped by where they lead and one of each group is followed (a multiple choice leads where
+    one of its options leads, so single picks cover every branch)."""
+    finished: list[dict] = []
+
+    def visit(state: dict) -> None:
+        if state["at"] == END:
+            finished.append(state)
+            return
+        q = engine.question(state)
+        if not q.is_choice:
+            visit(engine.answer(state, TYPED[q.id]))
+            return
+        by_target: dict[str, dict] = {}
+        for option in q.options:
+            after = engine.answer(state, [option.id] if q.kind == "multi" else option.id)
+            by_target.setdefault(after["at"], after)
+        for after in by_target.values():
+            visit(after)
+
+    visit(engine.new())
+    return finished
+
+
+# -- path length -------------------------------------------------------------------------------
+
+
+def test_every_branch_takes_between_12_and_16_questions(engine):
+    lengths = sorted(len(state["history"]) for state in all_branches(engine))
+    # payment (free work), behaviours (open conflict) and prestige (VIP) branch: 2 x 2 x 2 paths.
+    assert len(lengths) == 8
+    assert lengths[0] == 12, "the shortest path (no branch taken)"
+    assert lengths[-1] == 16, "the longest path (free work + open conflict + prestige)"
+    assert set(lengths) == {12, 13, 14, 15, 16}
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        pytest.param(GOOD_CLIENT, 12, id="good-client"),
+        pytest.param(FREE_CLIENT, 13, id="free-client"),
+        pytest.param(PRESTIGIOUS, 13, id="prestigious"),
+        pytest.param(DESTRUCTIVE, 14, id="destructive"),
+    ],
+)
+def test_a_typical_run_takes_12_to_14_questions(drive, answers, expected):
+    state = drive(answers)
+    assert len(state["history"]) == expected
+    assert 8 <= expected <= 14
+
+
+def test_a_mixed_profile_run_asks_every_branch_it_touches(drive):
+    assert len(drive(VIP_TURNED_DESTRUCTIVE)["history"]) == 15
+    assert len(drive(EVERY_BRANCH)["history"]) == 16
+
+
+# -- back ----------------------------------------------------------------------------------------
+
+
+def test_back_undoes_the_last_answer_down_to_the_first_question(engine, drive):
+    state = drive(EVERY_BRANCH)
+    asked = list(state["history"])
+    for expected_at in reversed(asked):
+        state = engine.back(state)
+        assert state["at"] == expected_at
+        assert expected_at not in state["answers"]
+        assert state["history"] == asked[: asked.index(expected_at)]
+        assert set(state["answers"]) == set(state["history"])
+    assert state["at"] == FLOW.start and state["answers"] == {} and state["history"] == []
+    with pytest.raises(Invalid) as caught:
+        engine.back(state)
+    assert caught.value.key == "nothing_to_undo"
+
+
+def test_back_then_a_different_answer_takes_the_other_branch(engine, state_at):
+    state = state_at("balance", {"payment": "full"})
+    state = engine.back(state)
+    assert state["at"] == "payment"
+    state = engine.answer(state, "free")
+    assert state["at"] == "free_attitude"
+
+
+def test_back_at_the_first_question_changes_nothing(engine):
+    state = engine.new()
+    before = copy.deepcopy(state)
+    with pytest.raises(Invalid, match="nothing_to_undo"):
+        engine.back(state)
+    assert state == before
+
+
+# -- skip and cancel -----------------------------------------------------------------------------
+
+
+def test_skip_leaves_an_optional_question_unanswered(engine):
+    state = engine.skip(engine.new())
+    assert state["answers"] == {"alias": None}
+    assert state["at"] == "payment"
+
+
+@pytest.mark.parametrize("qid", ["payment", "behaviours", "occurrences", "form"])
+def test_a_required_question_cannot_be_skipped(engine, state_at, qid):
+    state = state_at(qid)
+    with pytest.raises(Invalid) as caught:
+        engine.skip(state)
+    assert caught.value.key == "cannot_skip"
+
+
+def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, state_at):
+    for qid, q in FLOW.questions.items():
+        state = state_at(qid, {"payment": "free", "free_attitude": "demands", "behaviours": ["threats"],
+                               "conflict": "threatened", "settle": "willing", "prestige": "very",
+                               "vip_signals": ["none"]})
+        if q.optional:
+            assert engine.skip(state)["answers"][qid] is None
+        else:
+            with pytest.raises(Invalid, match="cannot_skip"):
+                engine.skip(state)
+
+
+def test_cancel_ends_the_conversation(engine, state_at):
+    state = engine.cancel(state_at("balance"))
+    assert state["at"] == CANCELLED
+    assert engine.question(state) is None and not engine.complete(state)
+    with pytest.raises(Invalid, match="no_question"):
+        engine.answer(state, "1")
+    with pytest.raises(Invalid, match="no_question"):
+        engine.skip(state)
+    assert engine.compatible(state)
+
+
+def test_answering_after_the_end_is_refused(engine, drive):
+    state = drive(GOOD_CLIENT)
+    assert engine.complete(state)
+    with pytest.raises(Invalid, match="no_question"):
+        engine.answer(state, "1")
+
+
+# -- review and change ---------------------------------------------------------------------------
+
+
+def test_changing_payment_to_free_asks_only_the_free_work_question(engine, drive):
+    done = drive({**GOOD_CLIENT, "alias": "Rossi", "price": "900"})
+    assert "free_attitude" not in done["history"]
+    state = engine.show_review(done)
+    assert state["review"] and [q.id for q, _ in engine.answered(state)] == done["history"]
+
+    state = engine.change(state, "payment")
+    assert (state["at"], state["editing"], state["review"]) == ("payment", True, False)
+    state = engine.answer(state, "free")
+    assert state["at"] == "free_attitude", "the question the change brings in comes next"
+    state = engine.answer(state, "demands")
+    assert state["at"] == END and not state["editing"], "then straight back to the review"
+
+    expected = {**done["answers"], "payment": "free", "free_attitude": "demands"}
+    assert state["answers"] == expected, "every other answer is kept"
+    assert state["history"] == ["alias", "payment", "free_attitude", *done["history"][2:]]
+
+
+def test_dropping_threats_drops_the_conflict_answers(engine, drive):
+    done = drive({**DESTRUCTIVE, "behaviours": ["rude", "threats"]})
+    assert {"conflict", "settle"} <= set(done["answers"])
+    state = engine.change(engine.show_review(done), "behaviours")
+    state = engine.answer(state, ["rude"])
+    assert state["at"] == END
+    assert "conflict" not in state["answers"] and "settle" not in state["answers"]
+    assert "conflict" not in state["history"] and "settle" not in state["history"]
+    kept = {k: v for k, v in done["answers"].items() if k not in ("conflict", "settle", "behaviours")}
+    assert state["answers"] == {**kept, "behaviours": ["rude"]}
+
+
+def test_adding_threats_asks_the_conflict_questions_then_returns_to_the_review(engine, drive):
+    done = drive({**GOOD_CLIENT, "feelings": ["nights"]})
+    state = engine.change(done, "behaviours")
+    state = engine.answer(state, ["values_work", "offended"])
+    assert state["at"] == "conflict"
+    state = engine.answer(state, "fair_complaint")
+    assert state["at"] == "settle"
+    state = engine.answer(state, "willing")
+    assert state["at"] == END
+    assert state["answers"]["feelings"] == ["nights"] and state["answers"]["payment"] == "full"
+    assert engine.path(state["answers"]) == (state["history"], END)
+
+
+def test_changing_an_answer_off_any_branch_goes_straight_back_to_the_review(engine, drive):
+    done = drive({**GOOD_CLIENT, "price": "900"})
+    state = engine.answer(engine.change(done, "price"), "1.500")
+    assert state["at"] == END
+    assert state["answers"] == {**done["answers"], "price": 1500.0}
+    assert state["history"] == done["history"]
+
+
+def test_a_change_in_the_middle_of_the_questionnaire_resumes_where_the_user_was(engine, state_at):
+    state = state_at("origin", {"payment": "full"})
+    state = engine.change(engine.show_review(state), "payment")
+    state = engine.answer(state, "discounted")
+    assert state["at"] == "free_attitude" and state["editing"]
+    state = engine.answer(state, "grateful")
+    assert state["at"] == "origin", "the unanswered question the user had reached"
+    assert state["editing"] and {"balance", "behaviours"} <= set(state["answers"])
+
+
+def test_only_answered_questions_can_be_changed(engine, state_at):
+    state = state_at("balance")
+    with pytest.raises(Invalid, match="not_answered"):
+        engine.change(state, "form")
+    with pytest.raises(Invalid, match="not_answered"):
+        engine.change(state, "no_such_question")
+
+
+def test_the_review_needs_at_least_one_answer(engine):
+    with pytest.raises(Invalid, match="nothing_to_review"):
+        engine.show_review(engine.new())
+
+
+def test_leaving_the_review_returns_to_the_question(engine, state_at):
+    state = state_at("behaviours")
+    back = engine.leave_review(engine.show_review(state))
+    assert back["at"] == "behaviours" and not back["review"]
+
+
+def test_prefill_keeps_answers_after_a_question_the_flow_gained(engine, drive):
+    """A re-assessment: answers from an earlier case, where free_attitude was never answered."""
+    earlier = dict(drive(GOOD_CLIENT)["answers"], payment="free", ghost="x", form="maybe")
+    state = engine.prefill(engine.new(), earlier)
+    assert state["at"] == "free_attitude"
+    assert "ghost" not in state["answers"] and "form" not in state["answers"], "invalid answers are dropped"
+    state = engine.answer({**state, "editing": True}, "grateful")
+    assert state["at"] == "form", "the answers after the new question were kept"
+    state = engine.answer(state, "tu")
+    assert state["at"] == END and state["answers"]["balance"] == "worth_it"
+
+
+# -- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_follows_the_branch(engine):
+    state = engine.new()
+    assert engine.progress(state) == Progress(1, 12)
+    state = engine.answer(state, "Rossi")
+    assert engine.progress(state) == Progress(2, 12)
+    state = engine.answer(state, "free")
+    assert engine.progress(state) == Progress(3, 13), "the free-work question joins the count"
+    state = engine.answer(engine.answer(state, "demands"), "drains")
+    state = engine.answer(state, ["threats"])
+    assert engine.progress(state) == Progress(6, 15), "conflict and settle join the count"
+    state = engine.answer(engine.answer(engine.answer(state, "threatened"), "no_will"), "unsure")
+    state = engine.answer(state, "very")
+    assert engine.progress(state) == Progress(10, 16)
+    state = engine.back(state)
+    assert state["at"] == "prestige"
+    assert engine.progress(state) == Progress(9, 15), "back takes the branch's question out of the count"
+
+
+def test_progress_counts_to_the_last_question(engine, drive):
+    state = engine.back(drive(FREE_CLIENT))
+    assert state["at"] == "form"
+    assert engine.progress(state) == Progress(13, 13)
+
+
+def test_progress_while_changing_an_answer(engine, drive):
+    done = drive(FREE_CLIENT)
+    state = engine.change(done, "payment")
+    assert engine.progress(state) == Progress(2, 13)
+
+
+# -- typed input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("qid", "raw", "key"),
+    [
+        ("payment", "9", "not_an_option"),
+        ("payment", "0", "not_an_option"),
+        ("payment", "gratis?", "not_an_option"),
+        ("payment", "   ", "not_an_option"),
+        ("behaviours", "1 42", "not_an_option"),
+        ("behaviours", "litiga sempre", "not_an_option"),
+        ("behaviours", "1 8", "exclusive_option"),
+        ("behaviours", ["threats", "none"], "exclusive_option"),
+        ("behaviours", [], "pick_at_least_one"),
+        ("behaviours", "", "pick_at_least_one"),
+        ("alias", "", "empty"),
+        ("alias", " \t \u200b ", "empty"),
+        ("alias", "x" * 61, "too_long"),
+        ("service", "y" * 81, "too_long"),
+        ("occurrences", "tre", "not_number"),
+        ("occurrences", "NaN", "not_number"),
+        ("occurrences", "2,5", "not_integer"),
+        ("occurrences", "1000", "out_of_range"),
+        ("occurrences", "-1", "out_of_range"),
+        ("price", "dodici euro", "not_money"),
+        ("price", "12,345,67", "not_money"),
+        ("price", "20.000.000", "out_of_range"),
+    ],
+)
+def test_invalid_input_is_refused_with_the_right_key(engine, state_at, qid, raw, key):
+    state = state_at(qid)
+    before = copy.deepcopy(state)
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state, raw)
+    assert caught.value.key == key
+    assert state == before, "a refused answer changes nothing"
+
+
+def test_refusals_carry_what_the_reprompt_needs(engine, state_at):
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state_at("payment"), "7")
+    assert caught.value.params == {"count": 4}
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state_at("alias"), "x" * 61)
+    assert caught.value.params == {"max": 60}
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state_at("occurrences"), "1000")
+    assert caught.value.params == {"min": 0, "max": 999}
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state_at("behaviours", lang="en"), "2 8")
+    assert caught.value.params == {"option": "None of these"}
+
+
+@pytest.mark.parametrize(
+    ("qid", "raw", "value", "lang"),
+    [
+        ("payment", "3", "free", "it"),
+        ("payment", " 3 ", "free", "it"),
+        ("payment", "free", "free", "it"),
+        ("payment", "niente, LAVORO gratis o quasi", "free", "it"),
+        ("payment", "Full price, on time", "full", "en"),
+        ("behaviours", "5 1", ["calls_back", "threats"], "it"),
+        ("behaviours", "1, 3; 3", ["calls_back", "rude"], "it"),
+        ("behaviours", ["values_work", "2"], ["discount_demands", "values_work"], "it"),
+        ("behaviours", "8", ["none"], "it"),
+        ("behaviours", "Nessuno di questi", ["none"], "it"),
+        ("alias", "  Mario \t  Rossi\x00 ", "Mario Rossi", "it"),
+        ("alias", "<b>x</b> & \"y\"", "<b>x</b> & \"y\"", "it"),
+        ("occurrences", "0", 0, "it"),
+        ("occurrences", " 999 ", 999, "it"),
+        ("occurrences", "4,0", 4, "it"),
+        ("price", "1.200", 1200.0, "it"),
+        ("price", "350,5", 350.5, "it"),
+        ("price", "€ 1,200.50", 1200.5, "en"),
+    ],
+)
+def test_valid_input_is_read(engine, state_at, qid, raw, value, lang):
+    state = engine.answer(state_at(qid, lang=lang), raw)
+    assert state["answers"][qid] == value
+    assert type(state["answers"][qid]) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "amount"),
+    [
+        ("1.200", "1200.00"),
+        ("1.200,50", "1200.50"),
+        ("350,5", "350.50"),
+        ("€ 1,200.50", "1200.50"),
+        ("1200", "1200.00"),
+        ("1200 €", "1200.00"),
+        ("1,200", "1200.00"),
+        ("12.50", "12.50"),
+        ("0,99", "0.99"),
+        ("1.234.567,89", "1234567.89"),
+        ("1,234,567.89", "1234567.89"),
+        ("EUR 99", "99.00"),
+        ("99 euro", "99.00"),
+    ],
+)
+def test_money_is_read_the_italian_and_the_english_way(raw, amount):
+    assert parse_money(raw) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "   ", "€", "abc", "dodici", "12a", "-5", "1.200,505", ",500", ".500", "12,345,67", "1.2.3", "1,2.3", "1.200,000.50", "..."]
+)
+def test_garbage_is_not_money(raw):
+    with pytest.raises(Invalid) as caught:
+        parse_money(raw)
+    assert caught.value.key == "not_money"
+
+
+def test_money_above_the_hard_limit_is_out_of_range():
+    with pytest.raises(Invalid) as caught:
+        parse_money("999.999.999")
+    assert caught.value.key == "out_of_range"
+
+
+def test_typed_text_is_cleaned():
+    assert clean_text("  a\u202eb\u200b  c \r\n\n\n d\x07 ") == "ab c\nd"
+    assert clean_text("e\u0301") == "é", "NFC"
+    assert len(clean_text("z" * 10_000)) == 4000, "hostile input is cut before any work"
+
+
+# -- the state -----------------------------------------------------------------------------------
+
+
+def test_the_state_is_plain_json_and_stays_small(engine, drive):
+    longest = {
+        **EVERY_BRANCH,
+        "alias": "A" * 60,
+        "service": "S" * 80,
+        "sender": "Z" * 60,
+        "price": "1.234.567,89",
+        "behaviours": [o.id for o in FLOW.questions["behaviours"].options if not o.exclusive],
+        "vip_signals": ["special_attentions", "lawyers", "jumps_queue"],
+        "feelings": ["nights", "better_elsewhere", "afraid", "glad"],
+        "occurrences": 999,
+    }
+    state = drive(longest)
+    assert len(state["answers"]) == len(FLOW.questions) == 16, "every question answered"
+    assert json.loads(json.dumps(state)) == state
+    stored = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode("utf-8")  # as the store writes it
+    assert len(stored) < 1024, f"{len(stored)} bytes"
+
+
+def test_the_engine_never_changes_the_state_it_is_given(engine, state_at, drive):
+    for move in (
+        lambda s: engine.answer(s, "free"),
+        lambda s: engine.back(s),
+        lambda s: engine.cancel(s),
+        lambda s: engine.show_review(s),
+        lambda s: engine.change(s, "alias"),
+    ):
+        state = state_at("payment", {"alias": "Rossi"})
+        before = copy.deepcopy(state)
+        after = move(state)
+        assert state == before and after is not state
+        assert after["step"] == before["step"] + 1
+
+
+def test_the_machine_keeps_one_model_whatever_the_number_of_conversations(flow):
+    engine = Engine(flow)
+    states = [engine.new() for _ in range(1000)]
+    for round_ in (["Rossi", "free", "demands"], ["drains", ["rude"]]):
+        for raw in round_:
+            states = [engine.answer(s, raw) for s in states]
+    assert all(s["at"] == "origin" for s in states)
+    assert len(engine.machine.models) == 1
+    assert all(not hasattr(s, "trigger") for s in states), "a conversation is plain data"
+
+
+def test_interleaved_conversations_do_not_disturb_each_other(engine, drive):
+    """The machine's cursor is shared: moving one conversation must not move another."""
+    a, b = engine.new(), engine.new("en")
+    script_a = ["Rossi", "free", "demands", "drains", ["threats"], "threatened", "no_will"]
+    script_b = ["Bianchi", "full", "worth_it", ["values_work"], "unsure", "very", ["special_attentions"]]
+    for raw_a, raw_b in zip(script_a, script_b):
+        a, b = engine.answer(a, raw_a), engine.answer(b, raw_b)
+    assert a["at"] == "origin" and b["at"] == "feelings"
+    assert b["lang"] == "en" and a["lang"] == "it"
+
+
+def test_compatible_refuses_states_that_do_not_fit_the_flow(engine, drive):
+    good = drive(FREE_CLIENT)
+    assert engine.compatible(good)
+    broken = [
+        {**good, "v": 99},
+        {**good, "flow": "another_flow"},
+        {**good, "at": "vanished_question"},
+        {**good, "answers": {**good["answers"], "vanished_question": "x"}},
+        {**good, "answers": {**good["answers"], "payment": "barter"}},
+        {**good, "answers": {**good["answers"], "behaviours": "rude"}},
+        {**good, "answers": {**good["answers"], "behaviours": ["rude", "screams"]}},
+        {**good, "answers": {**good["answers"], "payment": None}},
+        {**good, "history": [*good["history"], "vanished_question"]},
+    ]
+    for state in broken:
+        assert not engine.compatible(state), state
+
+
+# -- random use ----------------------------------------------------------------------------------
+
+QUESTION_IDS = list(FLOW.questions)
+
+
+def _valid_answers(q) -> list:
+    if q.kind == "single":
+        return [o.id for o in q.options] + [str(i) for i in range(1, len(q.options) + 1)]
+    if q.kind == "multi":
+        plain = [o.id for o in q.options if not o.exclusive]
+        return [[o.id] for o in q.options] + [plain[:2], plain[1:], " ".join(str(i) for i in range(1, len(plain) + 1))]
+    return {"text": ["Rossi", "<b>x</b> & y", "è"], "number": ["0", "1", "4", "999"], "money": ["1.200", "350,5", "0"]}[q.kind]
+
+
+GARBAGE = ["", " ", "0", "99", "1 99", "x" * 100, "dodici", "-3", "1,5", "<b>", ["none", "rude"], [], ["1", "9"], None]
+# Mostly valid answers, so that runs reach the review and the end, then get changed and undone.
+KINDS = ["answer"] * 12 + ["typed", "typed", "back", "back", "skip", "change", "change", "review", "resume", "cancel"]
+ACTION = st.tuples(st.sampled_from(KINDS), st.integers(0, 1000))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=st.lists(ACTION, min_size=20, max_size=80), lang=st.sampled_from(["it", "en"]))
+def test_random_use_never_breaks_the_state(engine, actions, lang):
+    state = engine.new(lang)
+    for kind, arg in actions:
+        given_state, before = state, copy.deepcopy(state)
+        q = engine.question(state)
+        try:
+            if kind == "answer":
+                choices = _valid_answers(q) if q else ["1"]
+                state = engine.answer(state, choices[arg % len(choices)])
+            elif kind == "typed":
+                state = engine.answer(state, GARBAGE[arg % len(GARBAGE)])
+            elif kind == "back":
+                state = engine.back(state)
+            elif kind == "skip":
+                state = engine.skip(state)
+            elif kind == "change":
+                state = engine.change(state, QUESTION_IDS[arg % len(QUESTION_IDS)])
+            elif kind == "review":
+                state = engine.show_review(state)
+            elif kind == "resume":
+                state = engine.leave_review(state)
+            else:
+                state = engine.cancel(state)
+        except Invalid:
+            assert given_state == before, f"a refused {kind} changed the state"
+            continue
+        assert given_state == before, f"{kind} changed the state it was given"
+        assert engine.compatible(state), state
+        assert json.loads(json.dumps(state)) == state
+        history = state["history"]
+        assert len(history) == len(set(history)), "no question twice on the branch"
+        assert set(history) <= set(state["answers"])
+        if state["at"] == END:
+            assert engine.path(state["answers"]) == (history, END)
+            assert set(state["answers"]) == set(history), "answers off the branch are gone at the end"
+        elif state["at"] != CANCELLED:
+            assert state["editing"] or state["at"] not in history
+            progress = engine.progress(state)
+            assert 1 <= progress.number <= progress.total <= len(FLOW.questions)

@@ -1,0 +1,289 @@
+"""Flow loading and validation: the real flow loads, broken flows are refused with file, line and question."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.flow import END, LANGS, PROFILES, REQUIRED_IDS, FlowError, load_flow, mermaid
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
+DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
+
+REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
+
+# A small valid flow; each broken flow below is this one with one thing wrong.
+GOOD = """\
+flow: tiny
+version: 1
+start: alias
+questions:
+  - id: alias
+    kind: text
+    optional: true
+    text: {it: Nome del cliente?, en: Client name?}
+    next: sender
+  - id: sender
+    kind: text
+    text: {it: Firma?, en: Signature?}
+    next: price
+  - id: price
+    kind: money
+    text: {it: Prezzo?, en: Price?}
+    next: form
+  - id: form
+    kind: single
+    text: {it: Tu o Lei?, en: Informal or formal?}
+    options:
+      - id: tu
+        label: {it: Del tu, en: Informal}
+        evidence: {mvc: 1}
+      - id: lei
+        label: {it: Del Lei, en: Formal}
+    next: end
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    """1-based line of the n-th line containing `needle`."""
+    hits = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(hits) >= occurrence, f"{needle!r} not in the test flow"
+    return hits[occurrence - 1]
+
+
+def refused(path: Path) -> FlowError:
+    with pytest.raises(FlowError) as caught:
+        load_flow(path)
+    return caught.value
+
+
+def assert_names(error: FlowError, path: Path, line: int, question: str | None, *words: str) -> None:
+    """The message names the file, the line and the question, and says what is wrong."""
+    message = str(error)
+    where = f"{path}:{line}:"
+    assert message.startswith(where), f"{message!r} should start with {where!r}"
+    if question:
+        assert f"question '{question}':" in message, message
+    assert (error.path, error.line, error.question) == (str(path), line, question)
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+
+
+# -- the real flow -----------------------------------------------------------------------------
+
+
+def test_the_real_flow_loads_with_every_text_in_both_languages(flow):
+    assert flow.id == "cliente_difficile"
+    assert flow.start == "alias"
+    assert set(REQUIRED_IDS) <= set(flow.questions)
+    for q in flow.questions.values():
+        for lang in LANGS:
+            assert q.text[lang].strip() and q.short[lang].strip(), q.id
+            for option in q.options:
+                assert option.label[lang].strip(), (q.id, option.id)
+        if q.is_choice:
+            assert len(q.options) >= 2
+        for option in q.options:
+            assert set(option.evidence) <= set(PROFILES)
+
+
+def test_every_profile_gets_positive_evidence_somewhere(flow):
+    boosted = {
+        profile
+        for q in flow.questions.values()
+        for source in (*q.options, *q.bands)
+        for profile, weight in source.evidence.items()
+        if weight > 0
+    }
+    assert boosted == set(PROFILES)
+
+
+def test_the_same_file_loads_the_same_way_twice(flow):
+    """The second load may come from the parse cache: it must give an equal flow."""
+    again = load_flow(FLOW_FILE)
+    assert again.questions == flow.questions
+    assert again.fingerprint == flow.fingerprint
+
+
+def test_the_small_valid_flow_loads(tmp_path):
+    flow = load_flow(write(tmp_path, GOOD))
+    assert list(flow.questions) == ["alias", "sender", "price", "form"]
+    assert flow.questions["form"].option_index["tu"].evidence == {"mvc": 1.0}
+
+
+# -- broken flows ------------------------------------------------------------------------------
+
+
+def test_unknown_target_is_refused(tmp_path):
+    text = GOOD.replace("    next: price\n", "    next: prize\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: sender"), "sender", "unknown question 'prize'")
+
+
+def test_unknown_target_on_an_option_is_refused(tmp_path):
+    text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: nowhere\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: form"), "form", "unknown question 'nowhere'")
+
+
+def test_unreachable_question_is_refused(tmp_path):
+    text = GOOD + "  - id: orphan\n    kind: text\n    text: {it: Mai chiesta, en: Never asked}\n    next: end\n"
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: orphan"), "orphan", "cannot be reached")
+
+
+def test_a_loop_is_refused(tmp_path):
+    # form -> (lei) -> price -> form: every question stays reachable, but the path would cycle.
+    text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: price\n")
+    path = write(tmp_path, text)
+    error = refused(path)
+    assert_names(error, path, line_of(text, "- id: price"), "price", "loop", "price -> form -> price")
+
+
+def test_a_question_leading_to_itself_is_a_loop(tmp_path):
+    text = GOOD.replace("        label: {it: Del tu, en: Informal}\n", "        label: {it: Del tu, en: Informal}\n        next: form\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: form"), "form", "loop", "form -> form")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_missing_question_translation_is_refused(tmp_path, lang):
+    texts = {"it": "it: Firma?", "en": "en: Signature?"}
+    other = texts["en" if lang == "it" else "it"]
+    text = GOOD.replace("    text: {it: Firma?, en: Signature?}\n", f"    text: {{{other}}}\n")
+    path = write(tmp_path, text)
+    assert_names(
+        refused(path), path, line_of(text, f"text: {{{other}}}"), "sender", f"'text' is missing the '{lang}' translation"
+    )
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_missing_option_translation_is_refused(tmp_path, lang):
+    kept = "en: Formal" if lang == "it" else "it: Del Lei"
+    text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", f"        label: {{{kept}}}\n")
+    path = write(tmp_path, text)
+    assert_names(
+        refused(path), path, line_of(text, f"label: {{{kept}}}"), "form", f"'label' is missing the '{lang}' translation"
+    )
+
+
+def test_an_empty_translation_is_refused(tmp_path):
+    text = GOOD.replace("{it: Firma?, en: Signature?}", '{it: "  ", en: Signature?}')
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, 'it: "  "'), "sender", "missing the 'it' translation")
+
+
+def test_duplicate_question_ids_are_refused(tmp_path):
+    text = GOOD.replace("  - id: price\n", "  - id: sender\n")
+    path = write(tmp_path, text)
+    first, second = line_of(text, "- id: sender"), line_of(text, "- id: sender", 2)
+    assert_names(refused(path), path, second, "sender", "duplicate question id", f"first at line {first}")
+
+
+def test_duplicate_option_ids_are_refused(tmp_path):
+    text = GOOD.replace("      - id: lei\n", "      - id: tu\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: tu", 2), "form", "duplicate option id 'tu'")
+
+
+def test_a_choice_question_with_one_option_is_refused(tmp_path):
+    text = GOOD.replace("      - id: lei\n        label: {it: Del Lei, en: Formal}\n", "")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: form"), "form", "at least two options")
+
+
+def test_a_multiple_choice_question_with_no_options_is_refused(tmp_path):
+    text = GOOD.replace(
+        "  - id: price\n    kind: money\n", "  - id: price\n    kind: multi\n"
+    )
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: price"), "price", "at least two options")
+
+
+def test_an_unknown_profile_in_evidence_is_refused(tmp_path):
+    text = GOOD.replace("evidence: {mvc: 1}", "evidence: {genius: 1}")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "evidence: {genius: 1}"), "form", "unknown profile 'genius'")
+
+
+def test_evidence_that_is_not_a_number_is_refused(tmp_path):
+    text = GOOD.replace("evidence: {mvc: 1}", "evidence: {mvc: lots}")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "evidence: {mvc: lots}"), "form", "must be a number")
+
+
+def test_an_unknown_kind_is_refused(tmp_path):
+    text = GOOD.replace("  - id: sender\n    kind: text\n", "  - id: sender\n    kind: essay\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: sender"), "sender", "'kind' must be one of")
+
+
+def test_a_missing_required_question_is_refused(tmp_path):
+    # The scripts read `sender`: a flow without it cannot be used.
+    text = GOOD.replace("    next: sender\n", "    next: price\n").replace(
+        "  - id: sender\n    kind: text\n    text: {it: Firma?, en: Signature?}\n    next: price\n", ""
+    )
+    path = write(tmp_path, text)
+    error = refused(path)
+    assert str(error).startswith(f"{path}:") and "'sender'" in str(error)
+
+
+def test_invalid_yaml_is_refused_with_file_and_line(tmp_path):
+    text = GOOD.replace("    text: {it: Prezzo?, en: Price?}\n", "    text: {it: Prezzo?, en: Price?\n")
+    path = write(tmp_path, text)
+    error = refused(path)
+    assert "not valid YAML" in str(error)
+    assert error.line is not None and line_of(text, "{it: Prezzo?, en: Price?") <= error.line <= line_of(text, "- id: form")
+    assert str(error).startswith(f"{path}:{error.line}:")
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):
+    path = write(tmp_path, "- just\n- a list\n")
+    error = refused(path)
+    assert str(error).startswith(f"{path}:1:") and "must be a mapping" in str(error)
+
+
+def test_a_missing_file_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "nope.yaml"
+    error = refused(path)
+    assert str(path) in str(error) and "cannot read" in str(error)
+
+
+def test_a_broken_flow_is_refused_again_when_loaded_a_second_time(tmp_path):
+    """The parse cache keeps the document, never a pass: validation runs on every load."""
+    text = GOOD.replace("evidence: {mvc: 1}", "evidence: {genius: 1}")
+    path = write(tmp_path, text)
+    assert str(refused(path)) == str(refused(path))
+
+
+# -- the diagram -------------------------------------------------------------------------------
+
+
+def test_the_committed_diagram_is_current(capsys):
+    assert cli.main(["flows", "draw"]) == 0
+    drawn = capsys.readouterr().out
+    committed = DIAGRAM_FILE.read_text(encoding="utf-8") if DIAGRAM_FILE.exists() else ""
+    assert drawn == committed, f"{DIAGRAM_FILE.name} is stale or missing: regenerate it with `{REGENERATE}`"
+
+
+def test_the_diagram_draws_every_question_and_branch(flow):
+    diagram = mermaid(flow)
+    assert diagram.startswith("flowchart TD\n")
+    for q in flow.questions.values():
+        assert f"    {q.id}[" in diagram
+        assert f"    {q.id} --> {'result' if q.next == END else q.next}" in diagram
+    assert "payment -->|discounted, free, late| free_attitude" in diagram
+    assert "behaviours -->|threats, offended| conflict" in diagram
+    assert "prestige -->|very, somewhat| vip_signals" in diagram
+    assert 'result(["riepilogo e risultato"])' in diagram
+    assert 'result(["review and result"])' in mermaid(flow, "en")

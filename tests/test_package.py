@@ -1,0 +1,102 @@
+"""The wheel: built from the repo, installed into a fresh venv, run from another directory.
+
+Offline and honest: the wheel is built with the hatchling already installed (no build isolation)
+and installed with --no-deps into a brand-new venv; the dependencies (jinja2, transitions, ...)
+are borrowed from this test run's environment through a .pth file placed *after* the new venv's
+own site-packages, so `bot` and its bundled data can only come from the installed wheel (the
+checkout is not on the path, and the test checks where `bot` was imported from).
+"""
+
+from __future__ import annotations
+
+import json
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+ROOT = Path(__file__).resolve().parents[1]
+DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
+FREE_CLIENT_LINES = ["Rossi", "3", "1", "3", "8", "3", "3", "1", "5", "il sito web", "1.200", "Studio Bianchi", "2", ""]
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", timeout=180, **kwargs)
+    assert result.returncode == 0, f"{cmd}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict:
+    base = tmp_path_factory.mktemp("package")
+    wheels = base / "wheels"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+          "-w", str(wheels), str(ROOT)])
+    (wheel,) = wheels.glob("clientcoach-*.whl")
+    venv = base / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)])
+    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (purelib / "zz_outer_dependencies.pth").write_text("\n".join(deps) + "\n", encoding="utf-8")
+    return {"wheel": wheel, "venv": venv, "python": python, "purelib": purelib, "bin": venv / "bin" / "clientcoach"}
+
+
+@pytest.fixture
+def env(child_env) -> dict:
+    clean = child_env()
+    clean.pop("PYTHONPATH", None)  # nothing from the checkout
+    return clean
+
+
+def test_the_wheel_carries_the_flows_and_templates(installed):
+    with zipfile.ZipFile(installed["wheel"]) as wheel:
+        names = set(wheel.namelist())
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert "clientcoach = bot.cli:main" in wheel.read(entry_points).decode()
+    assert "bot/_data/flows/cliente_difficile.yaml" in names
+    for lang in ("it", "en"):
+        for name in ("ui", "question", "review", "result", "script"):
+            assert f"bot/_data/templates/{lang}/{name}.html.j2" in names
+        assert any(n.startswith(f"bot/_data/templates/{lang}/scripts/") for n in names)
+        assert any(n.startswith(f"bot/_data/templates/{lang}/advice/") for n in names)
+    assert not any(n.startswith(("tests/", "bench/")) for n in names), "no tests or benchmarks in the wheel"
+
+
+def test_the_installed_package_is_the_wheel_not_the_checkout(installed, env, tmp_path):
+    code = "import bot, bot.paths; print(bot.__file__); print(bot.paths.flows_dir()); print(bot.paths.templates_dir())"
+    lines = _run([str(installed["python"]), "-c", code], cwd=tmp_path, env=env).stdout.splitlines()
+    for line in lines:
+        assert Path(line).is_relative_to(installed["purelib"]), line
+    assert lines[1].endswith("bot/_data/flows") and lines[2].endswith("bot/_data/templates")
+
+
+def test_flows_check_and_draw_work_from_another_directory(installed, env, tmp_path):
+    check = _run([str(installed["bin"]), "flows", "check"], cwd=tmp_path, env=env)
+    assert check.stdout.startswith(f"ok: {installed['purelib']}/bot/_data/flows/cliente_difficile.yaml")
+    draw = _run([str(installed["bin"]), "flows", "draw"], cwd=tmp_path, env=env)
+    assert draw.stdout == DIAGRAM_FILE.read_text(encoding="utf-8")
+
+
+def test_a_chat_works_from_another_directory(installed, env, tmp_path):
+    db = tmp_path / "installed.db"
+    result = subprocess.run(
+        [str(installed["bin"]), "chat", "--db", str(db)],
+        input="\n".join(FREE_CLIENT_LINES) + "\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "Caso n. 1 salvato." in result.stdout and "profilo Gratis" in result.stdout
+    assert "✉️ 1." in result.stdout, "the scripts came from the bundled templates"
+    (case,) = sqlite_utils.Database(db)["cases"].rows
+    assert case["main"] == "gratis" and json.loads(case["answers"])["alias"] == "Rossi"
