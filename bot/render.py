@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from .classifier import Assessment
 from .engine import Progress
-from .flow import PROFILES, Question
+from .flow import LANGS, PROFILES, Question
 from .paths import cache_dir, templates_dir
 
 TELEGRAM_TAGS = frozenset(
@@ -159,6 +159,7 @@ class Renderer:
         self._cache: dict[str, Template] = {}
 
     def _scan_scripts(self) -> dict[str, tuple[ScriptRef, ...]]:
+        """The script catalogue, from the Italian folder; every language must have the same files."""
         catalogue: dict[str, tuple[ScriptRef, ...]] = {}
         for profile in PROFILES:
             refs = []
@@ -167,6 +168,10 @@ class Renderer:
                 match = _SCRIPT_FILE.match(path.name)
                 if match:
                     refs.append(ScriptRef(profile, match.group(2), int(match.group(1))))
+                for lang in LANGS:
+                    twin = self.directory / lang / "scripts" / profile / path.name
+                    if not twin.is_file():
+                        raise FileNotFoundError(f"{twin}: missing, though {path} exists (every script needs every language)")
             catalogue[profile] = tuple(sorted(refs, key=lambda r: r.order))
         return catalogue
 
