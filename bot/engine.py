@@ -311,7 +311,11 @@ class Engine:
         return self._stepped(state, answers=answers, history=history, at=self._next(q.id, value))
 
     def back(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Undo the last answer; raises Invalid when there is none."""
+        """Undo the last answer (or step out of a change in progress); raises Invalid when there is none."""
+        if state["editing"] and state["at"] in state["answers"]:
+            # Backing out of "change this answer" keeps the old answer: the user is where they were.
+            history, at = self.path(state["answers"])
+            return self._stepped(state, history=history, at=at, editing=False)
         if not state["history"]:
             raise Invalid("nothing_to_undo")
         *history, last = state["history"]

@@ -562,3 +562,11 @@ def test_random_use_never_breaks_the_state(engine, actions, lang):
             assert state["editing"] or state["at"] not in history
             progress = engine.progress(state)
             assert 1 <= progress.number <= progress.total <= len(FLOW.questions)
+
+
+def test_back_while_changing_an_answer_steps_out_of_the_change(engine, drive):
+    done = drive({**GOOD_CLIENT, "alias": "Rossi"})
+    state = engine.change(engine.show_review(done), "payment")
+    state = engine.back(state)
+    assert state["at"] == END and not state["editing"], "back to the review, not to the last question"
+    assert state["answers"] == done["answers"] and state["history"] == done["history"]
