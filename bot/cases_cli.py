@@ -1,10 +1,207 @@
-"""`clientcoach cases ...`: the case book from the console."""
+"""`clientcoach cases ...`: the case book from the console.
+
+Output is the plain text of the same screens the bot shows; errors go to stderr with exit code 1
+(usage errors: 2, from argparse). Only the standard library is imported here: `clientcoach chat`
+builds this parser too, and must not pay for the case book (let alone matplotlib) at start.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .casebook import CaseBook
+    from .render import Screen
+
+CONSOLE_USER = 0  # the user the console chat saves cases under (bot.console.CONSOLE_USER)
+CONSOLE_PAGE_SIZE = 20
+YES_WORDS = frozenset({"y", "yes", "s", "si", "sì"})
+
+Command = Callable[["CaseBook", argparse.Namespace, str], int]
+
+
+# -- output helpers ----------------------------------------------------------------------------
+
+
+def _say(*screens: Screen) -> None:
+    print("\n\n".join(screen.plain for screen in screens))
+
+
+def _hint(book: CaseBook, lang: str, screen: Screen) -> None:
+    """Under a list: how to open a case, and the next page if there is one."""
+    if screen.meta.get("case_nos"):
+        page, pages = screen.meta["page"], screen.meta["pages"]
+        print()
+        print(book.label(lang, "console_list_hint", page + 1 if page < pages else None))
+
+
+def _confirmed(book: CaseBook, lang: str) -> bool:
+    """Ask on stdin; only an explicit yes (y, s, yes, sì) confirms, and end of input refuses."""
+    sys.stdout.write(book.label(lang, "console_confirm") + " ")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        print()
+    return line.strip().casefold() in YES_WORDS
+
+
+def _user_id(raw: str) -> int:
+    """A user id as SQLite can store it (a 64-bit integer)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a user id: {raw!r}") from None
+    if not -(2**63) <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"user id out of range: {raw}")
+    return value
+
+
+def _write(path: str, data: bytes) -> None:
+    Path(path).expanduser().write_bytes(data)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_list(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    screen = book.list_cases(args.user, args.page, lang, page_size=CONSOLE_PAGE_SIZE)
+    _say(screen)
+    _hint(book, lang, screen)
+    return 0
+
+
+def cmd_show(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    _say(*book.show_case(args.user, args.case, lang))
+    return 0
+
+
+def cmd_search(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    screen = book.search(args.user, " ".join(args.text), lang)
+    _say(screen)
+    _hint(book, lang, screen)
+    return 0
+
+
+def cmd_note(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    _say(book.add_note(args.user, args.case, " ".join(args.text), lang))
+    return 0
+
+
+def cmd_outcome(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    _say(book.set_outcome(args.user, args.case, args.status, lang))
+    return 0
+
+
+def cmd_remind(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    _say(book.remind(args.user, args.case, " ".join(args.when), lang))
+    return 0
+
+
+def cmd_export(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    export = book.export(args.user, args.format, lang)
+    if args.out and args.out != "-":
+        _write(args.out, export.data)
+        print(book.label(lang, "console_exported", export.count, args.out))
+    else:
+        sys.stdout.buffer.write(export.data)
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    if args.all == (args.case is not None):
+        args.parser.error("give either a case number or --all")
+    confirm = book.confirm_delete_all(args.user, lang) if args.all else book.confirm_delete(args.user, args.case, lang)
+    if not args.yes:
+        _say(confirm)
+        if not _confirmed(book, lang):
+            print(book.label(lang, "console_not_confirmed"), file=sys.stderr)
+            return 1
+    _say(book.delete_all(args.user, lang) if args.all else book.delete_case(args.user, args.case, lang))
+    return 0
+
+
+def cmd_stats(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    _say(book.stats(args.user, lang))
+    if args.png:
+        _write(args.png, book.stats_chart(args.user, lang))
+        print(book.label(lang, "console_chart_saved", args.png))
+    return 0
+
+
+def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
+    """Open the case book, run one command, turn refusals into a message on stderr and exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from .casebook import CaseBookError, open_casebook
+        from .render import to_plain
+
+        try:
+            book = open_casebook(args.db)
+        except sqlite3.Error as exc:
+            print(f"clientcoach: cannot open the database: {exc}", file=sys.stderr)
+            return 1
+        lang = book.lang_for(args.user, args.lang)
+        try:
+            return command(book, args, lang)
+        except CaseBookError as exc:
+            print(to_plain(book.error_text(lang, exc)), file=sys.stderr)
+            return 1
+        except (sqlite3.Error, OSError) as exc:
+            print(f"clientcoach: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            book.store.close()
+
+    return run
+
+
+# -- the parser --------------------------------------------------------------------------------
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the `cases` command group."""
-    sub.add_parser("cases", help="look up, annotate and export saved cases")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", help="SQLite database (default: $CLIENTCOACH_DB or data/clientcoach.db)")
+    common.add_argument("--user", type=_user_id, default=CONSOLE_USER, metavar="ID", help="whose cases (default 0, the console user)")
+    common.add_argument(
+        "--lang", choices=("it", "en"), default=os.environ.get("CLIENTCOACH_LANG") or None,
+        help="language of the output (default: $CLIENTCOACH_LANG, else the user's, else it)",
+    )
+    cases = sub.add_parser("cases", help="look up, annotate and export saved cases", description="The saved cases.")
+    commands = cases.add_subparsers(dest="cases_command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Command, summary: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, parents=[common], help=summary, description=summary[0].upper() + summary[1:] + ".")
+        parser.set_defaults(func=_runner(run), parser=parser)
+        return parser
+
+    listing = command("list", cmd_list, "your cases, newest first")
+    listing.add_argument("--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)")
+    command("show", cmd_show, "one case: answers, profile, notes, reminders and history").add_argument("case", metavar="N")
+    command("search", cmd_search, "cases whose client, typed answers or notes contain the words").add_argument(
+        "text", nargs="+", metavar="TEXT"
+    )
+    note = command("note", cmd_note, "add a note to a case")
+    note.add_argument("case", metavar="N")
+    note.add_argument("text", nargs="+", metavar="TEXT")
+    outcome = command("outcome", cmd_outcome, "record how a case went")
+    outcome.add_argument("case", metavar="N")
+    outcome.add_argument("status", metavar="STATUS", help="aperto | risolto | cliente_tenuto | cliente_lasciato")
+    remind = command("remind", cmd_remind, "set a reminder on a case")
+    remind.add_argument("case", metavar="N")
+    remind.add_argument("when", nargs="+", metavar="WHEN", help="3g | 1s | 2h (3d | 1w) or a date: 25/12/2026, 2026-12-25")
+    export = command("export", cmd_export, "all your cases with their notes, as CSV or JSON")
+    export.add_argument("--format", choices=("csv", "json"), default="csv", help="(default csv)")
+    export.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
+    delete = command("delete", cmd_delete, "delete a case, or with --all everything kept about you")
+    delete.add_argument("case", nargs="?", metavar="N")
+    delete.add_argument("--all", action="store_true", help="delete all your cases, notes, reminders and settings")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    stats = command("stats", cmd_stats, "counts by profile and outcome")
+    stats.add_argument("--png", metavar="FILE", help="also draw a chart by month into FILE")

@@ -3,23 +3,44 @@
 The schema grows by migrations (sqlite-utils' `Migrations`). Every method takes the user id and
 every query is scoped by it here, so no front end can reach another user's rows. Conversations
 in progress are one small JSON row per user, written in one transaction per turn, in WAL mode.
+
+Saved cases carry their history: notes, reminders, status changes (`case_events`) and a full-text
+index (`case_search`, FTS5) over the client's alias, the free-text answers and the notes. Every
+write that changes indexed text rewrites the case's index row in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 DEFAULT_DB = Path("data") / "clientcoach.db"
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
+# The flow's free-text answers (questions of kind `text`) that the search index covers.
+SEARCHABLE_ANSWERS = ("alias", "service", "sender")
+# Words longer than this are indexed (and searched) by their first letters only.
+MAX_INDEXED_WORD = 40
+MAX_QUERY_WORDS = 8
+_WORD = re.compile(r"[^\W_]+")
 migrations = Migrations("clientcoach")
+
+
+class DueReminder(NamedTuple):
+    """A reminder not yet sent, as the scheduler needs it."""
+
+    id: int
+    user_id: int
+    case_no: int
+    due: datetime
 
 
 def utcnow() -> str:
@@ -28,6 +49,79 @@ def utcnow() -> str:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_time(value: str) -> datetime:
+    """A stored timestamp (ISO 8601, UTC) as an aware datetime."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# -- search terms ------------------------------------------------------------------------------
+#
+# One FTS5 table serves every user, yet a search must touch only the searching user's postings
+# (a million cases, ten thousand users: a common word must not drag in everyone's matches). So
+# each word is indexed as a per-user term, `u<user id>x<word>`: "Rossi" of user 42 becomes
+# `u42xrossi`, and user 42's search for "ross" is the prefix query `"u42xross"*`, which walks only
+# the terms starting with `u42x`. The user id is all digits and ends at the first "x", so no two
+# users' terms can share that prefix. Words are normalised the same way on both sides: casefolded,
+# accents removed, split on anything that is not a letter or digit. The table uses FTS5's `ascii`
+# tokenizer, for which every non-ASCII character is part of a token: a term we write is therefore
+# always exactly one token, whatever Unicode tables SQLite was built with, and can never be split
+# into a piece without the user prefix. No positions are kept (`detail=none`): queries are single
+# terms joined by AND. The FTS rowid is the case id.
+
+
+def search_words(text: str) -> list[str]:
+    """The normalised words of a text: casefolded, without accents, letters and digits only."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return [word[:MAX_INDEXED_WORD] for word in _WORD.findall(bare)]
+
+
+def user_term_prefix(user_id: int) -> str:
+    return f"u{user_id}x".replace("-", "n")
+
+
+def index_terms(user_id: int, texts: Iterable[str | None]) -> str:
+    """The indexed text of one case: each distinct word once, as a term of this user."""
+    prefix = user_term_prefix(user_id)
+    words = dict.fromkeys(w for text in texts if text for w in search_words(text))
+    return " ".join(prefix + word for word in words)
+
+
+def match_query(user_id: int, text: str) -> str | None:
+    """The FTS5 query for a user's search: every word as a prefix of one of their terms, ANDed."""
+    prefix = user_term_prefix(user_id)
+    words = list(dict.fromkeys(search_words(text)))[:MAX_QUERY_WORDS]
+    return " AND ".join(f'"{prefix}{word}"*' for word in words) or None
+
+
+def _reindex_case(conn: sqlite3.Connection, case_id: int) -> None:
+    """Rewrite one case's row of the search index from its alias, text answers and notes."""
+    conn.execute("DELETE FROM case_search WHERE rowid = ?", (case_id,))
+    row = conn.execute(
+        "SELECT c.user_id, c.answers, cl.alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id WHERE c.id = ?",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return
+    user_id, answers_json, alias = row
+    answers = json.loads(answers_json)
+    texts = [alias, *(answers.get(key) for key in SEARCHABLE_ANSWERS)]
+    texts += [text for (text,) in conn.execute("SELECT text FROM notes WHERE case_id = ? ORDER BY id", (case_id,))]
+    terms = index_terms(user_id, (t for t in texts if isinstance(t, str)))
+    if terms:
+        conn.execute("INSERT INTO case_search (rowid, terms) VALUES (?, ?)", (case_id, terms))
+
+
+def _purge_search_index(conn: sqlite3.Connection) -> None:
+    """Merge the index into one segment, so deleted terms are gone from its storage, not just hidden.
+
+    FTS5 deletes by writing tombstones; the old postings stay in earlier segments until they are
+    merged. `optimize` merges everything (about a second for a million cases); deletions are rare.
+    """
+    conn.execute("INSERT INTO case_search (case_search) VALUES ('optimize')")
 
 
 @migrations()
@@ -86,6 +180,22 @@ def m001_initial(db: Database) -> None:
     )
     db["reminders"].create_index(["fired", "due"])
     db["processed_updates"].create({"update_id": int, "at": str}, pk="update_id")
+
+
+@migrations()
+def m002_case_history(db: Database) -> None:
+    """Status changes as events, reminder lookups by case, and the per-user search index."""
+    db["case_events"].create(
+        {"id": int, "user_id": int, "case_id": int, "kind": str, "before": str, "after": str, "at": str},
+        pk="id",
+        not_null={"user_id", "case_id", "kind", "at"},
+        foreign_keys=[("case_id", "cases", "id")],
+    )
+    db["case_events"].create_index(["case_id"])
+    db["reminders"].create_index(["case_id"])
+    db.execute("CREATE VIRTUAL TABLE case_search USING fts5(terms, tokenize = 'ascii', detail = none, columnsize = 0)")
+    for (case_id,) in db.execute("SELECT id FROM cases").fetchall():
+        _reindex_case(db.conn, case_id)
 
 
 def open_db(path: str | Path | None = None) -> Database:
@@ -220,7 +330,7 @@ class Store:
             case_no = self.conn.execute(
                 "SELECT COALESCE(MAX(case_no), 0) + 1 FROM cases WHERE user_id = ?", (user_id,)
             ).fetchone()[0]
-            self.conn.execute(
+            cursor = self.conn.execute(
                 "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, "
                 "main, secondary, confidence, status, created, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aperto', ?, ?)",
@@ -240,6 +350,7 @@ class Store:
                     now,
                 ),
             )
+            _reindex_case(self.conn, cursor.lastrowid)
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return case_no
 
@@ -283,6 +394,223 @@ class Store:
             case["assessment"] = json.loads(case["assessment"])
             cases.append(case)
         return cases
+
+    def _case_id(self, user_id: int, case_no: int) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)
+        ).fetchone()
+        return row[0] if row else None
+
+    def _rows(self, sql: str, params: tuple | dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    # -- case history: notes, status, reminders, timeline ----------------------------------------
+
+    def add_note(self, user_id: int, case_no: int, text: str) -> int | None:
+        """Add a note to one of the user's cases (and to its search entry); None if no such case."""
+        now = utcnow()
+        with self.conn:
+            case_id = self._case_id(user_id, case_no)
+            if case_id is None:
+                return None
+            cursor = self.conn.execute(
+                "INSERT INTO notes (user_id, case_id, text, created) VALUES (?, ?, ?, ?)", (user_id, case_id, text, now)
+            )
+            self.conn.execute("UPDATE cases SET updated = ? WHERE id = ? AND user_id = ?", (now, case_id, user_id))
+            _reindex_case(self.conn, case_id)
+        return cursor.lastrowid
+
+    def notes(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
+        """The notes of one of the user's cases, oldest first."""
+        return self._rows(
+            "SELECT n.id, n.text, n.created FROM notes n JOIN cases c ON c.id = n.case_id "
+            "WHERE c.user_id = ? AND c.case_no = ? AND n.user_id = ? ORDER BY n.id",
+            (user_id, case_no, user_id),
+        )
+
+    def set_status(self, user_id: int, case_no: int, status: str) -> str | None:
+        """Record how a case went, as an event too; returns the previous status, None if no such case."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = utcnow()
+        with self.conn:
+            row = self.conn.execute(
+                "SELECT id, status FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)
+            ).fetchone()
+            if row is None:
+                return None
+            case_id, before = row
+            if before != status:
+                self.conn.execute(
+                    "UPDATE cases SET status = ?, updated = ? WHERE id = ? AND user_id = ?", (status, now, case_id, user_id)
+                )
+                self.conn.execute(
+                    "INSERT INTO case_events (user_id, case_id, kind, before, after, at) VALUES (?, ?, 'status', ?, ?, ?)",
+                    (user_id, case_id, before, status, now),
+                )
+        return before
+
+    def add_reminder(self, user_id: int, case_no: int, due: datetime) -> int | None:
+        """Set a reminder on one of the user's cases; None if no such case."""
+        with self.conn:
+            case_id = self._case_id(user_id, case_no)
+            if case_id is None:
+                return None
+            cursor = self.conn.execute(
+                "INSERT INTO reminders (user_id, case_id, due, created) VALUES (?, ?, ?, ?)",
+                (user_id, case_id, due.astimezone(timezone.utc).isoformat(timespec="seconds"), utcnow()),
+            )
+        return cursor.lastrowid
+
+    def reminders(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
+        """The reminders of one of the user's cases, soonest first."""
+        return self._rows(
+            "SELECT r.id, r.due, r.created, r.fired FROM reminders r JOIN cases c ON c.id = r.case_id "
+            "WHERE c.user_id = ? AND c.case_no = ? AND r.user_id = ? ORDER BY r.due, r.id",
+            (user_id, case_no, user_id),
+        )
+
+    def reminder(self, user_id: int, reminder_id: int) -> dict[str, Any] | None:
+        """One of the user's reminders with its case number; None if it is not theirs or is gone."""
+        found = self._rows(
+            "SELECT r.id, r.due, r.created, r.fired, c.case_no FROM reminders r JOIN cases c ON c.id = r.case_id "
+            "WHERE r.id = ? AND r.user_id = ? AND c.user_id = ?",
+            (reminder_id, user_id, user_id),
+        )
+        return found[0] if found else None
+
+    def pending_reminders(self) -> list[DueReminder]:
+        """Every reminder not yet sent, across all users, soonest first (for the scheduler at start)."""
+        rows = self.conn.execute(
+            "SELECT r.id, r.user_id, c.case_no, r.due FROM reminders r "
+            "JOIN cases c ON c.id = r.case_id AND c.user_id = r.user_id WHERE r.fired IS NULL ORDER BY r.due, r.id"
+        ).fetchall()
+        return [DueReminder(rid, user_id, case_no, parse_time(due)) for rid, user_id, case_no, due in rows]
+
+    def mark_fired(self, reminder_id: int) -> bool:
+        """Record a reminder as sent; False if it was sent before or no longer exists.
+
+        The scheduler calls this with ids from `pending_reminders`, never with ids a user typed.
+        """
+        with self.conn:
+            cursor = self.conn.execute(
+                "UPDATE reminders SET fired = ? WHERE id = ? AND fired IS NULL", (utcnow(), reminder_id)
+            )
+        return cursor.rowcount == 1
+
+    def timeline(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
+        """What happened to one of the user's cases, oldest first.
+
+        Each entry has `at`, `kind` (created | note | status | reminder_set | reminder_fired) and,
+        as the kind needs, `text` (a note), `before`/`after` (statuses) or `due` (a reminder).
+        """
+        case_id = self._case_id(user_id, case_no)
+        if case_id is None:
+            return []
+        return self._rows(
+            "SELECT at, kind, text, before, after, due FROM ("
+            " SELECT created AS at, 'created' AS kind, NULL AS text, NULL AS before, NULL AS after, NULL AS due, 0 AS rank, id AS seq"
+            "  FROM cases WHERE id = :case AND user_id = :user"
+            " UNION ALL SELECT created, 'note', text, NULL, NULL, NULL, 1, id FROM notes WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT at, kind, NULL, before, after, NULL, 1, id FROM case_events WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT created, 'reminder_set', NULL, NULL, NULL, due, 1, id FROM reminders WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT fired, 'reminder_fired', NULL, NULL, NULL, due, 2, id FROM reminders"
+            "  WHERE case_id = :case AND user_id = :user AND fired IS NOT NULL"
+            ") ORDER BY at, rank, seq",
+            {"case": case_id, "user": user_id},
+        )
+
+    # -- search, export, statistics ---------------------------------------------------------------
+
+    def search_cases(self, user_id: int, text: str, limit: int = 10) -> tuple[int, list[dict[str, Any]]]:
+        """The user's cases whose alias, text answers or notes have words starting with the typed ones.
+
+        Returns how many match and the newest `limit` of them. Only this user's index terms are read.
+        """
+        query = match_query(user_id, text)
+        if query is None:
+            return 0, []
+        ids = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT c.id FROM case_search s JOIN cases c ON c.id = s.rowid "
+                "WHERE case_search MATCH ? AND c.user_id = ? ORDER BY c.created DESC, c.case_no DESC",
+                (query, user_id),
+            )
+        ]
+        shown = ids[:limit]
+        if not shown:
+            return len(ids), []
+        marks = ",".join("?" * len(shown))
+        cases = self._select_cases(
+            f"c.user_id = ? AND c.id IN ({marks}) ORDER BY c.created DESC, c.case_no DESC", (user_id, *shown)
+        )
+        return len(ids), cases
+
+    def case_history(self, user_id: int) -> list[dict[str, Any]]:
+        """All the user's cases, oldest first, each with its `notes`, `reminders` and `events`."""
+        cases = self._select_cases("c.user_id = ? ORDER BY c.case_no", (user_id,))
+        by_id = {case["id"]: {**case, "notes": [], "reminders": [], "events": []} for case in cases}
+        related = (
+            ("notes", "SELECT case_id, text, created FROM notes WHERE user_id = ? ORDER BY id"),
+            ("reminders", "SELECT case_id, due, created, fired FROM reminders WHERE user_id = ? ORDER BY due, id"),
+            ("events", "SELECT case_id, kind, before, after, at FROM case_events WHERE user_id = ? ORDER BY id"),
+        )
+        for key, sql in related:
+            for row in self._rows(sql, (user_id,)):
+                case = by_id.get(row.pop("case_id"))
+                if case is not None:
+                    case[key].append(row)
+        return list(by_id.values())
+
+    def case_summaries(self, user_id: int) -> list[tuple[str, str, str]]:
+        """(created, main profile, status) of each of the user's cases, for statistics."""
+        return self.conn.execute(
+            "SELECT created, main, status FROM cases WHERE user_id = ? ORDER BY created", (user_id,)
+        ).fetchall()
+
+    # -- deletion ----------------------------------------------------------------------------------
+
+    def delete_case(self, user_id: int, case_no: int) -> bool:
+        """Delete one of the user's cases with its notes, reminders, events, index entry and, if it
+        was the client's last case, the client; a re-assessment of it in progress goes too.
+        False if the user has no such case."""
+        with self.conn:
+            if self._case_id(user_id, case_no) is None:
+                return False
+            self._erase_cases(user_id, "case_no = ?", (case_no,))
+            self.conn.execute(
+                "DELETE FROM conversations WHERE user_id = ? AND json_extract(state, '$.previous') = ?", (user_id, case_no)
+            )
+        return True
+
+    def delete_user(self, user_id: int) -> None:
+        """Delete everything kept about a user: cases and all that hangs off them, clients, the open
+        conversation and the user row; the search index is purged of their terms."""
+        with self.conn:
+            self._erase_cases(user_id, "1 = 1", ())
+            self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+            self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+    def _erase_cases(self, user_id: int, condition: str, params: tuple) -> None:
+        """Inside a transaction: delete the user's cases matching `condition` and what belongs to them."""
+        chosen = f"SELECT id FROM cases WHERE user_id = ? AND {condition}"
+        case_ids = [row[0] for row in self.conn.execute(chosen, (user_id, *params))]
+        if not case_ids:
+            return
+        for table in ("notes", "reminders", "case_events"):
+            self.conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params))
+        # One lookup per rowid: FTS5 answers `rowid = ?` directly, where `IN (...)` could scan it all.
+        self.conn.executemany("DELETE FROM case_search WHERE rowid = ?", [(case_id,) for case_id in case_ids])
+        self.conn.execute(f"DELETE FROM cases WHERE user_id = ? AND {condition}", (user_id, *params))
+        self.conn.execute(
+            "DELETE FROM clients WHERE user_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM cases WHERE cases.user_id = clients.user_id AND cases.client_id = clients.id)",
+            (user_id,),
+        )
+        _purge_search_index(self.conn)
 
     def iter_tables(self) -> Iterator[str]:
         yield from self.db.table_names()

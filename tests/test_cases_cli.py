@@ -1,0 +1,242 @@
+"""`clientcoach cases ...` as a user runs it: real processes on a real database whose cases were
+saved by the real console questionnaire."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import cases_cli
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_USER = 7
+# A line per answer, as typed in `clientcoach chat`; an empty line skips an optional question,
+# and the last one (at the review) asks for the result.
+ROSSI = ["Rossi Srl", "3", "1", "3", "1 2", "2", "3", "1", "5", "sito web", "1.200", "Mario Bianchi", "1", ""]
+VERDI = ["Caffè Verdi", "4", "2", "3", "4", "1", "3", "1 2", "2", "", "", "", "2", ""]
+NERI = ["Neri", "1", "1", "7", "2", "3", "4", "0", "grafica", "", "", "1", ""]
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
+    return {**env, "CLIENTCOACH_TZ": "Europe/Rome", "PYTHONIOENCODING": "utf-8", **extra}
+
+
+def clientcoach(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m bot ARGS` from the checkout, as the console user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=ROOT, input=stdin.encode(), capture_output=True,
+        env=env or _environment(), timeout=60,
+    )
+
+
+def chat(db: Path, lines: list[str], *options: str) -> None:
+    done = clientcoach("chat", "--db", str(db), *options, stdin="\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "salvato" in done.stdout.decode() or "saved" in done.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Console user 0: case 1 Rossi, case 2 Verdi. User 7: case 1 Neri (English)."""
+    db = tmp_path_factory.mktemp("cases") / "template.db"
+    chat(db, ROSSI)
+    chat(db, VERDI)
+    chat(db, NERI, "--user", str(OTHER_USER), "--lang", "en")
+    return db
+
+
+@pytest.fixture
+def db(template_db: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "cases.db"
+    for suffix in ("", "-wal"):
+        if Path(f"{template_db}{suffix}").exists():
+            shutil.copy(f"{template_db}{suffix}", f"{copy}{suffix}")
+    return copy
+
+
+def cases(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return clientcoach("cases", *args, "--db", str(db), stdin=stdin)
+
+
+def out(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+def stored_cases(db: Path, user: int = 0) -> list[dict]:
+    """What the database holds for a user (read in-process: the commands under test run outside)."""
+    store = Store.open(db)
+    try:
+        return store.case_history(user)
+    finally:
+        store.close()
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def test_list_shows_the_cases_newest_first(db):
+    text = out(cases(db, "list"))
+    assert text.index("2. Caffè Verdi") < text.index("1. Rossi Srl")
+    assert "clientcoach cases show N" in text and "Neri" not in text
+
+
+def test_show_reads_back_a_case(db):
+    text = out(cases(db, "show", "1"))
+    for part in ("Caso n. 1 · Rossi Srl", "• Il tuo lavoro per lui: sito web", "• Prezzo normale: 1.200,00 €",
+                 "profilo Incontentabile", "Storia del caso n. 1", "caso salvato"):
+        assert part in text
+    assert "<b>" not in text
+
+
+def test_english_output(db):
+    assert "Your cases (2)" in out(cases(db, "list", "--lang", "en"))
+    assert "• How they pay: Late, or not at all" in out(cases(db, "show", "2", "--lang", "en"))
+
+
+def test_search_is_by_word_prefix_and_scoped_by_user(db):
+    assert "1. Rossi Srl" in out(cases(db, "search", "ross", "sito"))
+    assert "1. Neri" in out(cases(db, "search", "grafica", "--user", str(OTHER_USER)))
+    assert "No case contains" in out(cases(db, "search", "rossi", "--user", str(OTHER_USER)))
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def test_note_outcome_and_reminder_show_up_in_the_case(db):
+    assert "Nota aggiunta al caso n. 2" in out(cases(db, "note", "2", "Ha", "pagato", "metà"))
+    assert "ora risulta cliente lasciato andare" in out(cases(db, "outcome", "2", "cliente_lasciato"))
+    assert "ti ricorderò il caso n. 2" in out(cases(db, "remind", "2", "3g"))
+    text = out(cases(db, "show", "2"))
+    assert "nota: Ha pagato metà" in text and "esito: aperto → cliente lasciato andare" in text
+    assert "Promemoria in attesa" in text
+    assert "2. Caffè Verdi" in out(cases(db, "search", "meta"))  # notes are searchable at once
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "abc"], "non è un numero di caso"),
+        (["show", "9"], "non c'è il n. 9"),
+        (["note", "1", "  "], "La nota è vuota"),
+        (["note", "1", "x" * 2500], "al massimo 2000 caratteri"),
+        (["outcome", "1", "forse"], "Non conosco l'esito «forse»"),
+        (["remind", "1", "01/01/2020"], "già passato"),
+        (["remind", "1", "presto"], "Non capisco quando"),
+        (["search", "«»"], "Scrivi almeno una parola"),
+        (["show", "1", "--user", str(OTHER_USER + 1)], "non c'è il n. 1"),
+    ],
+)
+def test_bad_input_is_refused_on_stderr_and_changes_nothing(db, args, message):
+    before = stored_cases(db)
+    done = cases(db, *args)
+    assert done.returncode == 1 and done.stdout == b""
+    assert message in done.stderr.decode()
+    assert stored_cases(db) == before
+
+
+def test_errors_in_english(db):
+    done = cases(db, "outcome", "1", "maybe", "--lang", "en")
+    assert done.returncode == 1 and "I don't know the outcome \"maybe\"" in done.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["show"], ["delete"], ["delete", "1", "--all"], ["export", "--format", "xml"], ["list", "--user", "9" * 30]],
+)
+def test_usage_errors_exit_2(db, args):
+    done = cases(db, *args)
+    assert done.returncode == 2 and b"usage:" in done.stderr
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def test_export_csv_to_stdout_and_json_to_a_file(db, tmp_path):
+    rows = list(csv.DictReader(io.StringIO(out(cases(db, "export")).lstrip("\ufeff"))))
+    assert [(r["caso"], r["cliente"]) for r in rows] == [("1", "Rossi Srl"), ("2", "Caffè Verdi")]
+    target = tmp_path / "cases.json"
+    assert f"Ho esportato 2 casi in {target}" in out(cases(db, "export", "--format", "json", "--out", str(target)))
+    document = json.loads(target.read_text(encoding="utf-8"))
+    assert [c["client"] for c in document["cases"]] == ["Rossi Srl", "Caffè Verdi"]
+    assert document["cases"][0]["answers"]["price"] == 1200
+
+
+# -- deleting -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["n\n", ""], ids=["no", "end-of-input"])
+def test_delete_without_yes_refuses_unless_confirmed(db, answer):
+    done = cases(db, "delete", "1", stdin=answer)
+    assert done.returncode == 1
+    assert "Vuoi davvero eliminare il caso n. 1 (Rossi Srl)?" in done.stdout.decode()
+    assert "non ho eliminato niente" in done.stderr.decode()
+    assert [c["case_no"] for c in stored_cases(db)] == [1, 2]
+
+
+def test_delete_when_confirmed(db):
+    assert "è stato eliminato" in out(cases(db, "delete", "1", stdin="Sì\n"))
+    assert [c["case_no"] for c in stored_cases(db)] == [2]
+
+
+@pytest.mark.parametrize("answer, confirmed", [("s", True), ("SÌ", True), ("si", True), ("y", True), ("yes", True),
+                                               ("n", False), ("forse", False), ("", False)])
+def test_only_an_explicit_yes_confirms(answer, confirmed, monkeypatch, capsys):
+    from bot.casebook import CaseBook
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(answer + "\n" if answer else ""))
+    book = CaseBook(Store.open(":memory:"))
+    assert cases_cli._confirmed(book, "it") is confirmed
+    assert "Confermi?" in capsys.readouterr().out
+
+
+def test_delete_one_with_yes_is_scoped_by_user(db):
+    assert "Case no. 1 has been deleted" in out(cases(db, "delete", "1", "--yes", "--user", str(OTHER_USER), "--lang", "en"))
+    assert stored_cases(db, OTHER_USER) == []
+    assert [c["case_no"] for c in stored_cases(db)] == [1, 2]
+
+
+def test_delete_all(db):
+    refused = cases(db, "delete", "--all")
+    assert refused.returncode == 1 and "Eliminerò i tuoi 2 casi" in refused.stdout.decode()
+    assert "cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
+    assert stored_cases(db) == []
+    assert [c["alias"] for c in stored_cases(db, OTHER_USER)] == ["Neri"]
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+def test_stats_with_a_png_chart(db, tmp_path):
+    import matplotlib.image
+
+    chart = tmp_path / "chart.png"
+    text = out(cases(db, "stats", "--png", str(chart)))
+    assert "Casi salvati: 2" in text and "🟡 aperto: 2" in text and f"Grafico salvato in {chart}" in text
+    data = chart.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (800, 600)
+    assert matplotlib.image.imread(chart).std() > 0.05
+
+
+def test_stats_chart_without_cases_is_an_error(db, tmp_path):
+    done = cases(db, "stats", "--png", str(tmp_path / "none.png"), "--user", "99")
+    assert done.returncode == 1 and "Non hai ancora casi salvati" in done.stderr.decode()
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_the_database_comes_from_the_environment_by_default(db):
+    done = clientcoach("cases", "list", env=_environment(CLIENTCOACH_DB=str(db)))
+    assert "1. Rossi Srl" in out(done)
