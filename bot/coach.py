@@ -266,25 +266,38 @@ class Coach:
     # -- results -------------------------------------------------------------------------------
 
     def result_screens(
-        self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment, form: str | None = None
+        self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment
     ) -> list[Screen]:
-        """Card, advice, the fitting guide, then each script as its own message."""
+        """Saved notice and profile card, then the advice, guide and scripts."""
+        return [
+            Screen("notice", self.ui(lang, "saved", case_no)),
+            self.renderer.result(lang, self.flow.questions, answers, assessment),
+            *self.advice_screens(lang, case_no, answers, assessment),
+        ]
+
+    def advice_screens(self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment) -> list[Screen]:
+        """The advice, the fitting guide, then each script as its own message."""
         r = self.renderer
         screens = [
-            Screen("notice", self.ui(lang, "saved", case_no)),
-            r.result(lang, self.flow.questions, answers, assessment),
             r.advice(lang, answers, assessment),
             r.guide(lang, GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE), assessment, answers.get("alias")),
         ]
         refs = r.scripts_for(assessment)
         if refs:
             screens.append(Screen("notice", self.ui(lang, "scripts_intro", len(refs))))
-        form = form or answers.get("form") or "tu"
+        form = answers.get("form") or "tu"
         for index, ref in enumerate(refs, 1):
             screens.append(
                 r.script_screen(lang, ref, index, answers, assessment, DEFAULT_VARIANT, form, f"s:{case_no}:{index}")
             )
         return screens
+
+    def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
+        """The advice, guide and scripts of one of the user's saved cases (empty if not theirs)."""
+        case = self.store.case(user_id, case_no)
+        if case is None:
+            return []
+        return self.advice_screens(case["lang"], case_no, case["answers"], Assessment.from_dict(case["assessment"]))
 
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
         """Re-render one script of a saved case in another variant or form; None if not the user's."""

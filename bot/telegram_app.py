@@ -37,9 +37,12 @@ from telegram.ext import (
     filters,
 )
 
+from .casebook import CaseBook
 from .coach import Coach, Reply
 from .config import Settings
 from .render import Screen, split_message
+from .telegram_cases import COMMANDS as CASE_COMMANDS
+from .telegram_cases import add_case_handlers, arm_reminders
 
 log = logging.getLogger("clientcoach.telegram")
 
@@ -310,10 +313,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def post_init(application: Application) -> None:
-    """Register the command menus in Italian and English."""
-    for lang, commands in COMMANDS.items():
-        await application.bot.set_my_commands([BotCommand(c, d) for c, d in commands], language_code=lang)
-    await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["it"]])
+    """Register the command menus in Italian and English; re-arm the reminders not yet sent."""
+    for lang in COMMANDS:
+        menu = [BotCommand(c, d) for c, d in COMMANDS[lang] + CASE_COMMANDS[lang]]
+        await application.bot.set_my_commands(menu, language_code=lang)
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["it"] + CASE_COMMANDS["it"]])
+    armed = arm_reminders(application)
+    log.info("bot started; %d reminders armed", armed)
 
 
 def build_application(
@@ -333,6 +339,7 @@ def build_application(
     application = builder.build()
     application.bot_data["coach"] = coach
     application.bot_data["settings"] = settings
+    application.bot_data["casebook"] = CaseBook(coach.store, coach.flow, coach.renderer)
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(Update, gatekeeper), group=-1)
     application.add_handler(CommandHandler("start", on_start, filters=private))
@@ -340,6 +347,7 @@ def build_application(
     application.add_handler(CommandHandler(list(NAVIGATION), on_navigation, filters=private))
     application.add_handler(CommandHandler(["aiuto", "help", "privacy"], on_text_command, filters=private))
     application.add_handler(CommandHandler(["lingua", "language"], on_language, filters=private))
+    add_case_handlers(application)
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(filters.COMMAND & private, on_unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & private, on_text))

@@ -1,0 +1,332 @@
+"""The case book on Telegram: /storico, /caso, /cerca, /nota, /esito, /promemoria, /rivaluta,
+/esporta, /cancella, /cancellatutto, /statistiche, their buttons, and reminders on the JobQueue.
+
+Thin handlers over bot.casebook.CaseBook; every call is scoped by the Telegram user id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+
+from .casebook import CaseBook, CaseBookError, DueReminder
+from .render import Screen, split_message
+
+log = logging.getLogger("clientcoach.cases")
+
+# A destructive confirmation is only honoured for this long: an old "yes" can't erase new cases.
+CONFIRM_TTL = 600
+CASE_ACTIONS = r"^(h|c|o|x):"
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+def stamp_destructive(action: str, now: float | None = None) -> str:
+    """x:<n>:yes and x:all:yes carry the time they were offered."""
+    if action.startswith("x:") and action.endswith(":yes"):
+        return f"{action}@{int(now if now is not None else time.time()):x}"
+    return action
+
+
+def unstamp(data: str, now: float | None = None) -> str | None:
+    """The action of a case-book button; None when a stamped confirmation has expired or is forged."""
+    action, sep, stamp = data.partition("@")
+    if action.startswith("x:") and action.endswith(":yes"):
+        try:
+            offered = int(stamp, 16) if sep else -1
+        except ValueError:
+            return None
+        if not 0 <= (now if now is not None else time.time()) - offered <= CONFIRM_TTL:
+            return None
+    return action
+
+
+def case_keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
+    if not screen.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=stamp_destructive(b.action)) for b in row] for row in screen.buttons]
+    )
+
+
+# -- showing -----------------------------------------------------------------------------------
+
+
+def _book(context: ContextTypes.DEFAULT_TYPE) -> CaseBook:
+    return context.application.bot_data["casebook"]
+
+
+def _lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    from .telegram_app import user_lang
+
+    return context.application.bot_data["coach"].lang(update.effective_user.id, user_lang(update))
+
+
+async def send_case_screen(context: ContextTypes.DEFAULT_TYPE, chat_id: int, screen: Screen) -> None:
+    parts = split_message(screen.text)
+    for i, part in enumerate(parts):
+        await context.bot.send_message(
+            chat_id, part, parse_mode=ParseMode.HTML, reply_markup=case_keyboard(screen) if i == len(parts) - 1 else None
+        )
+
+
+async def _send_all(update: Update, context: ContextTypes.DEFAULT_TYPE, screens: list[Screen]) -> None:
+    for screen in screens:
+        await send_case_screen(context, update.effective_chat.id, screen)
+
+
+async def _guarded(update: Update, context: ContextTypes.DEFAULT_TYPE, call) -> None:
+    """Run a case-book call; its refusal (bad number, unknown case...) is shown, nothing changes."""
+    lang = _lang(update, context)
+    try:
+        screens = call(lang)
+    except CaseBookError as exc:
+        screens = [_book(context).error_screen(lang, exc)]
+    await _send_all(update, context, screens if isinstance(screens, list) else [screens])
+
+
+def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
+    return list(context.args or [])
+
+
+def _usage(name: str):
+    def missing(lang: str) -> Screen:
+        raise CaseBookError("usage", command=name)
+
+    return missing
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+async def on_history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/storico: the user's cases, newest first."""
+    uid = update.effective_user.id
+    await _guarded(update, context, lambda lang: _book(context).list_cases(uid, 1, lang))
+
+
+async def on_case(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/caso N: one case in full, with its advice and scripts."""
+    uid, args = update.effective_user.id, _args(context)
+    if not args:
+        await _guarded(update, context, _usage("caso"))
+        return
+    book, coach = _book(context), context.application.bot_data["coach"]
+
+    def show(lang: str) -> list[Screen]:
+        screens = book.show_case(uid, args[0], lang)
+        return screens + coach.case_advice_screens(uid, int(book.case(uid, args[0])["case_no"]))
+
+    await _guarded(update, context, show)
+
+
+async def on_search(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cerca testo: search aliases, notes and typed answers."""
+    uid, text = update.effective_user.id, " ".join(_args(context))
+    await _guarded(update, context, lambda lang: _book(context).search(uid, text, lang))
+
+
+async def on_note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/nota N testo: add a note to a case."""
+    uid, args = update.effective_user.id, _args(context)
+    if len(args) < 2:
+        await _guarded(update, context, _usage("nota"))
+        return
+    # The note keeps the user's own line breaks: take it from the message, not the split args.
+    text = update.effective_message.text.split(maxsplit=2)[2] if update.effective_message.text else " ".join(args[1:])
+    await _guarded(update, context, lambda lang: _book(context).add_note(uid, args[0], text, lang))
+
+
+async def on_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/esito N: buttons for the case's outcome (or /esito N risolto)."""
+    uid, args = update.effective_user.id, _args(context)
+    if not args:
+        await _guarded(update, context, _usage("esito"))
+        return
+    book = _book(context)
+    if len(args) >= 2:
+        await _guarded(update, context, lambda lang: book.set_outcome(uid, args[0], "_".join(args[1:]), lang))
+    else:
+        await _guarded(update, context, lambda lang: book.outcome_choices(uid, args[0], lang))
+
+
+async def on_remind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/promemoria N 3g | 1s | a date: a reminder that survives restarts."""
+    uid, args = update.effective_user.id, _args(context)
+    if len(args) < 2:
+        await _guarded(update, context, _usage("promemoria"))
+        return
+
+    def remind(lang: str) -> Screen:
+        screen = _book(context).remind(uid, args[0], " ".join(args[1:]), lang)
+        schedule(context.application, screen.meta["reminder"])
+        return screen
+
+    await _guarded(update, context, remind)
+
+
+async def on_reassess(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/rivaluta N: the questionnaire again for the same client, pre-filled."""
+    from .telegram_app import show
+
+    uid, args = update.effective_user.id, _args(context)
+    if not args:
+        await _guarded(update, context, _usage("rivaluta"))
+        return
+    coach, book, lang = context.application.bot_data["coach"], _book(context), _lang(update, context)
+    try:
+        case_no = book.case(uid, args[0])["case_no"]
+    except CaseBookError as exc:
+        await _send_all(update, context, [book.error_screen(lang, exc)])
+        return
+    await show(update, context, coach.reassess(uid, case_no, lang, update.update_id))
+
+
+async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/esporta: all the user's cases as CSV and JSON documents."""
+    uid, book, lang = update.effective_user.id, _book(context), _lang(update, context)
+    for fmt in ("csv", "json"):
+        export = book.export(uid, fmt, lang)
+        await context.bot.send_document(
+            update.effective_chat.id, InputFile(export.data, filename=export.filename), caption=export.filename
+        )
+
+
+async def on_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancella N: delete one case, after confirmation."""
+    uid, args = update.effective_user.id, _args(context)
+    if not args:
+        await _guarded(update, context, _usage("cancella"))
+        return
+    await _guarded(update, context, lambda lang: _book(context).confirm_delete(uid, args[0], lang))
+
+
+async def on_delete_all(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancellatutto: erase everything of this user, after confirmation."""
+    uid = update.effective_user.id
+    await _guarded(update, context, lambda lang: _book(context).confirm_delete_all(uid, lang))
+
+
+async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/statistiche: counts by profile and outcome, and a chart over time."""
+    uid, book, lang = update.effective_user.id, _book(context), _lang(update, context)
+    screen = book.stats(uid, lang)
+    await send_case_screen(context, update.effective_chat.id, screen)
+    if screen.meta.get("total"):
+        png = book.stats_chart(uid, lang)
+        await context.bot.send_photo(update.effective_chat.id, InputFile(png, filename="statistiche.png"))
+
+
+async def on_case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A case-book button: page, open, outcome, delete."""
+    query = update.callback_query
+    uid, lang = update.effective_user.id, _lang(update, context)
+    action = unstamp(query.data or "")
+    if action is None:
+        await query.answer(context.application.bot_data["coach"].ui(lang, "stale_button"))
+        return
+    await query.answer()
+    screens = _book(context).act(uid, action, lang)
+    if action.startswith("h:") and screens:
+        try:  # paging edits the list in place
+            await query.message.edit_text(screens[0].text, parse_mode=ParseMode.HTML, reply_markup=case_keyboard(screens[0]))
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return
+    if action.startswith("x:") and query.message is not None:
+        try:  # a confirmation is used once
+            await query.message.edit_reply_markup(reply_markup=None)
+        except BadRequest:
+            pass
+    await _send_all(update, context, screens)
+
+
+# -- reminders ---------------------------------------------------------------------------------
+
+
+async def fire_reminder(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send a due reminder once (marking it sent first, so a restart never sends it twice)."""
+    reminder: DueReminder = context.job.data
+    book = context.application.bot_data["casebook"]
+    if not book.mark_fired(reminder.id):
+        return
+    try:
+        screen = book.reminder_message(reminder.user_id, reminder.id)
+        await send_case_screen(context, reminder.user_id, screen)
+    except CaseBookError:
+        pass  # the case was deleted meanwhile
+    except Forbidden:
+        log.info("reminder %s not delivered: the user blocked the bot", reminder.id)
+
+
+def schedule(application: Application, reminder: DueReminder) -> None:
+    """Arm one reminder on the JobQueue; one already due fires at once."""
+    soon = datetime.now(timezone.utc) + timedelta(seconds=1)
+    when = max(reminder.due, soon)
+    application.job_queue.run_once(fire_reminder, when=when, data=reminder, name=f"reminder-{reminder.id}")
+
+
+def arm_reminders(application: Application) -> int:
+    """Re-arm every reminder not yet sent (at start, so they survive restarts)."""
+    pending = application.bot_data["casebook"].pending_reminders()
+    for reminder in pending:
+        schedule(application, reminder)
+    return len(pending)
+
+
+COMMANDS = {
+    "it": [
+        ("storico", "I tuoi casi"),
+        ("caso", "Apri un caso: /caso N"),
+        ("cerca", "Cerca nei casi: /cerca testo"),
+        ("nota", "Aggiungi una nota: /nota N testo"),
+        ("esito", "Com'è finita: /esito N"),
+        ("promemoria", "Ricordamelo: /promemoria N 3g"),
+        ("rivaluta", "Rivaluta un cliente: /rivaluta N"),
+        ("esporta", "Esporta i casi (CSV e JSON)"),
+        ("statistiche", "Grafico dei tuoi casi"),
+        ("cancella", "Cancella un caso: /cancella N"),
+        ("cancellatutto", "Cancella tutti i tuoi dati"),
+    ],
+    "en": [
+        ("storico", "Your cases"),
+        ("caso", "Open a case: /caso N"),
+        ("cerca", "Search your cases: /cerca text"),
+        ("nota", "Add a note: /nota N text"),
+        ("esito", "How it ended: /esito N"),
+        ("promemoria", "Remind me: /promemoria N 3d"),
+        ("rivaluta", "Re-assess a client: /rivaluta N"),
+        ("esporta", "Export your cases (CSV and JSON)"),
+        ("statistiche", "Chart of your cases"),
+        ("cancella", "Delete a case: /cancella N"),
+        ("cancellatutto", "Delete all your data"),
+    ],
+}
+
+
+def add_case_handlers(application: Application) -> None:
+    """Register the case-book commands and buttons."""
+    private = filters.ChatType.PRIVATE
+    for names, handler in (
+        (["storico", "history"], on_history),
+        (["caso", "case"], on_case),
+        (["cerca", "search"], on_search),
+        (["nota", "note"], on_note),
+        (["esito", "outcome"], on_outcome),
+        (["promemoria", "remind"], on_remind),
+        (["rivaluta", "reassess"], on_reassess),
+        (["esporta", "export"], on_export),
+        (["cancella", "delete"], on_delete),
+        (["cancellatutto", "deleteall"], on_delete_all),
+        (["statistiche", "stats"], on_stats),
+    ):
+        application.add_handler(CommandHandler(names, handler, filters=private))
+    application.add_handler(CallbackQueryHandler(on_case_button, pattern=CASE_ACTIONS))
