@@ -83,12 +83,12 @@ class RedactTokens(logging.Filter):
 
 
 def configure_logging(token: str | None, level: int = logging.INFO) -> None:
-    """Log to stderr with every token redacted; httpx's per-request lines are silenced."""
+    """Log to stderr with every token redacted; per-request and per-step lines of libraries are silenced."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactTokens(token))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore"):
+    for noisy in ("httpx", "httpcore", "transitions", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

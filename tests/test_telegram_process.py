@@ -1,0 +1,87 @@
+"""`clientcoach run` as a real process: kill -9 mid-questionnaire, start again, go on exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from botapi import DEFAULT_TOKEN, BotApiServer
+
+ALICE = 3001
+ALIAS = "Studio Segretissimo"
+
+
+def start_bot(root: str, db: Path, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
+    env.update(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], env=env, cwd=db.parent,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def dialog_text(server) -> str:
+    for message in reversed(server.chat(ALICE)):
+        if any((data or "").startswith("q:") for _, data in message.buttons):
+            return message.text
+    return ""
+
+
+def wait_text(server, needle: str) -> None:
+    server.wait_for(lambda: needle in dialog_text(server), 15)
+
+
+def press_option(server, option: str) -> None:
+    message = next(m for m in reversed(server.chat(ALICE)) if any((d or "").startswith("q:") for _, d in m.buttons))
+    data = next(d for _, d in message.buttons if d and d.endswith(f":opt:{option}"))
+    server.press_button(ALICE, message.message_id, data)
+
+
+def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(tmp_path):
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    with BotApiServer.in_thread() as server:
+        bot = start_bot(server.root, db, log)
+        try:
+            server.send_text(ALICE, "/nuovo")
+            wait_text(server, "Domanda 1 di")
+            server.send_text(ALICE, ALIAS)
+            wait_text(server, "Domanda 2 di")
+            press_option(server, "free")
+            wait_text(server, "Domanda 3 di")
+        finally:
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(10)
+        state = json.loads(sqlite_utils.Database(db)["conversations"].get(ALICE)["state"])
+        assert state["at"] == "free_attitude" and state["answers"]["alias"] == ALIAS
+
+        bot = start_bot(server.root, db, log)
+        try:
+            press_option(server, "demands")  # a button of the message sent before the kill
+            wait_text(server, "Domanda 4 di")
+            assert "Rispetto a quello che ti porta" in dialog_text(server)
+            answers = json.loads(sqlite_utils.Database(db)["conversations"].get(ALICE)["state"])["answers"]
+            assert answers == {"alias": ALIAS, "payment": "free", "free_attitude": "demands"}
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(15)
+    logs = log.read_text(encoding="utf-8", errors="replace")
+    assert "bot started" in logs, logs[-2000:]
+    assert DEFAULT_TOKEN not in logs and DEFAULT_TOKEN.split(":")[1] not in logs, "the token never reaches the logs"
+    assert ALIAS not in logs, "case contents never reach the logs"
+
+
+@pytest.mark.parametrize("token, message", [("", "TELEGRAM_BOT_TOKEN is not set"), ("abc", "does not look like a bot token")])
+def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
+    env["TELEGRAM_BOT_TOKEN"] = token
+    result = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,173 @@
+"""Driving the real bot over real HTTP: the bot's Application against the local Bot API server.
+
+`running_bot` starts clientcoach's Application (its own HTTP client, long polling over loopback);
+`TgUser` is a fake user who types, taps buttons by label and reads what the bot sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from telegram.ext import Application
+
+from bot.coach import Coach
+from bot.config import Settings
+from bot.flow import load_flow
+from bot.store import Store
+from bot.telegram_app import build_application, parse_dialog_data
+
+from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
+
+QUIET = 0.12  # no API call for this long after the bot's first reaction: it has finished
+
+
+@asynccontextmanager
+async def running_bot(
+    server: BotApiServer,
+    db: Path,
+    *,
+    allowed: frozenset[int] = frozenset(),
+    flow: Path | None = None,
+    webhook_port: int | None = None,
+) -> AsyncIterator[Application]:
+    """The clientcoach Application, polling (or on a webhook) against the local server."""
+    coach = Coach(Store.open(db), load_flow(flow) if flow else None)
+    settings = Settings(DEFAULT_TOKEN, str(db), allowed, server.root)
+    app = build_application(settings, coach)
+    async with app:
+        await app.post_init(app)  # what run_polling/run_webhook would call
+        await app.start()
+        if webhook_port is None:
+            await app.updater.start_polling(poll_interval=0, timeout=2)
+        else:
+            await app.updater.start_webhook(
+                listen="127.0.0.1",
+                port=webhook_port,
+                url_path="hook",
+                webhook_url=f"http://127.0.0.1:{webhook_port}/hook",
+                secret_token="s3cret-token",
+            )
+        try:
+            yield app
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    coach.store.close()
+
+
+class TgUser:
+    """One fake Telegram user talking to the bot."""
+
+    def __init__(self, server: BotApiServer, user_id: int, language_code: str = "it"):
+        self.server, self.id, self.language_code = server, user_id, language_code
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def messages(self) -> list[ChatMessage]:
+        return self.server.chat(self.id)
+
+    def texts(self) -> list[str]:
+        return [m.text or m.caption or "" for m in self.messages()]
+
+    def last(self) -> ChatMessage:
+        message = self.server.last_message(self.id)
+        assert message is not None, "the bot sent nothing"
+        return message
+
+    def dialog(self) -> ChatMessage:
+        """The newest bot message with questionnaire buttons."""
+        for message in reversed(self.messages()):
+            if any(data and data.startswith("q:") for _, data in message.buttons):
+                return message
+        raise AssertionError(f"no questionnaire message; the bot's messages: {self.texts()}")
+
+    def buttons(self, message: ChatMessage | None = None) -> list[tuple[str, str]]:
+        return [(label, data or "") for label, data in (message or self.dialog()).buttons]
+
+    # -- acting --------------------------------------------------------------------------------
+
+    async def settle(self, reacted) -> None:
+        """Wait for the bot's first reaction, then until it has been quiet for a moment."""
+        await self.server.wait_for(reacted, timeout=10)
+        while True:
+            seen = len(self.server.calls())
+            try:
+                await self.server.wait_for(lambda: len(self.server.calls()) > seen, timeout=QUIET)
+            except TimeoutError:
+                return
+
+    async def say(self, text: str) -> None:
+        """Type a message (or a /command) and wait for the bot to finish answering."""
+        before = len(self.server.calls())
+        await self.server.send_text(self.id, text, language_code=self.language_code)
+        await self.settle(lambda: any(c.method not in ("getUpdates",) for c in self.server.calls()[before:]))
+
+    async def press(self, message: ChatMessage, data: str, *, forge: bool = False) -> str | None:
+        """Tap a button by its callback data; returns the toast the bot answered with (or None)."""
+        query = await self.server.press_button(self.id, message.message_id, data, forge=forge)
+        answered = lambda: next((q for q in self.server.callback_answers(self.id) if q.id == query["id"]), None)  # noqa: E731
+        await self.settle(answered)
+        return answered().text
+
+    async def tap(self, label: str, message: ChatMessage | None = None) -> str | None:
+        """Tap the button whose label contains `label` (on the questionnaire message by default)."""
+        message = message or self.dialog()
+        matches = [data for text, data in message.buttons if label.casefold() in text.casefold()]
+        assert matches, f"no button {label!r} on {message.buttons}"
+        return await self.press(message, matches[0])
+
+    async def choose(self, option_id: str) -> str | None:
+        """Tap the questionnaire button for an option id (single choice) or toggle (multiple)."""
+        message = self.dialog()
+        for _, data in message.buttons:
+            parsed = parse_dialog_data(data or "")
+            if parsed and parsed[2] in (f"opt:{option_id}", f"tog:{option_id}"):
+                return await self.press(message, data)
+        raise AssertionError(f"no option {option_id!r} on {message.buttons}")
+
+    async def answer(self, qid_value: tuple[str, object]) -> None:
+        """Answer the current question: a list toggles then taps Fatto, a str taps an option or types."""
+        _, value = qid_value
+        if isinstance(value, list):
+            for option in value:
+                await self.choose(option)
+            await self.tap("✔")
+        elif isinstance(value, str) and value.startswith("="):
+            await self.say(value[1:])  # typed answer
+        elif value is None:
+            await self.tap("Salta" if self.language_code == "it" else "Skip")
+        else:
+            await self.choose(str(value))
+
+
+# A full questionnaire by buttons (typed where the question wants text), as (question, answer).
+GRATIS_RUN = [
+    ("alias", "=Studio Rossi"),
+    ("payment", "free"),
+    ("free_attitude", "demands"),
+    ("balance", "drains"),
+    ("behaviours", ["calls_back"]),
+    ("origin", "their_error"),
+    ("prestige", "not_influential"),
+    ("feelings", ["nights"]),
+    ("occurrences", "=5"),
+    ("service", "=consulenza fiscale"),
+    ("price", "=1.200"),
+    ("sender", "=Giulia Bianchi"),
+    ("form", "lei"),
+]
+
+
+async def run_questionnaire(user: TgUser, answers=GRATIS_RUN, *, finish: bool = True) -> None:
+    await user.say("/nuovo")
+    for step in answers:
+        await user.answer(step)
+    if finish:
+        await user.tap("risultato" if user.language_code == "it" else "result")
+
+
+async def gather(*coroutines) -> list:
+    return await asyncio.gather(*coroutines)
