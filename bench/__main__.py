@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 
-from . import inprocess, memory, startup
+from . import history, inprocess, memory, startup, turns
 from .common import table, write_results
 
-SECTIONS = {"startup": startup, "memory": memory, "inprocess": inprocess}
+SECTIONS = {"startup": startup, "memory": memory, "inprocess": inprocess, "history": history, "turns": turns}
 
 
 def main(argv: list[str] | None = None) -> int:
