@@ -198,10 +198,7 @@ class Coach:
 
     def remember(self, user_id: int, **meta: Any) -> None:
         """Keep front-end data (e.g. the Telegram message id of the dialogue) with the conversation."""
-        found = self.store.load_conversation(user_id)
-        if found:
-            state, old = found
-            self.store.save_conversation(user_id, state, {**old, **meta})
+        self.store.update_meta(user_id, meta)
 
     # -- moves ---------------------------------------------------------------------------------
 

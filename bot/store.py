@@ -288,6 +288,14 @@ class Store:
             )
         return True
 
+    def update_meta(self, user_id: int, meta: dict[str, Any]) -> None:
+        """Merge front-end data into the open conversation's meta, in one statement."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), ?) WHERE user_id = ?",
+                (_json(meta), user_id),
+            )
+
     def drop_conversation(self, user_id: int, update_id: int | None = None) -> bool:
         with self.conn:
             if update_id is not None and not self._claim_update(update_id):

@@ -213,7 +213,7 @@ async def on_navigation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
     command = update.effective_message.text.split()[0].lstrip("/").split("@")[0].lower()
     coach, user_id = _coach(context), update.effective_user.id
-    reply = coach.act(user_id, NAVIGATION[command], update_id=update.update_id, fallback_lang=_lang(update, context))
+    reply = coach.act(user_id, NAVIGATION[command], update_id=update.update_id, fallback_lang=user_lang(update))
     if reply.toast and reply.dialog is not None:
         reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
     await show(update, context, reply)
@@ -240,7 +240,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Typed text: the answer to the current question, or a hint when nothing is open."""
     coach = _coach(context)
     text = update.effective_message.text or ""
-    reply = coach.text(update.effective_user.id, text, update_id=update.update_id, fallback_lang=_lang(update, context))
+    reply = coach.text(update.effective_user.id, text, update_id=update.update_id, fallback_lang=user_lang(update))
     await show(update, context, reply)
 
 
@@ -261,11 +261,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A tapped button: a questionnaire step, a script variant, or a restart offer."""
     query = update.callback_query
     coach, user_id, data = _coach(context), update.effective_user.id, query.data or ""
-    lang = _lang(update, context)
     dialog = parse_dialog_data(data)
     if dialog is not None:
+        # The conversation knows its language: no lookup on the hot path.
         conversation, step, action = dialog
-        reply = coach.act(user_id, action, conversation=conversation, step=step, update_id=update.update_id, fallback_lang=lang)
+        reply = coach.act(
+            user_id, action, conversation=conversation, step=step, update_id=update.update_id, fallback_lang=user_lang(update)
+        )
         await query.answer(reply.toast)
         if reply.toast is None:
             await show(update, context, reply, in_place=query.message)
@@ -273,13 +275,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if data.startswith("s:"):
         await on_script_variant(update, context)
         return
-    if data.startswith("r:"):
-        action = data[2:]
-        if action in ("restart", "new"):
-            await query.answer()
-            await strip_keyboard(context, update.effective_chat.id, query.message.message_id)
-            await show(update, context, coach.start(user_id, lang, update.update_id))
-            return
+    lang = _lang(update, context)
+    if data in ("r:restart", "r:new"):
+        await query.answer()
+        await strip_keyboard(context, update.effective_chat.id, query.message.message_id)
+        await show(update, context, coach.start(user_id, lang, update.update_id))
+        return
     await query.answer(coach.ui(lang, "stale_button"))
 
 
