@@ -1,0 +1,35 @@
+"""The README documents every command the CLI has, and the two commands CI relies on."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str = "clientcoach") -> list[str]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append(f"{prefix} {name}")
+                found += commands(sub, f"{prefix} {name}")
+    return found
+
+
+def test_every_cli_command_appears_in_the_readme():
+    missing = [c for c in commands(build_parser()) if c not in README]
+    assert not missing, f"README.md does not mention: {missing}"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert ci in README, "the README's second command and .ci/run must be the same"
+
+
+def test_the_first_command_installs_and_starts_the_console():
+    assert "pip install . && clientcoach chat" in README
