@@ -422,9 +422,10 @@ class CaseBook:
         """Every reminder not yet sent, across users, soonest first (to arm the scheduler at start)."""
         return self.store.pending_reminders()
 
-    def mark_fired(self, reminder_id: int) -> bool:
-        """Record a reminder as sent; False if it was already sent or its case is gone."""
-        return self.store.mark_fired(reminder_id)
+    def mark_fired(self, reminder_id: int, user_id: int | None = None, due: datetime | None = None) -> bool:
+        """Record a reminder as sent; False if it was already sent or its case is gone (or, given
+        the user and due time it was armed with, if the id now belongs to another reminder)."""
+        return self.store.mark_fired(reminder_id, user_id, due)
 
     def reminder_message(self, user_id: int, reminder_id: int, lang: str | None = None) -> Screen:
         """What a reminder says when it comes: the case, its outcome so far, and outcome buttons."""

@@ -281,7 +281,7 @@ class Coach:
         ]
         refs = r.scripts_for(assessment)
         if refs:
-            screens.append(Screen("notice", self.ui(lang, "scripts_intro", len(refs))))
+            screens.append(Screen("scripts_intro", self.ui(lang, "scripts_intro", len(refs)), meta={"count": len(refs)}))
         form = answers.get("form") or "tu"
         for index, ref in enumerate(refs, 1):
             screens.append(

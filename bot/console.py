@@ -24,6 +24,13 @@ COMMANDS = {
     "esci": "quit", "quit": "quit", "exit": "quit",
 }
 RULE = "─" * 60
+# Words for the script versions, Italian and English alike.
+VARIANT_WORDS = {
+    "morbido": "softer", "soft": "softer", "softer": "softer",
+    "fermo": "firmer", "firm": "firmer", "firmer": "firmer",
+    "breve": "shorter", "short": "shorter", "shorter": "shorter",
+}
+FORM_WORDS = {"tu": "tu", "informal": "tu", "lei": "lei", "formal": "lei"}
 
 
 class Console:
@@ -52,6 +59,9 @@ class Console:
             self.say()
             if message.kind == "script":
                 self.say(RULE)
+            if message.kind == "scripts_intro":  # the Telegram text speaks of buttons
+                self.say(self.ui("console_scripts_intro", message.meta["count"]))
+                continue
             self.say(message.plain)
         if reply.case_no is not None:
             self.say(RULE)
@@ -100,6 +110,37 @@ class Console:
             return self.coach.act(self.user_id, "skip", fallback_lang=self.lang)  # Enter skips an optional question
         return self.coach.text(self.user_id, line, fallback_lang=self.lang)
 
+    def variants(self, reply: Reply) -> int:
+        """After a result: show any script in another version until Enter or EOF."""
+        scripts = [m for m in reply.messages if m.kind == "script"]
+        if reply.case_no is None or not scripts:
+            return 0
+        self.say(self.ui("console_variant_prompt", len(scripts)))
+        form = None
+        while True:
+            self.stdout.write("> ")
+            self.stdout.flush()
+            line = self.stdin.readline()
+            words = line.strip().casefold().split()
+            if not words or COMMANDS.get(words[0]) == "quit":
+                self.say(self.ui("console_goodbye"))
+                return 0
+            variant = next((VARIANT_WORDS[w] for w in words[1:] if w in VARIANT_WORDS), "softer")
+            form = next((FORM_WORDS[w] for w in words[1:] if w in FORM_WORDS), None)
+            known = all(w in VARIANT_WORDS or w in FORM_WORDS for w in words[1:])
+            index = int(words[0]) if words[0].isdigit() else 0
+            screen = None
+            if known and 1 <= index <= len(scripts):
+                case = self.coach.store.case(self.user_id, reply.case_no)
+                chosen_form = form or (case["answers"].get("form") if case else None) or "tu"
+                screen = self.coach.script_variant(self.user_id, reply.case_no, index, variant, chosen_form)
+            if screen is None:
+                self.say(self.ui("console_variant_error", len(scripts)))
+                continue
+            self.say(RULE)
+            self.say(screen.plain)
+            self.say(RULE)
+
     def run(self, resume: bool = False) -> int:
         """The read-answer loop; returns the exit status."""
         self.say(self.ui("console_intro"))
@@ -114,7 +155,7 @@ class Console:
             while True:
                 self.show(reply)
                 if reply.ended:
-                    return 0
+                    return self.variants(reply)
                 self.stdout.write("> ")
                 self.stdout.flush()
                 line = self.stdin.readline()

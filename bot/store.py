@@ -497,12 +497,20 @@ class Store:
         ).fetchall()
         return [DueReminder(rid, user_id, case_no, parse_time(due)) for rid, user_id, case_no, due in rows]
 
-    def mark_fired(self, reminder_id: int) -> bool:
+    def mark_fired(self, reminder_id: int, user_id: int | None = None, due: datetime | None = None) -> bool:
         """Record a reminder as sent; False if it was sent before or no longer exists.
 
         The scheduler calls this with ids from `pending_reminders`, never with ids a user typed.
+        Given the user and due time it was armed with, a reminder that is no longer that one is
+        left alone: once the highest reminder is deleted, SQLite hands its id to the next one
+        (anybody's), and the job armed for the deleted reminder must not consume the new one.
         """
         with self.conn:
+            row = self.conn.execute("SELECT user_id, due FROM reminders WHERE id = ? AND fired IS NULL", (reminder_id,)).fetchone()
+            if row is None or (user_id is not None and row[0] != user_id):
+                return False
+            if due is not None and parse_time(row[1]).replace(microsecond=0) != due.replace(microsecond=0):
+                return False
             cursor = self.conn.execute(
                 "UPDATE reminders SET fired = ? WHERE id = ? AND fired IS NULL", (utcnow(), reminder_id)
             )

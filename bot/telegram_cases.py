@@ -256,7 +256,7 @@ async def fire_reminder(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send a due reminder once (marking it sent first, so a restart never sends it twice)."""
     reminder: DueReminder = context.job.data
     book = context.application.bot_data["casebook"]
-    if not book.mark_fired(reminder.id):
+    if not book.mark_fired(reminder.id, reminder.user_id, reminder.due):
         return
     try:
         screen = book.reminder_message(reminder.user_id, reminder.id)

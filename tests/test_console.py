@@ -347,3 +347,12 @@ def test_the_console_path_never_imports_telegram(child_env, tmp_path, workdir):
     assert "Caso n. 1 salvato." in result.stdout, "the chat really ran to the end"
     assert "TELEGRAM MODULES: []" in result.stdout
     assert len(cases(db)) == 1
+
+
+@pytest.mark.parametrize("lang, request_line, header", [("it", "2 breve tu", "più breve · tu"), ("en", "2 shorter informal", "shorter · informal")])
+def test_after_the_result_a_script_is_shown_in_another_version(run_bot, tmp_path, lang, request_line, header):
+    result = chat(run_bot, tmp_path / "cc.db", lang, FREE_CLIENT_LINES + [request_line, "7 boh", ""])
+    assert result.returncode == 0
+    tail = result.stdout.rsplit("✉️ 2.", 1)[-1]
+    assert tail.splitlines()[1].strip() == header, "the last script shown is the one asked for, in that version"
+    assert ("Non ho capito" if lang == "it" else "I didn't get that") in result.stdout
