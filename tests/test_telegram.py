@@ -257,3 +257,36 @@ async def test_webhook_mode_receives_updates_with_the_secret(server, db):
         await alice.say("/nuovo")
         await alice.say("Rossi")
         assert "Domanda 2 di" in alice.dialog().text
+
+
+async def test_a_failure_is_logged_without_secrets_and_the_user_is_told_what_to_do(server, db, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    async with running_bot(server, db):
+        alice = TgUser(server, ALICE)
+        await alice.say("/nuovo")
+        server.fail_next("sendMessage", error_code=400, description="Bad Request: something unexpected")
+        await alice.say("Studio Riservato")
+        assert "Qualcosa è andato storto" in alice.last().text
+        await alice.say("/rivedi")
+        assert "Studio Riservato" in alice.dialog().text, "the answer given before the failure is kept"
+    failures = [r for r in caplog.records if r.name == "clientcoach.telegram" and r.levelno >= logging.ERROR]
+    assert failures and failures[0].exc_info, "the traceback is logged"
+    logged = "\n".join(r.getMessage() + str(r.exc_info) for r in caplog.records)
+    assert "Studio Riservato" not in logged
+
+
+def test_every_button_of_every_screen_fits_telegrams_64_bytes(flow):
+    from bot.coach import Coach
+    from bot.store import Store
+    from bot.telegram_app import dialog_data
+
+    coach = Coach(Store.open(":memory:"), flow)
+    nonce = ("ffffff", 10**6)
+    actions = ["back", "skip", "cancel", "review", "done", "finish", "resume"]
+    for q in flow.questions.values():
+        actions += [f"chg:{q.id}"] + [f"opt:{o.id}" for o in q.options] + [f"tog:{o.id}" for o in q.options]
+    assert max(len(dialog_data(nonce, a).encode()) for a in actions) <= 64
+    refs = [r for refs in coach.renderer.scripts.values() for r in refs]
+    assert max(len(f"s:999999999:{len(refs)}:shorter:lei".encode()) for _ in refs) <= 64
