@@ -573,11 +573,18 @@ class CaseBook:
 
     def stats_chart(self, user_id: int, lang: str | None = None) -> bytes:
         """A PNG: the user's cases per month (the last CHART_MONTHS), by profile and by outcome."""
+        from .charts import monthly_bars_png  # matplotlib only when a chart is drawn
+
+        return monthly_bars_png(*self.chart_data(user_id, lang))
+
+    def chart_data(self, user_id: int, lang: str | None = None) -> tuple:
+        """The arguments of charts.monthly_bars_png for the user's chart: pure data, so the
+        drawing can run off the event loop while the database stays on it."""
         lang = self.lang_for(user_id, lang)
         rows = self.store.case_summaries(user_id)
         if not rows:
             raise CaseBookError("no_cases")
-        from .charts import Panel, Series, monthly_bars_png  # matplotlib only when a chart is drawn
+        from .charts import Panel, Series
 
         stamps = [(self._local(created), main, status) for created, main, status in rows]
         first, last = min(s[0] for s in stamps), max(s[0] for s in stamps)
@@ -602,7 +609,7 @@ class CaseBook:
             ),
         )
         labels = [self.label(lang, "month_label", year, month0 + 1) for year, month0 in months]
-        return monthly_bars_png(self.label(lang, "chart_title", len(rows)), labels, panels, self.label(lang, "chart_axis"))
+        return self.label(lang, "chart_title", len(rows)), labels, panels, self.label(lang, "chart_axis")
 
     # -- buttons -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Thin handlers over bot.casebook.CaseBook; every call is scoped by the Telegram u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -46,6 +47,11 @@ def unstamp(data: str, now: float | None = None) -> str | None:
         if not 0 <= (now if now is not None else time.time()) - offered <= CONFIRM_TTL:
             return None
     return action
+
+
+def _button_data(message) -> list[str]:
+    markup = message.reply_markup
+    return [b.callback_data for row in (markup.inline_keyboard if markup else ()) for b in row if b.callback_data]
 
 
 def case_keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -220,7 +226,10 @@ async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     screen = book.stats(uid, lang)
     await send_case_screen(context, update.effective_chat.id, screen)
     if screen.meta.get("total"):
-        png = book.stats_chart(uid, lang)
+        from .charts import monthly_bars_png
+
+        # Drawing takes a while (the first time, importing matplotlib): off the loop, so other users go on.
+        png = await asyncio.to_thread(monthly_bars_png, *book.chart_data(uid, lang))
         await context.bot.send_photo(update.effective_chat.id, InputFile(png, filename="statistiche.png"))
 
 
@@ -234,8 +243,11 @@ async def on_case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     await query.answer()
     screens = _book(context).act(uid, action, lang)
-    if action.startswith("h:") and screens:
-        try:  # paging edits the list in place
+    if action.startswith("c:") and len(screens) > 1:  # the same full view as /caso N
+        screens += context.application.bot_data["coach"].case_advice_screens(uid, int(action[2:]))
+    tapped_a_list = query.message is not None and any((d or "").startswith("c:") for d in _button_data(query.message))
+    if action.startswith("h:") and screens and tapped_a_list:
+        try:  # paging edits the list in place; from a case's page the list comes as a new message
             await query.message.edit_text(screens[0].text, parse_mode=ParseMode.HTML, reply_markup=case_keyboard(screens[0]))
             return
         except BadRequest as exc:

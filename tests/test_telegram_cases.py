@@ -339,8 +339,12 @@ async def test_case_buttons_open_outcomes_and_the_list(server, db):
         assert case_row(db, ALICE, 1)["status"] == "cliente_tenuto"
         await alice.tap("Apri il caso n. 1", alice.last())
         assert "Esito: 🤝 cliente tenuto" in alice.find("Le tue risposte").text
-        await alice.tap("Tutti i casi", alice.find("Storia del caso n. 1"))
+        assert alice.last().text.startswith("✉️"), "a case opened by button shows its scripts too, as /caso does"
+        history = alice.find("Storia del caso n. 1")
+        await alice.tap("Tutti i casi", history)
         assert "I tuoi casi (1)" in alice.last().text
+        assert alice.last().message_id != history.message_id, "the case's history stays; the list comes anew"
+        assert "Storia del caso n. 1" in alice.find("Storia del caso n. 1").text
 
 
 # -- /cerca -------------------------------------------------------------------------------------
