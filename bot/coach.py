@@ -316,4 +316,4 @@ def open_coach(db_path: str | Path | None = None, flow_path: str | Path | None =
     return Coach(Store.open(db_path), flow)
 
 
-__all__ = ["Coach", "Reply", "open_coach", "END"]
+__all__ = ["Coach", "Reply", "open_coach"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Any
 from urllib.parse import urlparse
 
 from telegram import (
@@ -374,4 +373,4 @@ def run(settings: Settings, coach: Coach, *, webhook_url: str | None = None, lis
         application.run_polling(allowed_updates=Update.ALL_TYPES)
 
 
-__all__: list[Any] = ["build_application", "run", "keyboard", "dialog_data", "parse_dialog_data"]
+__all__ = ["build_application", "run", "keyboard", "dialog_data", "parse_dialog_data"]
