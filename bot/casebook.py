@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from markupsafe import Markup
 
 from .classifier import Assessment
-from .engine import MAX_RAW_INPUT, clean_text
+from .engine import MAX_RAW_INPUT, Invalid, clean_text
 from .flow import LANGS, PROFILES, Flow, Question, load_flow
 from .paths import default_flow
 from .render import TELEGRAM_LIMIT, Button, Renderer, Screen, to_plain
@@ -78,12 +78,8 @@ _PAGE = re.compile(r"[0-9]{1,6}")
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class CaseBookError(ValueError):
+class CaseBookError(Invalid):
     """Input the case book refuses; `key` names the message in `<lang>/cases/messages.html.j2`."""
-
-    def __init__(self, key: str, **params: Any):
-        super().__init__(key)
-        self.key, self.params = key, params
 
 
 @dataclass(frozen=True)

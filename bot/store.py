@@ -18,7 +18,7 @@ import sqlite3
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -390,17 +390,13 @@ class Store:
         return self.conn.execute("SELECT COUNT(*) FROM cases WHERE user_id = ?", (user_id,)).fetchone()[0]
 
     def _select_cases(self, where: str, params: tuple) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(
+        cases = self._rows(
             "SELECT c.*, cl.alias AS alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id WHERE " + where,
             params,
         )
-        columns = [d[0] for d in cursor.description]
-        cases = []
-        for row in cursor.fetchall():
-            case = dict(zip(columns, row))
+        for case in cases:
             case["answers"] = json.loads(case["answers"])
             case["assessment"] = json.loads(case["assessment"])
-            cases.append(case)
         return cases
 
     def _case_id(self, user_id: int, case_no: int) -> int | None:
@@ -629,6 +625,3 @@ class Store:
             (user_id,),
         )
         _purge_search_index(self.conn)
-
-    def iter_tables(self) -> Iterator[str]:
-        yield from self.db.table_names()
