@@ -150,6 +150,10 @@ class ScriptRef:
     order: int
 
 
+UI_FILE = "ui.html.j2"
+UI_FOLDER = "ui"
+
+
 class Renderer:
     """Compiles the templates once and renders every screen."""
 
@@ -197,11 +201,22 @@ class Renderer:
 
     def ui(self, lang: str, name: str, *args: Any, **kwargs: Any) -> str:
         """A short interface text (a macro of `<lang>/ui.html.j2`)."""
-        module = self._ui.get(lang)
-        if module is None:
-            module = self._ui[lang] = self.template(f"{lang}/ui.html.j2").module
-        macro: Callable[..., str] = getattr(module, name)
-        return str(macro(*args, **kwargs)).strip()
+        modules = self._ui.get(lang)
+        if modules is None:
+            modules = self._ui[lang] = self._ui_modules(lang)
+        for module in modules:
+            macro: Callable[..., str] | None = getattr(module, name, None)
+            if macro is not None:
+                return str(macro(*args, **kwargs)).strip()
+        raise AttributeError(f"{lang}: no interface text '{name}' in {UI_FILE} or {UI_FOLDER}/")
+
+    def _ui_modules(self, lang: str) -> list[Any]:
+        """`<lang>/ui.html.j2`, then every `<lang>/ui/<area>.html.j2` (one file per area of the bot)."""
+        names = [f"{lang}/{UI_FILE}"]
+        folder = self.directory / lang / UI_FOLDER
+        if folder.is_dir():
+            names += [f"{lang}/{UI_FOLDER}/{path.name}" for path in sorted(folder.glob("*.html.j2"))]
+        return [self.template(name).module for name in names]
 
     # -- answers as text ---------------------------------------------------------------------
 
