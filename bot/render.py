@@ -151,14 +151,19 @@ class ScriptRef:
 
 
 UI_FILE = "ui.html.j2"
+SURFACES = ("telegram", "console")
 UI_FOLDER = "ui"
 
 
 class Renderer:
     """Compiles the templates once and renders every screen."""
 
-    def __init__(self, directory: str | Path | None = None):
+    def __init__(self, directory: str | Path | None = None, surface: str = "telegram"):
+        """`surface` names the front end ("telegram" or "console"): hints name what works there."""
+        if surface not in SURFACES:
+            raise ValueError(f"unknown surface {surface!r} (known: {', '.join(SURFACES)})")
         self.directory = Path(directory) if directory else templates_dir()
+        self.surface = surface
         self.env = Environment(
             loader=FileSystemLoader(str(self.directory)),
             bytecode_cache=_bytecode_cache(),
@@ -168,6 +173,8 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,
         )
+        # Every template can say `{% if surface == "console" %}` to name the console's words.
+        self.env.globals["surface"] = surface
         self.scripts: dict[str, tuple[ScriptRef, ...]] = self._scan_scripts()
         self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
