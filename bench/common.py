@@ -13,7 +13,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"  # untracked (.gitignore)
+README = Path(__file__).resolve().parent.parent / "README.md"
+TABLE_HEAD = "| section | measure | value | goal | met |"
 FAKE_TOKEN = "123456789:" + "A" * 35
 
 
@@ -63,20 +65,47 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _line(r: Row) -> str:
+    value = f"{r.value:,.3f}".rstrip("0").rstrip(".") if isinstance(r.value, float) else str(r.value)
+    met = "" if r.met is None else ("yes" if r.met else "**no**")
+    return f"| {r.section} | {r.name} | {value} {r.unit} | {r.goal} | {met} |"
+
+
 def table(rows: list[Row]) -> str:
     """A Markdown table of the rows (also what the README carries)."""
-    lines = ["| section | measure | value | goal | met |", "|---|---|---|---|---|"]
+    return "\n".join([TABLE_HEAD, "|---|---|---|---|---|", *map(_line, rows)])
+
+
+def update_readme(rows: list[Row], path: Path = README) -> None:
+    """Put the rows into the README's performance table: the sections measured replace their old
+    rows where those stood; new sections go at the end; the other sections' rows stay."""
+    text = path.read_text(encoding="utf-8").split("\n")
+    start = text.index(TABLE_HEAD, text.index("## Performance"))
+    end = start + 2
+    while end < len(text) and text[end].startswith("|"):
+        end += 1
+    measured: dict[str, list[str]] = {}
     for r in rows:
-        value = f"{r.value:,.3f}".rstrip("0").rstrip(".") if isinstance(r.value, float) else str(r.value)
-        met = "" if r.met is None else ("yes" if r.met else "**no**")
-        lines.append(f"| {r.section} | {r.name} | {value} {r.unit} | {r.goal} | {met} |")
-    return "\n".join(lines)
+        measured.setdefault(r.section, []).append(_line(r))
+    kept: list[str] = []
+    placed: set[str] = set()
+    for line in text[start + 2 : end]:
+        section = line.split("|")[1].strip()
+        if section not in measured:
+            kept.append(line)
+        elif section not in placed:  # the new rows where the old ones began; the old ones go
+            kept += measured[section]
+            placed.add(section)
+    kept += [line for section, lines in measured.items() if section not in placed for line in lines]
+    text[start + 2 : end] = kept
+    path.write_text("\n".join(text), encoding="utf-8")
 
 
 def write_results(rows: list[Row], quick: bool, path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "quick": quick,
         "machine": machine(),
         "rows": [r.__dict__ for r in rows],
     }
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ in the whole table before the user filter applies.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import sys
@@ -32,7 +33,7 @@ from bot.classifier import classify
 from bot.engine import END, Engine
 from bot.flow import Flow, load_flow
 from bot.paths import default_flow
-from bot.store import SEARCHABLE_ANSWERS, STATUSES, Store, _json, _reindex_case, alias_key, index_terms, match_query, open_db
+from bot.store import SEARCHABLE_ANSWERS, STATUSES, Store, _reindex_case, alias_key, index_terms, match_query, open_db
 
 from .common import Row, percentile, timed
 
@@ -108,6 +109,11 @@ STATUS_WEIGHTS = (45, 20, 15, 20)  # aperto, risolto, cliente_tenuto, cliente_la
 
 
 # -- generation ----------------------------------------------------------------------------------
+
+
+def _json(value: Any) -> str:
+    """JSON as the store writes it (compact, UTF-8 kept)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _stamp(ts: float) -> str:

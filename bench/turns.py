@@ -9,7 +9,6 @@ editMessageText; the bare bot answers the same tap with the same two calls and a
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +21,9 @@ from bot.config import Settings
 from bot.store import Store
 from bot.telegram_app import NO_PREVIEW, build_application, parse_dialog_data
 
-from .common import Row
+from tests.botapi import DEFAULT_TOKEN, BotApiServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from botapi import DEFAULT_TOKEN, BotApiServer  # noqa: E402
+from .common import Row
 
 GOAL = 1.25
 CONCURRENT_USERS = 50

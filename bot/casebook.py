@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import math
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -156,10 +155,14 @@ def clean_note(raw: str) -> str:
     return text
 
 
-def local_zone() -> tzinfo:
-    """The time zone dates are shown in: $CLIENTCOACH_TZ, or Italy's."""
+def local_zone(name: str | None = None) -> tzinfo:
+    """The time zone dates are shown in: `name`, else $CLIENTCOACH_TZ, else Italy's."""
+    if name is None:
+        from .config import read_environment
+
+        name = read_environment().tz
     try:
-        return ZoneInfo(os.environ.get("CLIENTCOACH_TZ") or DEFAULT_TIMEZONE)
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
         return timezone.utc
 
@@ -418,6 +421,22 @@ class CaseBook:
         """Every reminder not yet sent, across users, soonest first (to arm the scheduler at start)."""
         return self.store.pending_reminders()
 
+    def deliver_due(self, user_id: int, lang: str | None = None) -> list[Screen]:
+        """The user's reminders that have fallen due, as their messages, each then marked as sent
+        (the console's way of delivering them; on Telegram the scheduler does it)."""
+        now = self.clock()
+        screens = []
+        for reminder in self.store.pending_reminders():
+            if reminder.user_id != user_id or reminder.due > now:
+                continue
+            try:
+                screen = self.reminder_message(user_id, reminder.id, lang)
+            except CaseBookError:  # its case was deleted meanwhile
+                continue
+            if self.mark_fired(reminder.id, user_id, reminder.due):
+                screens.append(screen)
+        return screens
+
     def mark_fired(self, reminder_id: int, user_id: int | None = None, due: datetime | None = None) -> bool:
         """Record a reminder as sent; False if it was already sent or its case is gone (or, given
         the user and due time it was armed with, if the id now belongs to another reminder)."""
@@ -632,9 +651,13 @@ class CaseBook:
             return [self.error_screen(self.lang_for(user_id, lang), exc)]
 
 
-def open_casebook(db_path: str | Path | None = None, flow_path: str | Path | None = None) -> CaseBook:
-    """A CaseBook on the given database and flow (defaults: CLIENTCOACH_DB or data/, the bundled flow)."""
-    return CaseBook(Store.open(db_path), load_flow(flow_path) if flow_path else None)
+def open_casebook(
+    db_path: str | Path | None = None, flow_path: str | Path | None = None, *, surface: str = "telegram", tz: str | None = None
+) -> CaseBook:
+    """A CaseBook on the given database and flow (defaults: the default database, the bundled flow);
+    `surface` is the front end its texts are for."""
+    return CaseBook(Store.open(db_path), load_flow(flow_path) if flow_path else None, Renderer(surface=surface),
+                    zone=local_zone(tz) if tz else None)
 
 
 __all__ = [

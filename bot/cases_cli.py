@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -26,6 +25,12 @@ Command = Callable[["CaseBook", argparse.Namespace, str], int]
 
 
 # -- output helpers ----------------------------------------------------------------------------
+
+
+def to_plain(text: str) -> str:
+    from .render import to_plain as plain
+
+    return plain(text)
 
 
 def _say(*screens: Screen) -> None:
@@ -62,7 +67,11 @@ def _user_id(raw: str) -> int:
 
 
 def _write(path: str, data: bytes) -> None:
-    Path(path).expanduser().write_bytes(data)
+    """Write a file only its owner can read: it holds clients' names and notes."""
+    fd = os.open(Path(path).expanduser(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+        out.write(data)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -134,26 +143,38 @@ def cmd_stats(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
+def cmd_due(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    screens = book.deliver_due(args.user, lang)
+    if not screens:
+        print(to_plain(book.renderer.ui(lang, "console_no_due")))
+        return 0
+    print(to_plain(book.renderer.ui(lang, "console_due_header", len(screens))))
+    print()
+    _say(*screens)
+    return 0
+
+
 def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Open the case book, run one command, turn refusals into a message on stderr and exit 1."""
+    """Open the case book, run one command, turn refusals into a message on stderr and exit 1.
+
+    Database problems (StoreError) are left to `cli.main`, which words them the same for every command.
+    """
 
     def run(args: argparse.Namespace) -> int:
         from .casebook import CaseBookError, open_casebook
-        from .render import to_plain
 
+        env = getattr(args, "env", None)
+        book = open_casebook(args.db, surface="console", tz=env.tz if env else None)
         try:
-            book = open_casebook(args.db)
-        except sqlite3.Error as exc:
-            print(f"clientcoach: cannot open the database: {exc}", file=sys.stderr)
-            return 1
-        lang = book.lang_for(args.user, args.lang)
-        try:
+            lang = book.lang_for(args.user, args.lang)
             return command(book, args, lang)
         except CaseBookError as exc:
             print(to_plain(book.error_text(lang, exc)), file=sys.stderr)
             return 1
-        except (sqlite3.Error, OSError) as exc:
-            print(f"clientcoach: {exc}", file=sys.stderr)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a file to write: missing folder, no permission, full disk
+            print(f"clientcoach: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
             return 1
         finally:
             book.store.close()
@@ -163,45 +184,54 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
 
 # -- the parser --------------------------------------------------------------------------------
 
+AddCommand = Callable[..., argparse.ArgumentParser]
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register the `cases` command group."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", help="SQLite database (default: $CLIENTCOACH_DB or data/clientcoach.db)")
-    common.add_argument("--user", type=_user_id, default=CONSOLE_USER, metavar="ID", help="whose cases (default 0, the console user)")
-    common.add_argument(
-        "--lang", choices=("it", "en"), default=os.environ.get("CLIENTCOACH_LANG") or None,
-        help="language of the output (default: $CLIENTCOACH_LANG, else the user's, else it)",
+
+def add_commands(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser], add_command: AddCommand) -> None:
+    """Register the `cases` command group (`parents` carry the global --db and --lang)."""
+    user = argparse.ArgumentParser(add_help=False)
+    user.add_argument("--user", type=_user_id, default=CONSOLE_USER, metavar="ID",
+                      help="whose cases (default 0, the console user; a Telegram user id for the bot's)")
+    cases = add_command(
+        sub, "cases", "look up, annotate, follow up, export and delete saved cases",
+        ["clientcoach cases list", "clientcoach cases --db cc.db show 3"], parents,
+        details="Each finished questionnaire is a case, numbered 1, 2, 3... per user. The output is in\n"
+                "--lang, else $CLIENTCOACH_LANG, else the language the user last chose.",
     )
-    cases = sub.add_parser("cases", help="look up, annotate and export saved cases", description="The saved cases.")
     commands = cases.add_subparsers(dest="cases_command", required=True, metavar="COMMAND")
 
-    def command(name: str, run: Command, summary: str) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[common], help=summary, description=summary[0].upper() + summary[1:] + ".")
-        parser.set_defaults(func=_runner(run), parser=parser)
+    def command(name: str, run: Command, summary: str, *examples: str) -> argparse.ArgumentParser:
+        parser = add_command(commands, name, summary, [f"clientcoach cases {e}" for e in examples], [*parents, user],
+                             _runner(run))
+        parser.set_defaults(parser=parser)
         return parser
 
-    listing = command("list", cmd_list, "your cases, newest first")
+    listing = command("list", cmd_list, "your cases, newest first", "list", "list --page 2")
     listing.add_argument("--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)")
-    command("show", cmd_show, "one case: answers, profile, notes, reminders and history").add_argument("case", metavar="N")
-    command("search", cmd_search, "cases whose client, typed answers or notes contain the words").add_argument(
-        "text", nargs="+", metavar="TEXT"
-    )
-    note = command("note", cmd_note, "add a note to a case")
-    note.add_argument("case", metavar="N")
-    note.add_argument("text", nargs="+", metavar="TEXT")
-    outcome = command("outcome", cmd_outcome, "record how a case went")
-    outcome.add_argument("case", metavar="N")
+    command("show", cmd_show, "one case: answers, profile, notes, reminders and history", "show 3").add_argument(
+        "case", metavar="N", help="the case number")
+    command("search", cmd_search, "cases whose client, typed answers or notes contain the words",
+            "search Rossi", "search fattura ritardo").add_argument("text", nargs="+", metavar="TEXT",
+                                                                  help="words to look for in client names, typed answers and notes")
+    note = command("note", cmd_note, "add a note to a case", "note 3 ha pagato la fattura")
+    note.add_argument("case", metavar="N", help="the case number")
+    note.add_argument("text", nargs="+", metavar="TEXT", help="the note (the rest of the line)")
+    outcome = command("outcome", cmd_outcome, "record how a case went", "outcome 3 risolto", "outcome 3 cliente_lasciato")
+    outcome.add_argument("case", metavar="N", help="the case number")
     outcome.add_argument("status", metavar="STATUS", help="aperto | risolto | cliente_tenuto | cliente_lasciato")
-    remind = command("remind", cmd_remind, "set a reminder on a case")
-    remind.add_argument("case", metavar="N")
-    remind.add_argument("when", nargs="+", metavar="WHEN", help="3g | 1s | 2h (3d | 1w) or a date: 25/12/2026, 2026-12-25")
-    export = command("export", cmd_export, "all your cases with their notes, as CSV or JSON")
+    remind = command("remind", cmd_remind, "set a reminder on a case", "remind 3 3g", "remind 3 25/12/2026 10:00")
+    remind.add_argument("case", metavar="N", help="the case number")
+    remind.add_argument("when", nargs="+", metavar="WHEN",
+                        help="3g | 1s | 2h (3d | 1w) or a date: 25/12/2026, 2026-12-25 (time zone: $CLIENTCOACH_TZ)")
+    command("due", cmd_due, "reminders that have fallen due: shows them and marks them delivered", "due")
+    export = command("export", cmd_export, "all your cases with their notes, as CSV or JSON",
+                     "export --out casi.csv", "export --format json > casi.json")
     export.add_argument("--format", choices=("csv", "json"), default="csv", help="(default csv)")
-    export.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
-    delete = command("delete", cmd_delete, "delete a case, or with --all everything kept about you")
-    delete.add_argument("case", nargs="?", metavar="N")
+    export.add_argument("--out", metavar="FILE", help="write to FILE, readable by you alone (default: standard output)")
+    delete = command("delete", cmd_delete, "delete a case, or with --all everything kept about you",
+                     "delete 3", "delete --all --yes")
+    delete.add_argument("case", nargs="?", metavar="N", help="the case number")
     delete.add_argument("--all", action="store_true", help="delete all your cases, notes, reminders and settings")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    stats = command("stats", cmd_stats, "counts by profile and outcome")
+    stats = command("stats", cmd_stats, "counts by profile and outcome", "stats", "stats --png casi.png")
     stats.add_argument("--png", metavar="FILE", help="also draw a chart by month into FILE")

@@ -45,6 +45,14 @@ class Assessment:
     recurring: bool
     thin: bool
     good_client: bool
+    # Added with flow version 2; stored assessments from before read them as False.
+    shared_error: bool = False
+    new_behaviour: bool = False
+
+    @property
+    def recovery_first(self) -> bool:
+        """The trouble began (at least partly) with the user's error: recovery before anything else."""
+        return self.own_error or self.shared_error
 
     @property
     def bad_day_caveat(self) -> bool:
@@ -58,7 +66,8 @@ class Assessment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Assessment":
-        return cls(**{**data, "reasons": tuple(Reason(**r) for r in data["reasons"])})
+        known = cls.__dataclass_fields__
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "reasons": tuple(Reason(**r) for r in data["reasons"])})
 
 
 def _contributions(q: Question, value: Any) -> tuple[dict[str, float], set[str]]:
@@ -137,4 +146,6 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
         recurring="recurring" in flags,
         thin=thin,
         good_client=good_client,
+        shared_error="shared_error" in flags,
+        new_behaviour="new_behaviour" in flags,
     )

@@ -1,19 +1,109 @@
-"""The `clientcoach` command line: chat in the console, check and draw flows, run the bot."""
+"""The `clientcoach` command line: chat in the console, the case book, the database, the bot.
+
+Every failure a user can meet ends in one line in their language and exit code 1 (usage errors:
+one line and exit code 2), never a traceback. Only the standard library is imported at the top, so
+that Ctrl-C during start-up and `--help` stay instant and quiet; the rest comes when a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable, NoReturn
 
 from . import cases_cli
-from .flow import FlowError, load_flow, mermaid
-from .paths import default_flow, flows_dir
+
+STARTUP_ATTEMPTS = 3  # getMe tries before `run` gives up (1 s, then 2 s apart)
+STARTUP_BACKOFF = 1.0
+NETWORK_TIMEOUT = 10.0
+TELEGRAM_ROOT = "https://api.telegram.org"
 
 
-def _db_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="SQLite database (default: $CLIENTCOACH_DB or data/clientcoach.db)")
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) and examples kept as written."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _default_db() -> str:
+    from .paths import default_db_path
+
+    return str(default_db_path())
+
+
+def global_options() -> argparse.ArgumentParser:
+    """--db and --lang, accepted before or after any subcommand (`clientcoach cases --db X list`).
+
+    SUPPRESS as default: a subcommand that was not given the option leaves the value given earlier.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", metavar="PATH", default=argparse.SUPPRESS,
+        help=f"the SQLite database (default: $CLIENTCOACH_DB, else {_default_db()})",
+    )
+    common.add_argument(
+        "--lang", choices=("it", "en"), default=argparse.SUPPRESS,
+        help="language: it (Italian, the default) or en (English); also $CLIENTCOACH_LANG",
+    )
+    return common
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, summary: str, examples: list[str], common: list,
+                func: Callable[[argparse.Namespace], int] | None = None, details: str = "") -> argparse.ArgumentParser:
+    """A subcommand with its description, examples and the global options."""
+    description = summary[0].upper() + summary[1:] + "." + (f"\n\n{details}" if details else "")
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+    parser = sub.add_parser(name, help=summary, description=description, epilog=epilog, parents=common)
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
+
+
+# -- texts -------------------------------------------------------------------------------------
+
+_RENDERER: Any = None
+
+
+def ui(lang: str, name: str, *args: Any) -> str:
+    """An interface text as plain characters, for the console."""
+    global _RENDERER
+    try:
+        from .render import Renderer, to_plain
+
+        if _RENDERER is None:
+            _RENDERER = Renderer(surface="console")
+        return to_plain(_RENDERER.ui(lang, name, *args))
+    except Exception:  # the templates themselves are broken: still one line, never a traceback
+        return f"clientcoach: {name} {' '.join(map(str, args))}".strip()
+
+
+def _lang(args: argparse.Namespace) -> str:
+    return getattr(args, "lang", None) or "it"
+
+
+def fail(text: str) -> int:
+    print(text, file=sys.stderr)
+    return 1
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+# -- commands ----------------------------------------------------------------------------------
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -21,32 +111,80 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from .coach import open_coach
     from .console import Console
 
-    coach = open_coach(args.db, args.flow)
+    coach = open_coach(args.db, args.flow, surface="console")
     try:
         interactive = sys.stdin.isatty()
-        console = Console(coach, user_id=args.user, lang=args.lang)
-        return console.run(resume=args.resume or interactive)
+        console = Console(coach, user_id=args.user, lang=_lang(args))
+        return console.run(resume=args.resume or interactive, new=args.new)
     finally:
         coach.store.close()
 
 
+async def _get_me(settings: Any) -> Any:
+    """getMe through python-telegram-bot's own Bot, against the configured API root."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    request = HTTPXRequest(connect_timeout=NETWORK_TIMEOUT, read_timeout=NETWORK_TIMEOUT)
+    bot = Bot(settings.token, base_url=settings.base_url or f"{TELEGRAM_ROOT}/bot",
+              base_file_url=settings.base_file_url or f"{TELEGRAM_ROOT}/file/bot", request=request)
+    async with bot:  # initialize() calls getMe
+        return bot.bot
+
+
+def check_token(settings: Any, lang: str, attempts: int = 1, quiet: bool = False) -> int:
+    """Ask Telegram who the bot is: 0 and (unless quiet) its username, or 1 and one clear line.
+
+    Network failures are retried with a growing pause; a refused token is not (it will not change).
+    """
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    url = settings.api_url or TELEGRAM_ROOT
+    for attempt in range(1, attempts + 1):
+        try:
+            me = asyncio.run(_get_me(settings))
+        except InvalidToken:
+            return fail(ui(lang, "run_token_refused"))
+        except NetworkError:  # also TimedOut; never print it: PTB puts the token in some messages
+            if attempt == attempts:
+                return fail(ui(lang, "run_unreachable", url, attempts))
+            import time
+
+            time.sleep(STARTUP_BACKOFF * 2 ** (attempt - 1))
+        except TelegramError as exc:
+            return fail(ui(lang, "run_api_error", type(exc).__name__))
+        else:
+            if not quiet:
+                print(ui(lang, "run_check_ok", me.username, me.first_name))
+            return 0
+    return 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the Telegram bot (long polling, or a webhook)."""
-    from .config import ConfigError, configure_logging, load_settings
+    """Run the Telegram bot (long polling, or a webhook); with --check, only check the token."""
+    from .config import ConfigError, configure_logging, export_environment, load_settings
 
     try:
-        settings = load_settings(api_url=args.api_url)
+        settings = load_settings(api_url=args.api_url, environment=args.env)
     except ConfigError as exc:
         print(f"clientcoach: {exc}", file=sys.stderr)
         return 2
     if args.webhook_url and not args.webhook_url.startswith(("https://", "http://")):
         print("clientcoach: --webhook-url must be a full http(s) URL.", file=sys.stderr)
         return 2
+    lang = _lang(args)
+    if args.check:
+        return check_token(settings, lang)
+    # A wrong token or an unreachable API is one line here, not a traceback from the polling loop.
+    status = check_token(settings, lang, attempts=STARTUP_ATTEMPTS, quiet=True)
+    if status:
+        return status
+    export_environment(args.env)
     configure_logging(settings.token)
     from .coach import open_coach
     from .telegram_app import run
 
-    coach = open_coach(args.db or settings.db, args.flow)
+    coach = open_coach(args.db, args.flow)
     try:
         run(settings, coach, webhook_url=args.webhook_url, listen=args.listen, port=args.port)
     finally:
@@ -56,6 +194,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_flows_check(args: argparse.Namespace) -> int:
     """Validate flow files; print one line per file."""
+    from .flow import FlowError, load_flow
+    from .paths import flows_dir
+
     files = [Path(f) for f in args.files] or sorted(flows_dir().glob("*.yaml"))
     status = 0
     for path in files:
@@ -71,61 +212,217 @@ def cmd_flows_check(args: argparse.Namespace) -> int:
 
 def cmd_flows_draw(args: argparse.Namespace) -> int:
     """Print the flow as a Mermaid diagram."""
+    from .flow import FlowError, load_flow, mermaid
+    from .paths import default_flow
+
     try:
         flow = load_flow(args.file or default_flow())
     except FlowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(mermaid(flow, args.lang))
+    sys.stdout.write(mermaid(flow, _lang(args)))
     return 0
 
 
+def cmd_db_check(args: argparse.Namespace) -> int:
+    """Integrity, schema version and size of the database; exit 1 if SQLite finds damage."""
+    from .store import Store, migrations
+
+    store = Store.open(args.db)
+    try:
+        report = store.check()
+    finally:
+        store.close()
+    known = len(migrations._migrations)
+    print(ui(_lang(args), "db_report", report["path"], report["integrity"], report["schema_version"], known,
+             human_size(report["size_bytes"])))
+    return 0 if report["integrity"] == "ok" else 1
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database, safe while the bot runs."""
+    from .store import Store
+
+    store = Store.open(args.db)
+    try:
+        store.backup(args.file)
+    finally:
+        store.close()
+    print(ui(_lang(args), "db_backup_done", args.file, human_size(Path(args.file).stat().st_size)))
+    return 0
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """What is kept and how to delete it: the same text as /privacy on Telegram."""
+    print(ui(_lang(args), "privacy"))
+    return 0
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+
+def _environment_help() -> str:
+    from .config import ENVIRONMENT
+
+    width = max(len(name) for name, _ in ENVIRONMENT)
+    lines = [f"  {name.ljust(width)}  {text}" for name, text in ENVIRONMENT]
+    return "environment (also read from a .env file in the current folder):\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clientcoach", description="Coaching through one difficult client.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    common = global_options()
+    parser = Parser(
+        prog="clientcoach", parents=[common],
+        description="Coaching through one difficult client: a short questionnaire, the client's profile, "
+                    "why, what to do, and ready-to-send messages. In the terminal or on Telegram.",
+        epilog="examples:\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
+               "  clientcoach run --check\n\nEach command has its own --help.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parents = [common]
 
-    chat = sub.add_parser("chat", help="answer the questionnaire in the terminal")
-    chat.add_argument("--lang", choices=("it", "en"), default=os.environ.get("CLIENTCOACH_LANG", "it"))
-    chat.add_argument("--user", type=int, default=0, help="local user id (default 0)")
-    chat.add_argument("--resume", action="store_true", help="go on with an unfinished questionnaire")
-    chat.add_argument("--flow", help="flow file (default: the bundled cliente_difficile)")
-    _db_arg(chat)
-    chat.set_defaults(func=cmd_chat)
+    chat = add_command(
+        sub, "chat", "answer the questionnaire in the terminal", [
+            "clientcoach chat", "clientcoach chat --lang en --user 2",
+            "printf 'Rossi\\n3\\n' | clientcoach chat --new",
+        ], parents, cmd_chat,
+        "Type the number of an option, several numbers for 'pick all that apply', or the answer itself.\n"
+        "Words that work at any question: indietro/back, salta/skip, rivedi/review, annulla/cancel,\n"
+        "ricomincia/restart, aiuto/help, and esci/quit/exit (or Ctrl-D) to leave; an unfinished\n"
+        "questionnaire is kept. One chat at a time holds a user's questionnaire.",
+    )
+    chat.add_argument("--user", type=cases_cli._user_id, default=cases_cli.CONSOLE_USER, metavar="ID",
+                      help="the local user the answers and cases belong to (default 0)")
+    choice = chat.add_mutually_exclusive_group()
+    choice.add_argument("--resume", action="store_true",
+                        help="go on with an unfinished questionnaire (automatic in an interactive terminal)")
+    choice.add_argument("--new", action="store_true", help="drop an unfinished questionnaire and start a new one")
+    chat.add_argument("--flow", metavar="FILE", help="another flow file (default: the bundled cliente_difficile)")
 
-    run = sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
-    run.add_argument("--webhook-url", help="public URL for webhook mode (default: long polling)")
-    run.add_argument("--listen", default="127.0.0.1", help="webhook listen address (default 127.0.0.1)")
+    run = add_command(
+        sub, "run", "run the Telegram bot", [
+            "TELEGRAM_BOT_TOKEN=123456789:AA... clientcoach run",
+            "clientcoach run --check",
+            "clientcoach run --webhook-url https://bot.example.com/clientcoach --port 8443",
+        ], parents, cmd_run,
+        "Long polling by default, or a webhook with --webhook-url. The token comes from\n"
+        "TELEGRAM_BOT_TOKEN (environment or .env). Before starting, the token is checked with\n"
+        "Telegram (getMe), retried a few times if the network is down.\n\n" + _environment_help(),
+    )
+    run.add_argument("--check", action="store_true", help="only check the token and the API address (getMe), then exit")
+    run.add_argument("--webhook-url", metavar="URL", help="public https URL for webhook mode (default: long polling)")
+    run.add_argument("--listen", default="127.0.0.1", metavar="HOST", help="webhook listen address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
-    run.add_argument("--api-url", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)")
-    run.add_argument("--flow", help="flow file (default: the bundled cliente_difficile)")
-    _db_arg(run)
-    run.set_defaults(func=cmd_run)
+    run.add_argument("--api-url", metavar="URL", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)")
+    run.add_argument("--flow", metavar="FILE", help="another flow file (default: the bundled cliente_difficile)")
 
-    flows = sub.add_parser("flows", help="check or draw the questionnaire flows")
-    flows_sub = flows.add_subparsers(dest="flows_command", required=True)
-    check = flows_sub.add_parser("check", help="validate flow files")
-    check.add_argument("files", nargs="*")
-    check.set_defaults(func=cmd_flows_check)
-    draw = flows_sub.add_parser("draw", help="print a Mermaid diagram of a flow")
-    draw.add_argument("file", nargs="?")
-    draw.add_argument("--lang", choices=("it", "en"), default="it")
-    draw.set_defaults(func=cmd_flows_draw)
+    flows = add_command(sub, "flows", "check or draw the questionnaire flows",
+                        ["clientcoach flows check", "clientcoach flows draw > flow.mmd"], parents)
+    flows_sub = flows.add_subparsers(dest="flows_command", required=True, metavar="COMMAND")
+    check = add_command(flows_sub, "check", "validate flow files: questions, branches, translations",
+                        ["clientcoach flows check", "clientcoach flows check my_flow.yaml"], parents, cmd_flows_check)
+    check.add_argument("files", nargs="*", metavar="FILE", help="flow files (YAML) to check (default: every bundled flow)")
+    draw = add_command(flows_sub, "draw", "print a flow as a Mermaid diagram",
+                       ["clientcoach flows draw", "clientcoach flows draw --lang en my_flow.yaml"], parents, cmd_flows_draw)
+    draw.add_argument("file", nargs="?", metavar="FILE", help="the flow file (default: the bundled cliente_difficile)")
 
-    cases_cli.add_commands(sub)
+    cases_cli.add_commands(sub, parents, add_command)
+
+    db = add_command(sub, "db", "check or back up the database",
+                     ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db"], parents)
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    add_command(db_sub, "check", "integrity, schema version and size of the database",
+                ["clientcoach db check", "clientcoach --db /srv/clientcoach/clientcoach.db db check"], parents, cmd_db_check)
+    backup = add_command(db_sub, "backup", "copy the database to a new file, safely even while the bot runs",
+                         ["clientcoach db backup backup.db", "clientcoach --db /srv/clientcoach/clientcoach.db db backup /backups/cc.db"],
+                         parents, cmd_db_backup, "The copy is readable by you alone; an existing file is never overwritten.")
+    backup.add_argument("file", metavar="FILE", help="the new file to write")
+
+    add_command(sub, "privacy", "what clientcoach keeps about whom, and how to delete it",
+                ["clientcoach privacy", "clientcoach privacy --lang en"], parents, cmd_privacy)
+
+    try:
+        from . import sender_cli
+    except ImportError:
+        sender_cli = None  # type: ignore[assignment]
+    if sender_cli is not None and hasattr(sender_cli, "add_command"):
+        sender_cli.add_command(sub, parents, add_command)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+# -- running -----------------------------------------------------------------------------------
+
+
+def _tolerant_streams() -> None:
+    """Bytes that are not UTF-8 on stdin reach the console as marked characters it refuses (never a
+    crash), and output a terminal cannot show becomes '?' rather than an error."""
+    for stream, errors in ((sys.stdin, "surrogateescape"), (sys.stdout, "replace"), (sys.stderr, "replace")):
+        if isinstance(stream, io.TextIOWrapper):
+            try:
+                stream.reconfigure(errors=errors)
+            except (ValueError, OSError):
+                pass
+
+
+def _not_utf8(args: argparse.Namespace) -> str | None:
+    """The first text argument holding bytes that are not UTF-8 (decoded by Python as surrogates)."""
+    for name in ("text", "when", "status", "case", "file", "out", "png", "db"):
+        value = getattr(args, name, None)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and any("\udc80" <= c <= "\udcff" for c in item):
+                return name
+    return None
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
-    except FlowError as exc:  # e.g. `chat --flow broken.yaml`: the reason, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (KeyboardInterrupt, BrokenPipeError, SystemExit):
+        raise
+    except Exception as exc:
+        lang = _lang(args)
+        flow, store = sys.modules.get(f"{__package__}.flow"), sys.modules.get(f"{__package__}.store")
+        if flow is not None and isinstance(exc, flow.FlowError):  # e.g. `chat --flow broken.yaml`
+            return fail(f"error: {exc}")
+        if store is not None and isinstance(exc, store.StoreError):
+            return fail(ui(lang, "store_error", exc.key, exc.params))
+        return fail(ui(lang, "cli_unexpected", type(exc).__name__))
+
+
+def run_command(argv: list[str] | None = None) -> int:
+    """Parse, read the environment once, run the command."""
+    args = build_parser().parse_args(argv)
+    from .config import ConfigError, read_environment
+
+    try:
+        env = read_environment()
+    except ConfigError as exc:
+        return fail(f"clientcoach: {exc}")
+    args.env = env
+    args.lang = getattr(args, "lang", None) or env.lang
+    if not hasattr(args, "db"):
+        args.db = env.db
+    bad = _not_utf8(args)
+    if bad:
+        return fail(ui(_lang(args), "cli_not_utf8", bad))
+    _tolerant_streams()
+    return _dispatch(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        status = run_command(argv)
+        pass  # sys.stdout.flush()  # a reader gone away shows here, inside the try, not at interpreter exit
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # The reader went away (`clientcoach cases list | head`): stop quietly, and keep Python
+        # from complaining while it flushes stdout at exit.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 0
 
 

@@ -18,6 +18,7 @@ from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
+from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, parse_field
 from .store import Store
 
 DEFAULT_VARIANT = "softer"
@@ -91,9 +92,18 @@ class Coach:
     def _dialog(self, state: dict[str, Any], error: str | None = None, **extra: Any) -> Reply:
         return Reply(dialog=self.screen(state, error), nonce=(state.get("cid", ""), state["step"]), **extra)
 
-    def _redelivered(self, user_id: int) -> Reply:
-        """A second delivery of an update already applied: change nothing, show where the user is."""
+    def _redelivered(self, user_id: int, finished: bool = False) -> Reply:
+        """A second delivery of an update already applied: change nothing, show where the user is.
+
+        `finished`: the update was a finish (the conversation is closed): its result, the user's
+        newest case, comes again, since a restart may have stopped it from being shown.
+        """
         state, _ = self.load(user_id)
+        if finished and state is None:
+            for case in self.store.cases(user_id, limit=1):
+                assessment = Assessment.from_dict(case["assessment"])
+                screens = self.result_screens(case["lang"], case["case_no"], case["answers"], assessment, user_id=user_id)
+                return Reply(messages=screens, case_no=case["case_no"], ended=True, duplicate=True)
         if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
             return Reply(duplicate=True)
         return self._dialog(state, duplicate=True)
@@ -254,66 +264,140 @@ class Coach:
         case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"), update_id=update_id)
         if case_no is None:
             return self._redelivered(user_id)
-        screens = self.result_screens(lang, case_no, answers, assessment)
         previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
-        if previous is not None:
-            screens.insert(2, self.renderer.movement(lang, previous, case_no, assessment))
+        screens = self.result_screens(lang, case_no, answers, assessment, user_id=user_id, previous=previous)
         return Reply(messages=screens, case_no=case_no, ended=True)
 
     # -- results -------------------------------------------------------------------------------
+    # The result is at most three messages: the card (saved notice and, on a reassessment, how the
+    # profile moved, folded in), the advice with buttons for the extras, and the first script with
+    # buttons to move between scripts, variants and forms. Extras come on demand (`extra`).
 
     def result_screens(
-        self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment
+        self,
+        lang: str,
+        case_no: int,
+        answers: dict[str, Any],
+        assessment: Assessment,
+        *,
+        user_id: int | None = None,
+        previous: dict[str, Any] | None = None,
     ) -> list[Screen]:
-        """Saved notice and profile card, then the advice, guide and scripts."""
-        return [
-            Screen("notice", self.ui(lang, "saved", case_no)),
-            self.renderer.result(lang, self.flow.questions, answers, assessment),
-            *self.advice_screens(lang, case_no, answers, assessment),
-        ]
+        """The card, the advice and the first script (at most three messages)."""
+        sender = self.sender_profile(user_id) if user_id is not None else {}
+        card = self.renderer.result(
+            lang, self.flow.questions, answers, assessment, case_no=case_no, profile_hint=not sender.get("name")
+        )
+        if previous is not None:
+            moved = self.renderer.movement(lang, previous, case_no, assessment)
+            card = Screen(card.kind, f"{card.text}\n\n{moved.text}", card.buttons, {**card.meta, "movement": True})
+        return [card, *self.advice_screens(lang, case_no, answers, assessment, sender)]
 
-    def advice_screens(self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment) -> list[Screen]:
-        """The advice, the fitting guide, then each script as its own message."""
+    def advice_screens(
+        self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment, sender: dict[str, str] | None = None
+    ) -> list[Screen]:
+        """The advice (extras behind buttons), then the first script with its navigation."""
         r = self.renderer
-        screens = [
-            r.advice(lang, answers, assessment),
-            r.guide(lang, GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE), assessment, answers.get("alias")),
-        ]
-        refs = r.scripts_for(assessment)
-        if refs:
-            screens.append(Screen("scripts_intro", self.ui(lang, "scripts_intro", len(refs)), meta={"count": len(refs)}))
-        form = answers.get("form") or "tu"
-        for index, ref in enumerate(refs, 1):
+        scripts = r.scripts_for(assessment, answers)
+        advice = r.advice(lang, answers, assessment)
+        rows = [(Button(self.ui(lang, "button_guide"), f"x:{case_no}:guide"), Button(self.ui(lang, "button_figures"), f"x:{case_no}:figures"))]
+        if assessment.secondary:
+            rows.append((Button(self.ui(lang, "button_second", assessment.secondary), f"x:{case_no}:second"),))
+        if len(scripts) > 1:
+            rows.append((Button(self.ui(lang, "button_all_scripts", len(scripts)), f"x:{case_no}:all"),))
+        text = advice.text if scripts else f"{advice.text}\n\n{self.ui(lang, 'no_scripts')}"
+        screens = [Screen("advice", text, tuple(rows), {**advice.meta, "raw_actions": True, "scripts": len(scripts)})]
+        if scripts:
+            form = answers.get("form") if answers.get("form") in ("tu", "lei") else "tu"
             screens.append(
-                r.script_screen(lang, ref, index, answers, assessment, DEFAULT_VARIANT, form, f"s:{case_no}:{index}")
+                r.script_screen(lang, scripts[0], 1, len(scripts), answers, assessment, DEFAULT_VARIANT, form, case_no, sender)
             )
         return screens
 
     def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
-        """The advice, guide and scripts of one of the user's saved cases (empty if not theirs)."""
+        """The advice and first script of one of the user's saved cases (empty if not theirs)."""
         case = self.store.case(user_id, case_no)
         if case is None:
             return []
-        return self.advice_screens(case["lang"], case_no, case["answers"], Assessment.from_dict(case["assessment"]))
+        return self.advice_screens(
+            case["lang"], case_no, case["answers"], Assessment.from_dict(case["assessment"]), self.sender_profile(user_id)
+        )
 
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
-        """Re-render one script of a saved case in another variant or form; None if not the user's."""
+        """One script of a saved case in a variant and form; None if not the user's or out of range."""
         case = self.store.case(user_id, case_no)
         if case is None:
             return None
         assessment = Assessment.from_dict(case["assessment"])
-        refs = self.renderer.scripts_for(assessment)
-        if not 1 <= index <= len(refs) or variant not in ("softer", "firmer", "shorter") or form not in ("tu", "lei"):
+        scripts = self.renderer.scripts_for(assessment, case["answers"])
+        if not 1 <= index <= len(scripts) or variant not in ("softer", "firmer", "shorter") or form not in ("tu", "lei"):
             return None
         return self.renderer.script_screen(
-            case["lang"], refs[index - 1], index, case["answers"], assessment, variant, form, f"s:{case_no}:{index}"
+            case["lang"], scripts[index - 1], index, len(scripts), case["answers"], assessment, variant, form, case_no,
+            self.sender_profile(user_id),
         )
 
+    def extra(self, user_id: int, data: str) -> list[Screen] | None:
+        """An on-demand extra of a result (`x:<case_no>:<what>`); None if stale or not the user's."""
+        kind, _, rest = data.partition(":")
+        number, _, what = rest.partition(":")
+        if kind != "x" or not number.isdigit() or len(data) > 64:
+            return None
+        case = self.store.case(user_id, int(number))
+        if case is None:
+            return None
+        lang, answers = case["lang"], case["answers"]
+        assessment = Assessment.from_dict(case["assessment"])
+        r = self.renderer
+        if what == "guide":
+            return [r.guide(lang, GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE), assessment, answers.get("alias"))]
+        if what == "figures":
+            return [r.guide(lang, "figures", assessment)]
+        if what == "second" and assessment.secondary:
+            return [r.advice(lang, answers, assessment, profile=assessment.secondary)]
+        if what == "all":
+            scripts = r.scripts_for(assessment, answers)
+            if not scripts:
+                return None
+            form = answers.get("form") if answers.get("form") in ("tu", "lei") else "tu"
+            titles = [r.script(lang, s, answers, assessment, DEFAULT_VARIANT, form)[0] for s in scripts]
+            buttons = tuple(
+                (Button(f"{i}. {t}", f"s:{number}:{i}:{DEFAULT_VARIANT}:{form}"),) for i, t in enumerate(titles, 1)
+            )
+            return [Screen("scripts_list", self.ui(lang, "scripts_list", titles), buttons, {"raw_actions": True})]
+        return None
 
-def open_coach(db_path: str | Path | None = None, flow_path: str | Path | None = None) -> Coach:
-    """A Coach on the given database and flow (defaults: CLIENTCOACH_DB or data/, the bundled flow)."""
+    # -- the sender's profile ------------------------------------------------------------------
+
+    def sender_profile(self, user_id: int) -> dict[str, str]:
+        """The user's sender profile: only known, non-empty fields."""
+        return clean_profile(self.store.sender_profile(user_id))
+
+    def profile_screen(self, user_id: int, lang: str) -> Screen:
+        """What is set, and how to set the rest."""
+        fields = [f.id for f in SENDER_FIELDS]
+        return Screen("profile", self.ui(lang, "profile_screen", fields, self.sender_profile(user_id)))
+
+    def set_profile_field(self, user_id: int, field: str, raw: str, lang: str) -> Screen:
+        """Set (or, with an empty value, clear) one field; on error a clear answer and no change."""
+        try:
+            field_id, value = parse_field(field, raw)
+        except ProfileError as exc:
+            return Screen("notice", self.ui(lang, "profile_error", exc.key, exc.field, exc.params), meta={"error": exc.key})
+        profile = self.sender_profile(user_id)
+        if value:
+            profile[field_id] = value
+        else:
+            profile.pop(field_id, None)
+        self.store.set_sender_profile(user_id, profile)
+        return Screen("notice", self.ui(lang, "profile_set", field_id, value), meta={"field": field_id})
+
+
+def open_coach(db_path: str | Path | None = None, flow_path: str | Path | None = None, surface: str = "telegram") -> Coach:
+    """A Coach on the given database and flow (defaults: the default database, the bundled flow);
+    `surface` is the front end its texts name commands for ("telegram" or "console")."""
     flow = load_flow(flow_path) if flow_path else None
-    return Coach(Store.open(db_path), flow)
+    return Coach(Store.open(db_path), flow, Renderer(surface=surface))
 
 
 __all__ = ["Coach", "Reply", "open_coach"]

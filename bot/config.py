@@ -1,4 +1,9 @@
-"""Settings for running the Telegram bot, from the environment or a `.env` file, and log hygiene."""
+"""Settings from the environment or a `.env` file, read once per command, and log hygiene.
+
+Every `CLIENTCOACH_*` and `TELEGRAM_*` variable the program reads is listed in ENVIRONMENT (shown
+by `clientcoach run --help` and the README) and read by `read_environment()`; other modules take
+the values from there instead of reading `os.environ` themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,82 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 TOKEN_PATTERN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{30,64}$")
 _URL_TOKEN = re.compile(r"bot\d{3,15}:[A-Za-z0-9_-]{30,64}")
+ENV_FILE = ".env"
+
+# Every variable the program reads, with what it is for (in `run --help` and the README).
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("TELEGRAM_BOT_TOKEN", "the bot's token from @BotFather (needed by `run`)"),
+    ("TELEGRAM_API_URL", "root of a local Bot API server, e.g. http://127.0.0.1:8081 (same as --api-url)"),
+    ("CLIENTCOACH_DB", "the database file (same as --db)"),
+    ("CLIENTCOACH_LANG", "language of `chat` and `cases`: it or en (same as --lang)"),
+    ("CLIENTCOACH_TZ", "time zone for reminders, e.g. Europe/Rome (the default)"),
+    ("CLIENTCOACH_ALLOWED_USERS", "Telegram user ids allowed to use the bot, comma-separated (default: everybody)"),
+    ("CLIENTCOACH_WEBHOOK_SECRET", "the webhook's secret token (default: a new random one at each start)"),
+)
 
 
 class ConfigError(ValueError):
     """A setting that is missing or malformed; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The raw values of ENVIRONMENT, after `.env` (empty values count as unset)."""
+
+    token: str = ""
+    api_url: str | None = None
+    db: str | None = None
+    lang: str | None = None
+    tz: str | None = None
+    allowed_users: str = ""
+    webhook_secret: str | None = None
+
+
+def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[str, str] | None = None) -> Environment:
+    """Read the settings once: `.env` (if there is one) first fills what the environment lacks."""
+    values = dict(os.environ if environ is None else environ)
+    if env_file and Path(env_file).is_file():
+        from dotenv import dotenv_values  # only paid for when there is a .env
+
+        try:
+            for key, value in dotenv_values(env_file).items():
+                if value is not None and key not in values:
+                    values[key] = value
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {env_file}: {exc}") from None
+
+    def get(name: str) -> str | None:
+        return (values.get(name) or "").strip() or None
+
+    lang = get("CLIENTCOACH_LANG")
+    return Environment(
+        token=get("TELEGRAM_BOT_TOKEN") or "",
+        api_url=get("TELEGRAM_API_URL"),
+        db=values.get("CLIENTCOACH_DB") or None,  # a path may have meaningful spaces
+        lang=lang.casefold() if lang and lang.casefold() in ("it", "en") else None,
+        tz=get("CLIENTCOACH_TZ"),
+        allowed_users=get("CLIENTCOACH_ALLOWED_USERS") or "",
+        webhook_secret=get("CLIENTCOACH_WEBHOOK_SECRET"),
+    )
+
+
+def export_environment(env: Environment) -> None:
+    """Put the `.env` values into os.environ too, for code that still reads it directly."""
+    pairs = zip(("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CLIENTCOACH_DB", "CLIENTCOACH_LANG", "CLIENTCOACH_TZ",
+                 "CLIENTCOACH_ALLOWED_USERS", "CLIENTCOACH_WEBHOOK_SECRET"),
+                (env.token, env.api_url, env.db, env.lang, env.tz, env.allowed_users, env.webhook_secret))
+    for name, value in pairs:
+        if value:
+            os.environ.setdefault(name, value)
+
+
+def env_db_path(environ: Mapping[str, str] | None = None) -> str | None:
+    """$CLIENTCOACH_DB (or the one in .env), for the store's default path; None when unset."""
+    return read_environment(environ=environ).db
 
 
 @dataclass(frozen=True)
@@ -24,6 +98,7 @@ class Settings:
     db: str | None = None
     allowed_users: frozenset[int] = field(default_factory=frozenset)
     api_url: str | None = None
+    webhook_secret: str | None = None
 
     @property
     def base_url(self) -> str | None:
@@ -38,13 +113,12 @@ class Settings:
         return not self.allowed_users or user_id in self.allowed_users
 
 
-def load_settings(env_file: str | Path | None = ".env", api_url: str | None = None) -> Settings:
-    """Read the settings; raise ConfigError with one clear line when something is wrong."""
-    if env_file and Path(env_file).is_file():
-        from dotenv import load_dotenv
-
-        load_dotenv(env_file, override=False)
-    token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+def load_settings(
+    env_file: str | Path | None = ENV_FILE, api_url: str | None = None, environment: Environment | None = None
+) -> Settings:
+    """Check the settings `run` needs; raise ConfigError with one clear line when something is wrong."""
+    env = environment or read_environment(env_file)
+    token = env.token
     if not token:
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN is not set: put the token BotFather gave you in the environment or in .env "
@@ -53,16 +127,16 @@ def load_settings(env_file: str | Path | None = ".env", api_url: str | None = No
     if not TOKEN_PATTERN.match(token):
         raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters, as BotFather gives it).")
     allowed: set[int] = set()
-    for part in re.split(r"[,\s]+", os.environ.get("CLIENTCOACH_ALLOWED_USERS", "").strip()):
+    for part in re.split(r"[,\s]+", env.allowed_users):
         if not part:
             continue
-        if not part.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,19}", part):  # ASCII only: int() would also take "²"
             raise ConfigError(f"CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part[:20]}' is not one.")
         allowed.add(int(part))
-    url = (api_url or os.environ.get("TELEGRAM_API_URL", "")).strip() or None
+    url = (api_url or env.api_url or "").strip() or None
     if url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", url):
         raise ConfigError("TELEGRAM_API_URL must be the Bot API server root, like http://127.0.0.1:8081.")
-    return Settings(token, os.environ.get("CLIENTCOACH_DB") or None, frozenset(allowed), url)
+    return Settings(token, env.db, frozenset(allowed), url, env.webhook_secret)
 
 
 class RedactTokens(logging.Filter):

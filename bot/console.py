@@ -6,7 +6,10 @@ Never imports telegram.
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
+import unicodedata
 from typing import TextIO
 
 from .coach import Coach, Reply
@@ -31,6 +34,39 @@ VARIANT_WORDS = {
     "breve": "shorter", "short": "shorter", "shorter": "shorter",
 }
 FORM_WORDS = {"tu": "tu", "informal": "tu", "lei": "lei", "formal": "lei"}
+# Words for a result's on-demand extras (the Telegram buttons `x:<case_no>:<what>`).
+EXTRA_WORDS = {
+    "guida": "guide", "guide": "guide", "secondo": "second", "second": "second",
+    "numeri": "figures", "figures": "figures", "messaggi": "all", "messages": "all", "elenco": "all", "list": "all",
+}
+# How long a console holds the user's questionnaire without typing; after that another run may take it.
+LEASE_SECONDS = 30.0
+
+
+def clean_line(line: str) -> str:
+    """A typed line as the console reads it: digits such as ² or ① and odd spaces in their plain
+    form (so they are numbers, never a crash), everything else untouched."""
+    if line.isascii():
+        return line
+    return "".join(
+        unicodedata.normalize("NFKC", c) if (c.isdigit() and not c.isdecimal()) or unicodedata.category(c) == "Zs" else c
+        for c in line
+    )
+
+
+def undecodable(line: str) -> bool:
+    """True if the line held bytes that are not UTF-8 (read with errors="surrogateescape")."""
+    return any("\udc80" <= c <= "\udcff" for c in line)
+
+
+class CleanInput:
+    """A text stream whose lines come through `clean_line`."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def readline(self) -> str:
+        return clean_line(self.stream.readline())
 
 
 class Console:
@@ -39,8 +75,11 @@ class Console:
     def __init__(self, coach: Coach, user_id: int = CONSOLE_USER, lang: str = "it",
                  stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
         self.coach, self.user_id, self.lang = coach, user_id, lang
-        self.stdin, self.stdout = stdin, stdout
+        self.stdin, self.stdout = CleanInput(stdin), stdout
         self.screen: Screen | None = None
+        # Who holds the questionnaire: this process, told apart from any other console run.
+        self.owner = f"console:{os.getpid()}:{secrets.token_hex(4)}"
+        self.seen: tuple[str, int] | None = None
 
     def say(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
@@ -87,6 +126,8 @@ class Console:
 
     def handle(self, line: str) -> Reply | None:
         """One typed line -> one Coach call; None means quit."""
+        if undecodable(line):  # bytes that are not UTF-8: say so, change nothing
+            return Reply(toast=self.ui("console_not_utf8"))
         word = line.strip().casefold()
         command = COMMANDS.get(word)
         if command == "quit":
@@ -101,7 +142,7 @@ class Console:
                 last = [b.action for row in screen.buttons for b in row if b.action in ("finish", "resume")]
                 return self.coach.act(self.user_id, last[0] if last else "resume", fallback_lang=self.lang)
             choices = self._numbered(screen)
-            if word.isdigit() and 1 <= int(word) <= len(choices):
+            if word.isdecimal() and 1 <= int(word) <= len(choices):
                 return self.coach.act(self.user_id, choices[int(word) - 1].action, fallback_lang=self.lang)
             return Reply(toast=self.coach.renderer.ui(self.lang, "error", "not_an_option", {"count": len(choices)}))
         if not word and screen is not None and screen.kind == "question" and any(
@@ -111,12 +152,15 @@ class Console:
         return self.coach.text(self.user_id, line, fallback_lang=self.lang)
 
     def variants(self, reply: Reply) -> int:
-        """After a result: show any script in another version until Enter or EOF."""
-        scripts = [m for m in reply.messages if m.kind == "script"]
-        if reply.case_no is None or not scripts:
+        """After a result: the extras (guide, second profile, figures, list) and any script in any
+        version, typed as words («guida», «secondo», «numeri», «messaggi») or «2», «2 fermo», «1 breve Lei»,
+        until Enter or EOF."""
+        advice = next((m for m in reply.messages if m.kind == "advice"), None)
+        if reply.case_no is None or advice is None:
             return 0
-        self.say(self.ui("console_variant_prompt", len(scripts)))
-        form = None
+        count = int(advice.meta.get("scripts", 0))
+        has_second = any(b.action.endswith(":second") for row in advice.buttons for b in row)
+        self.say(self.ui("console_extras", has_second, count))
         while True:
             self.stdout.write("> ")
             self.stdout.flush()
@@ -125,50 +169,112 @@ class Console:
             if not words or COMMANDS.get(words[0]) == "quit":
                 self.say(self.ui("console_goodbye"))
                 return 0
-            variant = next((VARIANT_WORDS[w] for w in words[1:] if w in VARIANT_WORDS), "softer")
-            form = next((FORM_WORDS[w] for w in words[1:] if w in FORM_WORDS), None)
-            known = all(w in VARIANT_WORDS or w in FORM_WORDS for w in words[1:])
-            index = int(words[0]) if words[0].isdigit() else 0
-            screen = None
-            if known and 1 <= index <= len(scripts):
+            screens: list[Screen] | None = None
+            extra = EXTRA_WORDS.get(words[0])
+            if extra and len(words) == 1:
+                screens = self.coach.extra(self.user_id, f"x:{reply.case_no}:{extra}")
+            elif words[0].isdigit() and all(w in VARIANT_WORDS or w in FORM_WORDS for w in words[1:]):
+                variant = next((VARIANT_WORDS[w] for w in words[1:] if w in VARIANT_WORDS), "softer")
+                form = next((FORM_WORDS[w] for w in words[1:] if w in FORM_WORDS), None)
                 case = self.coach.store.case(self.user_id, reply.case_no)
                 chosen_form = form or (case["answers"].get("form") if case else None) or "tu"
-                screen = self.coach.script_variant(self.user_id, reply.case_no, index, variant, chosen_form)
-            if screen is None:
-                self.say(self.ui("console_variant_error", len(scripts)))
+                screen = self.coach.script_variant(self.user_id, reply.case_no, int(words[0]), variant, chosen_form)
+                screens = [screen] if screen is not None else None
+            if not screens:
+                self.say(self.ui("console_extras_error", max(count, 1)))
                 continue
-            self.say(RULE)
-            self.say(screen.plain)
+            for screen in screens:
+                self.say(RULE)
+                self.say(screen.plain)
             self.say(RULE)
 
-    def run(self, resume: bool = False) -> int:
-        """The read-answer loop; returns the exit status."""
-        self.say(self.ui("console_intro"))
+    def _position(self) -> tuple[str, int] | None:
+        """Which questionnaire is open and at which step (None: none), to notice a change made elsewhere."""
         state, _ = self.coach.load(self.user_id)
-        if resume and state is not None and self.coach.engine.compatible(state):
+        return (state.get("cid", ""), state["step"]) if state is not None else None
+
+    def _show_due(self) -> None:
+        """Reminders that have fallen due: the console delivers them when it starts."""
+        store = self.coach.store
+        if not any(r.user_id == self.user_id for r in store.pending_reminders()):
+            return  # the usual case, without loading the case book
+        from .casebook import CaseBook
+
+        screens = CaseBook(store, self.coach.flow, self.coach.renderer).deliver_due(self.user_id, self.lang)
+        if screens:
+            self.say()
+            self.say(self.ui("console_due_header", len(screens)))
+        for screen in screens:
+            self.say()
+            self.say(screen.plain)
+
+    def _first_reply(self, resume: bool, new: bool) -> Reply | None:
+        """Resume, start, or (None) refuse to replace an unfinished questionnaire unasked."""
+        state, _ = self.coach.load(self.user_id)
+        if state is not None and self.coach.engine.compatible(state) and not new:
+            if not resume:
+                self.say(self.ui("console_unfinished"))
+                return None
             self.lang = state["lang"]
             self.say(self.ui("resumed"))
-            reply = self.coach.show(self.user_id, self.lang)
-        else:
-            reply = self.coach.start(self.user_id, self.lang)
+            return self.coach.show(self.user_id, self.lang)
+        return self.coach.start(self.user_id, self.lang)
+
+    def _bye(self, reply: Reply) -> None:
+        """Leaving: say that an unfinished questionnaire is kept, and how to come back to it."""
+        if not reply.ended and self.coach.load(self.user_id)[0] is not None:
+            self.say(self.ui("console_kept"))
+        self.say(self.ui("console_goodbye"))
+
+    def run(self, resume: bool = False, new: bool = False) -> int:
+        """The read-answer loop; returns the exit status.
+
+        `resume` goes on with an unfinished questionnaire; without it (or `new`), one is never
+        replaced: the run stops with a line naming both options. Only one console at a time holds
+        a user's questionnaire: another is told so (exit 1) until this one has been idle for
+        LEASE_SECONDS, and a run whose questionnaire was taken over stops before changing it.
+        """
+        self.say(self.ui("console_intro"))
+        store = self.coach.store
+        if not store.lease_conversation(self.user_id, self.owner, LEASE_SECONDS):
+            self.say(self.ui("console_busy", LEASE_SECONDS))
+            return 1
+        reply = Reply()
         try:
+            self._show_due()
+            first = self._first_reply(resume, new)
+            if first is None:
+                return 1
+            reply = first
             while True:
                 self.show(reply)
-                if reply.ended:
+                if reply.ended and reply.case_no is not None:
+                    if reply.case_no == 1 and store.path:  # the first case: say where cases are kept
+                        self.say(self.ui("db_first_saved", store.path))
                     return self.variants(reply)
+                self.seen = self._position()
                 self.stdout.write("> ")
                 self.stdout.flush()
                 line = self.stdin.readline()
                 if not line:
                     self.say()
-                    self.say(self.ui("console_goodbye"))
+                    self._bye(reply)
                     return 0
+                if not store.lease_conversation(self.user_id, self.owner, LEASE_SECONDS):
+                    self.say(self.ui("console_taken_over"))
+                    return 1
+                if self._position() != self.seen:  # another run moved it while this one was idle
+                    self.say(self.ui("console_changed_elsewhere"))
+                    reply = self.coach.show(self.user_id, self.lang)
+                    continue
                 next_reply = self.handle(line.rstrip("\n"))
                 if next_reply is None:
-                    self.say(self.ui("console_goodbye"))
+                    self._bye(reply)
                     return 0
                 reply = next_reply
         except KeyboardInterrupt:
             self.say()
-            self.say(self.ui("console_goodbye"))
+            self._bye(reply)
             return 130
+        finally:
+            store.release_conversation(self.user_id, self.owner)

@@ -1,15 +1,20 @@
-"""The dialogue engine: one shared `transitions` machine per flow, conversations as plain data.
+"""The dialogue engine: shared `transitions` machines per flow, conversations as plain data.
 
-A conversation is a small JSON-able dict (current question, answers, history for "back"); the
-engine takes it, moves it through the flow's single machine and hands it back to be stored. No
+A conversation is a small JSON-able dict (current question, answers, history for "back", mode);
+the engine takes it, moves it through the flow's machines and hands it back to be stored. No
 machine and no model stays attached to a conversation between turns, so ten thousand open
 conversations cost ten thousand small dicts in SQLite, not ten thousand state machines in memory.
+
+Two machines, each built once from plain dicts: the questions machine says where an answer leads;
+the modes machine says what the conversation is doing (asking, reviewing, editing, done,
+cancelled) and owns the one rule that keeps answers honest: entering `asking` or `done` drops
+every answer off the branch taken, so no way out of a change can leave a stray answer behind.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,17 +22,37 @@ from typing import Any
 from transitions import Machine
 
 from .flow import END, Flow, Question
+from .textin import MAX_RAW_INPUT, MAX_SHORT_INPUT, as_index, clean_text, digits_form, split_list
+
+__all__ = ["CANCELLED", "END", "MAX_RAW_INPUT", "MODES", "Engine", "Invalid", "Progress", "clean_text", "parse_money"]
 
 STATE_VERSION = 1
 CANCELLED = "cancelled"
-# Typed-answer limits that hold whatever the flow says, so hostile input stays small.
-MAX_RAW_INPUT = 4000
+# What a conversation is doing; stored as `mode`, derived for conversations stored before it existed.
+ASKING, REVIEWING, EDITING, DONE = "asking", "reviewing", "editing", "done"
+MODES = (ASKING, REVIEWING, EDITING, DONE, CANCELLED)
+_WORKING = [ASKING, REVIEWING, EDITING, DONE]
+MODE_TRANSITIONS: list[dict[str, Any]] = [
+    # An answer or a skip: a branch that reaches the end is done; a change goes on until it does.
+    {"trigger": "advance", "source": _WORKING, "dest": DONE, "conditions": "at_end"},
+    {"trigger": "advance", "source": _WORKING, "dest": EDITING, "conditions": "changing"},
+    {"trigger": "advance", "source": _WORKING, "dest": ASKING},
+    # Back always leaves a change: to the review if the branch is whole, else to a question.
+    {"trigger": "back", "source": _WORKING, "dest": DONE, "conditions": "at_end"},
+    {"trigger": "back", "source": _WORKING, "dest": ASKING},
+    {"trigger": "change", "source": _WORKING, "dest": EDITING},
+    {"trigger": "show_review", "source": _WORKING, "dest": REVIEWING},
+    # Leaving the review returns to what was going on under it.
+    {"trigger": "leave_review", "source": _WORKING, "dest": EDITING, "conditions": "changing"},
+    {"trigger": "leave_review", "source": _WORKING, "dest": DONE, "conditions": "at_end"},
+    {"trigger": "leave_review", "source": _WORKING, "dest": ASKING},
+    {"trigger": "cancel", "source": _WORKING, "dest": CANCELLED},
+]
 MAX_MONEY = Decimal("100000000")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_SPACES = re.compile(r"[ \t]+")
-_MONEY_CHARS = re.compile(r"[€\s]|eur(o)?", re.IGNORECASE)
 _GROUPED = re.compile(r"\d{1,3}([.,])\d{3}(\1\d{3})*")
-_INDEX_LIST = re.compile(r"^\s*\d+(\s*[,;\s]\s*\d+)*\s*$")
+_SPACE_GROUPED = re.compile(r"\d{1,3}( \d{3})+([.,]\d{1,2})?")  # "1 200" and "1 200,50", never "1 1 1"
+_NUMBER = re.compile(r"[+-]?\d+([.,]\d+)?")
+_CURRENCY = ("euro", "eur", "€")
 
 
 class Invalid(ValueError):
@@ -47,9 +72,34 @@ class Progress:
 
 
 class _Cursor:
-    """The one model the shared machine drives; it holds a state only during a call."""
+    """The one model the shared questions machine drives; it holds a state only during a call."""
 
     state: str
+
+
+class _ModeCursor:
+    """The one model of the shared modes machine: a conversation's mode and data during one call."""
+
+    state: str
+    data: dict[str, Any]
+
+    def at_end(self, event) -> bool:
+        return self.data["at"] == END
+
+    def changing(self, event) -> bool:
+        return bool(self.data["editing"])
+
+    def on_enter_asking(self, event) -> None:
+        self._keep_branch_only()
+
+    def on_enter_done(self, event) -> None:
+        self._keep_branch_only()
+
+    def _keep_branch_only(self) -> None:
+        """Outside a change, the answers are exactly the branch taken (the history)."""
+        history = self.data["history"]
+        self.data["answers"] = {qid: self.data["answers"][qid] for qid in history if qid in self.data["answers"]}
+        self.data["editing"] = False
 
 
 def _picked(option_id: str):
@@ -61,18 +111,32 @@ def _picked(option_id: str):
     return condition
 
 
-def clean_text(raw: str) -> str:
-    """Normalise typed text: NFC, no control or direction characters, single spaces."""
-    text = unicodedata.normalize("NFC", raw[:MAX_RAW_INPUT])
-    text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
-    return "\n".join(line for line in lines if line).strip()
+def _strip_currency(text: str) -> str:
+    """The amount without one currency mark before and/or after it ("€ 12", "12 euro", "EUR12")."""
+    folded = text.casefold()
+    for mark in _CURRENCY:
+        if folded.startswith(mark):
+            text, folded = text[len(mark):].lstrip(), folded[len(mark):].lstrip()
+            break
+    for mark in _CURRENCY:
+        if folded.endswith(mark):
+            text = text[: len(text) - len(mark)].rstrip()
+            break
+    return text
 
 
 def parse_money(raw: str) -> Decimal:
     """Read a price written the Italian way (1.200,50 €) or the English way (€1,200.50)."""
-    text = _MONEY_CHARS.sub("", raw.strip())
-    if not text or not re.fullmatch(r"[\d.,]+", text):
+    text = digits_form(clean_text(raw)).strip()
+    if len(text) > MAX_SHORT_INPUT:
+        raise Invalid("not_money")
+    text = _strip_currency(text)
+    if " " in text:
+        # Spaces only as thousands separators: "1 200" is twelve hundred, "1 1 1" is no amount.
+        if not _SPACE_GROUPED.fullmatch(text):
+            raise Invalid("not_money")
+        text = text.replace(" ", "")
+    if not text or not text.isascii() or text.strip("0123456789.,"):
         raise Invalid("not_money")
     last_dot, last_comma = text.rfind("."), text.rfind(",")
     decimal_sep = None
@@ -105,6 +169,14 @@ def parse_money(raw: str) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+def parse_number(text: str) -> Decimal:
+    """A plain number ("3", "-1", "2,5", "4.0"); anything else, "1 1 1" or "1e9" included, is not one."""
+    text = digits_form(text).strip()
+    if len(text) > MAX_SHORT_INPUT or not text.isascii() or not _NUMBER.fullmatch(text):
+        raise Invalid("not_number")
+    return Decimal(text.replace(",", "."))
+
+
 class Engine:
     """Moves conversation states through one flow; every method takes and returns plain data."""
 
@@ -127,6 +199,17 @@ class Engine:
             auto_transitions=False,
             send_event=True,
         )
+        self._modes = _ModeCursor()
+        self.modes = Machine(
+            model=self._modes,
+            states=list(MODES),
+            transitions=MODE_TRANSITIONS,
+            initial=ASKING,
+            auto_transitions=False,
+            send_event=True,
+        )
+        # The machines' models are shared: one call at a time, whichever thread the front end uses.
+        self._lock = threading.RLock()
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -142,12 +225,53 @@ class Engine:
             "history": [],
             "editing": False,
             "review": False,
+            "mode": ASKING,
             "step": 0,
         }
+
+    @staticmethod
+    def mode(state: dict[str, Any]) -> str:
+        """What the conversation is doing; derived from the flags for one stored before modes."""
+        mode = state.get("mode")
+        if mode in MODES:
+            return mode
+        if state.get("at") == CANCELLED:
+            return CANCELLED
+        if state.get("review"):
+            return REVIEWING
+        if state.get("editing"):
+            return EDITING
+        return DONE if state.get("at") == END else ASKING
+
+    def _enter(self, state: dict[str, Any], trigger: str, **changes: Any) -> dict[str, Any]:
+        """The next turn's state: `changes` applied, then the modes machine's `trigger` from the current mode.
+
+        The machine picks the new mode (asking, reviewing, editing, done, cancelled) and, entering
+        asking or done, drops answers off the branch; `editing` and `review` mirror the mode for
+        the code that reads them.
+        """
+        source = self.mode(state)
+        if source == CANCELLED:
+            raise Invalid("no_question")
+        data = {**state, **changes, "step": state["step"] + 1}
+        with self._lock:
+            self.modes.set_state(source, model=self._modes)
+            self._modes.data = data
+            try:
+                self._modes.trigger(trigger)
+                mode = self._modes.state
+            finally:
+                self._modes.data = {}
+        data["mode"] = mode
+        data["review"] = mode == REVIEWING
+        data["editing"] = mode == EDITING or (mode == REVIEWING and bool(data["editing"]))
+        return data
 
     def compatible(self, state: dict[str, Any]) -> bool:
         """True when a stored conversation still fits the current flow (ids, options, values)."""
         if state.get("v") != STATE_VERSION or state.get("flow") != self.flow.id:
+            return False
+        if "mode" in state and state["mode"] not in MODES:
             return False
         at = state.get("at")
         if at not in self.flow.questions and at not in (END, CANCELLED):
@@ -176,10 +300,11 @@ class Engine:
     # -- branching ------------------------------------------------------------------------------
 
     def _next(self, qid: str, value: Any) -> str:
-        """Ask the shared machine where an answer leads."""
-        self.machine.set_state(qid, model=self._cursor)
-        self._cursor.trigger("answer", value=value)
-        return self._cursor.state
+        """Ask the shared questions machine where an answer leads."""
+        with self._lock:
+            self.machine.set_state(qid, model=self._cursor)
+            self._cursor.trigger("answer", value=value)
+            return self._cursor.state
 
     def path(self, answers: dict[str, Any]) -> tuple[list[str], str]:
         """Questions answered along the branch the answers take, and where that branch stops."""
@@ -230,12 +355,7 @@ class Engine:
         if q.kind == "money":
             value = parse_money(text)
         else:
-            try:
-                value = Decimal(text.replace(",", "."))
-            except InvalidOperation:
-                raise Invalid("not_number") from None
-            if not value.is_finite():
-                raise Invalid("not_number")
+            value = parse_number(text)
             if rules.get("integer", True) and value != value.to_integral_value():
                 raise Invalid("not_integer")
         low, high = rules.get("min", 0), rules.get("max", MAX_MONEY)
@@ -247,8 +367,11 @@ class Engine:
         token = token.strip()
         if token in q.option_index:
             return token
-        if token.isdigit() and 1 <= int(token) <= len(q.options):
-            return q.options[int(token) - 1].id
+        index = as_index(token)
+        if index is not None:
+            if 1 <= index <= len(q.options):
+                return q.options[index - 1].id
+            raise Invalid("not_an_option", count=len(q.options))
         folded = token.casefold()
         for option in q.options:
             if option.label[lang].casefold() == folded:
@@ -256,19 +379,23 @@ class Engine:
         raise Invalid("not_an_option", count=len(q.options))
 
     def _parse_single(self, q: Question, raw: Any, lang: str) -> str:
-        if not isinstance(raw, str) or not raw.strip():
+        text = clean_text(raw) if isinstance(raw, str) else ""
+        if not text:
             raise Invalid("not_an_option", count=len(q.options))
-        return self._option_by_token(q, clean_text(raw), lang)
+        return self._option_by_token(q, text, lang)
 
     def _parse_multi(self, q: Question, raw: Any, lang: str) -> list[str]:
         if isinstance(raw, str):
             text = clean_text(raw)
-            tokens = re.split(r"[,;\s]+", text) if _INDEX_LIST.match(text) else [text]
+            # "1 3, 4" is a list of numbers; anything else is one option named by its label.
+            tokens = split_list(text) or [text]
             raw = [t for t in tokens if t]
-        if not isinstance(raw, list) or not raw:
-            raise Invalid("pick_at_least_one")
+        if not isinstance(raw, list) or not raw or len(raw) > 2 * len(q.options) + 10:
+            raise Invalid("pick_at_least_one") if not raw else Invalid("not_an_option", count=len(q.options))
         chosen: list[str] = []
         for token in raw:
+            if not isinstance(token, (str, int)) or isinstance(token, bool):
+                raise Invalid("not_an_option", count=len(q.options))
             option_id = self._option_by_token(q, str(token), lang)
             if option_id not in chosen:
                 chosen.append(option_id)
@@ -279,13 +406,10 @@ class Engine:
 
     # -- moves ----------------------------------------------------------------------------------
 
-    def _stepped(self, state: dict[str, Any], **changes: Any) -> dict[str, Any]:
-        return {**state, **changes, "step": state["step"] + 1, "review": False}
-
     def answer(self, state: dict[str, Any], raw: Any) -> dict[str, Any]:
         """Record an answer to the current question and move on; raises Invalid."""
         q = self.question(state)
-        if q is None:
+        if q is None or self.mode(state) == CANCELLED:
             raise Invalid("no_question")
         value = self.parse(q, raw, state["lang"])
         return self._advance(state, q, value)
@@ -293,7 +417,7 @@ class Engine:
     def skip(self, state: dict[str, Any]) -> dict[str, Any]:
         """Leave an optional question unanswered; raises Invalid for a required one."""
         q = self.question(state)
-        if q is None:
+        if q is None or self.mode(state) == CANCELLED:
             raise Invalid("no_question")
         if not q.optional:
             raise Invalid("cannot_skip")
@@ -302,45 +426,45 @@ class Engine:
     def _advance(self, state: dict[str, Any], q: Question, value: Any) -> dict[str, Any]:
         answers = {**state["answers"], q.id: value}
         if state["editing"]:
-            # Re-walk from the start: questions the change put on the branch are asked, the rest kept.
+            # Re-walk from the start: questions the change put on the branch are asked, the rest
+            # kept; the change lasts until the branch is whole again (the machine then prunes).
             history, at = self.path(answers)
-            if at == END:  # the branch is whole again: only now drop answers off it
-                answers = {qid: answers[qid] for qid in history}
-            return self._stepped(state, answers=answers, history=history, at=at, editing=at != END)
+            return self._enter(state, "advance", answers=answers, history=history, at=at, editing=at != END)
         history = [h for h in state["history"] if h != q.id] + [q.id]
-        return self._stepped(state, answers=answers, history=history, at=self._next(q.id, value))
+        return self._enter(state, "advance", answers=answers, history=history, at=self._next(q.id, value))
 
     def back(self, state: dict[str, Any]) -> dict[str, Any]:
         """Undo the last answer (or step out of a change in progress); raises Invalid when there is none."""
+        if self.mode(state) == CANCELLED:
+            raise Invalid("no_question")
         if state["editing"] and state["at"] in state["answers"]:
-            # Backing out of "change this answer" keeps the old answer: the user is where they were.
+            # Backing out of "change this answer" keeps the old answer: the user is where they were,
+            # and whatever the change had added off that branch goes as the change ends.
             history, at = self.path(state["answers"])
-            return self._stepped(state, history=history, at=at, editing=False)
+            return self._enter(state, "back", history=history, at=at, editing=False)
         if not state["history"]:
             raise Invalid("nothing_to_undo")
         *history, last = state["history"]
-        # Only answers still on the branch stay (an unfinished change may hold later ones).
-        answers = {k: v for k, v in state["answers"].items() if k in history}
-        return self._stepped(state, answers=answers, history=history, at=last, editing=False)
+        return self._enter(state, "back", history=history, at=last, editing=False)
 
     def change(self, state: dict[str, Any], qid: str) -> dict[str, Any]:
         """Go back to one answered question to change it; what depends on it is asked again."""
         if qid not in state["answers"] or qid not in self.flow.questions:
             raise Invalid("not_answered")
-        return self._stepped(state, at=qid, editing=True)
+        return self._enter(state, "change", at=qid, editing=True)
 
     def show_review(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Mark the review screen as shown (answers so far, each changeable)."""
+        """Show the review screen (answers so far, each changeable)."""
         if not state["answers"]:
             raise Invalid("nothing_to_review")
-        return {**state, "review": True, "step": state["step"] + 1}
+        return self._enter(state, "show_review")
 
     def leave_review(self, state: dict[str, Any]) -> dict[str, Any]:
         """Back from the review screen to where the user was."""
-        return self._stepped(state)
+        return self._enter(state, "leave_review")
 
     def cancel(self, state: dict[str, Any]) -> dict[str, Any]:
-        return self._stepped(state, at=CANCELLED)
+        return self._enter(state, "cancel", at=CANCELLED)
 
     def answered(self, state: dict[str, Any]) -> list[tuple[Question, Any]]:
         """The answers on the branch taken, in the order asked."""
@@ -356,6 +480,9 @@ class Engine:
             if qid in self.flow.questions and self.compatible({**candidate, "answers": {qid: value}, "history": []})
         }
         history, at = self.path(valid)
-        # Until the branch reaches the end, later answers are kept for when the walk gets there.
-        kept = {q: valid[q] for q in history} if at == END else valid
-        return {**state, "answers": kept, "history": history, "at": at}
+        # Until the branch reaches the end, later answers are kept for when the walk gets there:
+        # the questions the flow gained are asked as a change, then the review.
+        if at == END:
+            return {**state, "answers": {q: valid[q] for q in history}, "history": history, "at": at,
+                    "mode": DONE, "editing": False, "review": False}
+        return {**state, "answers": valid, "history": history, "at": at, "mode": EDITING, "editing": True, "review": False}

@@ -18,10 +18,10 @@ from .paths import cache_dir
 PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
 LANGS = ("it", "en")
 KINDS = ("single", "multi", "text", "number", "money")
-FLAGS = ("own_error", "first_time", "recurring")
+FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring")
 END = "end"
 # Questions the scripts and the case book read by id; a flow must have them.
-REQUIRED_IDS = ("alias", "sender", "price", "form")
+REQUIRED_IDS = ("alias", "price", "form")
 TEXT_MAX_DEFAULT = 500
 _LINE = "__line__"
 

@@ -36,3 +36,12 @@ def cache_dir(name: str) -> Path | None:
     except OSError:
         return None
     return folder if os.access(folder, os.W_OK) else None
+
+
+def default_db_path() -> Path:
+    """The database's default home: `$XDG_DATA_HOME/clientcoach/clientcoach.db`, else `~/.local/share/…`."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG spec ignores a relative XDG_DATA_HOME; so do we.
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "clientcoach" / "clientcoach.db"

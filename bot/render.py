@@ -19,6 +19,7 @@ from markupsafe import Markup
 from .classifier import Assessment
 from .engine import Progress
 from .flow import LANGS, PROFILES, Question
+from .scripts import BY_ID as SCRIPTS, CATALOGUE, Script, route
 from .paths import cache_dir, templates_dir
 
 TELEGRAM_TAGS = frozenset(
@@ -28,7 +29,14 @@ TELEGRAM_LIMIT = 4096
 VARIANTS = ("softer", "firmer", "shorter")
 FORMS = ("tu", "lei")
 PROGRESS_CELLS = 10
-_SCRIPT_FILE = re.compile(r"^(\d+)_([a-z0-9_]+)\.html\.j2$")
+# A greeting after a title reads "Gentile dott. Bianchi" even between people on first-name terms.
+_TITLE = re.compile(
+    r"^(sig|sig\.ra|sigg|signor|signora|signore|dott|dott\.ssa|dottor|dottoressa|avv|avvocato|avvocata|ing|prof|"
+    r"prof\.ssa|professore|professoressa|arch|geom|rag|mr|mrs|ms|miss|dr|prof)\b\.?",
+    re.IGNORECASE,
+)
+_AFTER_GREETING = re.compile(r"^([^\n]*,\n\n)([a-z])")
+_QUOTES = " «»\"'“”‘’"
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 # The entities Telegram's HTML allows (and that markupsafe writes); html.unescape would import
@@ -141,15 +149,6 @@ def _bytecode_cache() -> FileSystemBytecodeCache | None:
     return FileSystemBytecodeCache(str(folder)) if folder else None
 
 
-@dataclass(frozen=True)
-class ScriptRef:
-    """One exit or recovery script in the catalogue."""
-
-    profile: str
-    id: str
-    order: int
-
-
 UI_FILE = "ui.html.j2"
 SURFACES = ("telegram", "console")
 UI_FOLDER = "ui"
@@ -175,26 +174,17 @@ class Renderer:
         )
         # Every template can say `{% if surface == "console" %}` to name the console's words.
         self.env.globals["surface"] = surface
-        self.scripts: dict[str, tuple[ScriptRef, ...]] = self._scan_scripts()
+        self._check_scripts()
         self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
 
-    def _scan_scripts(self) -> dict[str, tuple[ScriptRef, ...]]:
-        """The script catalogue, from the Italian folder; every language must have the same files."""
-        catalogue: dict[str, tuple[ScriptRef, ...]] = {}
-        for profile in PROFILES:
-            refs = []
-            folder = self.directory / "it" / "scripts" / profile
-            for path in sorted(folder.glob("*.html.j2")) if folder.is_dir() else []:
-                match = _SCRIPT_FILE.match(path.name)
-                if match:
-                    refs.append(ScriptRef(profile, match.group(2), int(match.group(1))))
-                for lang in LANGS:
-                    twin = self.directory / lang / "scripts" / profile / path.name
-                    if not twin.is_file():
-                        raise FileNotFoundError(f"{twin}: missing, though {path} exists (every script needs every language)")
-            catalogue[profile] = tuple(sorted(refs, key=lambda r: r.order))
-        return catalogue
+    def _check_scripts(self) -> None:
+        """Every script of the catalogue needs its template in every language."""
+        for script in CATALOGUE:
+            for lang in LANGS:
+                path = self.directory / lang / "scripts" / f"{script.id}.html.j2"
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path}: missing (every script needs every language)")
 
     def template(self, name: str) -> Template:
         template = self._cache.get(name)
@@ -299,24 +289,61 @@ class Renderer:
 
     # -- result --------------------------------------------------------------------------------
 
-    def script_context(self, lang: str, answers: dict[str, Any], assessment: Assessment) -> dict[str, Any]:
-        """What the scripts are personalised with, from the answers."""
-        form = answers.get("form") or "tu"
+    def script_context(
+        self,
+        lang: str,
+        answers: dict[str, Any],
+        assessment: Assessment,
+        sender: dict[str, str] | None = None,
+        form: str | None = None,
+    ) -> dict[str, Any]:
+        """What the messages are written with: the case's facts and the sender's profile.
+
+        Unknown facts are None, so a template leaves their sentence out. The private label
+        (`alias`) is never passed: it must not reach a message.
+        """
+        sender = dict(sender or {})
+        if not sender.get("name") and isinstance(answers.get("sender"), str):
+            sender["name"] = answers["sender"]  # cases saved before the profile existed
+        form = form or (answers.get("form") if answers.get("form") in FORMS else "tu")
+        gender = answers.get("who") if answers.get("who") in ("woman", "man", "company") else None
+        address = _phrase(answers.get("address"))
+        voice = sender.get("voice") if sender.get("voice") in ("io", "noi") else "io"
         return {
-            "client": answers.get("alias"),
-            "sender": answers.get("sender"),
-            "service": answers.get("service"),
-            "price": format_money(answers.get("price"), lang),
-            "form": form,
-            "own_error": assessment.own_error,
             "lang": lang,
+            "form": form,
             "tl": _pick_form(form),
+            "g": _pick(gender == "woman"),
+            "v": _pick(voice == "noi"),
+            "c": {"gender": gender, "address": address, "titled": bool(address and _TITLE.match(address))},
+            "me": {k: sender.get(k) or None for k in ("name", "business", "hours", "reply_time", "channel", "vat")}
+            | {"voice": voice},
+            "service": _phrase(answers.get("service")),
+            "price": format_money(answers.get("price"), lang),
+            "price_unit": answers.get("price_unit"),
+            "owed": format_money(answers.get("owed"), lang) if answers.get("owed") else None,
+            "offer": _phrase(answers.get("concession_offer")),
+            "attention": _phrase(answers.get("attention")),
+            "payment": answers.get("payment"),
+            "stage": answers.get("stage"),
+            "notice": answers.get("notice"),
+            "conflict": list(answers.get("conflict") or []),
+            "behaviours": list(answers.get("behaviours") or []),
+            "own_error": assessment.own_error,
+            "shared_error": assessment.shared_error,
+            "profile": assessment.main,
         }
 
     def result(
-        self, lang: str, flow_questions: dict[str, Question], answers: dict[str, Any], assessment: Assessment
+        self,
+        lang: str,
+        flow_questions: dict[str, Question],
+        answers: dict[str, Any],
+        assessment: Assessment,
+        case_no: int | None = None,
+        profile_hint: bool = False,
     ) -> Screen:
-        """The profile card: profile, confidence, reasons and caveats."""
+        """The profile card: the saved notice (with `case_no`), profile, confidence, reasons and caveats."""
         reasons = []
         for reason in assessment.reasons:
             q = flow_questions.get(reason.question)
@@ -336,6 +363,8 @@ class Renderer:
             reasons=reasons,
             scores=scores,
             caveat=assessment.bad_day_caveat,
+            case_no=case_no,
+            profile_hint=profile_hint,
         )
         return Screen("result", text)
 
@@ -358,21 +387,30 @@ class Renderer:
         )
         return Screen("movement", text)
 
-    def advice(self, lang: str, answers: dict[str, Any], assessment: Assessment) -> Screen:
+    def advice(self, lang: str, answers: dict[str, Any], assessment: Assessment, profile: str | None = None) -> Screen:
+        """The advice for the main profile (or, on demand, for the strong second one)."""
+        profile = profile or assessment.main
         context = self.script_context(lang, answers, assessment)
         text = self.render(
-            f"{lang}/advice/{assessment.main}.html.j2",
-            profile=assessment.main,
-            client=context["client"],
+            f"{lang}/advice/{profile}.html.j2",
+            profile=profile,
+            main=profile == assessment.main,
+            client=answers.get("alias"),
             form=context["form"],
             tl=context["tl"],
+            g=context["g"],
             lang=lang,
             own_error=assessment.own_error,
+            shared_error=assessment.shared_error,
             first_time=assessment.first_time,
+            new_behaviour=assessment.new_behaviour,
             thin=assessment.thin,
             secondary=assessment.secondary,
+            notice=answers.get("notice"),
+            payment=answers.get("payment"),
+            conflict=list(answers.get("conflict") or []),
         )
-        return Screen("advice", text)
+        return Screen("advice", text, meta={"profile": profile})
 
     def guide(self, lang: str, name: str, assessment: Assessment | None = None, client: str | None = None) -> Screen:
         text = self.render(
@@ -389,52 +427,84 @@ class Renderer:
         )
         return Screen("guide", text, meta={"guide": name})
 
-    def scripts_for(self, assessment: Assessment) -> list[ScriptRef]:
-        """The scripts to offer: none for a good client; recovery first when the user erred."""
-        if assessment.good_client:
-            return []
-        refs = list(self.scripts.get(assessment.main, ()))
-        if assessment.own_error:
-            refs.sort(key=lambda r: (0 if "recupero" in r.id else 1, r.order))
-        return refs
+    def scripts_for(self, assessment: Assessment, answers: dict[str, Any] | None = None) -> list[Script]:
+        """The scripts to offer, in order (see `bot.scripts.route`)."""
+        return route(assessment, answers or {})
 
     def script(
-        self, lang: str, ref: ScriptRef, answers: dict[str, Any], assessment: Assessment, variant: str, form: str | None = None
-    ) -> tuple[str, str]:
-        """(title, body) of one script in a variant and form of address."""
-        context = self.script_context(lang, answers, assessment)
-        if form:
-            context["form"] = form
-            context["tl"] = _pick_form(form)
+        self,
+        lang: str,
+        script: Script | str,
+        answers: dict[str, Any],
+        assessment: Assessment,
+        variant: str,
+        form: str | None = None,
+        sender: dict[str, str] | None = None,
+    ) -> tuple[str, str, str]:
+        """(title, note for the user, message body) of one script in a variant and form."""
+        script = SCRIPTS[script] if isinstance(script, str) else script
+        context = self.script_context(lang, answers, assessment, sender, form)
         context["variant"] = variant
-        template = self.template(f"{lang}/scripts/{ref.profile}/{ref.order}_{ref.id}.html.j2")
+        template = self.template(f"{lang}/scripts/{script.id}.html.j2")
         body = _BLANK_RUNS.sub("\n\n", template.render(**context)).strip()
-        title = str(template.make_module(context).title)
-        return title, body
+        if lang == "en":  # Italian letters go on in lower case after the greeting's comma; English ones do not
+            body = _AFTER_GREETING.sub(lambda m: m.group(1) + m.group(2).upper(), body, count=1)
+        module = template.make_module(context)
+        return str(module.title), str(getattr(module, "note", "") or "").strip(), body
 
     def script_screen(
         self,
         lang: str,
-        ref: ScriptRef,
+        script: Script,
         index: int,
+        total: int,
         answers: dict[str, Any],
         assessment: Assessment,
         variant: str,
         form: str,
-        action_prefix: str,
+        case_no: int,
+        sender: dict[str, str] | None = None,
     ) -> Screen:
-        """A script as its own message, with buttons that switch its variant and form."""
-        title, body = self.script(lang, ref, answers, assessment, variant, form)
-        text = self.render(f"{lang}/script.html.j2", title=title, body=Markup(body), variant=variant, form=form, index=index)
-        variants = tuple(
-            Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), f"{action_prefix}:{v}:{form}")
+        """One script as a message, with buttons for its variant, its form and the other scripts.
+
+        Every button carries a raw action `s:<case_no>:<index>:<variant>:<form>` (≤ 64 bytes).
+        """
+        title, note, body = self.script(lang, script, answers, assessment, variant, form, sender)
+        text = self.render(
+            f"{lang}/script.html.j2", title=title, note=Markup(note), body=Markup(body), variant=variant,
+            form=form, index=index, total=total, formal=script.formal,
+        )
+        prefix = f"s:{case_no}"
+        rows: list[tuple[Button, ...]] = [tuple(
+            Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), f"{prefix}:{index}:{v}:{form}")
             for v in VARIANTS
-        )
-        forms = tuple(
-            Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), f"{action_prefix}:{variant}:{f}")
-            for f in FORMS
-        )
-        return Screen("script", text, (variants, forms), {"title": title})
+        )]
+        if not script.formal:
+            rows.append(tuple(
+                Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), f"{prefix}:{index}:{variant}:{f}")
+                for f in FORMS
+            ))
+        if total > 1:
+            nav = []
+            if index > 1:
+                nav.append(Button(f"‹ {index - 1}/{total}", f"{prefix}:{index - 1}:{variant}:{form}"))
+            if index < total:
+                nav.append(Button(f"{index + 1}/{total} ›", f"{prefix}:{index + 1}:{variant}:{form}"))
+            rows.append(tuple(nav))
+        return Screen("script", text, tuple(rows), {"title": title, "script": script.id, "raw_actions": True})
+
+
+def _phrase(value: Any) -> str | None:
+    """A typed phrase ready to sit inside a sentence: no surrounding quotes, None when empty."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().strip(_QUOTES).strip()
+    return value or None
+
+
+def _pick(second: bool) -> Callable[[str, str], Markup]:
+    """A chooser between two template literals (gender, voice): never user input."""
+    return (lambda a, b: Markup(b)) if second else (lambda a, b: Markup(a))
 
 
 def _pick_form(form: str) -> Callable[[str, str], Markup]:

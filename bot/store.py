@@ -11,19 +11,29 @@ write that changes indexed text rewrites the case's index row in the same transa
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import re
 import sqlite3
+import time
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-DEFAULT_DB = Path("data") / "clientcoach.db"
+from .paths import default_db_path
+
+BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before giving up
+# Redelivery claims older than this are forgotten (Telegram redelivers within hours, not weeks).
+PROCESSED_UPDATES_MAX_AGE = 7 * 24 * 3600.0
+PRUNE_EVERY = 3600.0
+# A database is ours when it has these tables; a non-empty file without them belongs to someone else.
+OWN_TABLES = {"conversations", "cases"}
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
 # The flow's free-text answers (questions of kind `text`) that the search index covers.
 SEARCHABLE_ANSWERS = ("alias", "service", "sender")
@@ -32,6 +42,69 @@ MAX_INDEXED_WORD = 40
 MAX_QUERY_WORDS = 8
 _WORD = re.compile(r"[^\W_]+")
 migrations = Migrations("clientcoach")
+
+
+class StoreError(Exception):
+    """A database problem the user can act on; `key` names its one-line text (`store_error` in ui/store)."""
+
+    def __init__(self, key: str, **params: Any):
+        super().__init__(f"{key}: {params}" if params else key)
+        self.key, self.params = key, params
+
+
+# SQLite's primary result codes (Python 3.11+ `sqlite_errorname`) and errno values, as StoreError keys.
+_SQLITE_KEYS = {
+    "SQLITE_FULL": "disk_full",
+    "SQLITE_BUSY": "locked",
+    "SQLITE_LOCKED": "locked",
+    "SQLITE_READONLY": "read_only",
+    "SQLITE_NOTADB": "not_a_database",
+    "SQLITE_CORRUPT": "not_a_database",
+    "SQLITE_CANTOPEN": "cannot_open",
+    "SQLITE_PERM": "read_only",
+    "SQLITE_IOERR": "cannot_open",
+}
+_ERRNO_KEYS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EROFS: "read_only", errno.EACCES: "read_only",
+               errno.EPERM: "read_only", errno.EISDIR: "is_directory", errno.ENOENT: "missing_folder"}
+
+
+def store_error(exc: BaseException, path: str | Path | None = None) -> StoreError | None:
+    """The StoreError for a sqlite3 or OS error, or None for one that is a bug rather than a condition."""
+    if isinstance(exc, StoreError):
+        return exc
+    key = None
+    if isinstance(exc, sqlite3.Error):
+        # Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) count as their primary code.
+        primary = "_".join((getattr(exc, "sqlite_errorname", "") or "").split("_")[:2])
+        key = _SQLITE_KEYS.get(primary)
+        if key is None and isinstance(exc, sqlite3.OperationalError):
+            message = str(exc).lower()
+            key = ("disk_full" if "full" in message else "locked" if "locked" in message or "busy" in message
+                   else "read_only" if "readonly" in message else "cannot_open" if "unable to open" in message else None)
+    elif isinstance(exc, OSError):
+        key = _ERRNO_KEYS.get(exc.errno or 0, "cannot_open")
+    if key is None:
+        return None
+    return StoreError(key, path=str(path) if path is not None else "", detail=str(exc))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(method: _F) -> _F:
+    """Run a store method, turning disk-full, lock and similar conditions into StoreError."""
+
+    @functools.wraps(method)
+    def run(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            error = store_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from exc
+
+    return run  # type: ignore[return-value]
 
 
 class DueReminder(NamedTuple):
@@ -198,31 +271,108 @@ def m002_case_history(db: Database) -> None:
         _reindex_case(db.conn, case_id)
 
 
-def open_db(path: str | Path | None = None) -> Database:
-    """Open (creating if needed) the database with durable WAL settings and the latest schema."""
-    # No sqlite-utils plugins are used; skipping them spares scanning every installed package.
-    if path is None or str(path) == ":memory:":
-        db = Database(memory=True, execute_plugins=False) if path is not None else Database(_default_path(), execute_plugins=False)
-    else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path, execute_plugins=False)
-    db.execute("PRAGMA busy_timeout = 5000")
-    if not db.memory:
-        db.enable_wal()
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
-    # user_version mirrors how many migrations ran, so an up-to-date database opens without
-    # sqlite-utils reading the whole schema to find none pending.
-    if db.execute("PRAGMA user_version").fetchone()[0] != len(migrations._migrations):
-        migrations.apply(db)
-        db.execute(f"PRAGMA user_version = {len(migrations._migrations)}")
-    return db
+@migrations()
+def m003_sender_and_leases(db: Database) -> None:
+    """The sender's own profile (JSON, one row per user) and one-owner leases on conversations."""
+    db["sender_profiles"].create({"user_id": int, "profile": str, "updated": str}, pk="user_id", not_null={"profile"})
+    db["conversation_leases"].create({"user_id": int, "owner": str, "expires": float}, pk="user_id",
+                                     not_null={"owner", "expires"})
+    db["processed_updates"].create_index(["at"])
 
 
-def _default_path() -> Path:
-    path = Path(os.environ.get("CLIENTCOACH_DB") or DEFAULT_DB)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it first: it did so the same way
+
+
+def _resolve(path: str | Path | None) -> tuple[Path, bool]:
+    """The database file and whether it is the default location (the only one whose folders we create)."""
+    if path is None:
+        chosen = os.environ.get("CLIENTCOACH_DB")
+        return (Path(chosen), False) if chosen else (default_db_path(), True)
+    if str(path).strip() == "":
+        raise StoreError("empty_path")
+    return Path(path), False
+
+
+def _connect(path: Path, default: bool, timeout: float) -> sqlite3.Connection:
+    """A connection to an existing database file or a new private one, after the checks a path needs."""
+    if path.is_dir():
+        raise StoreError("is_directory", path=str(path))
+    folder = path.parent
+    if not folder.is_dir():
+        if not default:
+            raise StoreError("missing_folder", path=str(path), folder=str(folder))
+        folder.mkdir(parents=True, mode=0o700)
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+    if not path.exists():
+        _create_private(path)
+    return sqlite3.connect(str(path), timeout=timeout)
+
+
+def _check_owner(conn: sqlite3.Connection, path: Path | str) -> int:
+    """The schema version of a database we may use; refuse another application's or a newer one."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables - {Migrations.migrations_table} and not OWN_TABLES <= tables:
+        raise StoreError("foreign_database", path=str(path))
+    if version > len(migrations._migrations):
+        raise StoreError("newer_schema", path=str(path), found=version, known=len(migrations._migrations))
+    return version
+
+
+def _migrate(db: Database, path: Path | str) -> None:
+    """Bring the schema up to date under one write lock, so concurrent first runs take turns."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the lock: another process may have migrated (or refused) meanwhile.
+        if _check_owner(db.conn, path) < len(migrations._migrations):
+            migrations.apply(db)
+            db.conn.execute(f"PRAGMA user_version = {len(migrations._migrations)}")
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+
+
+def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Database:
+    """Open (creating if needed) the database with durable WAL settings and the latest schema.
+
+    `None` is `$CLIENTCOACH_DB` or else the default location in the user's data folder; ":memory:"
+    is a private in-memory database. Raises StoreError (never a raw sqlite3 or OS error) for a path
+    that cannot be used, another application's database, a newer schema, a lock, a full disk.
+    """
+    target, default = _resolve(path)
+    conn: sqlite3.Connection | None = None
+    try:
+        memory = str(target) == ":memory:"
+        conn = sqlite3.connect(":memory:") if memory else _connect(target, default, timeout)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        # Checked before anything is written: a foreign or newer file is left exactly as it was.
+        version = _check_owner(conn, target)
+        # No sqlite-utils plugins are used; skipping them spares scanning every installed package.
+        db = Database(conn, execute_plugins=False)
+        if version < len(migrations._migrations):
+            _migrate(db, target)
+        if not memory and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            if conn.execute("PRAGMA journal_mode = wal").fetchone()[0] != "wal":
+                raise StoreError("locked", path=str(target))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten with zeros, not left in free pages (SQLite's default keeps them).
+        conn.execute("PRAGMA secure_delete = ON")
+        return db
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        error = store_error(exc, target) if isinstance(exc, Exception) else None
+        if error is None or error is exc:
+            raise
+        raise error from exc
 
 
 def alias_key(alias: str | None) -> str:
@@ -236,10 +386,13 @@ class Store:
     def __init__(self, db: Database):
         self.db = db
         self.conn: sqlite3.Connection = db.conn
+        self.path = "" if db.memory else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+        self._pruned_at = float("-inf")
 
     @classmethod
-    def open(cls, path: str | Path | None = None) -> "Store":
-        return cls(open_db(path))
+    def open(cls, path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> "Store":
+        """The store on `path` (see `open_db`); raises StoreError when the file cannot be used."""
+        return cls(open_db(path, timeout))
 
     def close(self) -> None:
         self.conn.close()
@@ -297,10 +450,12 @@ class Store:
             )
 
     def drop_conversation(self, user_id: int, update_id: int | None = None) -> bool:
+        """Throw away the open conversation (a cancel): its answers leave the WAL too."""
         with self.conn:
             if update_id is not None and not self._claim_update(update_id):
                 return False
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+        self._checkpoint()
         return True
 
     def claim_update(self, update_id: int) -> bool:
@@ -309,11 +464,120 @@ class Store:
             return self._claim_update(update_id)
 
     def _claim_update(self, update_id: int) -> bool:
+        # Inside the caller's transaction: old claims go at most once an hour, so the table stays small.
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            self._prune_updates(PROCESSED_UPDATES_MAX_AGE)
+            self._pruned_at = time.monotonic()
         cursor = self.conn.execute(
             "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (update_id, utcnow()),
         )
         return cursor.rowcount == 1
+
+    def prune_processed_updates(self, max_age_seconds: float) -> int:
+        """Forget redelivery claims older than `max_age_seconds`; returns how many went."""
+        with self.conn:
+            return self._prune_updates(max_age_seconds)
+
+    def _prune_updates(self, max_age_seconds: float) -> int:
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=max_age_seconds)).isoformat(timespec="seconds")
+        return self.conn.execute("DELETE FROM processed_updates WHERE at < ?", (cutoff,)).rowcount
+
+    # -- one owner per conversation ------------------------------------------------------------
+
+    def lease_conversation(self, user_id: int, owner: str, ttl: float = 30.0) -> bool:
+        """Take or renew the user's conversation lease for `owner`; False while someone else holds it."""
+        now = time.time()
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")  # read and write under one lock: two owners cannot both win
+            row = self.conn.execute("SELECT owner, expires FROM conversation_leases WHERE user_id = ?", (user_id,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            self.conn.execute(
+                "INSERT INTO conversation_leases (user_id, owner, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires",
+                (user_id, owner, now + ttl),
+            )
+        return True
+
+    def release_conversation(self, user_id: int, owner: str) -> None:
+        """Give the lease back (only if `owner` holds it)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM conversation_leases WHERE user_id = ? AND owner = ?", (user_id, owner))
+
+    # -- the sender's own profile ----------------------------------------------------------------
+
+    def sender_profile(self, user_id: int) -> dict[str, str]:
+        """What the user said about themselves (name, signature, business, voice...); {} if nothing."""
+        row = self.conn.execute("SELECT profile FROM sender_profiles WHERE user_id = ?", (user_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_sender_profile(self, user_id: int, profile: dict[str, str]) -> None:
+        """Replace the user's sender profile (the keys are the caller's business)."""
+        with self.conn:
+            self._ensure_user(user_id)
+            self.conn.execute(
+                "INSERT INTO sender_profiles (user_id, profile, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET profile = excluded.profile, updated = excluded.updated",
+                (user_id, _json(dict(profile)), utcnow()),
+            )
+
+    # -- the file as a whole -----------------------------------------------------------------------
+
+    def check(self) -> dict[str, Any]:
+        """Integrity ("ok" or SQLite's first complaint), schema version, size in bytes and path."""
+        messages = [row[0] for row in self.conn.execute("PRAGMA integrity_check")]
+        page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        return {
+            "integrity": "ok" if messages == ["ok"] else "; ".join(messages[:5]),
+            "schema_version": self.conn.execute("PRAGMA user_version").fetchone()[0],
+            "size_bytes": os.path.getsize(self.path) if self.path else page_size * pages,
+            "path": self.path,
+        }
+
+    def backup(self, target: str | Path) -> None:
+        """Copy the database to a new file (0600) with SQLite's online backup: safe while the bot runs."""
+        target = Path(target)
+        if str(target).strip() == "" or str(target) == ":memory:":
+            raise StoreError("empty_path")
+        if target.exists() or target.is_symlink():
+            raise StoreError("target_exists", path=str(target))
+        if not target.parent.is_dir():
+            raise StoreError("missing_folder", path=str(target), folder=str(target.parent))
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise StoreError("target_exists", path=str(target)) from None
+        copy = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        except BaseException:
+            copy.close()
+            target.unlink(missing_ok=True)
+            raise
+        copy.close()
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, so erased rows leave no copy in -wal.
+
+        A reader in the middle of a transaction can block the truncation; it is retried briefly,
+        then left to the next erasure or the next automatic checkpoint.
+        """
+        if self.db.memory:
+            return
+        # A TRUNCATE checkpoint waits for readers through the busy handler: keep that wait short
+        # here (about 0.3 s in all), an erasure must not hold the bot for the full lock timeout.
+        timeout = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.conn.execute("PRAGMA busy_timeout = 50")
+        try:
+            for _ in range(6):
+                busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
     # -- cases ---------------------------------------------------------------------------------
 
@@ -598,15 +862,19 @@ class Store:
             self.conn.execute(
                 "DELETE FROM conversations WHERE user_id = ? AND json_extract(state, '$.previous') = ?", (user_id, case_no)
             )
+        self._checkpoint()
         return True
 
     def delete_user(self, user_id: int) -> None:
         """Delete everything kept about a user: cases and all that hangs off them, clients, the open
-        conversation and the user row; the search index is purged of their terms."""
+        conversation, its lease, the sender profile and the user row; the search index is purged of
+        their terms, and the WAL is truncated so no copy stays behind."""
         with self.conn:
             self._erase_cases(user_id, "1 = 1", ())
-            self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+            for table in ("conversations", "conversation_leases", "sender_profiles"):
+                self.conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+        self._checkpoint()
 
     def _erase_cases(self, user_id: int, condition: str, params: tuple) -> None:
         """Inside a transaction: delete the user's cases matching `condition` and what belongs to them."""
@@ -625,3 +893,9 @@ class Store:
             (user_id,),
         )
         _purge_search_index(self.conn)
+
+
+# Every public operation answers a full disk, a lock or a vanished file with StoreError.
+for _name, _method in list(vars(Store).items()):
+    if not _name.startswith("_") and callable(_method) and not isinstance(_method, (classmethod, staticmethod)):
+        setattr(Store, _name, _guarded(_method))

@@ -8,25 +8,54 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from typing import Any
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from .casebook import CaseBook, CaseBookError, DueReminder
-from .render import Screen, split_message
+from .store import parse_time
+from .render import TELEGRAM_LIMIT, Screen, split_message
 
 log = logging.getLogger("clientcoach.cases")
 
 # A destructive confirmation is only honoured for this long: an old "yes" can't erase new cases.
 CONFIRM_TTL = 600
-CASE_ACTIONS = r"^(h|c|o|x):"
+# Case-book buttons; other x:... data (more of a result, on demand) is the Coach's, see telegram_app.
+CASE_ACTIONS = r"^((h|c|o):|x:(\d+|all|no)(:yes)?(@[0-9a-f]*)?$)"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_HUGE_NUMBER = re.compile(r"\d{10,}")
 
 
 # -- pure helpers ------------------------------------------------------------------------------
+
+
+def utf16_len(text: str) -> int:
+    """A text's length as Telegram counts it: UTF-16 code units (an emoji is usually two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def telegram_parts(text: str) -> list[str]:
+    """split_message, but every part within Telegram's 4096 UTF-16 units (split_message counts
+    code points, which undercounts emoji): the cut limit shrinks until every part fits."""
+    limit = TELEGRAM_LIMIT
+    while True:
+        parts = split_message(text, limit)
+        worst = max(utf16_len(part) for part in parts)
+        if worst <= TELEGRAM_LIMIT or limit <= 256:
+            return parts
+        limit -= max(worst - TELEGRAM_LIMIT, 16)
+
+
+def clean_text(text: str | None) -> str:
+    """Typed text with lone surrogates (invalid Unicode a client can send) replaced."""
+    return _SURROGATE.sub("\ufffd", text or "")
 
 
 def stamp_destructive(action: str, now: float | None = None) -> str:
@@ -76,7 +105,7 @@ def _lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 async def send_case_screen(context: ContextTypes.DEFAULT_TYPE, chat_id: int, screen: Screen) -> None:
-    parts = split_message(screen.text)
+    parts = telegram_parts(screen.text)
     for i, part in enumerate(parts):
         await context.bot.send_message(
             chat_id, part, parse_mode=ParseMode.HTML, reply_markup=case_keyboard(screen) if i == len(parts) - 1 else None
@@ -99,7 +128,7 @@ async def _guarded(update: Update, context: ContextTypes.DEFAULT_TYPE, call) -> 
 
 
 def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
-    return list(context.args or [])
+    return [clean_text(arg) for arg in context.args or []]
 
 
 def _usage(name: str):
@@ -107,6 +136,14 @@ def _usage(name: str):
         raise CaseBookError("usage", command=name)
 
     return missing
+
+
+async def _answer(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a tap; a late answer ("query is too old") is one log line, and what follows still runs."""
+    try:
+        await query.answer(text)
+    except (BadRequest, NetworkError) as exc:
+        log.info("callback answer not delivered: %s", exc)
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -146,7 +183,7 @@ async def on_note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _guarded(update, context, _usage("nota"))
         return
     # The note keeps the user's own line breaks: take it from the message, not the split args.
-    text = update.effective_message.text.split(maxsplit=2)[2] if update.effective_message.text else " ".join(args[1:])
+    text = clean_text(update.effective_message.text).split(maxsplit=2)[2] if update.effective_message.text else " ".join(args[1:])
     await _guarded(update, context, lambda lang: _book(context).add_note(uid, args[0], text, lang))
 
 
@@ -237,15 +274,15 @@ async def on_case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """A case-book button: page, open, outcome, delete."""
     query = update.callback_query
     uid, lang = update.effective_user.id, _lang(update, context)
-    action = unstamp(query.data or "")
-    if action is None:
-        await query.answer(context.application.bot_data["coach"].ui(lang, "stale_button"))
+    action = unstamp(clean_text(query.data))
+    if action is None or _HUGE_NUMBER.search(action):  # expired, forged, or a number no case has
+        await _answer(query, context.application.bot_data["coach"].ui(lang, "stale_button"))
         return
-    await query.answer()
+    await _answer(query)
     screens = _book(context).act(uid, action, lang)
-    if action.startswith("c:") and len(screens) > 1:  # the same full view as /caso N
+    if action.startswith("c:") and action[2:].isdigit() and len(screens) > 1:  # the same full view as /caso N
         screens += context.application.bot_data["coach"].case_advice_screens(uid, int(action[2:]))
-    tapped_a_list = query.message is not None and any((d or "").startswith("c:") for d in _button_data(query.message))
+    tapped_a_list = isinstance(query.message, Message) and any((d or "").startswith("c:") for d in _button_data(query.message))
     if action.startswith("h:") and screens and tapped_a_list:
         try:  # paging edits the list in place; from a case's page the list comes as a new message
             await query.message.edit_text(screens[0].text, parse_mode=ParseMode.HTML, reply_markup=case_keyboard(screens[0]))
@@ -253,7 +290,7 @@ async def on_case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return
-    if action.startswith("x:") and query.message is not None:
+    if action.startswith("x:") and isinstance(query.message, Message):
         try:  # a confirmation is used once
             await query.message.edit_reply_markup(reply_markup=None)
         except BadRequest:
@@ -264,19 +301,36 @@ async def on_case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 # -- reminders ---------------------------------------------------------------------------------
 
 
+def _still_due(book: CaseBook, reminder: DueReminder) -> bool:
+    """The reminder a job was armed with is still there and not sent (its id may have been reused)."""
+    row = book.store.reminder(reminder.user_id, reminder.id)
+    return row is not None and not row.get("fired") and _same_time(row.get("due"), reminder.due)
+
+
+def _same_time(stored: Any, due: datetime) -> bool:
+    if isinstance(stored, str):
+        stored = parse_time(stored)
+    return isinstance(stored, datetime) and stored.replace(microsecond=0) == due.replace(microsecond=0)
+
+
 async def fire_reminder(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Send a due reminder once (marking it sent first, so a restart never sends it twice)."""
+    """Send a due reminder, and mark it sent only once Telegram has accepted it: a failed send
+    (or a kill in between) leaves it pending, to be sent at the next start."""
     reminder: DueReminder = context.job.data
     book = context.application.bot_data["casebook"]
-    if not book.mark_fired(reminder.id, reminder.user_id, reminder.due):
+    if not _still_due(book, reminder):
         return
     try:
         screen = book.reminder_message(reminder.user_id, reminder.id)
         await send_case_screen(context, reminder.user_id, screen)
     except CaseBookError:
-        pass  # the case was deleted meanwhile
+        return  # the case was deleted meanwhile
     except Forbidden:
         log.info("reminder %s not delivered: the user blocked the bot", reminder.id)
+    except TelegramError as exc:
+        log.warning("reminder %s not delivered, kept for the next start: %s", reminder.id, exc)
+        return
+    book.mark_fired(reminder.id, reminder.user_id, reminder.due)
 
 
 def schedule(application: Application, reminder: DueReminder) -> None:

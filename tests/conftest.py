@@ -33,13 +33,21 @@ NEUTRAL: dict[str, Any] = {
     "alias": None,  # None = skip (optional questions only)
     "behaviours": ["none"],
     "origin": "unsure",
+    "pattern": "few",
     "prestige": "not_influential",
     "feelings": ["none"],
-    "occurrences": 3,
+    "notice": "unknown",
     "service": None,
-    "price": None,
-    "sender": None,
+    "who": "man",
+    "address": None,
     "form": "tu",
+    # Follow-ups that open only on some branches: the facts a message needs, no evidence.
+    "owed": None,
+    "price": None,
+    "price_unit": "once",
+    "stage": "ongoing",
+    "concession_offer": None,
+    "attention": None,
 }
 
 _CACHE_DIR: str | None = None
@@ -52,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     global _CACHE_DIR
     _CACHE_DIR = tempfile.mkdtemp(prefix="clientcoach-tests-cache-")
     os.environ["XDG_CACHE_HOME"] = _CACHE_DIR
+    # The default database lives in the user's data folder: during tests, in a private one too.
+    os.environ["XDG_DATA_HOME"] = os.path.join(_CACHE_DIR, "data-home")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

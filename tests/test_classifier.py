@@ -30,47 +30,45 @@ PROBLEM_SCENARIOS = [
     scenario("gratis/free-consultation-taken-for-granted", "gratis",
              payment="free", free_attitude="takes_for_granted", balance="even", feelings=["nights"]),
     scenario("gratis/big-discount-judged-as-if-premium", "gratis",
-             payment="discounted", free_attitude="demands", balance="even"),
+             payment="below_price", free_attitude="demands", balance="even"),
     scenario("gratis/free-trial-that-never-ends", "gratis",
              payment="free", free_attitude="takes_for_granted", balance="drains", behaviours=["rude"],
-             occurrences=6),
-    scenario("gratis/never-pays-yet-demands-top-service", "gratis", "lvc",
-             payment="late", free_attitude="demands", balance="drains", behaviours=["rude"]),
+             pattern="often"),
     # -- incontentabile: calls back at once, wants discounts even for their own error -------------
     scenario("incontentabile/calls-back-and-wants-discount-for-own-wrong-order", "incontentabile",
-             payment="full", balance="even", behaviours=["calls_back", "discount_demands"], origin="their_error"),
+             payment="full", balance="even", behaviours=["calls_back", "discount_demands"], concessions="none_yet", origin="their_error"),
     scenario("incontentabile/discount-after-their-mistake-and-rude", "incontentabile",
-             payment="full", balance="even", behaviours=["discount_demands", "rude"], origin="their_error"),
+             payment="full", balance="even", behaviours=["discount_demands", "rude"], concessions="none_yet", origin="their_error"),
     scenario("incontentabile/everything-at-once-and-draining", "incontentabile",
-             payment="full", balance="drains", behaviours=["calls_back", "discount_demands", "rude"],
-             origin="their_error", occurrences=8),
+             payment="full", balance="drains", behaviours=["calls_back", "discount_demands", "rude"], concessions="none_yet",
+             origin="their_error", pattern="often"),
     scenario("incontentabile/harsh-complaint-settles-only-for-big-concessions", "incontentabile",
-             payment="full", balance="even", behaviours=["calls_back", "offended"], conflict="fair_complaint",
-             settle="only_big_concessions", origin="their_error"),
+             payment="full", balance="even", behaviours=["calls_back", "offended"], conflict=["fair_complaint"],
+             settle="only_big_concessions", concessions="none_yet", origin="their_error"),
     scenario("incontentabile/impatient-and-keeps-me-up-at-night", "incontentabile", "lvc",
              payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
              feelings=["nights"]),
     # -- distruttivo: offended, no will to settle, shows how they can harm you -------------------
     scenario("distruttivo/bad-reviews-posted-and-no-will-to-settle", "distruttivo",
-             payment="full", balance="even", behaviours=["threats"], conflict="public_attacks", settle="no_will",
+             payment="full", balance="even", behaviours=["threats"], conflict=["review_posted"], settle="no_will",
              feelings=["afraid"]),
     scenario("distruttivo/offended-threatens-and-refuses-any-deal", "distruttivo",
-             payment="full", balance="even", behaviours=["offended"], conflict="threatened", settle="no_will"),
+             payment="full", balance="even", behaviours=["offended"], conflict=["review_threatened"], settle="no_will"),
     scenario("distruttivo/our-mistake-then-offensive-reviews", "distruttivo",
-             payment="full", balance="even", behaviours=["offended"], conflict="public_attacks", settle="no_will",
+             payment="full", balance="even", behaviours=["offended"], conflict=["review_posted"], settle="no_will",
              origin="our_error"),
     scenario("distruttivo/hostile-rude-and-attacking-in-public", "distruttivo",
              payment="full", balance="drains", behaviours=["rude", "threats", "offended"],
-             conflict="public_attacks", settle="only_big_concessions"),
+             conflict=["review_posted"], settle="only_big_concessions", concessions="none_yet"),
     # -- vip: prestige or influence, special attentions, lawyers -------------------------------
     scenario("vip/well-known-name-with-special-attentions-and-lawyers", "vip",
-             payment="full", balance="even", prestige="very", vip_signals=["special_attentions", "lawyers"]),
+             payment="full", balance="even", prestige="very", vip_signals=["special_attentions", "influential_lawyers"]),
     scenario("vip/influential-expects-to-jump-the-queue", "vip",
              payment="full", balance="worth_it", behaviours=["calls_back"], prestige="very",
              vip_signals=["special_attentions", "jumps_queue"]),
     scenario("vip/somewhat-known-but-every-vip-signal", "vip",
              payment="full", balance="even", prestige="somewhat",
-             vip_signals=["special_attentions", "lawyers", "jumps_queue"]),
+             vip_signals=["special_attentions", "influential_lawyers", "jumps_queue"]),
     scenario("vip/very-powerful-and-i-fear-for-my-reputation", "vip",
              payment="full", balance="even", prestige="very", vip_signals=["none"], feelings=["afraid"]),
     # A VIP usually also pays well and values the work, like an MVC: prestige decides (DOMAIN.md).
@@ -79,30 +77,33 @@ PROBLEM_SCENARIOS = [
              vip_signals=["special_attentions"], feelings=["glad"]),
     # -- lvc: pays little, asks far more; exceptions, nights, better served elsewhere ------------
     scenario("lvc/discounted-always-asks-exceptions-another-firm-would-serve-better", "lvc",
-             payment="discounted", free_attitude="grateful", balance="drains", behaviours=["exceptions"],
+             payment="below_price", free_attitude="grateful", balance="drains", behaviours=["exceptions"], concessions="none_yet",
              feelings=["nights", "better_elsewhere"]),
     scenario("lvc/pays-list-price-for-a-tiny-job-but-takes-far-more", "lvc",
-             payment="full", balance="drains", behaviours=["exceptions"], feelings=["better_elsewhere"]),
+             payment="full", balance="drains", behaviours=["exceptions"], concessions="none_yet", feelings=["better_elsewhere"]),
     scenario("lvc/pays-late-asks-exceptions-sleepless-nights", "lvc",
-             payment="late", free_attitude="grateful", balance="drains", behaviours=["exceptions"],
+             payment="late", owed_since="overdue", balance="drains", behaviours=["exceptions"], concessions="none_yet",
              feelings=["nights"]),
+    # A late payer is not free work: the money owed is a payment matter, not a gratis signal.
+    scenario("lvc/never-pays-drains-and-rude", "lvc",
+             payment="late", owed_since="reminded", balance="drains", behaviours=["rude"]),
     scenario("lvc/discounted-takes-it-for-granted-and-drains", "lvc",
-             payment="discounted", free_attitude="takes_for_granted", balance="drains", behaviours=["exceptions"],
+             payment="below_price", free_attitude="takes_for_granted", balance="drains", behaviours=["exceptions"], concessions="none_yet",
              feelings=["better_elsewhere"]),
 ]
 
 MIXED_SCENARIOS = [
     scenario("mixed/vip-turned-destructive", "distruttivo", "vip",
-             payment="full", balance="even", behaviours=["threats"], conflict="public_attacks", settle="no_will",
-             prestige="very", vip_signals=["special_attentions", "lawyers"], feelings=["afraid"]),
+             payment="full", balance="even", behaviours=["threats"], conflict=["review_posted"], settle="no_will",
+             prestige="very", vip_signals=["special_attentions", "influential_lawyers"], feelings=["afraid"]),
     scenario("mixed/free-client-who-is-also-never-satisfied", "gratis", "incontentabile",
-             payment="free", free_attitude="demands", balance="drains", behaviours=["calls_back", "discount_demands"]),
+             payment="free", free_attitude="demands", balance="drains", behaviours=["calls_back", "discount_demands"], concessions="none_yet"),
     scenario("mixed/never-satisfied-and-not-worth-the-time", "incontentabile", "lvc",
              payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
              feelings=["nights"]),
     scenario("mixed/destructive-and-never-satisfied", "distruttivo", "incontentabile",
              payment="full", balance="even", behaviours=["calls_back", "discount_demands", "threats"],
-             conflict="public_attacks", settle="no_will", origin="their_error"),
+             conflict=["review_posted"], settle="no_will", origin="their_error"),
 ]
 
 GOOD_CLIENT_SCENARIOS = [
@@ -110,14 +111,14 @@ GOOD_CLIENT_SCENARIOS = [
              payment="full", balance="worth_it", behaviours=["values_work"], feelings=["glad"]),
     # An occasional exception from a client who values the work and pays is care, not an LVC alarm.
     scenario("mvc/asks-an-exception-now-and-then-but-values-the-work", "mvc",
-             payment="full", balance="worth_it", behaviours=["values_work", "exceptions"], feelings=["glad"]),
+             payment="full", balance="worth_it", behaviours=["values_work", "exceptions"], concessions="none_yet", feelings=["glad"]),
     scenario("mvc/our-mistake-with-a-loyal-client", "mvc",
              payment="full", balance="even", behaviours=["values_work"], origin="our_error"),
     scenario("mvc/discounted-but-grateful-and-worth-it", "mvc",
-             payment="discounted", free_attitude="grateful", balance="worth_it", behaviours=["values_work"],
+             payment="below_price", free_attitude="grateful", balance="worth_it", behaviours=["values_work"],
              feelings=["glad"]),
     scenario("mvc/a-harsh-but-fair-complaint-and-willing-to-settle", "mvc",
-             payment="full", balance="worth_it", behaviours=["offended", "values_work"], conflict="fair_complaint",
+             payment="full", balance="worth_it", behaviours=["offended", "values_work"], conflict=["fair_complaint"],
              settle="willing", feelings=["glad"]),
     scenario("mvc/somewhat-known-and-a-pleasure-to-work-with", "mvc",
              payment="full", balance="worth_it", behaviours=["values_work"], prestige="somewhat",
@@ -160,11 +161,14 @@ def test_mixed_scenarios_show_a_main_and_a_strong_secondary_profile(assess, answ
 
 @pytest.mark.parametrize(("answers", "main", "secondary"), GOOD_CLIENT_SCENARIOS)
 def test_good_clients_are_mvc_and_get_no_exit_scripts(assess, renderer, answers, main, secondary):
-    a, _ = assess(answers)
+    a, final = assess(answers)
     assert a.main == "mvc" and a.good_client, a.scores
     assert a.secondary is None
     assert not a.bad_day_caveat
-    assert renderer.scripts_for(a) == []
+    offered = [s.id for s in renderer.scripts_for(a, final)]
+    assert not any(s.exit for s in renderer.scripts_for(a, final))
+    assert "check_in" in offered
+    assert offered[0] == ("recupero" if a.own_error else "check_in")
 
 
 def test_every_profile_is_reachable_by_a_full_questionnaire(assess):
@@ -174,7 +178,7 @@ def test_every_profile_is_reachable_by_a_full_questionnaire(assess):
 
 def test_a_strong_clear_case_is_high_confidence_and_a_thin_one_low(assess):
     strong, _ = assess({"payment": "full", "balance": "even", "behaviours": ["threats"],
-                        "conflict": "public_attacks", "settle": "no_will"})
+                        "conflict": ["review_posted"], "settle": "no_will"})
     assert strong.confidence == "high"
     thin, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"]})
     assert thin.confidence == "low"
@@ -184,53 +188,52 @@ def test_a_strong_clear_case_is_high_confidence_and_a_thin_one_low(assess):
 
 
 def test_a_first_occurrence_gives_the_bad_day_caveat(assess):
-    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["calls_back", "rude"], "occurrences": 1})
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["calls_back", "rude"], "pattern": "first"})
     assert a.main == "incontentabile"
     assert a.first_time and not a.thin and not a.recurring
     assert a.bad_day_caveat
 
 
 def test_thin_evidence_gives_the_bad_day_caveat(assess):
-    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "occurrences": 2})
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "pattern": "few"})
     assert a.main == "incontentabile"
     assert a.thin and not a.first_time
     assert a.bad_day_caveat
 
 
 def test_thin_evidence_on_a_first_occurrence_gives_the_caveat_too(assess):
-    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "occurrences": 1})
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "pattern": "first"})
     assert a.thin and a.first_time and a.bad_day_caveat
 
 
 def test_a_recurring_pattern_with_plenty_of_evidence_has_no_bad_day_caveat(assess):
-    a, _ = assess({"payment": "free", "free_attitude": "demands", "balance": "drains", "occurrences": 4})
+    a, _ = assess({"payment": "free", "free_attitude": "demands", "balance": "drains", "pattern": "often"})
     assert a.recurring and not a.first_time and not a.thin
     assert not a.bad_day_caveat
 
 
 def test_a_good_client_on_a_first_occurrence_gets_no_bad_day_caveat(assess):
-    a, _ = assess({"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "occurrences": 1})
+    a, _ = assess({"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "pattern": "first"})
     assert a.good_client and a.first_time
     assert not a.bad_day_caveat
 
 
 def test_own_error_puts_recovery_first_for_a_destructive_client(assess, renderer):
-    answers = {"payment": "full", "balance": "even", "behaviours": ["offended"], "conflict": "public_attacks",
+    answers = {"payment": "full", "balance": "even", "behaviours": ["offended"], "conflict": ["review_posted"],
                "settle": "no_will"}
     ours, _ = assess({**answers, "origin": "our_error"})
     theirs, _ = assess({**answers, "origin": "their_error"})
     assert ours.main == theirs.main == "distruttivo"
     assert ours.own_error and not theirs.own_error
-    offered = renderer.scripts_for(ours)
-    assert offered[0].id == "recupero"
-    assert sorted(r.id for r in offered) == sorted(r.id for r in renderer.scripts_for(theirs))
-    natural = [r.id for r in renderer.scripts_for(theirs)]
-    assert natural == [r.id for r in sorted(renderer.scripts[ "distruttivo"], key=lambda r: r.order)]
+    offered = [s.id for s in renderer.scripts_for(ours, {**answers, "origin": "our_error"})]
+    natural = [s.id for s in renderer.scripts_for(theirs, {**answers, "origin": "their_error"})]
+    assert offered[0] == "recupero" and "recupero" not in natural
+    assert natural[0] == "risposta_recensione" and natural[-1] == "recesso"
 
 
 def test_own_error_is_shown_on_the_result_card(assess, flow, renderer):
     a, answers = assess({"payment": "full", "balance": "even", "behaviours": ["offended"],
-                         "conflict": "threatened", "settle": "no_will", "origin": "our_error"})
+                         "conflict": ["review_threatened"], "settle": "no_will", "origin": "our_error"})
     assert "Prima il recupero" in renderer.result("it", flow.questions, answers, a).plain
     assert "Recovery comes first" in renderer.result("en", flow.questions, answers, a).plain
 

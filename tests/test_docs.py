@@ -33,3 +33,32 @@ def test_ci_runs_the_readme_test_command():
 
 def test_the_first_command_installs_and_starts_the_console():
     assert "pip install . && clientcoach chat" in README
+
+
+def readme_diagram() -> str:
+    import re
+
+    found = re.search(r"```mermaid\n(.*?)```", README, re.S)
+    assert found, "README.md has no Mermaid diagram"
+    return found.group(1)
+
+
+def test_the_readme_diagram_is_what_flows_draw_prints(capsys):
+    from bot.cli import main
+
+    assert main(["flows", "draw"]) == 0
+    drawn = capsys.readouterr().out
+    assert readme_diagram() == drawn, (
+        "README.md's Mermaid diagram is not what `clientcoach flows draw` prints: paste its output into the "
+        "```mermaid block of the README"
+    )
+
+
+def test_the_readme_documents_every_environment_variable_and_the_deploy_unit():
+    from bot.config import ENVIRONMENT
+
+    missing = [name for name, _ in ENVIRONMENT if name not in README]
+    assert not missing, f"README.md does not mention: {missing}"
+    for words in ("deploy/clientcoach.service", ".env", "/newbot", "/setprivacy", "clientcoach db backup",
+                  "esci", "CLIENTCOACH_TZ", "/healthz", "SIGTERM"):
+        assert words in README, words

@@ -229,13 +229,13 @@ def test_an_unknown_kind_is_refused(tmp_path):
 
 
 def test_a_missing_required_question_is_refused(tmp_path):
-    # The scripts read `sender`: a flow without it cannot be used.
-    text = GOOD.replace("    next: sender\n", "    next: price\n").replace(
-        "  - id: sender\n    kind: text\n    text: {it: Firma?, en: Signature?}\n    next: price\n", ""
+    # The messages read `price`: a flow without it cannot be used.
+    text = GOOD.replace("    next: price\n", "    next: form\n").replace(
+        "  - id: price\n    kind: money\n    text: {it: Prezzo?, en: Price?}\n    next: form\n", ""
     )
     path = write(tmp_path, text)
     error = refused(path)
-    assert str(error).startswith(f"{path}:") and "'sender'" in str(error)
+    assert str(error).startswith(f"{path}:") and "'price'" in str(error)
 
 
 def test_invalid_yaml_is_refused_with_file_and_line(tmp_path):
@@ -282,8 +282,10 @@ def test_the_diagram_draws_every_question_and_branch(flow):
     for q in flow.questions.values():
         assert f"    {q.id}[" in diagram
         assert f"    {q.id} --> {'result' if q.next == END else q.next}" in diagram
-    assert "payment -->|discounted, free, late| free_attitude" in diagram
-    assert "behaviours -->|threats, offended| conflict" in diagram
+    assert "payment -->|below_price, free| free_attitude" in diagram
+    assert "payment -->|late| owed" in diagram
+    assert "behaviours -->|threats, offended, insults_staff| conflict" in diagram
+    assert "behaviours -->|discount_demands, free_extras, exceptions| concessions" in diagram
     assert "prestige -->|very, somewhat| vip_signals" in diagram
     assert 'result(["riepilogo e risultato"])' in diagram
     assert 'result(["review and result"])' in mermaid(flow, "en")

@@ -16,12 +16,20 @@ import sys
 import zipfile
 from pathlib import Path
 
+import configparser
+import shlex
+import tomllib
+
 import pytest
 import sqlite_utils
 
+from answer_lines import typed_lines
+from bot.cli import build_parser
+
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
-FREE_CLIENT_LINES = ["Rossi", "3", "1", "3", "8", "3", "3", "1", "5", "il sito web", "1.200", "Studio Bianchi", "2", ""]
+FREE_CLIENT_LINES = typed_lines({"alias": "Rossi", "payment": "3", "free_attitude": "1"})
+UNIT = ROOT / "deploy" / "clientcoach.service"
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -96,7 +104,43 @@ def test_a_chat_works_from_another_directory(installed, env, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    assert "Caso n. 1 salvato." in result.stdout and "profilo Gratis" in result.stdout
-    assert "✉️ 1." in result.stdout, "the scripts came from the bundled templates"
+    assert "Caso n. 1 salvato." in result.stdout and "Gratis" in result.stdout
     (case,) = sqlite_utils.Database(db)["cases"].rows
     assert case["main"] == "gratis" and json.loads(case["answers"])["alias"] == "Rossi"
+
+
+# -- the systemd unit ------------------------------------------------------------------------------
+
+
+def unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # keys are case-sensitive in systemd
+    parser.read(UNIT, encoding="utf-8")
+    return parser
+
+
+def test_the_service_unit_starts_a_real_entry_point_and_command():
+    service = unit()["Service"]
+    program, *args = shlex.split(service["ExecStart"])
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert Path(program).name in scripts, f"{program} is not an installed entry point"
+    module, _, function = scripts[Path(program).name].partition(":")
+    assert callable(getattr(__import__(module, fromlist=[function]), function))
+    build_parser().parse_args(args)  # `run` (with its options) is a real command: no SystemExit
+    assert args[0] == "run"
+    pre, *pre_args = shlex.split(service["ExecStartPre"])
+    assert Path(pre).name == Path(program).name
+    build_parser().parse_args(pre_args)
+
+
+def test_the_service_unit_has_a_data_directory_an_environment_file_and_restarts():
+    parsed = unit()
+    service = parsed["Service"]
+    assert service["Restart"] == "on-failure"
+    assert service["StateDirectory"] == "clientcoach" and service["StateDirectoryMode"] == "0700"
+    assert service["EnvironmentFile"].startswith("/etc/clientcoach/")
+    assert "CLIENTCOACH_DB=/var/lib/clientcoach/" in service["Environment"]
+    assert service["KillSignal"] == "SIGTERM" and service["UMask"] == "0077"
+    assert parsed["Install"]["WantedBy"] == "multi-user.target"
+    example = (ROOT / "deploy" / "clientcoach.env.example").read_text(encoding="utf-8")
+    assert "TELEGRAM_BOT_TOKEN=" in example and "CLIENTCOACH_ALLOWED_USERS=" in example

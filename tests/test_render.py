@@ -12,13 +12,13 @@ from jinja2 import StrictUndefined, UndefinedError
 from bot.classifier import PROBLEM_PROFILES, Assessment, Reason, classify
 from bot.engine import Progress
 from bot.flow import PROFILES, load_flow
+from bot.scripts import CATALOGUE
 from bot.render import (
     FORMS,
     TELEGRAM_LIMIT,
     TELEGRAM_TAGS,
     VARIANTS,
     Renderer,
-    ScriptRef,
     format_money,
     html_problems,
     split_message,
@@ -31,11 +31,19 @@ RENDERER = Renderer()
 LANGS = ("it", "en")
 GUIDES = ("prevention", "vip_audit", "relationship_basics")
 HOSTILE = '<b>x</b> & "y"'
-SCRIPT_FILE = re.compile(r"^(\d+)_([a-z0-9_]+)\.html\.j2$")
 
-PERSONAL = {"alias": "Rossi", "sender": "Studio Bianchi", "service": "consulenza fiscale", "price": 1200.0, "form": "tu"}
-ANONYMOUS = {"alias": None, "sender": None, "service": None, "price": None, "form": "tu"}
-HOSTILE_ANSWERS = {"alias": HOSTILE, "sender": "<i>Me</i> & co", "service": "<script>x</script>", "price": 99.5, "form": "lei"}
+# Answers that make every script of the catalogue fit, and a sender's profile.
+PERSONAL = {
+    "alias": "Rossi furbetto", "address": "Rossi", "who": "man", "service": "la consulenza fiscale", "price": 1200.0,
+    "price_unit": "month", "form": "tu", "payment": "below_price", "owed": 850.0, "stage": "ongoing",
+    "notice": "with_notice", "concession_offer": "uno sconto del 10%", "attention": "un aggiornamento scritto",
+    "conflict": ["review_posted", "damages"], "behaviours": ["insults_staff", "exceptions"],
+}
+ANONYMOUS = {"alias": None, "address": None, "service": None, "price": None, "form": "tu",
+             "concession_offer": "uno sconto del 10%", "attention": "un aggiornamento scritto"}
+SENDER = {"name": "Giulia Bianchi", "business": "Studio Bianchi", "voice": "io"}
+HOSTILE_ANSWERS = {**PERSONAL, "alias": HOSTILE, "address": HOSTILE, "service": "<script>x</script>", "form": "lei",
+                   "concession_offer": "<i>Me</i> & co"}
 ERROR_KEYS = (
     "not_an_option", "pick_at_least_one", "exclusive_option", "empty", "too_long", "too_short", "not_number",
     "not_integer", "not_money", "out_of_range", "cannot_skip", "nothing_to_undo", "not_answered",
@@ -44,27 +52,7 @@ ERROR_KEYS = (
 ERROR_PARAMS = {"count": 4, "option": "Nessuno", "optional": True, "max": 60, "min": 0}
 
 
-def catalogue(lang: str) -> dict[str, list[ScriptRef]]:
-    """The scripts present for a language, read from the folders (the renderer reads only `it`)."""
-    found: dict[str, list[ScriptRef]] = {}
-    for profile in PROFILES:
-        folder = RENDERER.directory / lang / "scripts" / profile
-        refs = []
-        for path in sorted(folder.glob("*.html.j2")) if folder.is_dir() else []:
-            match = SCRIPT_FILE.match(path.name)
-            assert match, f"{path} does not follow <n>_<id>.html.j2"
-            refs.append(ScriptRef(profile, match.group(2), int(match.group(1))))
-        found[profile] = sorted(refs, key=lambda r: r.order)
-    return found
-
-
-SCRIPT_CASES = [
-    pytest.param(lang, ref, id=f"{lang}/{ref.profile}/{ref.order}_{ref.id}")
-    for lang in LANGS
-    for refs in catalogue(lang).values()
-    for ref in refs
-]
-
+SCRIPT_CASES = [pytest.param(lang, script, id=f"{lang}/{script.id}") for lang in LANGS for script in CATALOGUE]
 
 def assessment(main: str, **changes) -> Assessment:
     base = dict(
@@ -93,94 +81,72 @@ def assert_telegram_safe(html: str) -> None:
 # -- the script catalogue ------------------------------------------------------------------------
 
 
-def test_every_problem_profile_has_at_least_three_scripts_with_the_same_ids_in_both_languages():
-    it, en = catalogue("it"), catalogue("en")
-    assert {p: [r.id for r in refs] for p, refs in it.items()} == {p: [r.id for r in refs] for p, refs in RENDERER.scripts.items()}
-    for profile in PROBLEM_PROFILES:
-        assert len(it[profile]) >= 3, f"{profile}: {len(it[profile])} scripts in it"
-        assert [(r.order, r.id) for r in en[profile]] == [(r.order, r.id) for r in it[profile]], profile
-    assert it["mvc"] == en["mvc"] == [], "a good client gets care guidelines, not exit scripts"
-
-
-def test_the_destructive_profile_has_a_recovery_script():
-    assert "recupero" in {r.id for r in RENDERER.scripts["distruttivo"]}
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_script_in_the_catalogue_has_one_template_per_language_and_no_stray_ones(lang):
+    files = {p.name.removesuffix(".html.j2") for p in (RENDERER.directory / lang / "scripts").glob("*.html.j2")}
+    assert files == {s.id for s in CATALOGUE}
+    assert not [p for p in (RENDERER.directory / lang / "scripts").iterdir() if p.is_dir()], "no per-profile folders left"
 
 
 # -- every script, every variant, every form ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("lang", "ref"), SCRIPT_CASES)
-def test_a_script_renders_in_every_variant_form_and_personalisation(lang, ref):
+@pytest.mark.parametrize(("lang", "script"), SCRIPT_CASES)
+def test_a_script_renders_in_every_variant_form_and_personalisation(lang, script):
     bodies: dict[tuple, str] = {}
     for variant in VARIANTS:
         for form in FORMS:
-            for label, answers in (("personal", PERSONAL), ("anonymous", ANONYMOUS)):
-                for own_error in (False, True):
-                    case = assessment(ref.profile, own_error=own_error)
-                    title, body = RENDERER.script(lang, ref, answers, case, variant, form)
-                    screen = RENDERER.script_screen(lang, ref, 1, answers, case, variant, form, "s:1:1")
-                    assert title.strip() and "\n" not in title
-                    assert_telegram_safe(body)
-                    assert_telegram_safe(screen.text)
-                    assert to_plain(body) in to_plain(screen.text)
-                    bodies[(variant, form, label, own_error)] = body
-                    if label == "personal":
-                        assert "Studio Bianchi" in body, f"{variant}/{form}: the signature is missing"
+            for label, answers, sender in (("personal", PERSONAL, SENDER), ("anonymous", ANONYMOUS, {})):
+                case = assessment("gratis")
+                title, note, body = RENDERER.script(lang, script, answers, case, variant, form, sender)
+                screen = RENDERER.script_screen(lang, script, 1, 2, answers, case, variant, form, 7, sender)
+                assert title.strip() and "\n" not in title
+                assert_telegram_safe(body)
+                assert_telegram_safe(screen.text)
+                assert to_plain(body) in to_plain(screen.text)
+                assert screen.meta["raw_actions"] is True
+                assert all(len(b.action.encode()) <= 64 and b.action.startswith("s:7:") for row in screen.buttons for b in row)
+                bodies[(variant, form, label)] = body
+                if label == "personal":
+                    assert "Giulia Bianchi" in body and "Studio Bianchi" in body, f"{variant}/{form}: no signature"
+                assert "Rossi furbetto" not in body, "the private label never reaches a message"
     for form in FORMS:
-        softer, firmer, shorter = (bodies[(v, form, "personal", False)] for v in VARIANTS)
+        softer, firmer, shorter = (bodies[(v, form, "personal")] for v in VARIANTS)
         assert len({softer, firmer, shorter}) == 3, "the three variants are different texts"
         assert len(shorter) < min(len(softer), len(firmer)), "the shorter variant is the shortest"
-    assert bodies[("softer", "tu", "personal", False)] != bodies[("softer", "tu", "anonymous", False)]
-    if lang == "it":
-        assert bodies[("softer", "tu", "personal", False)] != bodies[("softer", "lei", "personal", False)], "tu and Lei differ"
+    assert bodies[("softer", "tu", "personal")] != bodies[("softer", "tu", "anonymous")]
+    if lang == "it" and not script.formal:
+        assert bodies[("softer", "tu", "personal")] != bodies[("softer", "lei", "personal")], "tu and Lei differ"
 
 
-@pytest.mark.parametrize(("lang", "ref"), SCRIPT_CASES)
-def test_a_script_escapes_what_the_user_typed(lang, ref):
-    a = assessment(ref.profile)
+@pytest.mark.parametrize(("lang", "script"), SCRIPT_CASES)
+def test_a_script_escapes_what_the_user_typed(lang, script):
+    a = assessment("gratis")
     for variant in VARIANTS:
-        title, body = RENDERER.script(lang, ref, HOSTILE_ANSWERS, a, variant, "lei")
+        _, _, body = RENDERER.script(lang, script, HOSTILE_ANSWERS, a, variant, "lei", {"name": "<i>Me</i> & co"})
         assert html_problems(body) == []
         assert "<b>x</b>" not in body and "<script>" not in body and "<i>Me</i>" not in body
-        if "&lt;b&gt;x" in body:
-            assert HOSTILE in to_plain(body), "escaped in the HTML, readable as plain text"
-
-
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("profile", PROBLEM_PROFILES)
-def test_the_scripts_of_every_profile_use_the_client_name(lang, profile):
-    refs = catalogue(lang)[profile]
-    assert any(
-        "Rossi" in RENDERER.script(lang, ref, PERSONAL, assessment(profile), variant, form)[1]
-        for ref in refs
-        for variant in VARIANTS
-        for form in FORMS
-    )
 
 
 def test_user_text_appears_escaped_in_the_scripts():
-    hits = 0
-    for lang in LANGS:
-        for refs in catalogue(lang).values():
-            for ref in refs:
-                _, body = RENDERER.script(lang, ref, HOSTILE_ANSWERS, assessment(ref.profile), "softer", "tu")
-                hits += "&lt;b&gt;x&lt;/b&gt; &amp; " in body
-    assert hits > 0
+    bodies = [RENDERER.script(lang, s, HOSTILE_ANSWERS, assessment("gratis"), "softer", "lei")[2]
+              for lang in LANGS for s in CATALOGUE]
+    assert any("&lt;b&gt;x&lt;/b&gt; &amp; " in body for body in bodies)
 
 
-@pytest.mark.parametrize(("lang", "price"), [("it", "1.200,00 €"), ("en", "€1,200.00")])
-def test_the_price_appears_formatted_for_the_language(lang, price):
+@pytest.mark.parametrize(("lang", "price"), [("it", "1.200,00 € al mese"), ("en", "€1,200.00 a month")])
+def test_the_price_appears_formatted_for_the_language_with_its_unit(lang, price):
     rendered = [
-        RENDERER.script(lang, ref, PERSONAL, assessment(ref.profile), variant, "tu")[1]
-        for refs in catalogue(lang).values()
-        for ref in refs
+        RENDERER.script(lang, s, PERSONAL, assessment("gratis"), variant, "tu", SENDER)[2]
+        for s in CATALOGUE
         for variant in VARIANTS
     ]
-    with_price = [body for body in rendered if price in body]
-    assert with_price, "no script shows the normal price"
+    assert any(price in body for body in rendered), "no script shows the normal price"
     other = "€1,200.00" if lang == "it" else "1.200,00 €"
     assert not any(other in body for body in rendered)
     assert not any("1200.0" in body for body in rendered), "a raw number leaked"
+    with_vat = RENDERER.script(lang, "valore", PERSONAL, assessment("gratis"), "softer", "tu", {"vat": "plus"})[2]
+    assert price + (" + IVA" if lang == "it" else " plus VAT") in with_vat
 
 
 # -- strict undefined, escaping, plain text --------------------------------------------------------
@@ -190,11 +156,10 @@ def test_an_undefined_variable_fails_instead_of_printing_nothing():
     assert RENDERER.env.undefined is StrictUndefined
     with pytest.raises(UndefinedError):
         RENDERER.env.from_string("Ciao {{ nobody }}").render()
-    ref = RENDERER.scripts["gratis"][0]
     context = RENDERER.script_context("it", PERSONAL, assessment("gratis"))
-    del context["client"]
+    del context["c"]
     with pytest.raises(UndefinedError):
-        RENDERER.template(f"it/scripts/gratis/{ref.order}_{ref.id}.html.j2").render(**context, variant="softer")
+        RENDERER.template("it/scripts/valore.html.j2").render(**context, variant="softer")
 
 
 def test_autoescape_is_on():
@@ -214,7 +179,7 @@ def test_console_text_of_every_result_screen_has_no_tags(lang, flow):
         RENDERER.result(lang, flow.questions, answers, a),
         RENDERER.advice(lang, answers, a),
         RENDERER.guide(lang, "prevention", a, "Rossi"),
-        *(RENDERER.script_screen(lang, r, i, answers, a, "softer", "tu", "s") for i, r in enumerate(RENDERER.scripts_for(a), 1)),
+        *(RENDERER.script_screen(lang, r, i, 9, answers, a, "softer", "tu", 1) for i, r in enumerate(RENDERER.scripts_for(a, answers), 1)),
     ]
     tag = re.compile(r"</?(%s)\b" % "|".join(sorted(TELEGRAM_TAGS)))
     for screen in screens:
@@ -334,9 +299,11 @@ def test_every_question_renders_with_an_error_a_current_answer_and_picks(lang, q
 
 FULL_ANSWERS = {
     "alias": HOSTILE, "payment": "free", "free_attitude": "demands", "balance": "drains",
-    "behaviours": ["calls_back", "threats"], "conflict": "threatened", "settle": "no_will", "origin": "our_error",
-    "prestige": "very", "vip_signals": ["special_attentions", "lawyers"], "feelings": ["nights", "afraid"],
-    "occurrences": 1, "service": None, "price": 1200.0, "sender": "Studio & Figli", "form": "lei",
+    "price": 1200.0, "price_unit": "hour", "stage": "ongoing",
+    "behaviours": ["calls_back", "threats"], "conflict": ["review_threatened"], "settle": "no_will", "origin": "our_error",
+    "pattern": "first", "prestige": "very", "vip_signals": ["special_attentions", "influential_lawyers"],
+    "attention": "una chiamata a fine mese", "feelings": ["nights", "afraid"], "notice": "unknown", "service": None,
+    "who": "company", "address": "Studio & Figli", "form": "lei",
 }
 
 

@@ -17,10 +17,12 @@ from bot.coach import Coach
 from bot.config import Settings
 from bot.flow import load_flow
 from bot.store import Store
-from bot.telegram_app import build_application, parse_dialog_data
+from bot.telegram_app import ALLOWED_UPDATES, build_application, parse_dialog_data, start_webhook_server
 
 from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
 
+WEBHOOK_SECRET = "s3cret-token"
+LIVE: list[Application] = []  # the running bots, newest last: scripted users read their state there
 QUIET = 0.12  # no API call for this long after the bot's first reaction: it has finished
 
 
@@ -32,28 +34,35 @@ async def running_bot(
     allowed: frozenset[int] = frozenset(),
     flow: Path | None = None,
     webhook_port: int | None = None,
+    allowed_updates: list[str] | None = ALLOWED_UPDATES,
 ) -> AsyncIterator[Application]:
-    """The clientcoach Application, polling (or on a webhook) against the local server."""
+    """The clientcoach Application, polling (or on its own webhook server) against the local server.
+
+    `allowed_updates=None` subscribes to every update type (to show what the handlers do with
+    updates the bot never asks for)."""
     coach = Coach(Store.open(db), load_flow(flow) if flow else None)
     settings = Settings(DEFAULT_TOKEN, str(db), allowed, server.root)
     app = build_application(settings, coach)
     async with app:
         await app.post_init(app)  # what run_polling/run_webhook would call
         await app.start()
+        hook = None
         if webhook_port is None:
-            await app.updater.start_polling(poll_interval=0, timeout=2)
+            await app.updater.start_polling(poll_interval=0, timeout=2, allowed_updates=allowed_updates)
         else:
-            await app.updater.start_webhook(
-                listen="127.0.0.1",
-                port=webhook_port,
-                url_path="hook",
-                webhook_url=f"http://127.0.0.1:{webhook_port}/hook",
-                secret_token="s3cret-token",
+            hook = start_webhook_server(app, listen="127.0.0.1", port=webhook_port, url_path="hook", secret=WEBHOOK_SECRET)
+            await app.bot.set_webhook(
+                f"http://127.0.0.1:{webhook_port}/hook", secret_token=WEBHOOK_SECRET, allowed_updates=allowed_updates
             )
+        LIVE.append(app)
         try:
             yield app
         finally:
-            await app.updater.stop()
+            LIVE.remove(app)
+            if hook is not None:
+                hook.stop()
+            if app.updater.running:
+                await app.updater.stop()
             await app.stop()
     coach.store.close()
 
@@ -61,8 +70,15 @@ async def running_bot(
 class TgUser:
     """One fake Telegram user talking to the bot."""
 
-    def __init__(self, server: BotApiServer, user_id: int, language_code: str = "it"):
+    def __init__(self, server: BotApiServer, user_id: int, language_code: str = "it", *, state=None):
         self.server, self.id, self.language_code = server, user_id, language_code
+        self._state = state  # () -> the open conversation's state (default: the running bot's)
+
+    def state(self) -> dict | None:
+        """Where the user's questionnaire is, as stored (to answer whatever the flow asks next)."""
+        if self._state is not None:
+            return self._state()
+        return LIVE[-1].bot_data["coach"].load(self.id)[0]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -90,14 +106,20 @@ class TgUser:
     # -- acting --------------------------------------------------------------------------------
 
     async def settle(self, reacted) -> None:
-        """Wait for the bot's first reaction, then until it has been quiet for a moment."""
+        """Wait for the bot's first reaction, then until it has been quiet for a moment with
+        nothing left to handle (its replies may wait for their chat's pace)."""
         await self.server.wait_for(reacted, timeout=10)
         while True:
             seen = len(self.server.calls())
             try:
                 await self.server.wait_for(lambda: len(self.server.calls()) > seen, timeout=QUIET)
             except TimeoutError:
-                return
+                if not self.bot_busy():
+                    return
+
+    def bot_busy(self) -> bool:
+        app = LIVE[-1] if LIVE else None
+        return self.server.pending_updates() > 0 or bool(app is not None and getattr(app, "busy", False))
 
     async def say(self, text: str) -> None:
         """Type a message (or a /command) and wait for the bot to finish answering."""
@@ -143,7 +165,9 @@ class TgUser:
             await self.choose(str(value))
 
 
-# A full questionnaire by buttons (typed where the question wants text), as (question, answer).
+# A full questionnaire by buttons (typed where the question wants text), as (question, answer):
+# "=..." is typed, None skips, a list toggles. Questions the flow asks that are not listed get a
+# default (see default_answer), so the run follows the flow as it evolves.
 GRATIS_RUN = [
     ("alias", "=Studio Rossi"),
     ("payment", "free"),
@@ -151,6 +175,7 @@ GRATIS_RUN = [
     ("balance", "drains"),
     ("behaviours", ["calls_back"]),
     ("origin", "their_error"),
+    ("pattern", "often"),
     ("prestige", "not_influential"),
     ("feelings", ["nights"]),
     ("occurrences", "=5"),
@@ -161,10 +186,39 @@ GRATIS_RUN = [
 ]
 
 
+def default_answer(flow, qid: str):
+    """An answer for a question a run does not list: skip it if allowed, else the first option
+    (or a plausible typed value)."""
+    question = flow.questions[qid]
+    if question.optional:
+        return None
+    if question.kind == "single":
+        return question.options[0].id
+    if question.kind == "multi":
+        return [question.options[0].id]
+    return "=1.200" if question.kind == "money" else "=Studio Rossi"
+
+
+async def answer_current(user: TgUser, answers=GRATIS_RUN) -> bool:
+    """Answer the question the user is at; False when there is none (the review is shown)."""
+    state = user.state()
+    if state is None or state.get("review") or state["at"] not in LIVE_FLOW(user).questions:
+        return False
+    qid = state["at"]
+    given = dict(answers)
+    await user.answer((qid, given[qid] if qid in given else default_answer(LIVE_FLOW(user), qid)))
+    return True
+
+
+def LIVE_FLOW(user: TgUser):  # noqa: N802
+    return LIVE[-1].bot_data["coach"].flow if LIVE else user.flow
+
+
 async def run_questionnaire(user: TgUser, answers=GRATIS_RUN, *, finish: bool = True) -> None:
     await user.say("/nuovo")
-    for step in answers:
-        await user.answer(step)
+    for _ in range(100):
+        if not await answer_current(user, answers):
+            break
     if finish:
         await user.tap("risultato" if user.language_code == "it" else "result")
 

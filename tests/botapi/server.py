@@ -75,6 +75,8 @@ class BotApiServer:
         self._bots: dict[str, FakeBot] = {}
         self._calls: list[ApiCall] = []
         self._failures: dict[str, deque[tuple[int, str, int | None]]] = {}  # method -> errors to answer
+        self._delays: dict[str, deque[float]] = {}  # method -> seconds to wait before answering
+        self._revoked: set[str] = set()  # tokens that now get 401 (their chats stay readable)
         self._activity = Signal()
         self._http = HttpServer(self._handle)
         self.add_bot(token, username=username, first_name=first_name)
@@ -150,6 +152,15 @@ class BotApiServer:
             error = (error_code, description, None)
         self._failures.setdefault(method.lower(), deque()).extend([error] * times)
 
+    def slow_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Make the next `times` calls of `method` take `seconds` longer (a slow Telegram, to catch
+        a bot in the middle of a call)."""
+        self._delays.setdefault(method.lower(), deque()).extend([seconds] * times)
+
+    def revoke(self, token: str | None = None) -> None:
+        """Forget a bot, as when its token is revoked in @BotFather: every call then gets 401."""
+        self._revoked.add(token or self.token)
+
     # -- the fake user ------------------------------------------------------------------------
 
     async def send_text(self, user_id: int, text: str, *, language_code: str | None = None,
@@ -203,6 +214,14 @@ class BotApiServer:
         bot.enqueue("callback_query", payload)
         self._activity.notify()
         return payload
+
+    def inject_update(self, kind: str, payload: Any, *, token: str | None = None) -> dict[str, Any]:
+        """Queue a raw update of any type, exactly as given (for hostile or malformed updates, e.g. a
+        poll_answer an older Bot API sends, or a message without `from`). Returns the update; its
+        update_id is the next one. allowed_updates applies, as on Telegram."""
+        update = self._bot(token).enqueue(kind, payload)
+        self._activity.notify()
+        return update
 
     def redeliver(self, update_id: int, *, token: str | None = None) -> None:
         """Deliver an update once more, with its update_id, as Telegram may after a bot crash."""
@@ -262,6 +281,15 @@ class BotApiServer:
         """The user's button presses the bot answered, with the answer's text and show_alert."""
         return [query for query in self.callback_queries(user_id, token=token) if query.answered]
 
+    def pending_updates(self, *, token: str | None = None) -> int:
+        """Updates not yet confirmed by the bot (getUpdates) or taken by its webhook."""
+        return self._bot(token).pending_update_count
+
+    def last_update(self, *, token: str | None = None) -> dict[str, Any]:
+        """The newest update created (e.g. to redeliver the tap just made)."""
+        bot = self._bot(token)
+        return bot._updates[max(bot._updates)]
+
     def calls(self, method: str | None = None) -> list[ApiCall]:
         """The requests bots made (all, or of one method), oldest first."""
         return [call for call in self._calls if method is None or call.method.lower() == method.lower()]
@@ -295,7 +323,7 @@ class BotApiServer:
         if not TOKEN_FORMAT.fullmatch(token):
             return _answer(ApiError(404, "Not Found"))
         bot = self._bots.get(token)
-        if bot is None:
+        if bot is None or token in self._revoked:
             return _answer(ApiError(401, "Unauthorized"))
         implementation = METHODS.get(method.lower())
         if implementation is None:
@@ -307,11 +335,13 @@ class BotApiServer:
             call.params = params.summary()
             if failures := self._failures.get(method.lower()):
                 raise ApiError(*failures.popleft())
+            if delays := self._delays.get(method.lower()):
+                await asyncio.sleep(delays.popleft())
             result = implementation(bot, params)
             if inspect.isawaitable(result):
                 result = await result
             call.status = 200
-            return Response(200, json.dumps({"ok": True, "result": result}, ensure_ascii=False).encode())
+            return Response(200, _json_body({"ok": True, "result": result}))
         except ApiError as error:
             call.status, call.error = error.error_code, error.description
             return _answer(error)
@@ -369,6 +399,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _json_body(value: Any) -> bytes:
+    """JSON as Telegram sends it; a lone surrogate a client sent comes back escaped (\\ud800)."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value).encode()
 
 
 def _answer(error: ApiError) -> Response:

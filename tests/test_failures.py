@@ -1,0 +1,360 @@
+"""One clear line for every failure: each case as a real `python -m bot` process, its line and exit code.
+
+The expected lines are rendered from the same templates the program uses, in both languages; no
+case may print a traceback (or Python's "Exception ignored" complaints) on either stream.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from answer_lines import typed_lines
+from bot.coach import Coach
+from bot.render import Renderer, to_plain
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+CONSOLE = Renderer(surface="console")
+TOKEN = "123456789:" + "A" * 35  # well formed, known to nobody
+NOBODY = 65534
+
+
+def ui(lang: str, name: str, *args) -> str:
+    return to_plain(CONSOLE.ui(lang, name, *args))
+
+
+def store_line(lang: str, key: str, **params) -> str:
+    return ui(lang, "store_error", key, params)
+
+
+def clientcoach(*args: str | bytes, stdin: bytes = b"", env: dict | None = None, timeout: float = 60,
+                preexec=None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CLIENTCOACH_", "TELEGRAM_"))}
+    environment.update({"PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, env=environment,
+                          timeout=timeout, preexec_fn=preexec, cwd=cwd or ROOT)
+
+
+def clean(done: subprocess.CompletedProcess) -> tuple[str, str]:
+    out, err = done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+    for stream in (out, err):
+        assert "Traceback" not in stream and "Exception ignored" not in stream, stream
+    return out, err
+
+
+def one_line(done: subprocess.CompletedProcess, line: str, code: int = 1) -> None:
+    _, err = clean(done)
+    assert done.returncode == code, err
+    assert err == line + "\n", f"expected {line!r}, got {err!r}"
+
+
+def make_case(db: Path, user: int = 0) -> None:
+    """A saved case through the real Coach (in-process: the commands under test run outside)."""
+    coach = Coach(Store.open(db))
+    try:
+        coach.start(user, "it")
+        for line in typed_lines({"alias": "Rossi"}, review=False):
+            coach.act(user, "skip") if line == "" else coach.text(user, line)
+        assert coach.act(user, "finish").case_no is not None
+    finally:
+        coach.store.close()
+
+
+@pytest.fixture(scope="module")
+def good_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("good") / "cc.db"
+    make_case(db)
+    return db
+
+
+# -- the database ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_an_empty_db_path_is_refused(lang):
+    one_line(clientcoach("--db", "", "--lang", lang, "cases", "list"), store_line(lang, "empty_path"))
+    one_line(clientcoach("chat", "--db", "", "--lang", lang), store_line(lang, "empty_path"))
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_a_garbage_file_is_not_a_database(tmp_path, lang):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database\n" * 500)
+    before = junk.read_bytes()
+    done = clientcoach("cases", "list", "--db", str(junk), "--lang", lang)
+    one_line(done, store_line(lang, "not_a_database", path=str(junk)))
+    assert junk.read_bytes() == before, "left as it was"
+
+
+def test_a_directory_is_not_a_database(tmp_path):
+    one_line(clientcoach("chat", "--db", str(tmp_path)), store_line("it", "is_directory", path=str(tmp_path)))
+
+
+def test_a_typo_in_the_folder_is_refused_not_created(tmp_path):
+    db = tmp_path / "no-such-folder" / "cc.db"
+    one_line(clientcoach("cases", "--db", str(db), "list"),
+             store_line("it", "missing_folder", path=str(db), folder=str(db.parent)))
+    assert not db.parent.exists()
+
+
+def test_another_applications_database_is_left_alone(tmp_path):
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    one_line(clientcoach("chat", "--db", str(db), "--lang", "en"), store_line("en", "foreign_database", path=str(db)))
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+
+
+def test_a_newer_schema_is_refused(tmp_path, good_db):
+    db = tmp_path / "newer.db"
+    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)
+        copy.execute("PRAGMA user_version = 999")
+    done = clientcoach("cases", "list", "--db", str(db))
+    _, err = clean(done)
+    assert done.returncode == 1 and err.count("\n") == 1 and str(db) in err and "recente" in err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 999, "not set back"
+
+
+def _as_nobody() -> None:
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def test_a_read_only_database_is_one_line(tmp_path_factory, good_db):
+    folder = tmp_path_factory.mktemp("ro")
+    db = folder / "cc.db"
+    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    root = os.geteuid() == 0
+    if root and not os.access(sys.executable, os.R_OK | os.X_OK, effective_ids=False) or root and not all(
+        p.stat().st_mode & 0o005 == 0o005 for p in Path(sys.executable).resolve().parents if str(p) != "/"
+    ):
+        folder.chmod(0o755)
+        pytest.skip("root writes any file, and this interpreter is private to root: run as an ordinary user")
+    if root:  # root writes anywhere: run the command as an ordinary user instead
+        for parent in [folder, *folder.parents]:
+            if parent.stat().st_mode & 0o005 != 0o005:
+                parent.chmod(parent.stat().st_mode | 0o005)
+    try:
+        done = clientcoach("cases", "note", "1", "ciao", "--db", str(db), preexec=_as_nobody if root else None,
+                           env={"XDG_CACHE_HOME": str(folder / "cache")})
+    finally:
+        folder.chmod(0o755)
+    one_line(done, store_line("it", "read_only", path=str(db)))
+
+
+def _tiny_files() -> None:
+    """A disk that is full: no file of this process may grow past 64 KB (EFBIG instead of SIGXFSZ)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+def test_a_full_disk_is_one_line_and_saves_nothing(tmp_path, good_db):
+    db = tmp_path / "full.db"
+    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)
+    big = "x" * 1900
+    done = None
+    for _ in range(3):  # enough notes to pass the limit somewhere: the database, its WAL or the journal
+        done = clientcoach("cases", "note", "1", big, "--db", str(db), preexec=_tiny_files)
+        if done.returncode:
+            break
+    _, err = clean(done)
+    assert done.returncode == 1 and err.count("\n") == 1, err
+    assert err.strip() in {store_line("it", key, path=str(db)) for key in ("disk_full", "cannot_open")}
+
+
+def test_a_lock_held_too_long_is_one_line(tmp_path, good_db):
+    db = tmp_path / "locked.db"
+    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+         "c.execute('PRAGMA journal_mode = wal'); c.execute('BEGIN EXCLUSIVE')\n"
+         "print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        started = time.monotonic()
+        done = clientcoach("cases", "note", "1", "ciao", "--db", str(db))
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    one_line(done, store_line("it", "locked", path=str(db)))
+    assert waited >= 4, "it waited for the lock before giving up"
+
+
+# -- input that is not what it should be -----------------------------------------------------------
+
+
+def test_invalid_utf8_on_stdin_in_chat_is_refused_and_changes_nothing(tmp_path):
+    db = tmp_path / "cc.db"
+    done = clientcoach("chat", "--db", str(db), stdin=b"Ros\xffsi\n\xc3\x28\nRossi\n")
+    out, err = clean(done)
+    assert done.returncode == 0 and err == ""
+    assert out.count(ui("it", "console_not_utf8")) == 2
+    store = Store.open(db)
+    try:
+        state, _ = store.load_conversation(0)
+    finally:
+        store.close()
+    assert state["answers"] == {"alias": "Rossi"}
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_invalid_utf8_in_a_note_is_refused(good_db, tmp_path, lang):
+    db = tmp_path / "cc.db"
+    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)
+    done = clientcoach("cases", "note", "1", b"pagato \xff\xfe", "--db", str(db), "--lang", lang)
+    one_line(done, ui(lang, "cli_not_utf8", "text"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
+
+
+def test_invalid_utf8_at_the_delete_confirmation_is_not_a_yes(good_db, tmp_path):
+    db = tmp_path / "cc.db"
+    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)
+    done = clientcoach("cases", "delete", "1", "--db", str(db), stdin=b"s\xff\n")
+    _, err = clean(done)
+    assert done.returncode == 1 and "Non confermato" in err or "nulla" in err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+
+
+def test_a_user_id_too_big_for_sqlite_is_a_usage_line(tmp_path):
+    for command in (["chat"], ["cases", "list"]):
+        done = clientcoach(*command, "--user", "99999999999999999999", "--db", str(tmp_path / "cc.db"))
+        _, err = clean(done)
+        assert done.returncode == 2 and err.count("\n") == 1 and "user id out of range" in err
+    assert not (tmp_path / "cc.db").exists()
+
+
+# -- signals and pipes -----------------------------------------------------------------------------
+
+
+INTERRUPT_AT_IMPORT = """
+import runpy, sys
+
+TARGET = sys.argv[1]
+
+class CtrlC:
+    \"\"\"Ctrl-C exactly while the module named is being imported.\"\"\"
+    def find_spec(self, name, path=None, target=None):
+        if name == TARGET:
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["clientcoach", *sys.argv[2:]]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module", ["bot.cli", "bot.flow", "yaml", "jinja2", "sqlite_utils", "transitions", "bot.console"])
+def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
+    environment.update(PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module, "chat", "--db", str(tmp_path / "cc.db")],
+                          capture_output=True, env=environment, timeout=60)
+    assert done.stderr == b"", done.stderr.decode()
+    assert done.returncode == 130
+
+
+def test_a_real_ctrl_c_soon_after_start_is_quiet(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
+    environment.update(PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "cases", "list", "--db", str(tmp_path / "cc.db")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err.decode()
+    assert proc.returncode in (0, 130), proc.returncode
+
+
+def test_output_cut_short_by_a_pipe_ends_quietly(good_db):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
+    environment.update(PYTHONPATH=str(ROOT))
+    for command in (["cases", "list"], ["cases", "export", "--format", "json"], ["flows", "draw"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader (`head`) has gone before the first line is written
+        proc = subprocess.Popen([sys.executable, "-m", "bot", *command, "--db", str(good_db)] if command[0] == "cases"
+                                else [sys.executable, "-m", "bot", *command],
+                                stdout=write, stderr=subprocess.PIPE, env=environment)
+        os.close(write)
+        _, err = proc.communicate(timeout=30)
+        assert err == b"", err.decode()
+        assert proc.returncode == 0
+
+
+# -- running the bot -------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_run_with_an_unreachable_api_retries_then_says_so(lang):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+    done = clientcoach("run", "--api-url", url, "--lang", lang, env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    took = time.monotonic() - started
+    from bot.cli import STARTUP_ATTEMPTS, STARTUP_BACKOFF
+
+    one_line(done, ui(lang, "run_unreachable", url, STARTUP_ATTEMPTS))
+    assert took >= STARTUP_BACKOFF * (2 ** (STARTUP_ATTEMPTS - 1) - 1), "it retried with a pause"
+    assert TOKEN not in done.stdout.decode() + done.stderr.decode()
+
+
+def test_run_check_against_the_bot_api_server():
+    from botapi import BotApiServer
+
+    with BotApiServer.in_thread() as server:
+        good = clientcoach("run", "--check", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": server.token})
+        out, err = clean(good)
+        assert good.returncode == 0 and err == ""
+        assert out == ui("it", "run_check_ok", "test_bot", "Test Bot") + "\n"
+        assert [c.method for c in server.calls()] == ["getMe"]
+        english = clientcoach("run", "--check", "--lang", "en", "--api-url", server.root,
+                              env={"TELEGRAM_BOT_TOKEN": server.token})
+        assert clean(english)[0].startswith("The token works: the bot is @test_bot")
+        refused = clientcoach("run", "--check", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": TOKEN})
+        one_line(refused, ui("it", "run_token_refused"))
+        assert TOKEN not in refused.stderr.decode()
+
+
+def test_run_with_a_refused_token_stops_at_once_with_one_line():
+    from botapi import BotApiServer
+
+    with BotApiServer.in_thread() as server:
+        done = clientcoach("run", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": TOKEN}, timeout=30)
+    one_line(done, ui("it", "run_token_refused"))
+
+
+def test_run_check_with_a_malformed_token_says_what_is_wrong():
+    done = clientcoach("run", "--check", env={"TELEGRAM_BOT_TOKEN": "not-a-token"})
+    _, err = clean(done)
+    assert done.returncode == 2 and err.count("\n") == 1 and "does not look like a bot token" in err

@@ -1,0 +1,326 @@
+"""The bot under faults (issue 10), in process: poison updates, late callback answers, restarts,
+edited and hostile input, groups, strangers, the webhook's guards, UTF-16 lengths.
+
+Everything goes through the real python-telegram-bot HTTP stack against the local Bot API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+
+import httpx
+import pytest
+import sqlite_utils
+
+from bot.render import Screen
+from bot.telegram_app import ALLOWED_UPDATES, send_screen, telegram_parts, utf16_len
+from botapi import BotApiServer
+from tg import WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
+
+ALICE, BOB, GROUP = 2001, 2002, -100777
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+@pytest.fixture
+async def server():
+    async with BotApiServer(webhook_retry_delay=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "bot.db"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tracebacks(caplog) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def user(uid: int, **extra) -> dict:
+    return {"id": uid, "is_bot": False, "first_name": f"User{uid}", "language_code": "it", **extra}
+
+
+def group_message(server: BotApiServer, uid: int, text: str) -> dict:
+    """A message in a group the bot is in (the test server has no groups: injected as Telegram sends it)."""
+    entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+    return server.inject_update("message", {
+        "message_id": 5, "date": 0, "from": user(uid), "text": text, "entities": entities,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"},
+    })
+
+
+# -- 1. a poison update never stops the bot ----------------------------------------------------
+
+POISON = {
+    # PTB 22.8 requires option_persistent_ids (Bot API 9.6): an older server's poll_answer can't be read.
+    "poll_answer": {"poll_id": "1", "user": user(ALICE, first_name="Segreto"), "option_ids": [0]},
+    # A message whose chat has no type: the library can't build it either.
+    "message": {"message_id": 77, "date": 0, "chat": {"id": ALICE}, "from": user(ALICE), "text": "Segreto"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(POISON))
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_an_update_the_library_cannot_read_is_skipped_and_the_next_is_served(server, db, caplog, kind, mode):
+    caplog.set_level(logging.INFO)
+    port = free_port() if mode == "webhook" else None
+    # Every type subscribed, to show the skip itself (by default the bot never even asks for poll_answer).
+    async with running_bot(server, db, webhook_port=port, allowed_updates=None):
+        alice = TgUser(server, ALICE)
+        await alice.say("/start")
+        poison = server.inject_update(kind, POISON[kind])
+        await alice.say("/nuovo")
+        assert "Domanda 1 di" in alice.dialog().text, "the update after the poison one is served"
+        await alice.say("Studio Rossi")
+        assert "Domanda 2 di" in alice.dialog().text
+    skipped = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert skipped == [f"update {poison['update_id']} skipped: it could not be read (TypeError)"], skipped
+    assert not [r for r in caplog.records if r.levelno >= logging.CRITICAL]
+    assert "Segreto" not in caplog.text, "an update's content never reaches the logs"
+
+
+async def test_the_bot_asks_only_for_the_update_types_it_handles(server, db):
+    async with running_bot(server, db):
+        alice = TgUser(server, ALICE)
+        await alice.say("/start")
+        server.inject_update("poll_answer", POISON["poll_answer"])
+        server.inject_update("edited_message", {**POISON["message"], "chat": {"id": ALICE, "type": "private"}})
+        await alice.say("/nuovo")
+        assert "Domanda 1 di" in alice.dialog().text
+    asked = {tuple(json.loads(c.params["allowed_updates"])) for c in server.calls("getUpdates")}
+    assert asked == {tuple(ALLOWED_UPDATES)}, asked
+    assert set(ALLOWED_UPDATES) == {"message", "callback_query"}
+
+
+# -- 2. what the user sees is what was saved ---------------------------------------------------
+
+
+async def test_a_late_callback_answer_never_skips_the_edit_or_the_result(server, db, caplog):
+    caplog.set_level(logging.INFO)
+    async with running_bot(server, db):
+        alice = TgUser(server, ALICE)
+        await alice.say("/nuovo")
+        await alice.say("Studio Rossi")
+        server.fail_next("answerCallbackQuery", error_code=400, description=TOO_OLD)
+        query = await server.press_button(ALICE, alice.dialog().message_id, alice.buttons()[0][1])
+        await server.wait_for(lambda: "Domanda 3 di" in alice.dialog().text, 5)
+        while await answer_current(alice):
+            pass
+        server.fail_next("answerCallbackQuery", error_code=400, description=TOO_OLD)
+        review = alice.dialog()
+        finish = next(d for label, d in review.buttons if "risultato" in label)
+        await server.press_button(ALICE, review.message_id, finish)
+        await server.wait_for(lambda: any("Caso n. 1 salvato" in t for t in alice.texts()), 5)
+        assert query
+    too_old = [r for r in caplog.records if "query is too old" in r.getMessage().lower()]
+    assert len(too_old) == 2 and not any(r.exc_info for r in too_old), "one line each, no traceback"
+    assert not tracebacks(caplog)
+
+
+async def test_a_question_left_behind_what_was_saved_is_brought_up_to_date_on_the_next_tap(server, db):
+    async with running_bot(server, db):
+        alice = TgUser(server, ALICE)
+        await alice.say("/nuovo")
+        await alice.say("Studio Rossi")
+        question = alice.dialog()
+        # The step is saved, then the edit is lost (as when the bot is killed between the two).
+        server.fail_next("editMessageText", error_code=502, description="Bad Gateway")
+        await alice.choose("free")
+        state = sqlite_utils.Database(db)["conversations"].get(ALICE)["state"]
+        assert json.loads(state)["answers"]["payment"] == "free"
+        assert "Domanda 2 di" in alice.dialog().text, "the screen is behind what was saved"
+        toast = await alice.press(alice.dialog(), question.buttons[1][1])  # the user taps again
+        assert toast is None
+        assert "Domanda 3 di" in alice.dialog().text and alice.dialog().message_id == question.message_id
+        assert sqlite_utils.Database(db)["conversations"].get(ALICE)["state"] == state, "the old tap changed nothing"
+
+
+async def test_a_redelivered_finish_sends_the_result_again_and_a_double_tap_does_not(server, db):
+    alice = TgUser(server, ALICE)
+    results = lambda: sum("salvato" in t for t in alice.texts())  # noqa: E731
+    async with running_bot(server, db):
+        await run_questionnaire(alice, finish=False)
+        review = alice.dialog()
+        finish = next(d for label, d in review.buttons if "risultato" in label)
+        await alice.press(review, finish)
+        finish_update = server.last_update()["update_id"]
+        assert results() == 1
+        toast = await alice.press(review, finish, forge=True)  # a double tap: already shown
+        assert toast == "Questo pulsante non è più attivo." and results() == 1
+    async with running_bot(server, db):  # restarted, as after a kill -9 between saving the case and sending it
+        server.redeliver(finish_update)
+        await server.wait_for(lambda: results() == 2, 10)
+    assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "the case is saved once"
+
+
+async def test_edited_messages_are_never_taken_as_answers(server, db, caplog):
+    async with running_bot(server, db, allowed_updates=None):  # even when Telegram sends them
+        alice = TgUser(server, ALICE)
+        await alice.say("/nuovo")
+        typed = await server.send_text(ALICE, "Studio Rossi")
+        await server.wait_for(lambda: "Domanda 2 di" in alice.dialog().text, 5)
+        before = (sqlite_utils.Database(db)["conversations"].get(ALICE)["state"], len(server.calls()))
+        for text in ("Altro nome", "/nuovo", "/cancellatutto"):
+            server.inject_update("edited_message", {**typed, "text": text, "edit_date": 1})
+        await alice.say("/aiuto")  # handled after the edits: they have been seen and ignored
+        assert sqlite_utils.Database(db)["conversations"].get(ALICE)["state"] == before[0]
+        methods = [c.method for c in server.calls()[before[1]:] if c.method != "getUpdates"]
+        assert methods == ["sendMessage"], methods  # only the answer to /aiuto
+    assert not tracebacks(caplog)
+
+
+async def test_in_groups_and_channels_commands_and_buttons_do_nothing(server, db, caplog):
+    async with running_bot(server, db, allowed_updates=None):
+        alice = TgUser(server, ALICE)
+        await run_questionnaire(alice)
+        before = len(server.calls())
+        for text in ("/storico", "/caso 1", "/cancellatutto", "/nuovo", "Studio Rossi"):
+            group_message(server, ALICE, text)
+        server.inject_update("callback_query", {
+            "id": "g1", "from": user(ALICE), "chat_instance": "9", "data": "x:all:yes",
+            "message": {"message_id": 5, "date": 1, "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"}},
+        })
+        server.inject_update("channel_post", {"message_id": 6, "date": 0, "text": "/storico",
+                                              "chat": {"id": -100888, "type": "channel", "title": "News"}})
+        await alice.say("/aiuto")
+        sent = [c for c in server.calls()[before:] if c.method not in ("getUpdates", "answerCallbackQuery")]
+        assert [c.params.get("chat_id") for c in sent] == [str(ALICE)] or [c.params.get("chat_id") for c in sent] == [ALICE]
+        assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "nothing erased from a group"
+    assert not tracebacks(caplog)
+
+
+async def test_a_stranger_gets_one_refusal_per_period_and_none_in_groups(server, db):
+    async with running_bot(server, db, allowed=frozenset({ALICE}), allowed_updates=None):
+        for text in ("/start", "/nuovo", "ciao", "/storico", "ancora"):
+            await server.send_text(BOB, text)
+        group_message(server, BOB, "/nuovo")
+        alice = TgUser(server, ALICE)
+        await alice.say("/aiuto")  # after BOB's flood: everything of his has been handled
+        refusals = [m for m in server.chat(BOB) if "riservato" in (m.text or "")]
+        assert len(refusals) == 1
+        assert not [c for c in server.calls("sendMessage") if str(c.params.get("chat_id")) == str(GROUP)]
+
+
+# -- edges: no tracebacks ------------------------------------------------------------------------
+
+
+async def test_hostile_edges_give_no_tracebacks(server, db, caplog):
+    caplog.set_level(logging.INFO)
+    async with running_bot(server, db, allowed_updates=None):
+        alice = TgUser(server, ALICE)
+        await run_questionnaire(alice)
+        card = alice.messages()[-1]
+        for data in ("c:#1", "c:-1", "s:" + "9" * 40 + ":1:firmer:tu", "s:1:" + "9" * 30 + ":softer:lei",
+                     "q:zz:" + "9" * 50 + ":back", "h:99999999999999999999", "o:1:\ud800", "\udfff"):
+            await alice.press(card, data, forge=True)
+        await alice.say("/nota 1 appunto \ud83d con una surrogata sola")
+        await alice.say("/nuovo")
+        await alice.say("Studio \udc00 Rossi")
+        assert "Domanda 2 di" in alice.dialog().text
+        server.inject_update("message", {"message_id": 90, "date": 0, "text": "/storico",
+                                         "chat": {"id": ALICE, "type": "private", "first_name": "A"}})  # no from
+        server.inject_update("callback_query", {"id": "inl1", "from": user(ALICE), "chat_instance": "1",
+                                                "inline_message_id": "AAAA", "data": "s:1:1:firmer:tu"})
+        server.inject_update("callback_query", {"id": "old1", "from": user(ALICE), "chat_instance": "1",
+                                                "data": alice.buttons()[0][1],
+                                                "message": {"message_id": alice.dialog().message_id, "date": 0,
+                                                            "chat": {"id": ALICE, "type": "private"}}})
+        await alice.say("/storico")
+        assert "Studio Rossi" in alice.last().text
+    assert not tracebacks(caplog), tracebacks(caplog)
+
+
+# -- the webhook's guards ----------------------------------------------------------------------------
+
+
+async def announce_big_body(port: int, headers: dict[str, str]) -> int:
+    """POST with Content-Length 90 MB but only 64 KB of it; the status the server answers with."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{head}"
+                 f"Content-Length: {90 * 2**20}\r\n\r\n".encode() + b" " * 65536)
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    return int(status.split()[1])
+
+
+async def test_the_webhook_checks_the_secret_and_caps_the_body_before_reading_it(server, db, caplog):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    async with running_bot(server, db, webhook_port=port):
+        # 90 MB announced, 64 KB sent: the answer comes without the server waiting for the rest.
+        no_secret = await announce_big_body(port, {})
+        too_big = await announce_big_body(port, {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            json_type = {"Content-Type": "application/json"}
+            wrong = await client.post(url, content=b"{}", headers=json_type | {"X-Telegram-Bot-Api-Secret-Token": "nope"})
+            secret = json_type | {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+            bad_json = await client.post(url, content=b"{not json", headers=secret)
+            not_update = await client.post(url, content=b"[1, 2]", headers=secret)
+            health = await client.get(f"http://127.0.0.1:{port}/healthz")
+        alice = TgUser(server, ALICE)
+        await alice.say("/nuovo")  # still serving
+        assert "Domanda 1 di" in alice.dialog().text
+    assert (no_secret, wrong.status_code) == (403, 403), "the secret is checked before the body is read"
+    assert too_big == 413
+    assert (bad_json.status_code, not_update.status_code) == (400, 400)
+    assert (health.status_code, health.text) == (200, "ok")
+    assert not tracebacks(caplog)
+
+
+async def test_a_webhook_flood_with_and_without_the_secret(server, db, caplog):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    async with running_bot(server, db, webhook_port=port):
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            update = lambda i, secret: client.post(url, json={  # noqa: E731
+                "update_id": 10_000 + i,
+                "message": {"message_id": i, "date": 0, "text": "ciao", "from": user(BOB),
+                            "chat": {"id": BOB, "type": "private", "first_name": "B"}},
+            }, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+            forged = await asyncio.gather(*(update(i, "wrong") for i in range(200)))
+            assert {r.status_code for r in forged} == {403}
+        alice = TgUser(server, ALICE)
+        await alice.say("/nuovo")
+        assert "Domanda 1 di" in alice.dialog().text
+        assert not server.chat(BOB), "no forged update was handled"
+    assert not tracebacks(caplog)
+
+
+# -- UTF-16 lengths and the split in the send path ---------------------------------------------------
+
+
+def test_parts_fit_telegrams_utf16_limit_even_when_emoji_heavy():
+    text = "\n\n".join("💬" * 900 for _ in range(6))  # 5,400 code points, 10,800 UTF-16 units
+    parts = telegram_parts(text)
+    assert len(parts) > 1 and max(utf16_len(p) for p in parts) <= 4096
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+    assert utf16_len("a💬") == 3
+
+
+async def test_a_long_screen_is_sent_in_parts_that_telegram_accepts(server, db):
+    paragraphs = [f"<b>Punto {i}</b> " + "parola 😀 " * 60 for i in range(30)]
+    screen = Screen("notice", "\n\n".join(paragraphs))
+    async with running_bot(server, db) as app:
+        await server.send_text(ALICE, "/start")
+        await TgUser(server, ALICE).settle(lambda: server.chat(ALICE))
+        before = len(server.chat(ALICE))
+
+        class Context:  # what send_screen needs of a handler's context
+            bot = app.bot
+
+        await send_screen(Context, ALICE, screen)
+    sent = server.chat(ALICE)[before:]
+    assert len(sent) >= 3, "split at paragraphs, under 4096 UTF-16 units each"
+    assert all(m.text for m in sent) and not [c for c in server.calls("sendMessage") if c.error]
+    assert "Punto 0" in sent[0].text and "Punto 29" in sent[-1].text
