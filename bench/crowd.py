@@ -1,8 +1,8 @@
 """What users get when many use the bot at once: human-paced users, production configuration.
 
-clientcoach runs as `clientcoach run` builds it (`build_application`, its update processor and rate
-limiter on) against the local Bot API test server with Telegram's ceiling emulated (bench/ceiling.py),
-all on loopback in one process. Each fake user opens a questionnaire and answers it the way a person
+clientcoach runs as users get it: `clientcoach run` in its own process (long polling, its update
+processor and rate limiter on), against the local Bot API test server with Telegram's ceiling
+emulated (bench/ceiling.py), which runs in the bench's process with the fake users; all on loopback. Each fake user opens a questionnaire and answers it the way a person
 does: reads the question, thinks 2-6 s (seeded), taps an option or types the answer, waits to see
 the next question; at the end reads the result and starts again. Measured per crowd size:
 
@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import os
 import random
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -158,52 +160,74 @@ class Human:
             self.screen = screen
 
 
-class _ErrorCount(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.count = 0
-        self.first: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-        self.first = self.first or f"{record.name}: {record.getMessage()}"[:300]
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return float("nan")
 
 
-async def measure(users: int, seconds: float, think: tuple[float, float] = THINK, seed: int = 12) -> dict[str, Any]:
-    """Run `users` human-paced users for `seconds` (then let pending screens arrive); the figures."""
-    errors = _ErrorCount()
-    logging.getLogger().addHandler(errors)
-    rng = random.Random(seed)
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Path(tmp) / "crowd.db"
-            async with CeilingServer(per_second=CEILING) as server:
-                coach = Coach(Store.open(db))
-                app = build_application(Settings(server.token, str(db), frozenset(), server.root), coach)
-                async with app:
-                    await app.start()
-                    await app.updater.start_polling(poll_interval=0, timeout=10)
-                    began = time.monotonic()
-                    humans = [Human(server, coach, 10_000 + i, random.Random(rng.random()), think) for i in range(users)]
-                    logs = await asyncio.gather(*(h.run(began + seconds) for h in humans))
-                    ended = time.monotonic()
-                    await asyncio.sleep(0.3)  # late answers and edits settle
-                    await app.updater.stop()
-                    await app.stop()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def _bot_env(server: CeilingServer, db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
+    env.update(TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_URL=server.root, CLIENTCOACH_DB=str(db))
+    return env
+
+
+async def measure(users: int, seconds: float, think: tuple[float, float] = THINK, seed: int = 12) -> dict[str, Any]:
+    """Run `users` human-paced users for `seconds` against `clientcoach run` in its own process
+    (then let pending screens arrive); the figures."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        db, log = Path(tmp) / "crowd.db", Path(tmp) / "bot.log"
+        async with CeilingServer(per_second=CEILING) as server:
+            with log.open("wb") as out:
+                bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=_bot_env(server, db), cwd=tmp,
+                                       stdout=out, stderr=subprocess.STDOUT)
+            try:
+                await server.wait_for(lambda: server.calls("getUpdates"), timeout=60)
+                coach = Coach(Store.open(db))  # reads what the bot saved: which question each user is at
+                began, cpu_before = time.monotonic(), _cpu_seconds(bot.pid)
+                humans = [Human(server, coach, 10_000 + i, random.Random(rng.random()), think) for i in range(users)]
+                logs = await asyncio.gather(*(h.run(began + seconds) for h in humans))
+                ended = time.monotonic()
+                await asyncio.sleep(0.3)  # late answers and edits settle
+                rss, cpu = _rss_mb(bot.pid), _cpu_seconds(bot.pid) - cpu_before
                 coach.store.close()
-                return _figures(server, logs, began, began + seconds, ended, errors)
-    finally:
-        logging.getLogger().removeHandler(errors)
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.to_thread(bot.wait, 30)
+                except subprocess.TimeoutExpired:
+                    bot.kill()
+                    await asyncio.to_thread(bot.wait)
+        figures = _figures(server, logs, began, began + seconds, ended)
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    errors = [line for line in lines if " ERROR " in line or line.startswith("Traceback")]
+    figures |= {
+        "errors_logged": len(errors),
+        "first_error": errors[0][:300] if errors else None,
+        "tracebacks": sum(line.startswith("Traceback") for line in lines),
+        "bot_429_retries": sum("429 for" in line for line in lines),
+        "bot_rss_mb": rss,
+        "bot_cpu_share": cpu / (ended - began),  # of one core, while the users were at it
+        "load_average": os.getloadavg()[0],  # the machine's: other work skews the figures
+    }
+    return figures
 
 
-def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: float, ended: float, errors: _ErrorCount) -> dict[str, Any]:
+def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: float, ended: float) -> dict[str, Any]:
     calls = server.calls()
     message_calls: dict[int, list[float]] = {}
     for call in calls:
@@ -264,11 +288,9 @@ def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: 
         "out_of_order": out_of_order,
         "query_too_old": too_old,
         "refused_429": server.refused,
-        "errors_logged": errors.count,
-        "first_error": errors.first,
         "users_failed": len(failures),
         "first_failure": failures[0] if failures else None,
-        "rss_mb": _rss_mb(),
+        "bench_rss_mb": _rss_mb(os.getpid()),
     }
 
 
@@ -305,7 +327,7 @@ def rows_for(figures: dict[str, Any]) -> list[Row]:
     rows.append(Row(SECTION, f"{label}: unanswered taps + steps out of order + \"query too old\" + errors", clean, "",
                     "0", clean == 0, {k: figures[k] for k in ("unanswered", "out_of_order", "query_too_old", "errors_logged", "users_failed", "first_error", "first_failure")}))
     rows.append(Row(SECTION, f"{label}: 429 refusals from the emulated ceiling", figures["refused_429"], ""))
-    rows.append(Row(SECTION, f"{label}: RSS (server + bot + users, one process)", figures["rss_mb"], "MB"))
+    rows.append(Row(SECTION, f"{label}: RSS of the bot process", figures["bot_rss_mb"], "MB"))
     return rows
 
 

@@ -412,7 +412,7 @@ def run_command(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         status = run_command(argv)
-        pass  # sys.stdout.flush()  # a reader gone away shows here, inside the try, not at interpreter exit
+        sys.stdout.flush()  # a reader gone away shows here, inside the try, not at interpreter exit
         return status
     except KeyboardInterrupt:
         return 130

@@ -55,7 +55,7 @@ def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[st
 
         try:
             for key, value in dotenv_values(env_file).items():
-                if value is not None and key not in values:
+                if value is not None and not values.get(key):  # empty counts as unset
                     values[key] = value
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {env_file}: {exc}") from None
@@ -99,6 +99,7 @@ class Settings:
     allowed_users: frozenset[int] = field(default_factory=frozenset)
     api_url: str | None = None
     webhook_secret: str | None = None
+    tz: str | None = None  # CLIENTCOACH_TZ, for the case book's dates and reminders
 
     @property
     def base_url(self) -> str | None:
@@ -136,7 +137,7 @@ def load_settings(
     url = (api_url or env.api_url or "").strip() or None
     if url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", url):
         raise ConfigError("TELEGRAM_API_URL must be the Bot API server root, like http://127.0.0.1:8081.")
-    return Settings(token, env.db, frozenset(allowed), url, env.webhook_secret)
+    return Settings(token, env.db, frozenset(allowed), url, env.webhook_secret, env.tz)
 
 
 class RedactTokens(logging.Filter):

@@ -62,6 +62,7 @@ from .render import Screen
 from .telegram_cases import COMMANDS as CASE_COMMANDS
 from .telegram_cases import add_case_handlers, arm_reminders, clean_text, telegram_parts, utf16_len
 from .telegram_throughput import ChatOrderedProcessor, FairRateLimiter
+from .telegram_throughput import expected_delay  # how long the chat's send queue is
 
 log = logging.getLogger("clientcoach.telegram")
 
@@ -76,6 +77,8 @@ REFUSAL_PERIOD = 3600.0
 # While only updates still being handled are pending, look for new ones this often.
 HOLD_POLL = 0.2
 EXIT_UNAUTHORIZED = 3
+# A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
+LATE_REPLY = 2.0
 
 COMMANDS = {
     "it": [
@@ -385,7 +388,7 @@ async def on_dialog_button(update: Update, context: ContextTypes.DEFAULT_TYPE, c
     if reply.dialog is None and reply.toast is not None:
         await on_stale_tap(update, context, conversation, action, reply.toast)
         return
-    await answer_query(query, reply.toast)
+    await answer_query(query, reply.toast or _late_notice(update, context, reply.dialog))
     if reply.toast is None:  # a toast means "not allowed here": the question stays as it is
         await show(update, context, reply, in_place=_tapped(query))
 
@@ -424,6 +427,21 @@ def _shown_nonce(message: Message | None) -> tuple[str, int] | None:
             if parsed:
                 return parsed[0], parsed[1]
     return None
+
+
+def _late_notice(update: Update, context: ContextTypes.DEFAULT_TYPE, dialog: Screen | None) -> str | None:
+    """A toast saying the reply will be late, when the chat's send queue is long (else None)."""
+    if dialog is None:
+        return None
+    delay = expected_delay(context.bot, update.effective_chat.id)
+    if delay < LATE_REPLY:
+        return None
+    return _coach(context).ui(dialog_lang(update, context), "reply_late", max(1, round(delay)))
+
+
+def dialog_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    state, _ = _coach(context).load(update.effective_user.id)
+    return state["lang"] if state else _lang(update, context)
 
 
 def _small_int(text: str) -> int | None:

@@ -28,9 +28,12 @@ from telegram.ext import BaseRateLimiter, BaseUpdateProcessor
 
 log = logging.getLogger("clientcoach.throughput")
 
-MAX_CONCURRENT_UPDATES = 256
+# Users whose update is in flight at once. A step waiting for Telegram's pace holds its slot, and at
+# the ceiling hundreds wait (30 a second, seconds each): a tight bound would hold the next taps, and
+# their callback answers, behind it. Each waiting step costs a coroutine, a few KB.
+MAX_CONCURRENT_UPDATES = 4096
 # Telegram's documented ceilings (core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
-OVERALL_PER_SECOND = 30.0
+OVERALL_PER_SECOND = 29.0  # a little under Telegram's 30, so jitter on the way does not add up to 429s
 CHAT_PER_SECOND = 1.0
 GROUP_PER_SECOND = 20 / 60
 SWEEP_EVERY = 60.0  # seconds
@@ -110,20 +113,22 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 
 @dataclass
 class _Pace:
-    """A GCRA pace (a token bucket as one timestamp): `rate` calls a second, bursts of `burst`."""
+    """A GCRA pace (a token bucket as one timestamp): `rate` calls a second, bursts of `burst`.
+
+    The pace is taken at the moment of sending, not booked ahead: if the event loop falls behind,
+    late calls do not then leave in a clump that Telegram would refuse.
+    """
 
     rate: float
     burst: int
     tat: float = 0.0  # theoretical arrival time of the next call at the steady rate
 
-    def ready_at(self, now: float) -> float:
-        return max(now, self.tat - (self.burst - 1) / self.rate)
+    def wait(self, now: float) -> float:
+        """Seconds before a call may leave."""
+        return max(0.0, self.tat - (self.burst - 1) / self.rate - now)
 
-    def reserve(self, now: float) -> float:
-        """Book the next free moment; returns it (the caller waits until then)."""
-        at = self.ready_at(now)
-        self.tat = max(self.tat, at) + 1 / self.rate
-        return at
+    def take(self, now: float) -> None:
+        self.tat = max(self.tat, now) + 1 / self.rate
 
 
 @dataclass
@@ -149,8 +154,9 @@ class FairRateLimiter(BaseRateLimiter[int]):
     """Telegram's limits, fair to every chat.
 
     - Message calls (send*/edit*/copy*/forward*) wait for their chat's pace (1 a second with bursts
-      of `chat_burst` in private chats, 20 a minute in groups), then for a slot of the bot's overall
-      pace (30 a second); both are FIFO, so a chat's messages go out in the order they were made.
+      of `chat_burst` in private chats, 20 a minute in groups), then for their turn in the bot's
+      overall pace (30 a second); both queues are FIFO, so a chat's messages go out in the order
+      they were made and no chat overtakes another for the overall pace.
     - A 429 holds back only the chat it came for, for exactly retry_after, and the call is retried
       (up to `max_retries` times, or the call's `rate_limit_args`); one log line, no traceback.
     - Everything else (answerCallbackQuery above all) goes out at once, never behind the queue.
@@ -168,6 +174,8 @@ class FairRateLimiter(BaseRateLimiter[int]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._overall = _Pace(overall_per_second, overall_burst)
+        self._overall_lock = asyncio.Lock()
+        self._overall_waiting = 0
         self._chat_rate, self._group_rate, self._chat_burst = chat_per_second, group_per_second, chat_burst
         self._max_retries = max_retries
         self._clock = clock
@@ -193,13 +201,13 @@ class FairRateLimiter(BaseRateLimiter[int]):
     def expected_delay(self, chat_id: int | str) -> float:
         """Seconds before a message made now for `chat_id` would go out (an estimate, O(1))."""
         now = self._clock()
-        overall_backlog = max(0.0, self._overall.ready_at(now) - now)
+        overall = self._overall.wait(now) + self._overall_waiting / self._overall.rate
         chat = self._chats.get(chat_id)
         if chat is None:
-            return overall_backlog
+            return overall
         ready = max(chat.blocked_until, chat.pace.tat + (chat.waiting - chat.pace.burst + 1) / chat.pace.rate)
         # Each call already waiting for this chat also needs an overall slot.
-        return max(0.0, ready - now) + overall_backlog + chat.waiting / self._overall.rate
+        return max(0.0, ready - now) + overall + chat.waiting / self._overall.rate
 
     def _chat(self, chat_id: int | str) -> _Chat:
         chat = self._chats.get(chat_id)
@@ -215,10 +223,20 @@ class FairRateLimiter(BaseRateLimiter[int]):
             chat = self._chats[chat_id] = _Chat(pace)
         return chat
 
-    async def _sleep_until(self, moment: float) -> None:
-        delay = moment - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def _paced(self, pace: _Pace, not_before: float = 0.0) -> None:
+        """Wait until `pace` lets a call leave (and `not_before` has passed), then take it."""
+        while (wait := max(pace.wait(self._clock()), not_before - self._clock())) > 0:
+            await asyncio.sleep(wait)
+        pace.take(self._clock())
+
+    async def _overall_turn(self) -> None:
+        """The bot's overall pace, first come first served across chats."""
+        self._overall_waiting += 1
+        try:
+            async with self._overall_lock:
+                await self._paced(self._overall)
+        finally:
+            self._overall_waiting -= 1
 
     async def process_request(
         self,
@@ -244,8 +262,8 @@ class FairRateLimiter(BaseRateLimiter[int]):
         try:
             async with chat.lock:  # FIFO: this chat's messages go out in the order they were made
                 for attempt in range(retries + 1):
-                    await self._sleep_until(max(chat.blocked_until, chat.pace.reserve(self._clock())))
-                    await self._sleep_until(self._overall.reserve(self._clock()))
+                    await self._paced(chat.pace, chat.blocked_until)
+                    await self._overall_turn()
                     try:
                         return await callback(*args, **kwargs)
                     except RetryAfter as error:

@@ -19,7 +19,7 @@ from answer_lines import question_ids, typed_lines
 from bot import cases_cli
 from bot.flow import load_flow
 from bot.paths import default_flow
-from bot.render import Renderer
+from bot.render import Renderer, to_plain
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,3 +254,81 @@ def test_stats_chart_without_cases_is_an_error(db, tmp_path):
 def test_the_database_comes_from_the_environment_by_default(db):
     done = clientcoach("cases", "list", env=_environment(CLIENTCOACH_DB=str(db)))
     assert "1. Rossi Srl" in out(done)
+
+
+# -- reminders that fall due, console wording, plurals ------------------------------------------------
+
+
+def past_reminder(db: Path, user: int = 0, case_no: int = 1) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    store = Store.open(db)
+    try:
+        assert store.add_reminder(user, case_no, datetime.now(timezone.utc) - timedelta(hours=1)) is not None
+    finally:
+        store.close()
+
+
+def test_due_shows_the_reminders_that_fell_due_once(db):
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due"))
+    past_reminder(db)
+    past_reminder(db, OTHER_USER)
+    text = out(cases(db, "due"))
+    assert "Hai un promemoria arrivato a scadenza:" in text and "Promemoria: caso n. 1 · Rossi Srl" in text
+    assert "pulsanti" not in text and "clientcoach cases outcome 1" in text, "console words, no buttons"
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due")), "delivered once"
+    assert "promemoria arrivato" in out(cases(db, "show", "1"))
+    assert "Promemoria: caso n. 1 · Neri" not in text, "only the user's own"
+    assert "Reminder: case no. 1" in out(cases(db, "due", "--user", str(OTHER_USER), "--lang", "en"))
+
+
+def test_the_console_shows_due_reminders_when_it_starts(db):
+    past_reminder(db)
+    done = clientcoach("chat", "--db", str(db), "--new", stdin="")
+    text = out(done)
+    assert text.index("Hai un promemoria arrivato a scadenza:") < text.index(FLOW.questions["alias"].text["it"])
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due"))
+
+
+def test_a_case_page_in_the_console_names_the_command_not_buttons(db):
+    for lang, word in (("it", "pulsanti"), ("en", "buttons")):
+        text = out(cases(db, "show", "1", "--lang", lang))
+        assert word not in text and "clientcoach cases outcome 1" in text
+
+
+def test_export_counts_in_the_singular_and_the_plural(db, tmp_path):
+    two = tmp_path / "two.csv"
+    assert f"Ho esportato 2 casi in {two}." in out(cases(db, "export", "--out", str(two)))
+    one = tmp_path / "one.csv"
+    assert f"Exported 1 case to {one}." in out(cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "en"))
+    assert f"Ho esportato 1 caso in {one}." in out(cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it"))
+    assert one.stat().st_mode & 0o777 == 0o600 and two.stat().st_mode & 0o777 == 0o600, "readable by the owner only"
+
+
+def test_global_options_before_the_subcommand(db):
+    assert "Your cases (2)" in out(clientcoach("--lang", "en", "cases", "--db", str(db), "list"))
+
+
+# -- the database and privacy commands ---------------------------------------------------------------
+
+
+def test_db_check_and_backup(db, tmp_path):
+    report = out(clientcoach("db", "check", "--db", str(db)))
+    assert f"Database: {db}" in report and "Integrità: ok" in report and "Versione dello schema:" in report
+    copy = tmp_path / "backup.db"
+    done = out(clientcoach("--db", str(db), "db", "backup", str(copy)))
+    assert done.startswith(f"Copia di sicurezza scritta in {copy}")
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert "1. Rossi Srl" in out(clientcoach("--db", str(copy), "cases", "list")), "the copy is a working database"
+    again = clientcoach("--db", str(db), "db", "backup", str(copy), "--lang", "en")
+    assert again.returncode == 1 and again.stderr.decode().count("\n") == 1 and str(copy) in again.stderr.decode()
+    assert "Integrity: ok" in out(clientcoach("--lang", "en", "db", "check", "--db", str(copy)))
+
+
+def test_privacy_is_the_bots_privacy_text_with_console_words():
+    console, telegram = Renderer(surface="console"), Renderer()
+    for lang in ("it", "en"):
+        text = out(clientcoach("privacy", "--lang", lang))
+        assert text.strip() == to_plain(console.ui(lang, "privacy"))
+        first = to_plain(telegram.ui(lang, "privacy")).splitlines()[2]  # the same paragraph as on Telegram
+        assert first in text and "clientcoach cases delete --all" in text and "/cancellatutto" not in text

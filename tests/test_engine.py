@@ -17,18 +17,21 @@ from bot.flow import load_flow
 FLOW = load_flow(Path(__file__).resolve().parents[1] / "flows" / "cliente_difficile.yaml")
 
 # A valid typed answer for every non-choice question.
-TYPED = {"alias": "Rossi", "occurrences": "3", "service": "consulenza fiscale", "price": "1.200", "sender": "Studio Bianchi"}
+TYPED = {"alias": "Rossi", "owed": "850", "price": "1.200", "concession_offer": "uno sconto del 10%",
+         "attention": "telefonate la sera", "service": "consulenza fiscale", "address": "Mario"}
 
 GOOD_CLIENT = {"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "feelings": ["glad"]}
 FREE_CLIENT = {"payment": "free", "free_attitude": "demands", "balance": "drains"}
-DESTRUCTIVE = {"payment": "full", "balance": "even", "behaviours": ["threats"], "conflict": "public_attacks", "settle": "no_will"}
-PRESTIGIOUS = {"payment": "full", "balance": "even", "prestige": "very", "vip_signals": ["special_attentions"]}
-VIP_TURNED_DESTRUCTIVE = {**DESTRUCTIVE, "prestige": "very", "vip_signals": ["special_attentions", "lawyers"]}
+DESTRUCTIVE = {"payment": "full", "balance": "even", "behaviours": ["threats"], "conflict": ["review_posted"], "settle": "no_will"}
+PRESTIGIOUS = {"payment": "full", "balance": "even", "prestige": "very", "vip_signals": ["jumps_queue"]}
+VIP_TURNED_DESTRUCTIVE = {**DESTRUCTIVE, "prestige": "very", "vip_signals": ["jumps_queue", "influential_lawyers"]}
 EVERY_BRANCH = {
-    "alias": "Rossi", "payment": "free", "free_attitude": "demands", "balance": "drains",
-    "behaviours": ["calls_back", "threats"], "conflict": "threatened", "settle": "only_big_concessions",
-    "origin": "their_error", "prestige": "very", "vip_signals": ["lawyers"], "feelings": ["nights"],
-    "occurrences": 5, "service": "il sito web", "price": "1.200,50", "sender": "Studio Bianchi", "form": "lei",
+    "alias": "Rossi", "payment": "free", "free_attitude": "demands", "price": "1.200,50", "price_unit": "month",
+    "stage": "ongoing", "balance": "drains", "behaviours": ["calls_back", "threats"], "conflict": ["lawyer_letter"],
+    "settle": "only_big_concessions", "concessions": "none_yet", "concession_offer": "uno sconto",
+    "origin": "their_error", "pattern": "often", "prestige": "very", "vip_signals": ["special_attentions"],
+    "attention": "telefonate", "feelings": ["nights"], "notice": "no_notice", "service": "il sito web",
+    "who": "company", "address": "Studio Bianchi", "form": "lei",
 }
 
 
@@ -60,33 +63,33 @@ def all_branches(engine: Engine) -> list[dict]:
 # -- path length -------------------------------------------------------------------------------
 
 
-def test_every_branch_takes_between_12_and_16_questions(engine):
+def test_every_branch_takes_between_13_and_23_questions(engine):
     lengths = sorted(len(state["history"]) for state in all_branches(engine))
-    # payment (free work), behaviours (open conflict) and prestige (VIP) branch: 2 x 2 x 2 paths.
-    assert len(lengths) == 8
-    assert lengths[0] == 12, "the shortest path (no branch taken)"
-    assert lengths[-1] == 16, "the longest path (free work + open conflict + prestige)"
-    assert set(lengths) == {12, 13, 14, 15, 16}
+    # payment (cheap work, money owed), behaviours (conflict, concessions) and prestige (VIP) branch,
+    # and some branches open a follow-up of their own.
+    assert lengths[0] == 13, "the shortest path (no branch taken)"
+    assert lengths[-1] == 23, "the longest path (cheap work + conflict + concessions + VIP attentions)"
+    assert set(lengths) == set(range(13, 24))
 
 
 @pytest.mark.parametrize(
     ("answers", "expected"),
     [
-        pytest.param(GOOD_CLIENT, 12, id="good-client"),
-        pytest.param(FREE_CLIENT, 13, id="free-client"),
-        pytest.param(PRESTIGIOUS, 13, id="prestigious"),
-        pytest.param(DESTRUCTIVE, 14, id="destructive"),
+        pytest.param(GOOD_CLIENT, 13, id="good-client"),
+        pytest.param(FREE_CLIENT, 17, id="free-client"),
+        pytest.param(PRESTIGIOUS, 14, id="prestigious"),
+        pytest.param(DESTRUCTIVE, 15, id="destructive"),
     ],
 )
-def test_a_typical_run_takes_12_to_14_questions(drive, answers, expected):
+def test_a_typical_run_takes_13_to_17_questions(drive, answers, expected):
     state = drive(answers)
     assert len(state["history"]) == expected
-    assert 8 <= expected <= 14
+    assert 13 <= expected <= 17
 
 
 def test_a_mixed_profile_run_asks_every_branch_it_touches(drive):
-    assert len(drive(VIP_TURNED_DESTRUCTIVE)["history"]) == 15
-    assert len(drive(EVERY_BRANCH)["history"]) == 16
+    assert len(drive(VIP_TURNED_DESTRUCTIVE)["history"]) == 16
+    assert len(drive(EVERY_BRANCH)["history"]) == 23
 
 
 # -- back ----------------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ def test_skip_leaves_an_optional_question_unanswered(engine):
     assert state["at"] == "payment"
 
 
-@pytest.mark.parametrize("qid", ["payment", "behaviours", "occurrences", "form"])
+@pytest.mark.parametrize("qid", ["payment", "behaviours", "pattern", "form"])
 def test_a_required_question_cannot_be_skipped(engine, state_at, qid):
     state = state_at(qid)
     with pytest.raises(Invalid) as caught:
@@ -142,9 +145,10 @@ def test_a_required_question_cannot_be_skipped(engine, state_at, qid):
 
 def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, state_at):
     for qid, q in FLOW.questions.items():
-        state = state_at(qid, {"payment": "free", "free_attitude": "demands", "behaviours": ["threats"],
-                               "conflict": "threatened", "settle": "willing", "prestige": "very",
-                               "vip_signals": ["none"]})
+        answers = {"payment": "late" if qid in ("owed", "owed_since") else "free", "free_attitude": "demands",
+                   "behaviours": ["threats"], "conflict": ["lawyer_letter"], "settle": "only_big_concessions",
+                   "concessions": "none_yet", "prestige": "very", "vip_signals": ["special_attentions"]}
+        state = state_at(qid, answers)
         if q.optional:
             assert engine.skip(state)["answers"][qid] is None
         else:
@@ -174,7 +178,7 @@ def test_answering_after_the_end_is_refused(engine, drive):
 
 
 def test_changing_payment_to_free_asks_only_the_free_work_question(engine, drive):
-    done = drive({**GOOD_CLIENT, "alias": "Rossi", "price": "900"})
+    done = drive({**GOOD_CLIENT, "alias": "Rossi"})
     assert "free_attitude" not in done["history"]
     state = engine.show_review(done)
     assert state["review"] and [q.id for q, _ in engine.answered(state)] == done["history"]
@@ -184,11 +188,15 @@ def test_changing_payment_to_free_asks_only_the_free_work_question(engine, drive
     state = engine.answer(state, "free")
     assert state["at"] == "free_attitude", "the question the change brings in comes next"
     state = engine.answer(state, "demands")
+    assert state["at"] == "price", "price was answered, but not on this branch: it is asked"
+    for raw in ("900", "once", "ongoing"):  # price, its unit, the stage of the work
+        state = engine.answer(state, raw)
     assert state["at"] == END and not state["editing"], "then straight back to the review"
 
-    expected = {**done["answers"], "payment": "free", "free_attitude": "demands"}
+    brought_in = {"payment": "free", "free_attitude": "demands", "price": 900.0, "price_unit": "once", "stage": "ongoing"}
+    expected = {**done["answers"], **brought_in}
     assert state["answers"] == expected, "every other answer is kept"
-    assert state["history"] == ["alias", "payment", "free_attitude", *done["history"][2:]]
+    assert state["history"] == ["alias", "payment", "free_attitude", "price", "price_unit", "stage", *done["history"][2:]]
 
 
 def test_dropping_threats_drops_the_conflict_answers(engine, drive):
@@ -208,7 +216,7 @@ def test_adding_threats_asks_the_conflict_questions_then_returns_to_the_review(e
     state = engine.change(done, "behaviours")
     state = engine.answer(state, ["values_work", "offended"])
     assert state["at"] == "conflict"
-    state = engine.answer(state, "fair_complaint")
+    state = engine.answer(state, ["fair_complaint"])
     assert state["at"] == "settle"
     state = engine.answer(state, "willing")
     assert state["at"] == END
@@ -217,7 +225,7 @@ def test_adding_threats_asks_the_conflict_questions_then_returns_to_the_review(e
 
 
 def test_changing_an_answer_off_any_branch_goes_straight_back_to_the_review(engine, drive):
-    done = drive({**GOOD_CLIENT, "price": "900"})
+    done = drive({**FREE_CLIENT, "price": "900"})
     state = engine.answer(engine.change(done, "price"), "1.500")
     assert state["at"] == END
     assert state["answers"] == {**done["answers"], "price": 1500.0}
@@ -227,9 +235,10 @@ def test_changing_an_answer_off_any_branch_goes_straight_back_to_the_review(engi
 def test_a_change_in_the_middle_of_the_questionnaire_resumes_where_the_user_was(engine, state_at):
     state = state_at("origin", {"payment": "full"})
     state = engine.change(engine.show_review(state), "payment")
-    state = engine.answer(state, "discounted")
+    state = engine.answer(state, "below_price")
     assert state["at"] == "free_attitude" and state["editing"]
-    state = engine.answer(state, "grateful")
+    for raw in ("grateful", "900", "month", "finished"):
+        state = engine.answer(state, raw)
     assert state["at"] == "origin", "the unanswered question the user had reached"
     assert state["editing"] and {"balance", "behaviours"} <= set(state["answers"])
 
@@ -257,10 +266,11 @@ def test_prefill_keeps_answers_after_a_question_the_flow_gained(engine, drive):
     """A re-assessment: answers from an earlier case, where free_attitude was never answered."""
     earlier = dict(drive(GOOD_CLIENT)["answers"], payment="free", ghost="x", form="maybe")
     state = engine.prefill(engine.new(), earlier)
-    assert state["at"] == "free_attitude"
+    assert state["at"] == "free_attitude" and state["mode"] == "editing", "the new questions are asked as a change"
     assert "ghost" not in state["answers"] and "form" not in state["answers"], "invalid answers are dropped"
-    state = engine.answer({**state, "editing": True}, "grateful")
-    assert state["at"] == "form", "the answers after the new question were kept"
+    for raw in ("grateful", "900", "once", "ongoing"):
+        state = engine.answer(state, raw)
+    assert state["at"] == "form", "the answers after the new questions were kept"
     state = engine.answer(state, "tu")
     assert state["at"] == END and state["answers"]["balance"] == "worth_it"
 

@@ -270,7 +270,7 @@ runpy.run_module("bot", run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.mark.parametrize("module", ["bot.cli", "bot.flow", "yaml", "jinja2", "sqlite_utils", "transitions", "bot.console"])
+@pytest.mark.parametrize("module", ["bot.cli", "bot.flow", "jinja2", "sqlite_utils", "transitions", "bot.console"])
 def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
     environment.update(PYTHONPATH=str(ROOT))

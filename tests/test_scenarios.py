@@ -325,3 +325,14 @@ def test_a_saved_case_shows_the_same_compact_advice(store, flow, drive):
     case_no = finish(coach, drive, 5, MANY_SCRIPTS).case_no
     assert [s.kind for s in coach.case_advice_screens(5, case_no)] == ["advice", "script"]
     assert coach.case_advice_screens(6, case_no) == []
+
+
+def test_the_readme_section_on_messages_is_current(flow):
+    """README's "Which messages you get, and why" is generated from the conditions: run `python -m bot.scripts`."""
+    from pathlib import Path
+
+    from bot.scripts import README_BEGIN, README_END, _script_titles, readme_section
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    current = text[text.index(README_BEGIN): text.index(README_END) + len(README_END)]
+    assert current == readme_section(flow, _script_titles()), "stale: run `python -m bot.scripts`"

@@ -324,3 +324,55 @@ async def test_a_long_screen_is_sent_in_parts_that_telegram_accepts(server, db):
     assert len(sent) >= 3, "split at paragraphs, under 4096 UTF-16 units each"
     assert all(m.text for m in sent) and not [c for c in server.calls("sendMessage") if c.error]
     assert "Punto 0" in sent[0].text and "Punto 29" in sent[-1].text
+
+
+async def test_a_case_with_an_emoji_heavy_note_is_shown_whole_with_its_advice_and_scripts(server, db):
+    from contextlib import closing
+
+    from bot.casebook import CaseBook
+    from bot.store import Store
+    from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
+
+    case_no = make_case(db, ALICE, GRATIS)
+    with closing(Store.open(db)) as store:  # under 4096 characters, well over 4096 UTF-16 units
+        CaseBook(store, FLOW, RENDERER).add_note(ALICE, case_no, "🔥" * 1990, "it")
+    async with running_bot(server, db) as app:
+        alice = TgUser(server, ALICE)
+        await alice.say("/start")
+        before = len(server.calls("sendMessage"))
+        await alice.say(f"/caso {case_no}")
+        advice = app.bot_data["coach"].case_advice_screens(ALICE, case_no)
+    sent = server.calls("sendMessage")[before:]
+    assert not [c.error for c in sent if c.error], "every part fits Telegram's limit"
+    assert len(sent) >= len(advice) + 2, "the case (in parts), then its advice and scripts"
+    assert "🔥" in "".join(c.params.get("text", "") for c in sent)
+
+
+async def test_a_reminder_is_marked_sent_only_once_telegram_accepted_it(server, db):
+    from contextlib import closing
+
+    from bot.casebook import CaseBook
+    from bot.store import Store, utcnow
+    from bot.telegram_cases import schedule
+    from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
+
+    case_no = make_case(db, ALICE, GRATIS)
+    with closing(Store.open(db)) as store:
+        CaseBook(store, FLOW, RENDERER).remind(ALICE, case_no, "3g", "it")
+    with sqlite_utils.Database(db).conn as conn:
+        conn.execute("UPDATE reminders SET due = ?", (utcnow(),))  # due now
+    fired = lambda: sqlite_utils.Database(db).execute("SELECT fired FROM reminders").fetchone()[0]  # noqa: E731
+    async with running_bot(server, db) as app:
+        alice = TgUser(server, ALICE)
+        await alice.say("/start")  # the reminder armed at start fires about now
+        book = app.bot_data["casebook"]
+        await server.wait_for(fired, 10)  # sent, then marked
+        with sqlite_utils.Database(db).conn as conn:
+            conn.execute("UPDATE reminders SET fired = NULL, due = ?", (utcnow(),))
+        server.fail_next("sendMessage", error_code=502, description="Bad Gateway")
+        schedule(app, book.pending_reminders()[0])  # as at the next start
+        await server.wait_for(lambda: [c for c in server.calls("sendMessage") if c.status == 502], 10)
+        await asyncio.sleep(0.3)
+        assert fired() is None, "a reminder Telegram did not take stays pending"
+        schedule(app, book.pending_reminders()[0])
+        await server.wait_for(fired, 10)

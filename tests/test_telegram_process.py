@@ -84,3 +84,62 @@ def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def run_env(root: str, db: Path, token: str = DEFAULT_TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
+    env.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
+    return env
+
+
+def test_a_token_the_server_refuses_at_start_is_one_line_and_never_printed(tmp_path):
+    token = "1111111111:" + "Q" * 35
+    with BotApiServer.in_thread() as server:
+        result = subprocess.run([sys.executable, "-m", "bot", "run"], env=run_env(server.root, tmp_path / "b.db", token),
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    assert "Traceback" not in output and token not in output and "Q" * 35 not in output
+    assert "TELEGRAM_BOT_TOKEN" in output
+
+
+def test_a_401_while_running_exits_non_zero_so_a_supervisor_restarts_the_bot(tmp_path):
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    with BotApiServer.in_thread() as server:
+        bot = start_bot(server.root, db, log)
+        try:
+            server.send_text(ALICE, "/start")
+            server.wait_for(lambda: server.chat(ALICE), 15)
+            server.revoke()  # the token is revoked in @BotFather
+            assert bot.wait(30) == 3
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+    logs = log.read_text(encoding="utf-8", errors="replace")
+    assert "401" in logs and "Traceback" not in logs and DEFAULT_TOKEN.split(":")[1] not in logs
+
+
+def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_path):
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    with BotApiServer.in_thread() as server:
+        bot = start_bot(server.root, db, log)
+        try:
+            server.send_text(ALICE, "/start")
+            server.wait_for(lambda: server.chat(ALICE), 15)
+            server.slow_next("sendMessage", 1.5)  # the reply is on its way when the signal comes
+            server.send_text(ALICE, "/nuovo")
+            server.wait_for(lambda: [c for c in server.calls("sendMessage") if c.status is None], 15)
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(20) == 0
+            assert "Domanda 1 di" in dialog_text(server), "the update in hand was finished"
+            sent = len(server.chat(ALICE))
+            bot = start_bot(server.root, db, log)  # nothing handled comes again
+            server.send_text(ALICE, "/aiuto")
+            server.wait_for(lambda: len(server.chat(ALICE)) > sent, 15)
+            assert len(server.chat(ALICE)) == sent + 1
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(20) == 0
+    logs = log.read_text(encoding="utf-8", errors="replace")
+    assert logs.count("bot stopped") == 2
+    assert " ERROR " not in logs and "Traceback" not in logs, logs[-3000:]

@@ -145,11 +145,12 @@ async def test_a_busy_user_holds_one_slot_of_the_bound_not_one_per_update(server
         await _eventually(lambda: processor.busy_users == 0)
 
 
-def _assert_paced(arrivals: list[float], rate: float, burst: int) -> None:
-    """No stretch of arrivals is denser than the pace allows (one call of slack for loopback jitter)."""
+def _assert_paced(arrivals: list[float], rate: float, burst: int, slack: int = 2) -> None:
+    """No stretch of arrivals is denser than the pace allows (`slack` calls more for loopback jitter
+    on a busy machine; without the pace every call would arrive at once)."""
     for i, first in enumerate(arrivals):
-        for j in range(i + burst + 1, len(arrivals)):
-            assert arrivals[j] - first >= (j - i - burst) / rate, f"calls {i}..{j} came faster than {rate}/s"
+        for j in range(i + burst + slack, len(arrivals)):
+            assert arrivals[j] - first >= (j - i - burst - slack + 1) / rate, f"calls {i}..{j} came faster than {rate}/s"
 
 
 # -- throttling where Telegram throttles -------------------------------------------------------
@@ -195,7 +196,7 @@ async def test_messages_keep_each_chats_order_and_pace(server):
 
 
 async def test_the_bots_overall_pace_holds_across_chats(server):
-    rate, burst, chats = 100.0, 5, list(range(700, 730))
+    rate, burst, chats = 40.0, 5, list(range(700, 730))
     async with limited_bot(server, FairRateLimiter(overall_per_second=rate, overall_burst=burst), *chats) as app:
         await asyncio.gather(*(app.bot.send_message(chat, "hello") for chat in chats))
     times = sorted(c.at for c in server.calls("sendMessage") if c.status == 200)

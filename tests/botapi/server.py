@@ -281,6 +281,11 @@ class BotApiServer:
         """The user's button presses the bot answered, with the answer's text and show_alert."""
         return [query for query in self.callback_queries(user_id, token=token) if query.answered]
 
+    def activity(self, user_id: int, *, token: str | None = None) -> int:
+        """How many messages and edits the bot has made in the user's chat so far (to see a reaction)."""
+        chat = self._bot(token).chats.get(user_id)
+        return len(chat.bot_activity) if chat else 0
+
     def pending_updates(self, *, token: str | None = None) -> int:
         """Updates not yet confirmed by the bot (getUpdates) or taken by its webhook."""
         return self._bot(token).pending_update_count

@@ -1,0 +1,193 @@
+"""The kill -9 campaign (issue 10): `clientcoach run` killed and restarted under scripted users.
+
+Each user reads the screen and acts as a person would (taps an option, types where there are no
+options, asks for the result, starts again), waiting for the bot's reaction; meanwhile the bot
+process is killed with SIGKILL and started again, over and over. Counted:
+
+- inputs to repeat: a tap or a message the bot never reacted to (the user would have to redo it);
+- dead buttons: a tap on the question on screen answered "no longer active";
+- answers saved but not shown: at the end, an open questionnaire whose screen is behind the store;
+- results never shown: a saved case whose "Case no. N saved" message never arrived.
+
+CI runs a reduced size; `CLIENTCOACH_FULL_CAMPAIGN=1` runs the issue's 20 users x 200 kills and
+prints the figures (quoted in the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pytest
+
+from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
+
+FULL = os.environ.get("CLIENTCOACH_FULL_CAMPAIGN") == "1"
+USERS, KILLS = (20, 200) if FULL else (3, 6)
+REACTION_TIMEOUT = 20.0  # a restart (interpreter, token check, menus) plus the chat's pace
+SAVED = re.compile(r"(?:Caso n\. |Case no\. )(\d+) (?:salvato|saved)")
+
+
+@dataclass
+class Figures:
+    users: int = USERS
+    kills: int = 0
+    inputs: int = 0
+    inputs_to_repeat: int = 0
+    dead_buttons: int = 0
+    saved_not_shown: int = 0
+    cases: int = 0
+    results_never_shown: int = 0
+    tracebacks: int = 0
+    integrity: str = ""
+
+
+async def start_bot(root: str, db: Path, log: Path) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
+    env.update(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=db.parent, stdout=out, stderr=out
+        )
+
+
+def nonce(message: ChatMessage) -> tuple[str, int] | None:
+    for _, data in message.buttons:
+        parts = (data or "").split(":", 3)
+        if len(parts) == 4 and parts[0] == "q" and parts[2].isdigit():
+            return parts[1], int(parts[2])
+    return None
+
+
+def current_dialog(server: BotApiServer, uid: int) -> ChatMessage | None:
+    """The question on the user's screen: the newest message with questionnaire buttons, unless
+    a result came after it (then there is nothing open)."""
+    for message in reversed(server.chat(uid)):
+        if SAVED.search(message.text or ""):
+            return None
+        if nonce(message):
+            return message
+    return None
+
+
+class User:
+    """A scripted user: one input at a time, each waiting for the bot's reaction."""
+
+    def __init__(self, server: BotApiServer, uid: int, figures: Figures, rng: random.Random) -> None:
+        self.server, self.uid, self.figures, self.rng = server, uid, figures, rng
+        self.toggled = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.act()
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+
+    async def act(self) -> None:
+        server, uid = self.server, self.uid
+        dialog = current_dialog(server, uid)
+        before = server.activity(uid)
+        self.figures.inputs += 1
+        if dialog is None:
+            await server.send_text(uid, "/nuovo")
+            await self.reaction(lambda: server.activity(uid) > before)
+            return
+        data = self.choose(dialog)
+        if data is None:
+            await server.send_text(uid, "1200")  # a typed answer (a name or an amount)
+            await self.reaction(lambda: server.activity(uid) > before)
+            return
+        query = await server.press_button(uid, dialog.message_id, data)
+        answer = await self.reaction(lambda: next((q for q in server.callback_answers(uid) if q.id == query["id"]), None))
+        if answer is not None and answer.text and ("non è più attivo" in answer.text or "no longer active" in answer.text):
+            self.figures.dead_buttons += 1
+
+    def choose(self, dialog: ChatMessage) -> str | None:
+        """The button a person would tap on this question (None: type an answer)."""
+        data = [d or "" for _, d in dialog.buttons]
+        pick = lambda suffix: [d for d in data if d.split(":", 3)[-1].startswith(suffix)]  # noqa: E731
+        if finish := pick("finish"):
+            return finish[0]
+        if (done := pick("done")) and self.toggled:
+            self.toggled = False
+            return done[0]
+        if toggles := pick("tog:"):
+            self.toggled = True
+            return self.rng.choice(toggles)
+        if options := pick("opt:"):
+            return self.rng.choice(options)
+        if (skip := pick("skip")) and self.rng.random() < 0.5:
+            return skip[0]
+        return None
+
+    async def reaction(self, seen):
+        try:
+            return await self.server.wait_for(seen, REACTION_TIMEOUT)
+        except TimeoutError:
+            self.figures.inputs_to_repeat += 1
+            return None
+
+
+async def campaign(tmp_path: Path, users: int = USERS, kills: int = KILLS, seed: int = 10) -> Figures:
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    figures, rng = Figures(users=users), random.Random(seed)
+    async with BotApiServer() as server:
+        bot = await start_bot(server.root, db, log)
+        stop = asyncio.Event()
+        people = [User(server, 5000 + i, figures, random.Random(seed + i)) for i in range(users)]
+        tasks = [asyncio.create_task(person.run(stop)) for person in people]
+        try:
+            for _ in range(kills):
+                await asyncio.sleep(rng.uniform(3.0, 6.0))  # a start takes about 2.5 s
+                bot.send_signal(signal.SIGKILL)
+                await bot.wait()
+                figures.kills += 1
+                bot = await start_bot(server.root, db, log)
+            await asyncio.sleep(3)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # Let the bot finish what it was given, then read what each user sees against the store.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            activity = sum(server.activity(p.uid) for p in people)
+            await asyncio.sleep(2.5)
+            if server.pending_updates() == 0 and activity == sum(server.activity(p.uid) for p in people):
+                break
+        bot.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(bot.wait(), 30)
+        with sqlite3.connect(db) as conn:
+            figures.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            open_states = {uid: json.loads(state) for uid, state in conn.execute("SELECT user_id, state FROM conversations")}
+            cases = conn.execute("SELECT user_id, case_no FROM cases").fetchall()
+        for person in people:
+            state = open_states.get(person.uid)
+            dialog = current_dialog(server, person.uid)
+            if state is not None and (dialog is None or nonce(dialog) != (state.get("cid"), state["step"])):
+                figures.saved_not_shown += 1
+        shown = {(uid, int(n)) for uid in (p.uid for p in people) for m in server.chat(uid) for n in SAVED.findall(m.text or "")}
+        figures.cases = len(cases)
+        figures.results_never_shown = len([case for case in cases if tuple(case) not in shown])
+    figures.tracebacks = log.read_text(encoding="utf-8", errors="replace").count("Traceback")
+    return figures
+
+
+@pytest.mark.slow  # about 45 s at the reduced size CI runs
+def test_kill_9_campaign_users_see_what_was_saved(tmp_path):
+    figures = asyncio.run(campaign(tmp_path))
+    print("\nkill -9 campaign:", json.dumps(asdict(figures)))
+    assert figures.kills == KILLS and figures.integrity == "ok"
+    assert figures.inputs_to_repeat <= figures.kills, "at most the input in flight at each kill"
+    assert figures.dead_buttons == 0
+    assert figures.saved_not_shown == 0
+    assert figures.results_never_shown == 0
+    assert figures.tracebacks == 0
+    assert figures.inputs > figures.kills
