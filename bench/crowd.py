@@ -198,12 +198,13 @@ async def measure(users: int, seconds: float, think: tuple[float, float] = THINK
             try:
                 await server.wait_for(lambda: server.calls("getUpdates"), timeout=60)
                 coach = Coach(Store.open(db))  # reads what the bot saved: which question each user is at
-                began, cpu_before = time.monotonic(), _cpu_seconds(bot.pid)
+                began, cpu_before, own_before = time.monotonic(), _cpu_seconds(bot.pid), _cpu_seconds(os.getpid())
                 humans = [Human(server, coach, 10_000 + i, random.Random(rng.random()), think) for i in range(users)]
                 logs = await asyncio.gather(*(h.run(began + seconds) for h in humans))
                 ended = time.monotonic()
                 await asyncio.sleep(0.3)  # late answers and edits settle
                 rss, cpu = _rss_mb(bot.pid), _cpu_seconds(bot.pid) - cpu_before
+                own = _cpu_seconds(os.getpid()) - own_before
                 coach.store.close()
             finally:
                 bot.send_signal(signal.SIGTERM)
@@ -222,6 +223,7 @@ async def measure(users: int, seconds: float, think: tuple[float, float] = THINK
         "bot_429_retries": sum("429 for" in line for line in lines),
         "bot_rss_mb": rss,
         "bot_cpu_share": cpu / (ended - began),  # of one core, while the users were at it
+        "bench_cpu_share": own / (ended - began),  # the server and the fake users
         "load_average": os.getloadavg()[0],  # the machine's: other work skews the figures
     }
     return figures
@@ -235,6 +237,7 @@ def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: 
             message_calls.setdefault(int(call.params["chat_id"]), []).append(call.at)
     answers = {c.params.get("callback_query_id"): c for c in calls if c.method.lower() == "answercallbackquery"}
     too_old = sum(1 for c in answers.values() if c.error and "too old" in c.error)
+    toasts = sum(1 for c in answers.values() if c.status == 200 and c.params.get("text"))
     step_calls, final_calls, questionnaire_calls = [], [], []
     latencies, answer_latencies, served = [], [], []
     unanswered = out_of_order = 0
@@ -287,6 +290,7 @@ def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: 
         "unanswered": unanswered,
         "out_of_order": out_of_order,
         "query_too_old": too_old,
+        "answers_with_a_toast": toasts,  # e.g. "your reply is coming" when the bot is busy
         "refused_429": server.refused,
         "users_failed": len(failures),
         "first_failure": failures[0] if failures else None,
@@ -296,7 +300,7 @@ def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: 
 
 # (users, seconds, think time); tiny is the CI smoke test's: a few fast users, a few seconds.
 SIZES = {
-    "full": ((50, 45, THINK), (100, 45, THINK), (500, 60, THINK)),
+    "full": ((50, 60, THINK), (100, 70, THINK), (500, 45, THINK)),
     "quick": ((20, 15, THINK), (50, 15, THINK), (150, 20, THINK)),
     "tiny": ((4, 4, (0.2, 0.6)),),
 }
@@ -312,8 +316,8 @@ def rows_for(figures: dict[str, Any]) -> list[Row]:
             figures["calls_per_step"] <= GOALS["calls_per_step"], detail),
         Row(SECTION, f"{label}: message calls per finished questionnaire", figures["calls_per_questionnaire"], "",
             detail={"finished": figures["finished_questionnaires"]}),
-        Row(SECTION, f"{label}: steps served per second (share of the 30/s ceiling)", figures["steps_per_second"], "/s",
-            detail={"share": figures["ceiling_share"]}),
+        Row(SECTION, f"{label}: steps served per second", figures["steps_per_second"], "/s",
+            detail={"share_of_ceiling": figures["ceiling_share"], "message_calls_per_second": figures["message_calls_per_second"]}),
     ]
     p95_goal = n == 100
     rows += [
@@ -326,7 +330,10 @@ def rows_for(figures: dict[str, Any]) -> list[Row]:
     clean = figures["unanswered"] + figures["out_of_order"] + figures["query_too_old"] + figures["errors_logged"] + figures["users_failed"]
     rows.append(Row(SECTION, f"{label}: unanswered taps + steps out of order + \"query too old\" + errors", clean, "",
                     "0", clean == 0, {k: figures[k] for k in ("unanswered", "out_of_order", "query_too_old", "errors_logged", "users_failed", "first_error", "first_failure")}))
+    rows.append(Row(SECTION, f"{label}: callback answers with a toast (reply late)", figures["answers_with_a_toast"], ""))
     rows.append(Row(SECTION, f"{label}: 429 refusals from the emulated ceiling", figures["refused_429"], ""))
+    rows.append(Row(SECTION, f"{label}: bot process CPU (share of one core)", 100 * figures["bot_cpu_share"], "%",
+                    detail={"rss_mb": figures["bot_rss_mb"], "load_average": figures["load_average"]}))
     rows.append(Row(SECTION, f"{label}: RSS of the bot process", figures["bot_rss_mb"], "MB"))
     return rows
 
@@ -334,17 +341,16 @@ def rows_for(figures: dict[str, Any]) -> list[Row]:
 def run(quick: bool, size: str | None = None) -> list[Row]:
     size = size or ("quick" if quick else "full")
     rows: list[Row] = []
-    results = []
+    results: list[dict[str, Any]] = []
     for users, seconds, think in SIZES[size]:
         print(f"  {users} users for {seconds} s...", file=sys.stderr, flush=True)
         figures = asyncio.run(measure(users, seconds, think))
         results.append(figures)
         rows += rows_for(figures)
-    saturated = results[-1]
-    if saturated["users"] >= 500 or size != "full":
-        rows.append(Row(SECTION, f"at saturation ({saturated['users']} users): share of the ceiling used for steps",
-                        100 * saturated["ceiling_share"], "%", "≥ 90 %" if size == "full" else "",
-                        saturated["ceiling_share"] >= GOALS["ceiling_share"] if size == "full" else None))
+    if size == "full":  # only the largest crowd asks for more than the ceiling
+        saturated = results[-1]
+        rows.append(Row(SECTION, f"at saturation ({saturated['users']} users): share of the 30/s ceiling used for steps",
+                        100 * saturated["ceiling_share"], "%", "≥ 90 %", saturated["ceiling_share"] >= GOALS["ceiling_share"]))
     return rows
 
 

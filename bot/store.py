@@ -36,7 +36,7 @@ PRUNE_EVERY = 3600.0
 OWN_TABLES = {"conversations", "cases"}
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
 # The flow's free-text answers (questions of kind `text`) that the search index covers.
-SEARCHABLE_ANSWERS = ("alias", "service", "sender")
+SEARCHABLE_ANSWERS = ("alias", "concession_offer", "attention", "service", "address")
 # Words longer than this are indexed (and searched) by their first letters only.
 MAX_INDEXED_WORD = 40
 MAX_QUERY_WORDS = 8

@@ -51,6 +51,8 @@ def split_list(text: str) -> list[str] | None:
 
     One pass over the characters, so any length and any mix of separators costs linear time.
     """
+    if len(text) > MAX_SHORT_INPUT * 2:
+        return None  # no list of option numbers is this long; never read a cut-off one
     items: list[str] = []
     current: list[str] = []
     for ch in digits_form(text):

@@ -224,6 +224,13 @@ def test_a_multiple_choice_list_is_split_by_any_separator(engine, waiting):
     assert engine.answer(state, typed)["answers"][q.id] == [q.options[i - 1].id for i in plain]
 
 
+def test_an_overlong_list_of_numbers_is_refused_not_cut(engine, waiting):
+    q, state = _waiting_kind(engine, waiting, "multi")
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state, "1 " * 150 + "99")
+    assert caught.value.key == "not_an_option"
+
+
 def test_figures(capsys):
     """Not a check: how many calls the fuzz made and the slowest one, for the README (run with -s)."""
     with capsys.disabled():

@@ -16,7 +16,8 @@ import pytest
 import sqlite_utils
 
 from bot.render import Screen
-from bot.telegram_app import ALLOWED_UPDATES, send_screen, telegram_parts, utf16_len
+from bot.telegram_app import ALLOWED_UPDATES, send_screen
+from bot.telegram_cases import stamp_destructive, telegram_parts, utf16_len
 from botapi import BotApiServer
 from tg import WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
 
@@ -186,7 +187,7 @@ async def test_in_groups_and_channels_commands_and_buttons_do_nothing(server, db
         for text in ("/storico", "/caso 1", "/cancellatutto", "/nuovo", "Studio Rossi"):
             group_message(server, ALICE, text)
         server.inject_update("callback_query", {
-            "id": "g1", "from": user(ALICE), "chat_instance": "9", "data": "x:all:yes",
+            "id": "g1", "from": user(ALICE), "chat_instance": "9", "data": stamp_destructive("x:all:yes"),
             "message": {"message_id": 5, "date": 1, "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"}},
         })
         server.inject_update("channel_post", {"message_id": 6, "date": 0, "text": "/storico",

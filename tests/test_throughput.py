@@ -164,7 +164,7 @@ async def test_a_429_for_one_chat_holds_back_that_chat_only(server):
         await asyncio.sleep(0.05)  # the 429 reached the limiter
         began = time.monotonic()
         await app.bot.send_message(FAST, "to fast")
-        assert time.monotonic() - began < 0.5, "the other chat did not wait for the 429"
+        assert time.monotonic() - began < 0.8, "the other chat did not wait for the 429 (1 s)"
         await first
         (refused, *_), ((delivered, _),) = [c.at for c in server.calls("sendMessage") if c.status == 429], _sent_at(server, SLOW)
         assert delivered - refused >= 1.0, "retry_after is honoured for the chat that got it"
@@ -181,7 +181,7 @@ async def test_callback_answers_never_wait_behind_the_send_queue(server):
         assert app.bot.rate_limiter.expected_delay(SLOW) >= 1.5, "the chat's queue is long"
         began = time.monotonic()
         await app.bot.answer_callback_query(query["id"], "your reply is coming")
-        assert time.monotonic() - began < 0.3
+        assert time.monotonic() - began < 0.8, "not behind the queue (over 1.5 s long)"
         await asyncio.gather(*queued)
         assert [text for _, text in _sent_at(server, SLOW)][-4:] == ["m0", "m1", "m2", "m3"], "in order"
 
