@@ -42,7 +42,6 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import BaseRequest
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -76,6 +75,8 @@ WEBHOOK_BODY_LIMIT = 1 << 20
 REFUSAL_PERIOD = 3600.0
 # While only updates still being handled are pending, look for new ones this often.
 HOLD_POLL = 0.2
+# At most this many updates in hand are held back from confirmation (see UpdateLedger.offset).
+HOLD_LIMIT = 50
 EXIT_UNAUTHORIZED = 3
 # A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
 LATE_REPLY = 2.0
@@ -531,8 +532,10 @@ class UpdateLedger:
         self.changed = asyncio.Event()
 
     def offset(self) -> int | None:
-        if self.in_hand:
+        if self.in_hand and len(self.in_hand) < HOLD_LIMIT:
             return min(self.in_hand)
+        # Past HOLD_LIMIT (a crowd) serving new updates comes first: Telegram returns at most 100
+        # from the offset, and held ones would hide the new taps whose answers can't wait.
         return self.seen + 1 if self.seen else None
 
     def parse(self, raw: Sequence[Any], bot: Any) -> tuple[list[Update], bool]:
@@ -830,4 +833,15 @@ def run(settings: Settings, coach: Coach, *, webhook_url: str | None = None, lis
         raise SystemExit(status)
 
 
-__all__ = ["build_application", "run", "serve", "keyboard", "dialog_data", "parse_dialog_data", "start_webhook_server"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "build_application",
+    "dialog_data",
+    "keyboard",
+    "parse_dialog_data",
+    "run",
+    "serve",
+    "start_webhook_server",
+    "telegram_parts",
+    "utf16_len",
+]

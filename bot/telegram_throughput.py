@@ -31,7 +31,7 @@ log = logging.getLogger("clientcoach.throughput")
 # Users whose update is in flight at once. A step waiting for Telegram's pace holds its slot, and at
 # the ceiling hundreds wait (30 a second, seconds each): a tight bound would hold the next taps, and
 # their callback answers, behind it. Each waiting step costs a coroutine, a few KB.
-MAX_CONCURRENT_UPDATES = 4096
+MAX_CONCURRENT_UPDATES = 1024
 # Telegram's documented ceilings (core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
 OVERALL_PER_SECOND = 29.0  # a little under Telegram's 30, so jitter on the way does not add up to 429s
 CHAT_PER_SECOND = 1.0

@@ -38,13 +38,19 @@ async def test_a_full_questionnaire_by_buttons_in_italian(server, db):
         alice = TgUser(server, ALICE)
         await run_questionnaire(alice)
         texts = alice.texts()
-    joined = "\n".join(texts)
-    assert "Caso n. 1 salvato" in joined and "profilo Gratis" in joined
-    assert "Perché lo penso" in joined and "Fonte:" in joined
-    scripts = [m for m in server.chat(ALICE) if m.text and m.text.startswith("✉️")]
-    assert len(scripts) >= 3, "every script is its own message"
-    assert "1.200,00 €" in scripts[0].text and "Studio Rossi" in scripts[0].text
-    assert all(any("più fermo" in label for label, _ in s.buttons) for s in scripts)
+    card_at = next(i for i, t in enumerate(texts) if "Caso n. 1 salvato" in t)
+    result = server.chat(ALICE)[card_at:]
+    assert "profilo Gratis" in result[0].text
+    assert len(result) <= 3, "the result is at most three messages: card, advice, first script"
+    scripts = [m for m in result if any(d.startswith("s:1:") for _, d in m.buttons)]
+    assert len(scripts) == 1 and any("più fermo" in label for label, _ in scripts[0].buttons)
+    extras = [(m, d) for m in result for _, d in m.buttons if d.startswith("x:1:")]
+    assert extras, "the rest of the result is on demand"
+    message, data = extras[0]
+    before = len(server.chat(ALICE))
+    async with running_bot(server, db):
+        assert await alice.press(message, data) is None  # routed to the Coach's extras, not the case book
+    assert len(server.chat(ALICE)) > before and len(list(sqlite_utils.Database(db)["cases"].rows)) == 1
     rows = list(sqlite_utils.Database(db)["cases"].rows)
     assert [(r["user_id"], r["case_no"], r["main"]) for r in rows] == [(ALICE, 1, "gratis")]
     assert not list(sqlite_utils.Database(db)["conversations"].rows), "the finished conversation is closed"
@@ -175,7 +181,7 @@ async def test_script_variants_switch_by_editing_the_message(server, db):
     async with running_bot(server, db):
         alice = TgUser(server, ALICE)
         await run_questionnaire(alice)
-        script = next(m for m in server.chat(ALICE) if m.text and m.text.startswith("✉️ 1."))
+        script = next(m for m in server.chat(ALICE) if any(d.startswith("s:1:1:") for _, d in m.buttons))
         softer = script.text
         await alice.tap("più fermo", script)
         edited = next(m for m in server.chat(ALICE) if m.message_id == script.message_id)

@@ -377,3 +377,76 @@ async def test_a_reminder_is_marked_sent_only_once_telegram_accepted_it(server, 
         assert fired() is None, "a reminder Telegram did not take stays pending"
         schedule(app, book.pending_reminders()[0])
         await server.wait_for(fired, 10)
+
+
+def test_the_ledger_confirms_only_handled_updates_and_skips_poison():
+    from bot.telegram_app import HOLD_LIMIT, UpdateLedger
+
+    ledger = UpdateLedger()
+    message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+    raw = [{"update_id": 5, "message": message}, {"update_id": 6, "poll_answer": {"poll_id": "1", "option_ids": [0]}},
+           {"update_id": 7, "message": message}]
+    updates, waiting = ledger.parse(raw, None)
+    assert [u.update_id for u in updates] == [5, 7] and not waiting
+    assert ledger.offset() == 5, "nothing handled yet: Telegram keeps all three"
+    ledger.done(7)
+    assert ledger.offset() == 5
+    assert ledger.parse(raw, None) == ([], True), "a second answer with the same updates hands out nothing"
+    ledger.done(5)
+    assert ledger.offset() == 8, "all handled (or skipped): confirmed"
+    crowd = [{"update_id": 100 + i, "message": message} for i in range(HOLD_LIMIT)]
+    ledger.parse(crowd, None)
+    assert ledger.offset() == 100 + HOLD_LIMIT, "a crowd in hand is confirmed so new taps are seen"
+
+
+def hostile_corpus() -> list[tuple[str, dict]]:
+    """Every update type Telegram has, each plausible (private, group, channel, no sender, a
+    forged button, an edit) and malformed ({}), as (type, payload)."""
+    from telegram import Update
+
+    alice, private = user(ALICE), {"id": ALICE, "type": "private", "first_name": "A"}
+    group, channel = {"id": GROUP, "type": "supergroup", "title": "Soci"}, {"id": -100888, "type": "channel", "title": "N"}
+    message = {"message_id": 3, "date": 0, "text": "/cancellatutto",
+               "entities": [{"type": "bot_command", "offset": 0, "length": 14}]}
+    plausible = {
+        "message": [{**message, "from": alice, "chat": group}, {**message, "chat": private},  # a group; no from
+                    {**message, "from": alice, "chat": private, "text": "\ud800", "entities": []}],
+        "edited_message": [{**message, "from": alice, "chat": private, "edit_date": 1}],
+        "channel_post": [{**message, "chat": channel}], "edited_channel_post": [{**message, "chat": channel, "edit_date": 1}],
+        "business_message": [{**message, "from": alice, "chat": private, "business_connection_id": "b"}],
+        "callback_query": [{"id": "f1", "from": alice, "chat_instance": "1", "data": "x:all:yes@0"},
+                           {"id": "f2", "from": alice, "chat_instance": "1", "game_short_name": "g"},
+                           {"id": "f3", "from": alice, "chat_instance": "1", "data": "c:" + "9" * 80,
+                            "message": {"message_id": 1, "date": 0, "chat": private}}],
+        "inline_query": [{"id": "i", "from": alice, "query": "Rossi", "offset": ""}],
+        "poll_answer": [{"poll_id": "1", "user": alice, "option_ids": [0]}],
+        "my_chat_member": [{"chat": group, "from": alice, "date": 0,
+                            "old_chat_member": {"status": "left", "user": alice},
+                            "new_chat_member": {"status": "member", "user": alice}}],
+        "message_reaction": [{"chat": private, "message_id": 1, "date": 0, "user": alice, "old_reaction": [],
+                              "new_reaction": [{"type": "emoji", "emoji": "👍"}]}],
+    }
+    corpus = [(kind, {}) for kind in Update.ALL_TYPES]
+    for kind, payloads in plausible.items():
+        corpus += [(kind, payload) for payload in payloads]
+    return corpus
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_the_hostile_update_corpus_gives_no_tracebacks_and_changes_nothing(server, db, caplog, mode):
+    from test_telegram_cases import GRATIS, make_case
+
+    make_case(db, ALICE, GRATIS)
+    corpus = hostile_corpus()
+    port = free_port() if mode == "webhook" else None
+    async with running_bot(server, db, webhook_port=port, allowed_updates=None):
+        alice = TgUser(server, ALICE)
+        await alice.say("/start")
+        before = len(server.calls())
+        for kind, payload in corpus:
+            server.inject_update(kind, payload)
+        await alice.say("/storico")
+        assert "Studio Rossi" in alice.last().text, "the case is still there and the bot still serves"
+        sent = [c for c in server.calls()[before:] if c.method not in ("getUpdates", "answerCallbackQuery")]
+        assert {str(c.params.get("chat_id")) for c in sent} <= {str(ALICE)}
+    assert len(corpus) >= 35 and not tracebacks(caplog), tracebacks(caplog)

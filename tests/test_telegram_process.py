@@ -143,3 +143,31 @@ def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_pat
     logs = log.read_text(encoding="utf-8", errors="replace")
     assert logs.count("bot stopped") == 2
     assert " ERROR " not in logs and "Traceback" not in logs, logs[-3000:]
+
+
+def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    with BotApiServer.in_thread(webhook_retry_delay=0.2) as server:
+        env = run_env(server.root, db) | {"CLIENTCOACH_WEBHOOK_SECRET": "a-secret-for-this-test"}
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--webhook-url", f"http://127.0.0.1:{port}/hook", "--port", str(port)],
+            env=env, cwd=tmp_path, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        try:
+            server.wait_for(lambda: server.webhook() is not None, 20)
+            assert server.webhook().secret_token == "a-secret-for-this-test"
+            server.send_text(ALICE, "/nuovo")
+            wait_text(server, "Domanda 1 di")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                assert (answer.status, answer.read()) == (200, b"ok")
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(20) == 0
+    logs = log.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in logs and " ERROR " not in logs, logs[-2000:]

@@ -202,16 +202,13 @@ def default_answer(flow, qid: str):
 async def answer_current(user: TgUser, answers=GRATIS_RUN) -> bool:
     """Answer the question the user is at; False when there is none (the review is shown)."""
     state = user.state()
-    if state is None or state.get("review") or state["at"] not in LIVE_FLOW(user).questions:
+    flow = LIVE[-1].bot_data["coach"].flow
+    if state is None or state.get("review") or state["at"] not in flow.questions:
         return False
     qid = state["at"]
     given = dict(answers)
-    await user.answer((qid, given[qid] if qid in given else default_answer(LIVE_FLOW(user), qid)))
+    await user.answer((qid, given[qid] if qid in given else default_answer(flow, qid)))
     return True
-
-
-def LIVE_FLOW(user: TgUser):  # noqa: N802
-    return LIVE[-1].bot_data["coach"].flow if LIVE else user.flow
 
 
 async def run_questionnaire(user: TgUser, answers=GRATIS_RUN, *, finish: bool = True) -> None:
