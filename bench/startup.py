@@ -26,7 +26,7 @@ def run(quick: bool) -> list[Row]:
     rounds = 5 if quick else 15
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "startup.db")
-        chat = [sys.executable, "-m", "bot", "chat", "--db", db]
+        chat = [sys.executable, "-m", "bot", "chat", "--db", db, "--new"]  # piped: never resumes unasked
         # pip compiles an installed package's bytecode; an editable checkout under
         # PYTHONDONTWRITEBYTECODE would recompile every module on every start instead.
         compileall.compile_dir(str(PACKAGE), quiet=1)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .casebook import CaseBook
@@ -96,8 +97,19 @@ def cmd_search(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
+MAX_STDIN_NOTE = 64 * 1024  # far above any note the case book accepts; it refuses the rest with its own line
+
+
 def cmd_note(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
-    _say(book.add_note(args.user, args.case, " ".join(args.text), lang))
+    text = " ".join(args.text)
+    if args.text == ["-"]:  # the note on standard input: `pbpaste | clientcoach cases note 3 -`
+        raw = sys.stdin.buffer.read(MAX_STDIN_NOTE + 1)
+        try:
+            text = raw.decode("utf-8-sig").strip()
+        except UnicodeDecodeError:
+            print(to_plain(book.renderer.ui(lang, "cli_not_utf8", "stdin")), file=sys.stderr)
+            return 1
+    _say(book.add_note(args.user, args.case, text, lang))
     return 0
 
 
@@ -213,9 +225,9 @@ def add_commands(sub: argparse._SubParsersAction, parents: list[argparse.Argumen
     command("search", cmd_search, "cases whose client, typed answers or notes contain the words",
             "search Rossi", "search fattura ritardo").add_argument("text", nargs="+", metavar="TEXT",
                                                                   help="words to look for in client names, typed answers and notes")
-    note = command("note", cmd_note, "add a note to a case", "note 3 ha pagato la fattura")
+    note = command("note", cmd_note, "add a note to a case", "note 3 ha pagato la fattura", "note 3 - < nota.txt")
     note.add_argument("case", metavar="N", help="the case number")
-    note.add_argument("text", nargs="+", metavar="TEXT", help="the note (the rest of the line)")
+    note.add_argument("text", nargs="+", metavar="TEXT", help="the note (the rest of the line), or - to read it from standard input")
     outcome = command("outcome", cmd_outcome, "record how a case went", "outcome 3 risolto", "outcome 3 cliente_lasciato")
     outcome.add_argument("case", metavar="N", help="the case number")
     outcome.add_argument("status", metavar="STATUS", help="aperto | risolto | cliente_tenuto | cliente_lasciato")

@@ -8,12 +8,12 @@ that Ctrl-C during start-up and `--help` stay instant and quiet; the rest comes 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from . import cases_cli
 
@@ -137,6 +137,8 @@ def check_token(settings: Any, lang: str, attempts: int = 1, quiet: bool = False
 
     Network failures are retried with a growing pause; a refused token is not (it will not change).
     """
+    import asyncio
+
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     url = settings.api_url or TELEGRAM_ROOT
@@ -162,7 +164,12 @@ def check_token(settings: Any, lang: str, attempts: int = 1, quiet: bool = False
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the Telegram bot (long polling, or a webhook); with --check, only check the token."""
-    from .config import ConfigError, configure_logging, export_environment, load_settings
+    from .config import (
+        ConfigError,
+        configure_logging,
+        export_environment,
+        load_settings,
+    )
 
     try:
         settings = load_settings(api_url=args.api_url, environment=args.env)
@@ -206,7 +213,17 @@ def cmd_flows_check(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
         else:
-            print(f"ok: {path} (flow {flow.id} v{flow.version}, {len(flow.questions)} questions)")
+            from .scripts import (
+                check as check_scripts,  # the messages' conditions must fit this flow
+            )
+
+            problems = check_scripts(flow) if flow.id == "cliente_difficile" else []
+            for problem in problems:
+                print(f"error: {path}: {problem}", file=sys.stderr)
+            if problems:
+                status = 1
+            else:
+                print(f"ok: {path} (flow {flow.id} v{flow.version}, {len(flow.questions)} questions)")
     return status
 
 

@@ -18,7 +18,8 @@ from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
-from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, parse_field
+from .sender import FIELDS as SENDER_FIELDS
+from .sender import ProfileError, clean_profile, parse_field
 from .store import Store
 
 DEFAULT_VARIANT = "softer"

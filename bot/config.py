@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 TOKEN_PATTERN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{30,64}$")
 _URL_TOKEN = re.compile(r"bot\d{3,15}:[A-Za-z0-9_-]{30,64}")

@@ -35,7 +35,8 @@ _TITLE = re.compile(
     r"prof\.ssa|professore|professoressa|arch|geom|rag|mr|mrs|ms|miss|dr|prof)\b\.?",
     re.IGNORECASE,
 )
-_AFTER_GREETING = re.compile(r"^([^\n]*,\n\n)([a-z])")
+_AFTER_GREETING = re.compile(r"^([^\n]*,\n\n)(\w+)")
+_COURTESY = frozenset({"Le", "La", "Lei", "Gli", "Sua", "Suo", "Sue", "Suoi"})
 _QUOTES = " «»\"'“”‘’"
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
@@ -315,6 +316,9 @@ class Renderer:
             "tl": _pick_form(form),
             "g": _pick(gender == "woman"),
             "v": _pick(voice == "noi"),
+            # "ti chiedo" / "Le chiedo" / "ti chiediamo" / "Le chiediamo": the form and the voice at once.
+            "ind": lambda io, noi: Markup(("ti " if form == "tu" else "Le ") + (noi if voice == "noi" else io)),
+            "dir": lambda io, noi: Markup(("ti " if form == "tu" else "La ") + (noi if voice == "noi" else io)),
             "c": {"gender": gender, "address": address, "titled": bool(address and _TITLE.match(address))},
             "me": {k: sender.get(k) or None for k in ("name", "business", "hours", "reply_time", "channel", "vat")}
             | {"voice": voice},
@@ -447,8 +451,9 @@ class Renderer:
         context["variant"] = variant
         template = self.template(f"{lang}/scripts/{script.id}.html.j2")
         body = _BLANK_RUNS.sub("\n\n", template.render(**context)).strip()
-        if lang == "en":  # Italian letters go on in lower case after the greeting's comma; English ones do not
-            body = _AFTER_GREETING.sub(lambda m: m.group(1) + m.group(2).upper(), body, count=1)
+        # After the greeting's comma an Italian letter goes on in lower case (but «La ringrazio» keeps
+        # its courtesy capital); an English one starts a new sentence.
+        body = _AFTER_GREETING.sub(lambda m: _continue_letter(lang, m), body, count=1)
         module = template.make_module(context)
         return str(module.title), str(getattr(module, "note", "") or "").strip(), body
 
@@ -492,6 +497,13 @@ class Renderer:
                 nav.append(Button(f"{index + 1}/{total} ›", f"{prefix}:{index + 1}:{variant}:{form}"))
             rows.append(tuple(nav))
         return Screen("script", text, tuple(rows), {"title": title, "script": script.id, "raw_actions": True})
+
+
+def _continue_letter(lang: str, match: re.Match) -> str:
+    greeting, word = match.group(1), match.group(2)
+    if lang == "en":
+        return greeting + word[:1].upper() + word[1:]
+    return greeting + (word if word in _COURTESY else word[:1].lower() + word[1:])
 
 
 def _phrase(value: Any) -> str | None:

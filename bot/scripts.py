@@ -11,8 +11,9 @@ of the flow can reach, for `clientcoach flows check`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .classifier import Assessment
 from .flow import END, FLAGS, PROFILES, Flow
@@ -103,9 +104,7 @@ def fits(script: Script, answers: dict[str, Any], profiles: set[str], flags: set
         return False
     if not set(script.flags) <= flags or flags & set(script.not_flags):
         return False
-    if script.exit and flags & {"bad_day", "good_client", "new_behaviour"}:
-        return False
-    return True
+    return not (script.exit and flags & {"bad_day", "good_client", "new_behaviour"})
 
 
 def route(assessment: Assessment, answers: dict[str, Any]) -> list[Script]:
@@ -123,10 +122,10 @@ def route(assessment: Assessment, answers: dict[str, Any]) -> list[Script]:
 # -- checks for `clientcoach flows check` ------------------------------------------------------
 
 
-def condition_problems(flow: Flow, catalogue: Iterable[Script] = CATALOGUE) -> list[str]:
+def condition_problems(flow: Flow, catalogue: Iterable[Script] | None = None) -> list[str]:
     """Conditions that name a question, option, profile or flag the flow does not have."""
     problems = []
-    for s in catalogue:
+    for s in CATALOGUE if catalogue is None else catalogue:
         for p in s.profiles:
             if p not in PROFILES:
                 problems.append(f"script '{s.id}': unknown profile '{p}'")
@@ -164,7 +163,7 @@ def _paths(flow: Flow) -> list[list[str]]:
     return out
 
 
-def unreachable(flow: Flow, catalogue: Iterable[Script] = CATALOGUE) -> list[str]:
+def unreachable(flow: Flow, catalogue: Iterable[Script] | None = None) -> list[str]:
     """Scripts whose answer conditions no path of the flow can meet together.
 
     Profiles and flags depend on the scores, so only the answers are checked: every question a
@@ -172,7 +171,7 @@ def unreachable(flow: Flow, catalogue: Iterable[Script] = CATALOGUE) -> list[str
     """
     paths = [set(p) for p in _paths(flow)]
     missing = []
-    for s in catalogue:
+    for s in CATALOGUE if catalogue is None else catalogue:
         needed = set(s.needs) | set(s.filled)
         if not any(needed <= p for p in paths):
             missing.append(s.id)

@@ -7,8 +7,8 @@ nothing a user types can slow the bot down or overflow a message. An empty value
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .engine import clean_text
 

@@ -358,9 +358,9 @@ def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Da
         db = Database(conn, execute_plugins=False)
         if version < len(migrations._migrations):
             _migrate(db, target)
-        if not memory and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            if conn.execute("PRAGMA journal_mode = wal").fetchone()[0] != "wal":
-                raise StoreError("locked", path=str(target))
+        wal = memory or conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        if not wal and conn.execute("PRAGMA journal_mode = wal").fetchone()[0] != "wal":
+            raise StoreError("locked", path=str(target))
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # Deleted rows are overwritten with zeros, not left in free pages (SQLite's default keeps them).

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from answer_lines import question_ids, typed_lines
+
 from bot import cases_cli
 from bot.flow import load_flow
 from bot.paths import default_flow

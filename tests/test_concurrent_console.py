@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import sqlite_utils
-
 from answer_lines import typed_lines
+
 from bot.render import Renderer, to_plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def test_two_chats_for_the_same_user_never_mix_and_never_hit_a_lock(tmp_path):
         procs = {tag: chat(db, tag, pair) for tag in RUNS}
         results: dict[str, tuple[bytes, bytes]] = {}
 
-        def talk(tag: str) -> None:
+        def talk(tag: str, procs=procs, results=results, pair=pair) -> None:
             results[tag] = procs[tag].communicate(answers_for(tag, pair), timeout=120)
 
         threads = [threading.Thread(target=talk, args=(tag,)) for tag in procs]
@@ -135,7 +135,7 @@ def consoles(tmp_path, monkeypatch):
 
     monkeypatch.setattr(console_module, "LEASE_SECONDS", 0.2)
     db = tmp_path / "cc.db"
-    make = lambda: Coach(Store.open(db), renderer=Renderer(surface="console"))  # noqa: E731
+    make = lambda: Coach(Store.open(db), renderer=Renderer(surface="console"))
     return make(), make(), Console, io
 
 

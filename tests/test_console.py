@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-
 from answer_lines import question_ids, typed_lines
+
 from bot.flow import load_flow
 from bot.paths import default_flow
 from bot.render import Renderer, to_plain
@@ -351,3 +351,24 @@ def test_the_console_path_never_imports_telegram(child_env, tmp_path, workdir):
     assert "Caso n. 1 salvato." in result.stdout, "the chat really ran to the end"
     assert "TELEGRAM MODULES: []" in result.stdout
     assert len(cases(db)) == 1
+
+
+def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(run_bot, child_env, tmp_path):
+    import pty
+
+    db = tmp_path / "cc.db"
+    chat(run_bot, db, "it", ["Rossi"])
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "chat", "--db", str(db)], stdin=slave,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    os.close(slave)
+    try:
+        os.write(master, b"3\n\x04")  # an answer, then Ctrl-D at the start of a line
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    in_order(text, ui("it", "resumed"), Q["payment"].text["it"], Q["free_attitude"].text["it"], ui("it", "console_kept"))

@@ -38,7 +38,7 @@ def test_the_first_command_installs_and_starts_the_console():
 def readme_diagram() -> str:
     import re
 
-    found = re.search(r"```mermaid\n(.*?)```", README, re.S)
+    found = re.search(r"```mermaid\n(.*?)```", README, re.DOTALL)
     assert found, "README.md has no Mermaid diagram"
     return found.group(1)
 

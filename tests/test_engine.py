@@ -455,7 +455,7 @@ def test_typed_text_is_cleaned():
 
 
 def test_the_state_is_plain_json_and_stays_small(engine, drive):
-    every = lambda qid: [o.id for o in FLOW.questions[qid].options if not o.exclusive]  # noqa: E731
+    every = lambda qid: [o.id for o in FLOW.questions[qid].options if not o.exclusive]
     longest = {
         **EVERY_BRANCH,
         **{qid: c * FLOW.questions[qid].validate["max_length"] for qid, c in

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.casebook import clean_note, local_zone, parse_case_no, parse_status, parse_when
-from bot.engine import END, MAX_RAW_INPUT, Engine, Invalid, clean_text, parse_money
+from bot.engine import MAX_RAW_INPUT, Engine, Invalid, clean_text, parse_money
 from bot.flow import Question
 from bot.textin import as_index, split_list
 
@@ -112,7 +112,7 @@ def test_any_text_at_any_question_is_refused_or_read_in_bounded_time(engine, wai
 def test_the_pathological_strings_at_every_question(engine, waiting, raw):
     for state in waiting.values():
         q = engine.question(state)
-        result = timed(lambda: engine.answer(state, raw))
+        result = timed(lambda state=state: engine.answer(state, raw))
         if not isinstance(result, Invalid):
             assert_valid(q, result["answers"][q.id])
 
@@ -120,7 +120,7 @@ def test_the_pathological_strings_at_every_question(engine, waiting, raw):
 def test_the_string_that_froze_the_bot_is_answered_at_once(engine, waiting):
     multi = next(s for s in waiting.values() if engine.question(s).kind == "multi")
     for repeats in (12, 20, 1000):
-        result = timed(lambda: engine.answer(multi, "\u00a0\u00a0\u00a0\u00a01" * repeats))
+        result = timed(lambda n=repeats: engine.answer(multi, "\u00a0\u00a0\u00a0\u00a01" * n))
         assert isinstance(result, Invalid) or result["answers"]
 
 
@@ -155,7 +155,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 def test_the_case_book_parsers_are_bounded(raw):
     zone = local_zone("Europe/Rome")
     for parse in (parse_case_no, parse_status, clean_note, lambda r: parse_when(r, NOW, zone)):
-        result = timed(lambda: parse(raw))
+        result = timed(lambda parse=parse: parse(raw))
         if isinstance(result, Invalid):
             continue
         if parse is parse_case_no:
@@ -225,7 +225,7 @@ def test_a_multiple_choice_list_is_split_by_any_separator(engine, waiting):
 
 
 def test_an_overlong_list_of_numbers_is_refused_not_cut(engine, waiting):
-    q, state = _waiting_kind(engine, waiting, "multi")
+    _, state = _waiting_kind(engine, waiting, "multi")
     with pytest.raises(Invalid) as caught:
         engine.answer(state, "1 " * 150 + "99")
     assert caught.value.key == "not_an_option"

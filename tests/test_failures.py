@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from answer_lines import typed_lines
+
 from bot.coach import Coach
 from bot.render import Renderer, to_plain
 from bot.store import Store
@@ -26,7 +26,6 @@ from bot.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE = Renderer(surface="console")
 TOKEN = "123456789:" + "A" * 35  # well formed, known to nobody
-NOBODY = 65534
 
 
 def ui(lang: str, name: str, *args) -> str:
@@ -68,6 +67,11 @@ def make_case(db: Path, user: int = 0) -> None:
         assert coach.act(user, "finish").case_no is not None
     finally:
         coach.store.close()
+
+
+def copy_db(source: Path, target: Path) -> None:
+    with sqlite3.connect(source) as conn, sqlite3.connect(target) as copy:
+        conn.backup(copy)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +122,9 @@ def test_another_applications_database_is_left_alone(tmp_path):
 
 def test_a_newer_schema_is_refused(tmp_path, good_db):
     db = tmp_path / "newer.db"
-    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
-        source.backup(copy)
-        copy.execute("PRAGMA user_version = 999")
+    copy_db(good_db, db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
     done = clientcoach("cases", "list", "--db", str(db))
     _, err = clean(done)
     assert done.returncode == 1 and err.count("\n") == 1 and str(db) in err and "recente" in err
@@ -128,35 +132,28 @@ def test_a_newer_schema_is_refused(tmp_path, good_db):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 999, "not set back"
 
 
-def _as_nobody() -> None:
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
-
-
-def test_a_read_only_database_is_one_line(tmp_path_factory, good_db):
-    folder = tmp_path_factory.mktemp("ro")
-    db = folder / "cc.db"
-    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
-        source.backup(copy)
-        copy.execute("PRAGMA journal_mode = DELETE")
-    db.chmod(0o444)
-    folder.chmod(0o555)
+def test_a_read_only_database_is_one_line(tmp_path, good_db):
+    db = tmp_path / "cc.db"
+    copy_db(good_db, db)
+    with sqlite3.connect(db) as conn:  # one self-contained file: no -wal or -shm beside it
+        conn.execute("PRAGMA journal_mode = DELETE")
     root = os.geteuid() == 0
-    if root and not os.access(sys.executable, os.R_OK | os.X_OK, effective_ids=False) or root and not all(
-        p.stat().st_mode & 0o005 == 0o005 for p in Path(sys.executable).resolve().parents if str(p) != "/"
-    ):
-        folder.chmod(0o755)
-        pytest.skip("root writes any file, and this interpreter is private to root: run as an ordinary user")
-    if root:  # root writes anywhere: run the command as an ordinary user instead
-        for parent in [folder, *folder.parents]:
-            if parent.stat().st_mode & 0o005 != 0o005:
-                parent.chmod(parent.stat().st_mode | 0o005)
+    if root:  # root writes any file whatever its mode: make it immutable instead
+        if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode:
+            pytest.skip("running as root without chattr: a read-only file cannot be made")
+    else:
+        db.chmod(0o444)
+        tmp_path.chmod(0o555)
     try:
-        done = clientcoach("cases", "note", "1", "ciao", "--db", str(db), preexec=_as_nobody if root else None,
-                           env={"XDG_CACHE_HOME": str(folder / "cache")})
+        done = clientcoach("cases", "note", "1", "ciao", "--db", str(db))
+        chat = clientcoach("chat", "--db", str(db), "--lang", "en")
     finally:
-        folder.chmod(0o755)
+        if root:
+            subprocess.run(["chattr", "-i", str(db)], check=True)
+        tmp_path.chmod(0o755)
     one_line(done, store_line("it", "read_only", path=str(db)))
+    _, err = clean(chat)
+    assert chat.returncode == 1 and err.strip() == store_line("en", "read_only", path=str(db))
 
 
 def _tiny_files() -> None:
@@ -167,8 +164,7 @@ def _tiny_files() -> None:
 
 def test_a_full_disk_is_one_line_and_saves_nothing(tmp_path, good_db):
     db = tmp_path / "full.db"
-    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
-        source.backup(copy)
+    copy_db(good_db, db)
     big = "x" * 1900
     done = None
     for _ in range(3):  # enough notes to pass the limit somewhere: the database, its WAL or the journal
@@ -182,8 +178,7 @@ def test_a_full_disk_is_one_line_and_saves_nothing(tmp_path, good_db):
 
 def test_a_lock_held_too_long_is_one_line(tmp_path, good_db):
     db = tmp_path / "locked.db"
-    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
-        source.backup(copy)
+    copy_db(good_db, db)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sqlite3, sys, time\n"
          f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
@@ -223,8 +218,7 @@ def test_invalid_utf8_on_stdin_in_chat_is_refused_and_changes_nothing(tmp_path):
 @pytest.mark.parametrize("lang", ["it", "en"])
 def test_invalid_utf8_in_a_note_is_refused(good_db, tmp_path, lang):
     db = tmp_path / "cc.db"
-    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
-        source.backup(copy)
+    copy_db(good_db, db)
     done = clientcoach("cases", "note", "1", b"pagato \xff\xfe", "--db", str(db), "--lang", lang)
     one_line(done, ui(lang, "cli_not_utf8", "text"))
     with sqlite3.connect(db) as conn:
@@ -233,8 +227,7 @@ def test_invalid_utf8_in_a_note_is_refused(good_db, tmp_path, lang):
 
 def test_invalid_utf8_at_the_delete_confirmation_is_not_a_yes(good_db, tmp_path):
     db = tmp_path / "cc.db"
-    with sqlite3.connect(good_db) as source, sqlite3.connect(db) as copy:
-        source.backup(copy)
+    copy_db(good_db, db)
     done = clientcoach("cases", "delete", "1", "--db", str(db), stdin=b"s\xff\n")
     _, err = clean(done)
     assert done.returncode == 1 and "Non confermato" in err or "nulla" in err
@@ -358,3 +351,13 @@ def test_run_check_with_a_malformed_token_says_what_is_wrong():
     done = clientcoach("run", "--check", env={"TELEGRAM_BOT_TOKEN": "not-a-token"})
     _, err = clean(done)
     assert done.returncode == 2 and err.count("\n") == 1 and "does not look like a bot token" in err
+
+
+def test_a_note_read_from_stdin_must_be_utf8(good_db, tmp_path):
+    db = tmp_path / "cc.db"
+    copy_db(good_db, db)
+    one_line(clientcoach("cases", "note", "1", "-", "--db", str(db), stdin=b"pagato a met\xe0\n"), ui("it", "cli_not_utf8", "stdin"))
+    done = clientcoach("cases", "note", "1", "-", "--db", str(db), stdin="pagato a metà\n".encode())
+    assert done.returncode == 0 and "Nota aggiunta al caso n. 1" in clean(done)[0]
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT text FROM notes")] == ["pagato a metà"]

@@ -289,3 +289,46 @@ def test_the_diagram_draws_every_question_and_branch(flow):
     assert "prestige -->|very, somewhat| vip_signals" in diagram
     assert 'result(["riepilogo e risultato"])' in diagram
     assert 'result(["review and result"])' in mermaid(flow, "en")
+
+
+# -- the script conditions against the flow (`clientcoach flows check`) -------------------------
+
+
+def test_the_bundled_script_conditions_fit_the_flow(flow):
+    from bot.scripts import check
+
+    assert check(flow) == []
+
+
+def test_conditions_naming_unknown_questions_options_profiles_or_flags_are_refused(flow):
+    from bot.scripts import Script, condition_problems
+
+    bad = (
+        Script("a", 0, needs={"nowhere": ("x",)}),
+        Script("b", 0, needs={"payment": ("gratis_forever",)}),
+        Script("c", 0, refuses={"conflict": ("public_attacks",)}),
+        Script("d", 0, profiles=("saint",), flags=("lucky",), filled=("ghost",)),
+    )
+    problems = condition_problems(flow, bad)
+    assert any("'a'" in p and "unknown question 'nowhere'" in p for p in problems)
+    assert any("'b'" in p and "payment=gratis_forever" in p for p in problems)
+    assert any("'c'" in p and "conflict=public_attacks" in p for p in problems)
+    assert {"unknown profile 'saint'", "unknown flag 'lucky'"} <= {p.split(": ", 1)[1] for p in problems if "'d'" in p}
+    assert any("'d'" in p and "'ghost'" in p for p in problems)
+
+
+def test_scripts_no_path_can_reach_are_listed(flow):
+    from bot.scripts import Script, unreachable
+
+    # Money owed and the free-work attitude sit on different branches of `payment`.
+    impossible = Script("never", 0, needs={"owed_since": ("overdue",), "free_attitude": ("demands",)})
+    possible = Script("fine", 0, needs={"owed_since": ("overdue",)})
+    assert unreachable(flow, (impossible, possible)) == ["never"]
+
+
+def test_flows_check_fails_on_a_broken_condition(monkeypatch, capsys):
+    from bot import cli, scripts
+
+    monkeypatch.setattr(scripts, "CATALOGUE", (*scripts.CATALOGUE, scripts.Script("broken", 0, needs={"nowhere": ("x",)})))
+    assert cli.main(["flows", "check"]) == 1
+    assert "script 'broken'" in capsys.readouterr().err

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from answer_lines import question_ids, typed_lines
+
 from bot import cli
 from bot.coach import Coach
 from bot.config import configure_logging
@@ -150,7 +150,7 @@ def test_the_script_version_prompt_takes_the_corpus(db, tmp_path):
         for raw in corpus:
             text = "\n".join(finish) + "\n" + raw.replace("\n", " ") + "\n\n"
             console = Console(coach, 0, "it", stdin=io.StringIO(text), stdout=io.StringIO())
-            status = tally.time(f"variant: {raw[:30]!r}", lambda: console.run(new=True))
+            status = tally.time(f"variant: {raw[:30]!r}", lambda console=console: console.run(new=True))
             assert status in (0, None)
     finally:
         store.close()

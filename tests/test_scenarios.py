@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.coach import Coach
 from bot.scripts import BY_ID, flags_of, route
 
 SHOWN_FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring", "bad_day", "good_client")
@@ -259,9 +260,6 @@ def test_every_script_is_offered_by_at_least_one_story():
 
 # -- the result's shape, through the Coach -----------------------------------------------------
 
-from bot.coach import Coach  # noqa: E402
-
-
 def finish(coach: Coach, drive, user: int, answers: dict, lang: str = "it"):
     state = drive(answers, lang)
     coach.store.save_conversation(user, {**state, "cid": "c", "picked": []}, {})
@@ -336,3 +334,42 @@ def test_the_readme_section_on_messages_is_current(flow):
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     current = text[text.index(README_BEGIN): text.index(README_END) + len(README_END)]
     assert current == readme_section(flow, _script_titles()), "stale: run `python -m bot.scripts`"
+
+
+def test_a_case_saved_with_the_first_flow_still_reads_and_routes(store, flow):
+    """Old answers stay readable: options the flow has since split or dropped just match no condition."""
+    coach = Coach(store, flow)
+    old_answers = {"alias": "Rossi", "payment": "discounted", "free_attitude": "demands", "balance": "drains",
+                   "behaviours": ["discount_demands"], "origin": "our_error", "prestige": "not_influential",
+                   "feelings": ["none"], "occurrences": 3, "service": "consulenza", "price": 1200.0,
+                   "sender": "Studio Bianchi", "form": "lei"}
+    old_assessment = {"scores": {"gratis": 9.5, "incontentabile": 4.5, "distruttivo": 0.5, "vip": 0.0, "lvc": 1.5, "mvc": 0.5},
+                      "main": "gratis", "secondary": "incontentabile", "confidence": "high",
+                      "reasons": [{"question": "free_attitude", "value": "demands", "weight": 4.0}],
+                      "own_error": True, "first_time": False, "recurring": False, "thin": False, "good_client": False}
+    state = {"lang": "it", "answers": old_answers, "flow": "cliente_difficile", "flow_version": 1}
+    case_no = store.save_case(9, state, old_assessment, "Rossi")
+    screens = coach.case_advice_screens(9, case_no)
+    assert [s.kind for s in screens] == ["advice", "script"]
+    assert screens[1].meta["script"] == "recupero"
+    assert "Studio Bianchi" in screens[1].plain, "the signature typed in the old questionnaire still signs"
+    assert "Rossi" not in screens[1].plain.split("\n\n", 1)[1], "the old alias is a label, never a greeting"
+
+
+def test_the_console_reaches_the_extras_and_every_script_by_typing(store, flow, drive):
+    import io
+
+    from bot.console import Console
+    from bot.render import Renderer
+
+    coach = Coach(store, flow, Renderer(surface="console"))
+    reply = finish(coach, drive, 0, WITH_SECOND)
+    out = io.StringIO()
+    console = Console(coach, user_id=0, stdin=io.StringIO("2 fermo Lei\nguida\nsecondo\nnumeri\nmessaggi\n99\nboh\n\n"), stdout=out)
+    assert console.variants(reply) == 0
+    text = out.getvalue()
+    assert "✉️ 2/" in text and "più fermo · Lei" in text
+    assert "Prevenire i clienti difficili" in text and "I numeri della relazione" in text
+    assert "Cliente incontentabile" in text, "the second profile's advice"
+    assert "Messaggi pronti per questo caso" in text
+    assert text.count("Non ho capito") == 2, "a number out of range and an unknown word get one clear answer each"

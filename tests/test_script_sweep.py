@@ -16,7 +16,14 @@ import pytest
 
 from bot.classifier import Assessment, Reason
 from bot.flow import PROFILES
-from bot.render import FORMS, TELEGRAM_LIMIT, VARIANTS, Renderer, html_problems, to_plain
+from bot.render import (
+    FORMS,
+    TELEGRAM_LIMIT,
+    VARIANTS,
+    Renderer,
+    html_problems,
+    to_plain,
+)
 from bot.scripts import CATALOGUE
 
 RENDERER = Renderer()
@@ -55,8 +62,17 @@ MASCULINE_EN = re.compile(r"\b(he|him|his|Mr|Sir)\b")
 TU_WORDS = re.compile(r"\b(ti|tuo|tua|tuoi|tue|te|hai|sei|puoi|vuoi|dimmelo|fammi|mandami|scusami)\b|\b\w+(?<!cer)(?<!par)(?<!aper)[aei]rti\b")
 LEI_WORDS = re.compile(r"\b(Lei|Sua|Suo|Suoi|Sue)\b|[a-z,] (Le|La|Gli) ")
 # First person singular in a "noi" letter, plural in an "io" one (inclusive "we, you and I" is fine).
-IO_WORDS_IT = re.compile(r"\b(ho|avrò|dovrò|posso|voglio|vorrei|preferisco|preferirei|credo|devo|mio|mia|miei|mie|mi|me|avermi|contattarmi|indicarmi)\b")
-NOI_WORDS_IT = re.compile(r"\b(abbiamo|vorremmo|crediamo|dobbiamo|preferiremmo|siamo disponibili|avremo|dovremo)\b")
+IO_WORDS_IT = re.compile(
+    r"\b(ho|avrò|dovrò|posso|voglio|vorrei|preferisco|preferirei|credo|devo|mio|mia|miei|mie|mi|me|avermi|contattarmi|"
+    r"indicarmi|capisco|chiedo|propongo|ringrazio|scrivo|ricordo|comunico|spiego|confermo|rispondo|aggiorno|aggiornerò|"
+    r"ricontatto|mando|riconosco|auguro|restituisco|consegno|indico|faccio|lavorerò)\b"
+)
+NOI_WORDS_IT = re.compile(
+    r"\b(abbiamo|vorremmo|crediamo|dobbiamo|preferiremmo|siamo disponibili|avremo|dovremo|chiediamo|proponiamo|"
+    r"ringraziamo|scriviamo|ricordiamo|comunichiamo|spieghiamo|confermiamo|rispondiamo|aggiorniamo|mandiamo|capiamo)\b"
+)
+# Articles after a bare preposition: «a la consulenza» must be «alla consulenza».
+UNCONTRACTED = re.compile(r"\b(a|di|da|in|su) (il|lo|la|i|gli|le|l')\b")
 IO_WORDS_EN = re.compile(r"\b(I|I'm|I'll|I'd|my|me|mine)\b")
 NOI_WORDS_EN = re.compile(r"\bwe (have|will|would|believe|need|charge|offer|take|owe|follow|handle|were|wish)\b|\bours\b")
 DANGLING = re.compile(
@@ -89,19 +105,23 @@ SWEEP = list(product(LANGS, CATALOGUE))
 def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
     seen = 0
     for variant, form, gender, voice, stage, known in product(VARIANTS, FORMS, GENDERS, VOICES, STAGES, (True, False)):
-        answers, sender, (title, note, body) = rendered(lang, script, variant, form, gender, voice, stage, known)
+        answers, sender, (title, _note, body) = rendered(lang, script, variant, form, gender, voice, stage, known)
         plain = to_plain(body)
         where = f"{variant}/{form}/{gender}/{voice}/{stage}/{'known' if known else 'unknown'}:\n{plain}"
         seen += 1
         assert plain.strip() and title.strip(), where
         assert html_problems(body) == [] and len(plain) <= TELEGRAM_LIMIT, where
-        greeting, _, rest = plain.partition("\n\n")
+        _greeting, _, rest = plain.partition("\n\n")
         assert rest.strip(), f"nothing after the greeting: {where}"
         assert LABEL not in plain, f"the private label leaked: {where}"
         assert CLOSING.search(plain), f"the closing is not a paragraph of its own: {where}"
         assert "\n\n\n" not in plain, where
         assert "«" not in plain and "»" not in plain, f"quotes around a typed phrase: {where}"
         assert not WRONG_PREPOSITION.search(plain), where
+        if lang == "it":
+            assert not UNCONTRACTED.search(plain), f"{UNCONTRACTED.search(plain).group(0)!r}: {where}"
+            first = rest.split(None, 1)[0]
+            assert first[:1].islower() or first in ("Le", "La"), f"capital after the greeting's comma: {where}"
         assert not DANGLING.search(plain), f"{DANGLING.search(plain).group(0)!r} in {where}"
         # Figures come only from what the user typed (the price and the debt, formatted, included).
         allowed = figures_allowed(answers, sender)

@@ -7,7 +7,6 @@ Also the storage APIs other parts build on: the sender profile, the conversation
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import stat
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.render import Renderer
-from bot.store import PROCESSED_UPDATES_MAX_AGE, StoreError, Store, migrations
+from bot.store import PROCESSED_UPDATES_MAX_AGE, Store, StoreError, migrations
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("empty_path", "is_directory", "not_a_database", "foreign_database", "newer_schema", "read_only",

@@ -34,6 +34,9 @@ from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
 
 FULL = os.environ.get("CLIENTCOACH_FULL_CAMPAIGN") == "1"
 USERS, KILLS = (20, 200) if FULL else (3, 4)
+# Another size, e.g. CLIENTCOACH_CAMPAIGN_SIZE=20x40 (users x kills), for a shorter full-style run.
+if size := os.environ.get("CLIENTCOACH_CAMPAIGN_SIZE"):
+    USERS, KILLS = (int(n) for n in size.split("x"))
 REACTION_TIMEOUT = 30.0  # a restart (interpreter, token check, menus) plus the chat's pace
 SAVED = re.compile(r"(?:Caso n\. |Case no\. )(\d+) (?:salvato|saved)")
 
