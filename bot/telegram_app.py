@@ -397,20 +397,22 @@ async def on_dialog_button(update: Update, context: ContextTypes.DEFAULT_TYPE, c
 async def on_stale_tap(update: Update, context: ContextTypes.DEFAULT_TYPE, conversation: str, action: str, toast: str) -> None:
     """A tap that no longer matches the conversation's step.
 
-    A question left behind what was saved (a restart between saving and editing) is brought up
-    to date; a finish handled before a restart sends its result again; an older question's
-    buttons are switched off; a double tap on the current question just gets the toast.
+    A question of the open questionnaire left behind what was saved (a restart between saving
+    and editing, an older question above a typed answer) is brought up to date; a finish handled
+    before a restart sends its result again; another questionnaire's buttons are switched off; a
+    double tap on the current question just gets the toast.
     """
     query, coach, user_id = update.callback_query, _coach(context), update.effective_user.id
     message = _tapped(query)
-    state, meta = coach.load(user_id)
+    state, _ = coach.load(user_id)
     if state is None and action == "finish" and not coach.store.claim_update(update.update_id):
         await answer_query(query)
         await show(update, context, coach._redelivered(user_id, finished=True), in_place=message)
         return
     shown = _shown_nonce(message)
     now = (state.get("cid"), state["step"]) if state is not None else None
-    if shown is not None and shown != now and now is not None and shown[0] == now[0] and meta.get("message_id") in (None, message.message_id):
+    if shown is not None and now is not None and shown != now and shown[0] == now[0]:
+        # Any question of this questionnaire (a restart may have left a copy) shows where it is now.
         await answer_query(query)
         await show(update, context, coach.show(user_id, user_lang(update)), in_place=message)
         return

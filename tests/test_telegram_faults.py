@@ -450,3 +450,20 @@ async def test_the_hostile_update_corpus_gives_no_tracebacks_and_changes_nothing
         sent = [c for c in server.calls()[before:] if c.method not in ("getUpdates", "answerCallbackQuery")]
         assert {str(c.params.get("chat_id")) for c in sent} <= {str(ALICE)}
     assert len(corpus) >= 35 and not tracebacks(caplog), tracebacks(caplog)
+
+
+async def test_profile_command_shows_and_sets_the_senders_profile_in_private_chats_only(server, db, caplog):
+    async with running_bot(server, db, allowed_updates=None):
+        alice = TgUser(server, ALICE)
+        await alice.say("/profilo")
+        shown = alice.last().text
+        assert shown and "non conosco" not in shown.lower()
+        await alice.say("/profilo nome Giulia Bianchi")
+        assert "Giulia Bianchi" in alice.last().text
+        await alice.say("/profilo colore blu")
+        assert "Non conosco questo campo" in alice.last().text
+        group_message(server, ALICE, "/profilo nome Intruso")
+        await alice.say("/profile")
+        assert "Giulia Bianchi" in alice.last().text and "Intruso" not in alice.last().text
+    menu = [c["command"] for c in server.commands("it")]
+    assert "profilo" in menu and not tracebacks(caplog)
