@@ -108,8 +108,9 @@ async def echo_user(server: BotApiServer, user: int, taps: int) -> None:
         await server.next_bot_message(user, timeout=10)
 
 
-def _next_tap(buttons: list[tuple[str, str | None]], forward: bool) -> tuple[str, bool]:
-    """Walk the questionnaire by buttons: forward through choice questions, then back, and again."""
+def _next_tap(buttons: list[tuple[str, str | None]], forward: bool) -> tuple[str | None, bool]:
+    """Walk the questionnaire by buttons: forward through choice questions, then back, and again.
+    None: no button leads anywhere (a question that wants a typed answer)."""
     actions = {parse_dialog_data(d)[2]: d for _, d in buttons if d and parse_dialog_data(d)}
     if forward:
         options = [a for a in actions if a.startswith(("opt:", "tog:"))]
@@ -123,7 +124,7 @@ def _next_tap(buttons: list[tuple[str, str | None]], forward: bool) -> tuple[str
             return actions["skip"], True
     if "back" in actions:
         return actions["back"], False
-    return _next_tap(buttons, True)
+    return _next_tap(buttons, True) if not forward else (None, True)
 
 
 async def coach_user(server: BotApiServer, user: int, taps: int) -> None:
@@ -132,7 +133,10 @@ async def coach_user(server: BotApiServer, user: int, taps: int) -> None:
     for _ in range(taps):
         message = next(m for m in server.chat(user) if m.message_id == message_id)
         data, forward = _next_tap(message.buttons, forward)
-        await server.press_button(user, message_id, data)
+        if data is None:
+            await server.send_text(user, "3")  # a typed answer; a refused one is re-asked: a turn all the same
+        else:
+            await server.press_button(user, message_id, data)
         await server.next_bot_message(user, timeout=10)
 
 

@@ -342,7 +342,7 @@ class Coach:
         """An on-demand extra of a result (`x:<case_no>:<what>`); None if stale or not the user's."""
         kind, _, rest = data.partition(":")
         number, _, what = rest.partition(":")
-        if kind != "x" or not number.isdigit() or len(data) > 64:
+        if kind != "x" or not (number.isascii() and number.isdigit()) or len(number) > 9 or len(data) > 64:
             return None
         case = self.store.case(user_id, int(number))
         if case is None:

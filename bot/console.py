@@ -173,7 +173,7 @@ class Console:
             extra = EXTRA_WORDS.get(words[0])
             if extra and len(words) == 1:
                 screens = self.coach.extra(self.user_id, f"x:{reply.case_no}:{extra}")
-            elif words[0].isdigit() and all(w in VARIANT_WORDS or w in FORM_WORDS for w in words[1:]):
+            elif words[0].isdecimal() and all(w in VARIANT_WORDS or w in FORM_WORDS for w in words[1:]):
                 variant = next((VARIANT_WORDS[w] for w in words[1:] if w in VARIANT_WORDS), "softer")
                 form = next((FORM_WORDS[w] for w in words[1:] if w in FORM_WORDS), None)
                 case = self.coach.store.case(self.user_id, reply.case_no)

@@ -8,7 +8,6 @@ and changes nothing (not even the other fields of the same command).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 
@@ -29,7 +28,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     coach = open_coach(getattr(args, "db", None), surface="console")
     try:
         user = getattr(args, "user", CONSOLE_USER)
-        lang = getattr(args, "lang", None) or os.environ.get("CLIENTCOACH_LANG") or coach.lang(user)
+        lang = getattr(args, "lang", None) or coach.lang(user)
         lang = lang if lang in ("it", "en") else "it"
         pairs = _pairs(args.set or [])
         for name, value in pairs:  # check every field first: one bad value changes nothing
@@ -61,7 +60,9 @@ def add_command(
         parser = subparsers.add_parser("profile", help=summary, parents=parents or [])
         parser.set_defaults(func=cmd_profile)
     if not any(a.dest == "user" for a in parser._actions):
-        parser.add_argument("--user", type=int, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)")
+        from .cases_cli import _user_id
+
+        parser.add_argument("--user", type=_user_id, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                         help="set a field: name, business, voice (io/noi), hours, reply_time, channel, vat")
     return parser
