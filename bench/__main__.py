@@ -1,4 +1,4 @@
-"""Run the benchmarks, print a table and write bench/results.json."""
+"""Run the benchmarks, print a table and write bench/results/latest.json (untracked)."""
 
 from __future__ import annotations
 

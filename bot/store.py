@@ -339,6 +339,21 @@ def _migrate(db: Database, path: Path | str) -> None:
         raise
 
 
+def _switch_to_wal(conn: sqlite3.Connection, target: Path, timeout: float) -> None:
+    """Put the file in WAL mode, waiting while another process holds it (a first run beside another).
+
+    The switch needs the file to itself; SQLite then answers with the old mode instead of waiting,
+    so the wait is ours, bounded by the same busy timeout as every other lock.
+    """
+    deadline = time.monotonic() + timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        if conn.execute("PRAGMA journal_mode = wal").fetchone()[0] == "wal":
+            return
+        if time.monotonic() > deadline:
+            raise StoreError("locked", path=str(target))
+        time.sleep(0.02)
+
+
 def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Database:
     """Open (creating if needed) the database with durable WAL settings and the latest schema.
 
@@ -358,9 +373,8 @@ def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Da
         db = Database(conn, execute_plugins=False)
         if version < len(migrations._migrations):
             _migrate(db, target)
-        wal = memory or conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        if not wal and conn.execute("PRAGMA journal_mode = wal").fetchone()[0] != "wal":
-            raise StoreError("locked", path=str(target))
+        if not memory:
+            _switch_to_wal(conn, target, timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # Deleted rows are overwritten with zeros, not left in free pages (SQLite's default keeps them).
