@@ -116,7 +116,9 @@ def route(assessment: Assessment, answers: dict[str, Any]) -> list[Script]:
     offered = [s for s in CATALOGUE if fits(s, answers, profiles, flags)]
     if assessment.main == "mvc" or assessment.good_client:
         offered = [s for s in offered if not s.exit]
-    return sorted(offered, key=lambda s: (s.rank, CATALOGUE.index(s)))
+    # Within a rank, the main profile's own messages come before those of the second profile.
+    main = "mvc" if assessment.good_client else assessment.main
+    return sorted(offered, key=lambda s: (s.rank, bool(s.profiles) and main not in s.profiles, CATALOGUE.index(s)))
 
 
 # -- checks for `clientcoach flows check` ------------------------------------------------------

@@ -716,11 +716,17 @@ def start_webhook_server(application: Application, *, listen: str, port: int, ur
 
 
 def build_application(
-    settings: Settings, coach: Coach, *, rate_limit: bool = True, request: BaseRequest | None = None
+    settings: Settings,
+    coach: Coach,
+    *,
+    rate_limit: bool = True,
+    request: BaseRequest | None = None,
+    limiter: FairRateLimiter | None = None,
 ) -> Application:
     """The python-telegram-bot Application with every handler wired to the coach.
 
-    `request` replaces the HTTP client (the benchmarks use one that answers at once).
+    `request` replaces the HTTP client (the benchmarks use one that answers at once); `limiter`
+    replaces Telegram's own pace (the end-to-end tests keep the limiter, at a faster pace per chat).
     """
     builder = ApplicationBuilder().application_class(CoachApplication).token(settings.token).post_init(post_init)
     if request is not None:
@@ -730,7 +736,7 @@ def build_application(
     # Updates in parallel, each user's in order; Telegram's limits kept per chat (telegram_throughput).
     builder = builder.concurrent_updates(ChatOrderedProcessor())
     if rate_limit:
-        builder = builder.rate_limiter(FairRateLimiter())
+        builder = builder.rate_limiter(limiter or FairRateLimiter())
     application = builder.build()
     if application.updater is not None:  # polling through the ledger (see UpdateLedger)
         poller = PollingBot(application.bot, application.ledger, lambda: _fatal(application))

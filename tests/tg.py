@@ -17,13 +17,15 @@ from bot.coach import Coach
 from bot.config import Settings
 from bot.flow import load_flow
 from bot.store import Store
+from bot.telegram_throughput import FairRateLimiter
 from bot.telegram_app import ALLOWED_UPDATES, build_application, parse_dialog_data, start_webhook_server
 
 from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
 
 WEBHOOK_SECRET = "s3cret-token"
 LIVE: list[Application] = []  # the running bots, newest last: scripted users read their state there
-QUIET = 0.12  # no API call for this long after the bot's first reaction: it has finished
+QUIET = 0.12
+TEST_CHAT_PACE = 200.0  # messages a second per chat in the end-to-end tests  # no API call for this long after the bot's first reaction: it has finished
 
 
 @asynccontextmanager
@@ -42,7 +44,9 @@ async def running_bot(
     updates the bot never asks for)."""
     coach = Coach(Store.open(db), load_flow(flow) if flow else None)
     settings = Settings(DEFAULT_TOKEN, str(db), allowed, server.root)
-    app = build_application(settings, coach)
+    # The production limiter, at a pace per chat no test has to wait for (Telegram's own pace is
+    # measured by the bench and tests/test_throughput.py).
+    app = build_application(settings, coach, limiter=FairRateLimiter(chat_per_second=TEST_CHAT_PACE, chat_burst=20))
     async with app:
         await app.post_init(app)  # what run_polling/run_webhook would call
         await app.start()
@@ -106,9 +110,19 @@ class TgUser:
     # -- acting --------------------------------------------------------------------------------
 
     async def settle(self, reacted) -> None:
-        """Wait for the bot's first reaction, then until it has been quiet for a moment with
-        nothing left to handle (its replies may wait for their chat's pace)."""
+        """Wait for the bot's first reaction, then until it has handled every update it was sent.
+
+        When polling, that is exact: the bot's ledger knows the newest update it fetched and the
+        ones still in hand (handled = its handler returned, every call it made answered). On a
+        webhook, the bot must be quiet for a moment with nothing left to handle."""
         await self.server.wait_for(reacted, timeout=10)
+        app = LIVE[-1] if LIVE else None
+        if app is not None and getattr(app, "ledger", None) is not None and app.updater is not None and app.updater.running:
+            deadline = asyncio.get_running_loop().time() + 10
+            while not self._all_handled(app):  # a handler's end is no API call: look, briefly
+                assert asyncio.get_running_loop().time() < deadline, "the bot did not finish within 10 s"
+                await asyncio.sleep(0.003)
+            return
         while True:
             seen = len(self.server.calls())
             try:
@@ -116,6 +130,10 @@ class TgUser:
             except TimeoutError:
                 if not self.bot_busy():
                     return
+
+    def _all_handled(self, app) -> bool:
+        newest = self.server.last_update().get("update_id", 0) if self.server.pending_updates() else 0
+        return not app.ledger.in_hand and app.ledger.seen >= newest and not app.busy
 
     def bot_busy(self) -> bool:
         app = LIVE[-1] if LIVE else None
@@ -172,16 +190,19 @@ GRATIS_RUN = [
     ("alias", "=Studio Rossi"),
     ("payment", "free"),
     ("free_attitude", "demands"),
+    ("price", "=1.200"),
+    ("price_unit", "once"),
+    ("stage", "ongoing"),
     ("balance", "drains"),
     ("behaviours", ["calls_back"]),
     ("origin", "their_error"),
     ("pattern", "often"),
     ("prestige", "not_influential"),
     ("feelings", ["nights"]),
-    ("occurrences", "=5"),
-    ("service", "=consulenza fiscale"),
-    ("price", "=1.200"),
-    ("sender", "=Giulia Bianchi"),
+    ("notice", "no_notice"),
+    ("service", "=la consulenza fiscale"),
+    ("who", "company"),
+    ("address", "=Studio Rossi"),
     ("form", "lei"),
 ]
 
