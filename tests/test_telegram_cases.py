@@ -50,7 +50,7 @@ DROP = object()  # in variant(): this question is not on the branch the variant 
 
 def variant(alias: str, **changes: Any) -> list[tuple[str, Any]]:
     """tg.GRATIS_RUN with another client and other answers, in the flow's order (DROP removes one)."""
-    answers = {**dict(GRATIS_RUN), "alias": f"={alias}", **changes}
+    answers = {**dict(GRATIS_RUN), "alias": f"={alias}", "address": f"={alias}", **changes}
     return [(qid, answers[qid]) for qid in FLOW.questions if qid in answers and answers[qid] is not DROP]
 
 
@@ -315,11 +315,11 @@ async def test_case_shows_answers_profile_reasons_advice_scripts_notes_and_timel
     card, result, history, *advice = shown
     assert card.startswith("📁 Caso n. 1 · Studio Rossi") and "Esito: ✅ risolto" in card
     assert "Profilo: Gratis, con segnali forti di Incontentabile" in card
-    for line in ("• Nome del cliente: Studio Rossi", "• Come paga: Niente, lavoro gratis o quasi",
-                 "• Volte in tre mesi: 5", "• Il tuo lavoro per lui: consulenza fiscale", "• Tu o Lei: "):
+    for line in ("• Etichetta privata: Studio Rossi", "• Come paga: Niente: lavoro gratis o quasi",
+                 "• Quante volte: Quattro volte o più", "• Il tuo lavoro per questo cliente: la consulenza fiscale", "• Tu o Lei: "):
         assert line in card, line
     assert "profilo Gratis" in result and "Affidabilità della valutazione" in result
-    assert "Perché lo penso" in result and "• Come paga → Niente, lavoro gratis o quasi" in result
+    assert "Perché lo penso" in result and "• Come paga → Niente: lavoro gratis o quasi" in result
     assert history.startswith("🗂 Storia del caso n. 1") and "Promemoria in attesa" in history
     for entry in ("📁 caso salvato", "📝 nota: Ha pagato metà\nil resto a fine mese", "🔄 esito: aperto → risolto",
                   "⏰ promemoria fissato per il"):
@@ -327,11 +327,12 @@ async def test_case_shows_answers_profile_reasons_advice_scripts_notes_and_timel
     assert history.index("caso salvato") < history.index("nota:")
     assert "Cosa fare" in advice[0]
     scripts = [text for text in advice if text.startswith("✉️")]
-    assert len(scripts) == 3 and all("Studio Rossi" in s and "1.200,00 €" in s for s in scripts)
+    # The compact shape: the advice, then the first message with ‹ › to the others (on demand).
+    assert len(scripts) == 1 and "Gentile Studio Rossi" in scripts[0] and "1.200,00 €" in scripts[0]
 
     buttons = [d for _, d in alice.find("Storia del caso n. 1").buttons]
     assert buttons == ["o:1:aperto", "o:1:risolto", "o:1:cliente_tenuto", "o:1:cliente_lasciato", "x:1", "h:1"]
-    script = alice.find("✉️ 1.")
+    script = alice.find("✉️ 1/")
     assert ("più fermo", "s:1:1:firmer:lei") in script.buttons
 
 
@@ -370,7 +371,7 @@ async def test_search_finds_clients_typed_answers_and_notes(server, db):
         assert "🔎 Ricerca: rossi" in found.text and "1 caso trovato" in found.text
         assert "1. Rossi & <Figli>" in found.text and [d for _, d in found.buttons] == ["c:1"]
         for words, numbers in (("CAFFE", ["c:2"]), ("caffè", ["c:2"]), ("fiscal", ["c:1"]), ("bonif", ["c:2"]),
-                               ("giulia", ["c:2", "c:1"]), ("rossi grafica", [])):
+                               ("studio", []), ("rossi grafica", [])):
             await alice.say(f"/cerca {words}")
             assert [d for _, d in alice.last().buttons] == numbers, words
         assert "Nessun caso contiene queste parole" in alice.last().text
@@ -516,7 +517,7 @@ async def test_reassess_prefills_the_same_client_and_shows_how_the_profile_moved
         await run_questionnaire(alice, GRATIS)
         await alice.say("/rivaluta 1")
         review = alice.dialog().text
-        assert "Riepilogo" in review and "Studio Rossi" in review and "Niente, lavoro gratis o quasi" in review
+        assert "Riepilogo" in review and "Studio Rossi" in review and "Niente: lavoro gratis o quasi" in review
         await alice.tap("Come paga")
         await alice.choose("full")
         await alice.tap("Quello che porta")
@@ -531,8 +532,8 @@ async def test_reassess_prefills_the_same_client_and_shows_how_the_profile_moved
     first, second = case_row(db, ALICE, 1), case_row(db, ALICE, 2)
     assert first["main"] == "gratis" and second["main"] != "gratis"
     assert second["client_id"] == first["client_id"] and json.loads(second["answers"])["alias"] == "Studio Rossi"
-    assert texts[0] == "Caso n. 2 salvato."
-    movement = next(t for t in texts if t.startswith("Com'è cambiato rispetto al caso n. 1"))
+    assert texts[0].startswith("Caso n. 2 salvato.")  # the notice opens the card
+    movement = next(t for t in texts if "Com'è cambiato rispetto al caso n. 1" in t)  # folded into the card
     assert "Il profilo principale è passato da Gratis a" in movement
     assert not query(db, "SELECT * FROM conversations WHERE user_id = ?", ALICE)
 
@@ -560,7 +561,7 @@ async def test_export_sends_csv_and_json_documents_with_the_users_cases(server, 
     assert header[-2:] == ["note", "promemoria"] and "Come paga" in header
     assert [(r[0], r[3], r[4], r[5]) for r in rows] == [("1", "aperto", "Studio Rossi", "Gratis"),
                                                         ("2", "risolto", "'=SOMMA(A1)", "Gratis")]
-    assert rows[0][header.index("Come paga")] == "Niente, lavoro gratis o quasi"
+    assert rows[0][header.index("Come paga")] == "Niente: lavoro gratis o quasi"
     assert "prima riga\nseconda riga" in rows[0][header.index("note")]
 
     document = json.loads(json_file.content)
