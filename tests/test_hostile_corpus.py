@@ -31,7 +31,7 @@ BOUND = 2.0  # seconds per input: generous, so only a hang or a blow-up trips it
 OTHER = 7
 TOKEN = "987654321:" + "Z" * 35
 
-HOSTILE = [
+HOSTILE_BASE = [
     "", " ", "\t", "0", "-1", "00000000000000000001", "99999999999999999999", "1e309", "NaN", "inf", "-0",
     "1.5", "1,5", "1 1 1", "1,2,3", "1;2", "1 99", "2 2 2 2", "0x10", "+1", "²", "①", "٣", "𝟑", "１",
     "\u00a0\u00a0\u00a0\u00a01" * 12, "1\u2007200", "\x00", "\x00" * 50, "\u202eevil", "\ufeffRossi",
@@ -40,6 +40,19 @@ HOSTILE = [
     "../../etc/passwd", "%s%s%s%n", "\r\n", "esci\x00", "rivedi rivedi", "ricomincia?", "\udcff\udcfe",
     "1.200.000.000.000.000", "-1.200", "€", "1\n2",
 ]
+
+
+
+def _mutations(raw: str) -> list[str]:
+    """The same input as a user could also send it: padded, marked, repeated, mixed with words."""
+    short = raw[:2_000]
+    return [raw, f"  {raw}  ", "\ufeff" + raw, raw + "\u202e", raw.upper(), short * 3, "1 " + raw, raw + " fermo",
+            "\u200b" + raw, raw + "\x00\x01"]
+
+
+# Every base input and its mutations, once each: the corpus the README counts.
+HOSTILE = list(dict.fromkeys(m for raw in HOSTILE_BASE for m in _mutations(raw)))
+assert len(HOSTILE) >= 300, len(HOSTILE)
 
 
 def other_users_data(db: Path) -> list:
@@ -108,10 +121,13 @@ def test_every_console_answer_takes_the_whole_corpus(db):
         asked = question_ids({"alias": "Rossi", "payment": "3"})
         coach.start(0, "it")
         positions = 0
-        for index in range(len(asked) + 1):  # every question, then the review
+        answers = len(asked) + 1
+        for index in range(answers):  # every question, then the review
             state, meta = coach.load(0)
             screen = coach.screen(state)
-            for raw in HOSTILE:
+            # CI: the base corpus at every answer and each mutation at one answer; the full run: all everywhere.
+            corpus = HOSTILE if FULL else list(dict.fromkeys(HOSTILE_BASE + HOSTILE[index::answers]))
+            for raw in corpus:
                 console = Console(coach, 0, "it", stdin=io.StringIO(), stdout=io.StringIO())
                 console.screen = screen
 
@@ -129,15 +145,15 @@ def test_every_console_answer_takes_the_whole_corpus(db):
                 coach.act(0, "skip") if line == "" else coach.text(0, line)
     finally:
         store.close()
-    print(f"\nhostile corpus, console: {tally.tried} inputs at {positions} answers, slowest {tally.slowest * 1000:.0f} ms, "
-          f"failures {len(tally.failures)}")
-    assert tally.tried >= 300 and not tally.failures, tally.failures[:10]
+    print(f"\nhostile corpus, console: {len(HOSTILE)} distinct inputs, {tally.tried} tries at {positions} answers, "
+          f"slowest {tally.slowest * 1000:.0f} ms, failures {len(tally.failures)}")
+    assert tally.tried >= len(HOSTILE) and not tally.failures, tally.failures[:10]
     assert other_users_data(db) == before, "another user's data changed"
 
 
 def test_the_script_version_prompt_takes_the_corpus(db, tmp_path):
     """After a result, every input at the 'another version?' prompt is answered or refused."""
-    corpus = HOSTILE if FULL else HOSTILE[::4]
+    corpus = HOSTILE if FULL else HOSTILE_BASE[::4]
     tally = Tally()
     work = tmp_path / "variants.db"
     with sqlite3.connect(db) as source, sqlite3.connect(work) as copy:
@@ -181,7 +197,7 @@ def test_every_cases_subcommand_takes_the_corpus(db, tmp_path, monkeypatch, caps
         source.backup(copy)
     before = other_users_data(work)
     unexpected = cli.ui("it", "cli_unexpected", "").split(":")[0]
-    corpus = HOSTILE if FULL else HOSTILE[::3]
+    corpus = HOSTILE if FULL else HOSTILE_BASE[::3]
     tally = Tally()
     for raw in corpus:
         for argv in cases_commands(raw.replace("\x00", "")):  # argv cannot carry NUL bytes
