@@ -372,3 +372,20 @@ def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(run_bot,
     text = out.decode()
     assert proc.returncode == 0, err.decode()
     in_order(text, ui("it", "resumed"), Q["payment"].text["it"], Q["free_attitude"].text["it"], ui("it", "console_kept"))
+
+
+def test_a_script_version_without_a_form_keeps_the_form_of_the_case(store, flow):
+    """«1 fermo» on a case answered with Lei stays in the Lei form (the console's default form)."""
+    import io
+
+    from bot.coach import Coach
+    from bot.console import Console
+
+    lei = str([o.id for o in flow.questions["form"].options].index("lei") + 1)
+    lines = typed_lines({"alias": "Rossi", "payment": "3", "form": lei})
+    coach = Coach(store, flow, Renderer(surface="console"))
+    out = io.StringIO()
+    Console(coach, 0, "it", stdin=io.StringIO("\n".join(lines) + "\n1 fermo\n\n"), stdout=out).run(new=True)
+    shown = out.getvalue()
+    versions = [line for line in shown.splitlines() if line.startswith(("più morbido ·", "più fermo ·"))]
+    assert versions[-1] == "più fermo · Lei", versions
