@@ -6,20 +6,9 @@ import pytest
 import sqlite_utils
 
 from botapi import BotApiServer
-from tg import GRATIS_RUN, TgUser, answer_current, running_bot, run_questionnaire
+from tg import bot_db as db, bot_api_server as server, GRATIS_RUN, TgUser, answer_current, running_bot, run_questionnaire
 
 ALICE, BOB = 1001, 1002
-
-
-@pytest.fixture
-async def server():
-    async with BotApiServer(webhook_retry_delay=0.05) as server:
-        yield server
-
-
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "bot.db"
 
 
 async def test_start_explains_and_the_commands_are_registered_in_both_languages(server, db):

@@ -19,21 +19,10 @@ from bot.render import Screen
 from bot.telegram_app import ALLOWED_UPDATES, send_screen
 from bot.telegram_cases import stamp_destructive, telegram_parts, utf16_len
 from botapi import BotApiServer
-from tg import WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
+from tg import bot_db as db, bot_api_server as server, WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
 
 ALICE, BOB, GROUP = 2001, 2002, -100777
 TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
-
-
-@pytest.fixture
-async def server():
-    async with BotApiServer(webhook_retry_delay=0.05) as server:
-        yield server
-
-
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "bot.db"
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from telegram.ext import Application
 
 from bot.coach import Coach
@@ -69,6 +70,19 @@ async def running_bot(
                 await app.updater.stop()
             await app.stop()
     coach.store.close()
+
+
+@pytest.fixture
+async def bot_api_server() -> AsyncIterator[BotApiServer]:
+    """The local Bot API server (imported by the Telegram test files as `server`)."""
+    async with BotApiServer(webhook_retry_delay=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def bot_db(tmp_path: Path) -> Path:
+    """A fresh database file for the bot (imported as `db`)."""
+    return tmp_path / "bot.db"
 
 
 class TgUser:
