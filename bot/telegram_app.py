@@ -731,6 +731,10 @@ def build_application(
     builder = ApplicationBuilder().application_class(CoachApplication).token(settings.token).post_init(post_init)
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:
+        # A second connection for the last getUpdates at a stop: under load the cancelled long
+        # poll can hold the only one past the pool timeout, and the stop then logs an error.
+        builder = builder.get_updates_connection_pool_size(2)
     if settings.base_url:
         builder = builder.base_url(settings.base_url).base_file_url(settings.base_file_url)
     # Updates in parallel, each user's in order; Telegram's limits kept per chat (telegram_throughput).
