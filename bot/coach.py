@@ -93,21 +93,25 @@ class Coach:
     def _dialog(self, state: dict[str, Any], error: str | None = None, **extra: Any) -> Reply:
         return Reply(dialog=self.screen(state, error), nonce=(state.get("cid", ""), state["step"]), **extra)
 
-    def _redelivered(self, user_id: int, finished: bool = False) -> Reply:
-        """A second delivery of an update already applied: change nothing, show where the user is.
-
-        `finished`: the update was a finish (the conversation is closed): its result, the user's
-        newest case, comes again, since a restart may have stopped it from being shown.
-        """
+    def _redelivered(self, user_id: int) -> Reply:
+        """A second delivery of an update already applied: change nothing, show where the user is."""
         state, _ = self.load(user_id)
-        if finished and state is None:
-            for case in self.store.cases(user_id, limit=1):
-                assessment = Assessment.from_dict(case["assessment"])
-                screens = self.result_screens(case["lang"], case["case_no"], case["answers"], assessment, user_id=user_id)
-                return Reply(messages=screens, case_no=case["case_no"], ended=True, duplicate=True)
         if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
             return Reply(duplicate=True)
         return self._dialog(state, duplicate=True)
+
+    def result_again(self, user_id: int, conversation: str) -> Reply | None:
+        """The result of the questionnaire `conversation`, if it was finished and saved (None if not).
+
+        A finish whose result a restart kept from the screen (redelivered, or tapped again on the
+        review still showing) gets it this way; nothing is saved twice.
+        """
+        case = self.store.case_from_conversation(user_id, conversation)
+        if case is None:
+            return None
+        assessment = Assessment.from_dict(case["assessment"])
+        screens = self.result_screens(case["lang"], case["case_no"], case["answers"], assessment, user_id=user_id)
+        return Reply(messages=screens, case_no=case["case_no"], ended=True, duplicate=True)
 
     def _restart_offer(self, lang: str, text: str) -> Screen:
         return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), "restart"),),))
@@ -264,7 +268,7 @@ class Coach:
         final_state = {**state, "answers": answers}
         case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"), update_id=update_id)
         if case_no is None:
-            return self._redelivered(user_id)
+            return self.result_again(user_id, state["cid"]) or self._redelivered(user_id)
         previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
         screens = self.result_screens(lang, case_no, answers, assessment, user_id=user_id, previous=previous)
         return Reply(messages=screens, case_no=case_no, ended=True)

@@ -280,6 +280,13 @@ def m003_sender_and_leases(db: Database) -> None:
     db["processed_updates"].create_index(["at"])
 
 
+@migrations()
+def m004_case_conversation(db: Database) -> None:
+    """Which questionnaire a case came from, so a late "see the result" tap can find its result."""
+    db["cases"].add_column("conversation", str)
+    db["cases"].create_index(["user_id", "conversation"])
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -618,8 +625,8 @@ class Store:
             ).fetchone()[0]
             cursor = self.conn.execute(
                 "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, "
-                "main, secondary, confidence, status, created, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aperto', ?, ?)",
+                "main, secondary, confidence, status, created, updated, conversation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aperto', ?, ?, ?)",
                 (
                     user_id,
                     case_no,
@@ -634,6 +641,7 @@ class Store:
                     assessment["confidence"],
                     now,
                     now,
+                    state.get("cid"),
                 ),
             )
             _reindex_case(self.conn, cursor.lastrowid)
@@ -656,6 +664,11 @@ class Store:
     def case(self, user_id: int, case_no: int) -> dict[str, Any] | None:
         """One of the user's cases by its number, decoded; None if the user has no such case."""
         found = self._select_cases("c.user_id = ? AND c.case_no = ?", (user_id, case_no))
+        return found[0] if found else None
+
+    def case_from_conversation(self, user_id: int, conversation: str) -> dict[str, Any] | None:
+        """The user's case saved by the questionnaire `conversation` (its id); None if none was."""
+        found = self._select_cases("c.user_id = ? AND c.conversation = ?", (user_id, conversation))
         return found[0] if found else None
 
     def cases(self, user_id: int, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:

@@ -405,11 +405,13 @@ async def on_stale_tap(update: Update, context: ContextTypes.DEFAULT_TYPE, conve
     query, coach, user_id = update.callback_query, _coach(context), update.effective_user.id
     message = _tapped(query)
     state, _ = coach.load(user_id)
-    if state is None and action == "finish" and not coach.store.claim_update(update.update_id):
-        await answer_query(query)
-        await show(update, context, coach._redelivered(user_id, finished=True), in_place=message)
-        return
     shown = _shown_nonce(message)
+    result = coach.result_again(user_id, conversation) if state is None and action == "finish" else None
+    if result is not None and shown is not None and shown[0] == conversation:
+        # The review still on screen: the result never reached it (a restart), so it comes now.
+        await answer_query(query)
+        await show(update, context, result, in_place=message)
+        return
     now = (state.get("cid"), state["step"]) if state is not None else None
     if shown is not None and now is not None and shown != now and shown[0] == now[0]:
         # Any question of this questionnaire (a restart may have left a copy) shows where it is now.

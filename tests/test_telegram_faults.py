@@ -16,7 +16,7 @@ import pytest
 import sqlite_utils
 
 from bot.render import Screen
-from bot.telegram_app import ALLOWED_UPDATES, send_screen
+from bot.telegram_app import ALLOWED_UPDATES, parse_dialog_data, send_screen
 from bot.telegram_cases import stamp_destructive, telegram_parts, utf16_len
 from botapi import BotApiServer
 from tg import bot_db as db, bot_api_server as server, WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
@@ -149,6 +149,27 @@ async def test_a_redelivered_finish_sends_the_result_again_and_a_double_tap_does
     async with running_bot(server, db):  # restarted, as after a kill -9 between saving the case and sending it
         server.redeliver(finish_update)
         await server.wait_for(lambda: results() == 2, 10)
+    assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "the case is saved once"
+
+
+async def test_a_finish_tapped_again_after_a_restart_shows_the_result_it_saved(server, db):
+    # The kill -9 campaign's one dead button: the case saved, the bot killed before the result was
+    # sent and the update confirmed lost; the user taps "see the result" again on the review.
+    alice = TgUser(server, ALICE)
+    results = lambda: sum("salvato" in t for t in alice.texts())  # noqa: E731
+    async with running_bot(server, db) as app:
+        await run_questionnaire(alice, finish=False)
+        review = alice.dialog()
+        finish = next(d for label, d in review.buttons if "risultato" in label)
+        conversation, step, action = parse_dialog_data(finish)
+        saved = app.bot_data["coach"].act(ALICE, action, conversation=conversation, step=step, update_id=10**9)
+        assert saved.case_no == 1 and results() == 0
+    async with running_bot(server, db):
+        toast = await alice.press(review, finish)
+        assert toast is None and results() == 1, "the result of the saved case, not a dead button"
+        assert alice.texts()[-3:] and "Caso n. 1 salvato" in " ".join(alice.texts())
+        toast = await alice.press(review, finish, forge=True)  # a double tap on what is now the result
+        assert toast == "Questo pulsante non è più attivo." and results() == 1
     assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "the case is saved once"
 
 
