@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .classifier import Assessment
-from .flow import END, FLAGS, PROFILES, Flow
+from .flow import END, FLAGS, PROFILES, Flow, Question
 
 # Flags the router derives from the assessment, beside the flow's own flags.
 DERIVED_FLAGS = ("bad_day", "good_client", "recovery_first")
@@ -149,35 +149,51 @@ def condition_problems(flow: Flow, catalogue: Iterable[Script] | None = None) ->
     return problems
 
 
-def _paths(flow: Flow) -> list[list[str]]:
-    """Every sequence of questions a user can be asked (the flow is a small DAG)."""
-    out: list[list[str]] = []
+def _leads(q: Question, allowed: set[str] | None, barred: set[str]) -> set[str]:
+    """Where a question can lead when one of `allowed` (None: any option) must be picked and none
+    of `barred` may be. A multiple choice goes where its first picked option with a `next` says."""
+    if not q.is_choice:
+        return {q.next}
+    usable = [o for o in q.options if o.id not in barred]
+    if q.kind == "single":
+        return {o.next or q.next for o in usable if allowed is None or o.id in allowed}
+    targets = set()
+    for needed in [o for o in usable if allowed is None or o.id in allowed]:
+        for other in [needed, *usable]:  # the needed option alone, or with one other beside it
+            if other is not needed and (needed.exclusive or other.exclusive):
+                continue
+            picked = {needed.id, other.id}
+            first = next((o for o in q.options if o.id in picked and o.next), None)
+            targets.add(first.next if first else q.next)
+    return targets
 
-    def walk(qid: str, trail: list[str]) -> None:
+
+def reachable(flow: Flow, script: Script) -> bool:
+    """True if some path through the flow asks every question the script needs, with a needed
+    option picked that leads along that very path, and every question it needs filled."""
+    needed = set(script.needs) | set(script.filled)
+    seen: set[tuple[str, frozenset[str]]] = set()
+
+    def walk(qid: str, asked: frozenset[str]) -> bool:
         if qid == END:
-            out.append(trail)
-            return
+            return needed <= asked
+        if (qid, asked) in seen:
+            return False
+        seen.add((qid, asked))
         q = flow.questions[qid]
-        for target in dict.fromkeys(q.targets()):
-            walk(target, trail + [qid])
+        allowed = set(script.needs[qid]) if qid in script.needs else None
+        targets = _leads(q, allowed, set(script.refuses.get(qid, ())))
+        return any(walk(target, asked | ({qid} & needed)) for target in targets)
 
-    walk(flow.start, [])
-    return out
+    return walk(flow.start, frozenset())
 
 
 def unreachable(flow: Flow, catalogue: Iterable[Script] | None = None) -> list[str]:
     """Scripts whose answer conditions no path of the flow can meet together.
 
-    Profiles and flags depend on the scores, so only the answers are checked: every question a
-    script needs (or needs filled) must lie on one path, with a needed option that leads along it.
+    Profiles and flags depend on the scores, so only the answers are checked (see `reachable`).
     """
-    paths = [set(p) for p in _paths(flow)]
-    missing = []
-    for s in CATALOGUE if catalogue is None else catalogue:
-        needed = set(s.needs) | set(s.filled)
-        if not any(needed <= p for p in paths):
-            missing.append(s.id)
-    return missing
+    return [s.id for s in (CATALOGUE if catalogue is None else catalogue) if not reachable(flow, s)]
 
 
 def check(flow: Flow) -> list[str]:
@@ -187,7 +203,7 @@ def check(flow: Flow) -> list[str]:
     return problems
 
 
-__all__ = ["BY_ID", "CATALOGUE", "Script", "check", "fits", "flags_of", "route", "unreachable"]
+__all__ = ["BY_ID", "CATALOGUE", "Script", "check", "fits", "flags_of", "reachable", "route", "unreachable"]
 
 
 # -- the README section "Which messages you get, and why" --------------------------------------

@@ -326,6 +326,24 @@ def test_scripts_no_path_can_reach_are_listed(flow):
     assert unreachable(flow, (impossible, possible)) == ["never"]
 
 
+def test_a_needed_option_must_lead_along_the_path(flow):
+    from bot.scripts import CATALOGUE, Script, unreachable
+
+    # Both questions lie on one path, but only "late" leads to the money owed; "full" never does.
+    wrong_option = Script("full_but_overdue", 0, needs={"payment": ("full",), "owed_since": ("overdue",)})
+    # A behaviour that opens no follow-up, beside one that opens the concessions: the first picked
+    # option with a follow-up decides, so the pair reaches the concession question.
+    paired = Script("calls_and_discounts", 0, needs={"behaviours": ("calls_back",), "concessions": ("none_yet",)})
+    # "None of these" is exclusive: it can never be picked beside a behaviour that opens the conflict.
+    exclusive = Script("none_and_conflict", 0, needs={"behaviours": ("none",), "conflict": ("review_posted",)})
+    refused = Script("refused_way", 0, needs={"owed": ()}, refuses={"payment": ("late",)})
+    assert unreachable(flow, (wrong_option, paired, exclusive, refused)) == [
+        "full_but_overdue", "none_and_conflict", "refused_way"
+    ]
+    assert unreachable(flow) == [], "every message of the catalogue can be reached"
+    assert len(CATALOGUE) >= 18
+
+
 def test_flows_check_fails_on_a_broken_condition(monkeypatch, capsys):
     from bot import cli, scripts
 
