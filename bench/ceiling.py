@@ -4,23 +4,21 @@ about 1 a second per private chat (short bursts allowed), answered with an hones
 Telegram does not publish exact figures; this emulation allows a little more than the bot's own
 limiter aims for (a burst of 8 overall, 4 per chat) so that loopback jitter alone does not turn into
 429s, and counts what it refused. Only message calls count (the same rule as the bot's limiter);
-callback answers and everything else are never refused. The refusal goes through the server's own
-fault injection (`fail_next`), so the answer is the one Telegram gives.
+callback answers and everything else are never refused. The refusal goes through the server's public
+hook (`before_call`) and its own fault injection (`fail_next`), so the answer is the one Telegram gives.
+
+The server is imported as `tests.botapi`: `python -m bench` runs from the checkout's root, which is
+then on sys.path, and `tests/` is a namespace package (no `__init__.py`), so no path edit is needed.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
 from typing import Any
-from urllib.parse import parse_qsl
 
-from bot.telegram_throughput import NOT_THROTTLED, THROTTLED_PREFIXES
-from tests.botapi import BotApiServer
-
-_MULTIPART_CHAT = re.compile(rb'name="chat_id"\r\n\r\n(-?[0-9]+)')
+from bot.telegram.throughput import NOT_THROTTLED, THROTTLED_PREFIXES
+from tests.botapi import ApiCall, BotApiServer
 
 
 class Bucket:
@@ -41,19 +39,6 @@ def is_message_call(method: str) -> bool:
     return name not in NOT_THROTTLED and name.startswith(THROTTLED_PREFIXES)
 
 
-def chat_of(request: Any) -> str | None:
-    """The chat_id of a Bot API request, from its query string, form, JSON or multipart body."""
-    values = dict(parse_qsl(request.query))
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        values |= dict(parse_qsl(request.body.decode()))
-    elif content_type.startswith("application/json") and request.body:
-        values |= {k: str(v) for k, v in json.loads(request.body).items()}
-    elif content_type.startswith("multipart/form-data") and (found := _MULTIPART_CHAT.search(request.body)):
-        values["chat_id"] = found.group(1).decode()
-    return values.get("chat_id")
-
-
 class CeilingServer(BotApiServer):
     """BotApiServer that refuses message calls over Telegram's ceiling with 429 retry_after."""
 
@@ -65,19 +50,19 @@ class CeilingServer(BotApiServer):
         self._chats: dict[str, Bucket] = {}
         self.refused = 0
 
-    async def _handle(self, request: Any) -> Any:  # the one hook the server has on every request
-        method = request.path.rsplit("/", 1)[-1]
-        chat = chat_of(request) if is_message_call(method) else None
-        if chat is not None:
-            now = time.monotonic()
-            bucket = self._chats.get(chat)
-            if bucket is None:
-                bucket = self._chats[chat] = Bucket(*self._chat_pace)
-            wait = max(self.overall.wait(now), bucket.wait(now))
-            if wait > 0:
-                self.refused += 1
-                self.fail_next(method, retry_after=max(1, math.ceil(wait)))  # whole seconds, as Telegram says
-            else:
-                self.overall.take(now)
-                bucket.take(now)
-        return await super()._handle(request)
+    def before_call(self, call: ApiCall) -> None:
+        """The server's public hook on every call: over the ceiling, queue the 429 this call meets."""
+        chat = call.params.get("chat_id") if is_message_call(call.method) else None
+        if chat is None:
+            return
+        now = time.monotonic()
+        bucket = self._chats.get(str(chat))
+        if bucket is None:
+            bucket = self._chats[str(chat)] = Bucket(*self._chat_pace)
+        wait = max(self.overall.wait(now), bucket.wait(now))
+        if wait > 0:
+            self.refused += 1
+            self.fail_next(call.method, retry_after=max(1, math.ceil(wait)))  # whole seconds, as Telegram says
+        else:
+            self.overall.take(now)
+            bucket.take(now)

@@ -101,10 +101,11 @@ def update_readme(rows: list[Row], path: Path = README) -> None:
     path.write_text("\n".join(text), encoding="utf-8")
 
 
-def write_results(rows: list[Row], quick: bool, path: Path = RESULTS) -> None:
+def write_results(rows: list[Row], size: str, path: Path = RESULTS) -> None:
+    """The rows, the size they were measured at and the machine, as JSON (by default to the untracked RESULTS)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "quick": quick,
+        "size": size,
         "machine": machine(),
         "rows": [r.__dict__ for r in rows],
     }

@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.coach import Coach
-from bot.config import Settings
 from bot.store import Store
-from bot.telegram_app import build_application, parse_dialog_data
+from bot.telegram.dialog import parse_dialog_data
 
-from .ceiling import CeilingServer, chat_of, is_message_call  # noqa: F401 - chat_of re-exported for tests
+from .ceiling import CeilingServer, is_message_call
 from .common import Row, percentile
 
 SECTION = "users at once"
@@ -346,8 +345,7 @@ def rows_for(figures: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def run(quick: bool, size: str | None = None) -> list[Row]:
-    size = size or ("quick" if quick else "full")
+def run(size: str) -> list[Row]:
     rows: list[Row] = []
     results: list[dict[str, Any]] = []
     for users, seconds, think in SIZES[size]:

@@ -3,7 +3,8 @@
 The database is built with the real schema (`open_db` runs the migrations) and filled in bulk:
 users, clients, cases (answers along a real branch of the flow, assessed by the real classifier),
 notes, status changes, reminders and the per-user search index, each index row made by the
-store's own `index_terms` from the same texts `_reindex_case` reads. Cases arrive in time order
+store's own `index_terms` from the texts the bot gives the store: the alias, the flow's
+`search_texts` of the answers, then the notes. Cases arrive in time order
 with users interleaved, as they would in production, so one user's cases are spread over the file.
 Generation runs with `synchronous=OFF`, `journal_mode=OFF` and a large page cache on its own
 connection; the file is then switched back to WAL and measured through a fresh `Store.open`,
@@ -33,7 +34,7 @@ from bot.classifier import classify
 from bot.engine import END, Engine
 from bot.flow import Flow, load_flow
 from bot.paths import default_flow
-from bot.store import SEARCHABLE_ANSWERS, STATUSES, Store, _reindex_case, alias_key, index_terms, match_query, open_db
+from bot.store import STATUSES, Store, alias_key, index_terms, match_query, open_db
 
 from .common import Row, percentile, timed
 
@@ -43,6 +44,8 @@ CASES_PER_USER = 100
 COMMON, RARE = "pagamento", "ingiunzione"
 CHUNK = 20_000
 POOL = 3000  # distinct questionnaire walks (answers along a branch) the cases draw from
+# Per size: users (of CASES_PER_USER cases each), lookups measured, lookups to warm up, distinct walks.
+SIZES = {"full": (10_000, 1000, 300, POOL), "quick": (500, 300, 100, POOL), "tiny": (5, 20, 5, 100)}
 SPAN = timedelta(days=730)
 
 SURNAMES = (
@@ -149,13 +152,13 @@ def _walk(engine: Engine, flow: Flow, rng: random.Random) -> dict[str, Any]:
     return state["answers"]
 
 
-def _answer_pool(flow: Flow, rng: random.Random) -> list[tuple[dict[str, Any], str, str, str | None, str]]:
-    """(answers, assessment JSON, main, secondary, confidence) for POOL distinct walks; the
+def _answer_pool(flow: Flow, rng: random.Random, walks: int) -> list[tuple[dict[str, Any], str, str, str | None, str]]:
+    """(answers, assessment JSON, main, secondary, confidence) for `walks` distinct walks; the
     classifier runs once per distinct answer set (text answers do not weigh)."""
     engine = Engine(flow)
     assessed: dict[str, Any] = {}
     pool = []
-    for _ in range(POOL):
+    for _ in range(walks):
         answers = _walk(engine, flow, rng)
         signature = _json({k: v for k, v in answers.items() if flow.questions[k].kind != "text"})
         if signature not in assessed:
@@ -188,12 +191,12 @@ def _alias(rng: random.Random) -> str:
     return rng.choice(ALIAS_FORMS).format(s=rng.choice(SURNAMES), f=rng.choice(FIRST_NAMES))
 
 
-def build(path: Path, users: int, per_user: int, seed: int = 11) -> dict[str, Any]:
+def build(path: Path, users: int, per_user: int, seed: int = 11, pool: int = POOL) -> dict[str, Any]:
     """Fill a new database at `path`; returns what was built and how long it took."""
     rng = random.Random(seed)
     began = time.perf_counter()
     flow = load_flow(default_flow())
-    pool = _answer_pool(flow, rng)
+    pool = _answer_pool(flow, rng, pool)
     pool_seconds = time.perf_counter() - began
 
     db = open_db(path)  # the real schema, through the migrations
@@ -270,8 +273,8 @@ def build(path: Path, users: int, per_user: int, seed: int = 11) -> dict[str, An
                 case_id, uid, next_case_no[uid], client_id, flow.id, flow.version, "it", _json(answers),
                 assessment_json, main, secondary, confidence, status, created, _stamp(updated),
             ))
-            # The same texts, in the same order, as the store's _reindex_case reads them.
-            texts = [alias, *(answers.get(k) for k in SEARCHABLE_ANSWERS), *notes]
+            # The same texts, in the same order, as the Coach and the case book give the store.
+            texts = [alias, *flow.search_texts(answers), *notes]
             terms = index_terms(uid, (x for x in texts if isinstance(x, str)))
             if terms:
                 index_rows.append((case_id, terms))
@@ -322,21 +325,31 @@ def _db_bytes(path: Path) -> int:
 
 
 def _check_sample(store: Store, flow: Flow, rng: random.Random, total: int, k: int = 25) -> dict[str, Any]:
-    """Generated rows against the real code: the store's own reindexing gives the same index row,
-    and the answers walk the real engine to the end of the flow."""
+    """Generated rows against the real code: the same case and notes saved through a real store give
+    the same index row, and the answers walk the real engine to the end of the flow."""
     engine = Engine(flow)
     conn = store.conn
+    replay = Store.open(":memory:")
     same = complete = 0
     for case_id in rng.sample(range(1, total + 1), k):
-        before = conn.execute("SELECT terms FROM case_search WHERE rowid = ?", (case_id,)).fetchone()
-        conn.execute("SAVEPOINT check_index")
-        _reindex_case(conn, case_id)
-        after = conn.execute("SELECT terms FROM case_search WHERE rowid = ?", (case_id,)).fetchone()
-        conn.execute("ROLLBACK TO check_index")
-        conn.execute("RELEASE check_index")
-        same += before == after
-        answers = store.case(*conn.execute("SELECT user_id, case_no FROM cases WHERE id = ?", (case_id,)).fetchone())["answers"]
-        complete += engine.path(answers)[1] == END
+        user_id, case_no, before = conn.execute(
+            "SELECT c.user_id, c.case_no, s.terms FROM cases c LEFT JOIN case_search s ON s.rowid = c.id "
+            "WHERE c.id = ?",
+            (case_id,),
+        ).fetchone()
+        case = store.case(user_id, case_no)
+        state = {"flow": flow.id, "flow_version": flow.version, "lang": case["lang"], "answers": case["answers"]}
+        number = replay.save_case(user_id, state, case["assessment"], case["alias"],
+                                  search_texts=flow.search_texts(case["answers"]))
+        for note in store.notes(user_id, case_no):
+            replay.add_note(user_id, number, note["text"])
+        after = replay.conn.execute(
+            "SELECT s.terms FROM cases c JOIN case_search s ON s.rowid = c.id WHERE c.user_id = ? AND c.case_no = ?",
+            (user_id, number),
+        ).fetchone()
+        same += before == (after[0] if after else None)
+        complete += engine.path(case["answers"])[1] == END
+    replay.close()
     return {"sampled": k, "index_row_as_store_writes_it": same, "answers_reach_end_of_flow": complete}
 
 
@@ -394,14 +407,12 @@ def _rare_users(store: Store, user_ids: list[int], rng: random.Random) -> tuple[
     return none, one
 
 
-def run(quick: bool) -> list[Row]:
-    users = 500 if quick else 10_000
-    samples = 300 if quick else 1000
-    warm = 100 if quick else 300
+def run(size: str) -> list[Row]:
+    users, samples, warm, pool = SIZES[size]
     with tempfile.TemporaryDirectory(prefix="clientcoach-history-") as tmp:
         path = Path(tmp) / "history.db"
         print(f"  building {users * CASES_PER_USER:,} cases over {users:,} users...", file=sys.stderr, flush=True)
-        built = build(path, users, CASES_PER_USER)
+        built = build(path, users, CASES_PER_USER, pool=pool)
         rows = measure(path, built, samples, warm)
     return rows
 

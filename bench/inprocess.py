@@ -21,10 +21,11 @@ from telegram.request import BaseRequest, RequestData
 from bot.coach import Coach
 from bot.config import Settings
 from bot.store import Store
-from bot.telegram_app import build_application
+from bot.telegram.app import build_application
 
 from .common import FAKE_TOKEN, Row
 
+UPDATES = {"full": 5000, "quick": 600, "tiny": 50}  # updates measured per size
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "clientcoach", "username": "clientcoach_bot",
             "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
 GROUPS = (
@@ -32,7 +33,7 @@ GROUPS = (
     ("classifier", ("bot/classifier.py",)),
     ("render (jinja2)", ("bot/render.py", "jinja2/", "markupsafe/", "<template>", "templates/")),
     ("store (sqlite)", ("bot/store.py", "sqlite_utils/", "sqlite3", "json/")),
-    ("handlers + coach", ("bot/telegram_app.py", "bot/coach.py")),
+    ("handlers + coach", ("bot/telegram/", "bot/coach.py")),
     ("python-telegram-bot", ("telegram/",)),
 )
 
@@ -170,8 +171,8 @@ def _group(profiler: cProfile.Profile) -> dict[str, float]:
     return totals
 
 
-def run(quick: bool) -> list[Row]:
-    n = 600 if quick else 5000
+def run(size: str) -> list[Row]:
+    n = UPDATES[size]
     per_update, kinds, _ = asyncio.run(_measure(n, 10, profile=False))
     _, _, profiler = asyncio.run(_measure(min(n, 2000), 10, profile=True))
     totals = _group(profiler)

@@ -14,6 +14,7 @@ from bot.store import Store
 from .common import Row
 
 GOAL_BYTES = 1024
+CONVERSATIONS = {"full": 10_000, "quick": 1000, "tiny": 50}
 
 
 def _advance(coach: Coach, user_id: int, steps: int, rng: random.Random) -> None:
@@ -36,8 +37,8 @@ def _advance(coach: Coach, user_id: int, steps: int, rng: random.Random) -> None
             coach.text(user_id, str(rng.randint(1, 9)))
 
 
-def run(quick: bool) -> list[Row]:
-    count = 1000 if quick else 10_000
+def run(size: str) -> list[Row]:
+    count = CONVERSATIONS[size]
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "memory.db"

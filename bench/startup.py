@@ -14,6 +14,7 @@ from .common import Row, median
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
 LIBS = "import jinja2, transitions, sqlite_utils"
 GOAL = 1.3
+ROUNDS = {"full": 15, "quick": 5, "tiny": 1}  # `clientcoach chat` starts per size
 
 
 def _run(args: list[str], stdin: bytes = b"") -> float:
@@ -22,8 +23,8 @@ def _run(args: list[str], stdin: bytes = b"") -> float:
     return time.perf_counter() - start
 
 
-def run(quick: bool) -> list[Row]:
-    rounds = 5 if quick else 15
+def run(size: str) -> list[Row]:
+    rounds = ROUNDS[size]
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "startup.db")
         chat = [sys.executable, "-m", "bot", "chat", "--db", db, "--new"]  # piped: never resumes unasked

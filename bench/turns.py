@@ -19,14 +19,16 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 from bot.coach import Coach
 from bot.config import Settings
 from bot.store import Store
-from bot.telegram_app import NO_PREVIEW, build_application, parse_dialog_data
-
+from bot.telegram.app import build_application
+from bot.telegram.dialog import parse_dialog_data
+from bot.telegram.messages import NO_PREVIEW
 from tests.botapi import DEFAULT_TOKEN, BotApiServer
 
 from .common import Row
 
 GOAL = 1.25
-CONCURRENT_USERS = 50
+# Per size: taps of the one sequential user, users at once, taps of each of them.
+SIZES = {"full": (2000, 50, 60), "quick": (200, 50, 10), "tiny": (10, 5, 1)}
 
 
 def _fixed_screen() -> tuple[str, InlineKeyboardMarkup]:
@@ -167,12 +169,12 @@ def _clientcoach(db: Path):
     return make
 
 
-def run(quick: bool) -> list[Row]:
-    sequential = 200 if quick else 2000
-    per_user = 10 if quick else 60
+def run(size: str) -> list[Row]:
+    sequential, concurrent_users, per_user = SIZES[size]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, users, taps in (("sequential, 1 user", 1, sequential), (f"{CONCURRENT_USERS} users at once", CONCURRENT_USERS, per_user)):
+        runs = (("sequential, 1 user", 1, sequential), (f"{concurrent_users} users at once", concurrent_users, per_user))
+        for label, users, taps in runs:
             echo_us = asyncio.run(_measure(echo_app, echo_user, users, taps))
             bare_us = asyncio.run(_measure(bare_app, bare_user, users, taps))
             ours_us = asyncio.run(_measure(_clientcoach(Path(tmp) / f"turns-{users}.db"), coach_user, users, taps))

@@ -86,7 +86,7 @@ def cmd_list(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 
 def cmd_show(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
-    _say(*book.show_case(args.user, args.case, lang))
+    _say(*book.case_view(args.user, args.case, lang))
     return 0
 
 
@@ -220,7 +220,7 @@ def add_commands(sub: argparse._SubParsersAction, parents: list[argparse.Argumen
 
     listing = command("list", cmd_list, "your cases, newest first", "list", "list --page 2")
     listing.add_argument("--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)")
-    command("show", cmd_show, "one case: answers, profile, notes, reminders and history", "show 3").add_argument(
+    command("show", cmd_show, "one case: answers, profile, history, advice and first script", "show 3").add_argument(
         "case", metavar="N", help="the case number")
     command("search", cmd_search, "cases whose client, typed answers or notes contain the words",
             "search Rossi", "search fattura ritardo").add_argument("text", nargs="+", metavar="TEXT",

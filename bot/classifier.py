@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .flow import PROFILES, Flow, Question
+from .flow import PROFILES, Band, Flow, Option, Question
 
 PROBLEM_PROFILES = tuple(p for p in PROFILES if p != "mvc")
 # Below this much evidence the signals are thin: the result says it may be a bad day.
@@ -74,13 +74,12 @@ def _contributions(q: Question, value: Any) -> tuple[dict[str, float], set[str]]
     """The evidence and flags one answer brings."""
     evidence: dict[str, float] = {}
     flags: set[str] = set()
-    if value is None:
+    if value is None or not q.accepts(value):  # an answer that does not fit its question adds nothing
         return evidence, flags
     if q.is_choice:
-        picked = value if isinstance(value, list) else [value]
-        sources = [q.option_index[o] for o in picked if o in q.option_index]
+        sources: list[Option | Band] = [q.option_index[o] for o in (value if isinstance(value, list) else [value])]
     else:
-        sources = [b for b in q.bands if isinstance(value, (int, float)) and b.holds(value)]
+        sources = [b for b in q.bands if b.holds(value)]  # only number and money questions have bands
     for source in sources:
         for profile, weight in source.evidence.items():
             evidence[profile] = evidence.get(profile, 0.0) + weight

@@ -108,13 +108,14 @@ def human_size(size: int) -> str:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """Run the questionnaire in the terminal."""
+    from .casebook import local_zone
     from .coach import open_coach
     from .console import Console
 
     coach = open_coach(args.db, args.flow, surface="console")
     try:
         interactive = sys.stdin.isatty()
-        console = Console(coach, user_id=args.user, lang=_lang(args))
+        console = Console(coach, user_id=args.user, lang=_lang(args), zone=local_zone(args.env.tz))
         return console.run(resume=args.resume or interactive, new=args.new)
     finally:
         coach.store.close()
@@ -164,12 +165,7 @@ def check_token(settings: Any, lang: str, attempts: int = 1, quiet: bool = False
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the Telegram bot (long polling, or a webhook); with --check, only check the token."""
-    from .config import (
-        ConfigError,
-        configure_logging,
-        export_environment,
-        load_settings,
-    )
+    from .config import ConfigError, configure_logging, load_settings
 
     try:
         settings = load_settings(api_url=args.api_url, environment=args.env)
@@ -186,10 +182,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = check_token(settings, lang, attempts=STARTUP_ATTEMPTS, quiet=True)
     if status:
         return status
-    export_environment(args.env)
     configure_logging(settings.token)
     from .coach import open_coach
-    from .telegram_app import run
+    from .telegram.app import run
 
     coach = open_coach(args.db, args.flow)
     try:

@@ -18,11 +18,11 @@ from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
+from .results import DEFAULT_VARIANT, FORMS, VARIANTS, advice_screens, script_form
 from .sender import FIELDS as SENDER_FIELDS
 from .sender import ProfileError, clean_profile, parse_field
 from .store import Store
 
-DEFAULT_VARIANT = "softer"
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
 DEFAULT_GUIDE = "prevention"
 
@@ -266,7 +266,8 @@ class Coach:
         answers = {q.id: value for q, value in self.engine.answered(state)}
         assessment = classify(self.flow, answers)
         final_state = {**state, "answers": answers}
-        case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"), update_id=update_id)
+        case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"),
+                                       update_id=update_id, search_texts=self.flow.search_texts(answers))
         if case_no is None:
             return self.result_again(user_id, state["cid"]) or self._redelivered(user_id)
         previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
@@ -296,36 +297,16 @@ class Coach:
         if previous is not None:
             moved = self.renderer.movement(lang, previous, case_no, assessment)
             card = Screen(card.kind, f"{card.text}\n\n{moved.text}", card.buttons, {**card.meta, "movement": True})
-        return [card, *self.advice_screens(lang, case_no, answers, assessment, sender)]
-
-    def advice_screens(
-        self, lang: str, case_no: int, answers: dict[str, Any], assessment: Assessment, sender: dict[str, str] | None = None
-    ) -> list[Screen]:
-        """The advice (extras behind buttons), then the first script with its navigation."""
-        r = self.renderer
-        scripts = r.scripts_for(assessment, answers)
-        advice = r.advice(lang, answers, assessment)
-        rows = [(Button(self.ui(lang, "button_guide"), f"x:{case_no}:guide"), Button(self.ui(lang, "button_figures"), f"x:{case_no}:figures"))]
-        if assessment.secondary:
-            rows.append((Button(self.ui(lang, "button_second", assessment.secondary), f"x:{case_no}:second"),))
-        if len(scripts) > 1:
-            rows.append((Button(self.ui(lang, "button_all_scripts", len(scripts)), f"x:{case_no}:all"),))
-        text = advice.text if scripts else f"{advice.text}\n\n{self.ui(lang, 'no_scripts')}"
-        screens = [Screen("advice", text, tuple(rows), {**advice.meta, "raw_actions": True, "scripts": len(scripts)})]
-        if scripts:
-            form = answers.get("form") if answers.get("form") in ("tu", "lei") else "tu"
-            screens.append(
-                r.script_screen(lang, scripts[0], 1, len(scripts), answers, assessment, DEFAULT_VARIANT, form, case_no, sender)
-            )
-        return screens
+        return [card, *advice_screens(self.renderer, lang, case_no, answers, assessment, sender)]
 
     def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
         """The advice and first script of one of the user's saved cases (empty if not theirs)."""
         case = self.store.case(user_id, case_no)
         if case is None:
             return []
-        return self.advice_screens(
-            case["lang"], case_no, case["answers"], Assessment.from_dict(case["assessment"]), self.sender_profile(user_id)
+        return advice_screens(
+            self.renderer, case["lang"], case_no, case["answers"], Assessment.from_dict(case["assessment"]),
+            self.sender_profile(user_id),
         )
 
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
@@ -335,7 +316,7 @@ class Coach:
             return None
         assessment = Assessment.from_dict(case["assessment"])
         scripts = self.renderer.scripts_for(assessment, case["answers"])
-        if not 1 <= index <= len(scripts) or variant not in ("softer", "firmer", "shorter") or form not in ("tu", "lei"):
+        if not 1 <= index <= len(scripts) or variant not in VARIANTS or form not in FORMS:
             return None
         return self.renderer.script_screen(
             case["lang"], scripts[index - 1], index, len(scripts), case["answers"], assessment, variant, form, case_no,
@@ -364,7 +345,7 @@ class Coach:
             scripts = r.scripts_for(assessment, answers)
             if not scripts:
                 return None
-            form = answers.get("form") if answers.get("form") in ("tu", "lei") else "tu"
+            form = script_form(answers)
             titles = [r.script(lang, s, answers, assessment, DEFAULT_VARIANT, form)[0] for s in scripts]
             buttons = tuple(
                 (Button(f"{i}. {t}", f"s:{number}:{i}:{DEFAULT_VARIANT}:{form}"),) for i, t in enumerate(titles, 1)

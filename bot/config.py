@@ -1,8 +1,9 @@
 """Settings from the environment or a `.env` file, read once per command, and log hygiene.
 
 Every `CLIENTCOACH_*` and `TELEGRAM_*` variable the program reads is listed in ENVIRONMENT (shown
-by `clientcoach run --help` and the README) and read by `read_environment()`; other modules take
-the values from there instead of reading `os.environ` themselves.
+by `clientcoach run --help` and the README) and read by `read_environment()`, once per command
+(`cli.run_command`); the values are passed down from there (the database path, the time zone, the
+settings of `run`), and no other module reads `os.environ` for them.
 """
 
 from __future__ import annotations
@@ -73,21 +74,6 @@ def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[st
         allowed_users=get("CLIENTCOACH_ALLOWED_USERS") or "",
         webhook_secret=get("CLIENTCOACH_WEBHOOK_SECRET"),
     )
-
-
-def export_environment(env: Environment) -> None:
-    """Put the `.env` values into os.environ too, for code that still reads it directly."""
-    pairs = zip(("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CLIENTCOACH_DB", "CLIENTCOACH_LANG", "CLIENTCOACH_TZ",
-                 "CLIENTCOACH_ALLOWED_USERS", "CLIENTCOACH_WEBHOOK_SECRET"),
-                (env.token, env.api_url, env.db, env.lang, env.tz, env.allowed_users, env.webhook_secret))
-    for name, value in pairs:
-        if value:
-            os.environ.setdefault(name, value)
-
-
-def env_db_path(environ: Mapping[str, str] | None = None) -> str | None:
-    """$CLIENTCOACH_DB (or the one in .env), for the store's default path; None when unset."""
-    return read_environment(environ=environ).db
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 import unicodedata
+from datetime import tzinfo
 from typing import TextIO
 
 from .coach import Coach, Reply
@@ -73,9 +74,10 @@ class Console:
     """Drives a Coach from lines of text."""
 
     def __init__(self, coach: Coach, user_id: int = CONSOLE_USER, lang: str = "it",
-                 stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
-        self.coach, self.user_id, self.lang = coach, user_id, lang
-        self.stdin, self.stdout = CleanInput(stdin), stdout
+                 stdin: TextIO | None = None, stdout: TextIO | None = None, zone: tzinfo | None = None):
+        self.coach, self.user_id, self.lang, self.zone = coach, user_id, lang, zone
+        # The streams of the moment, not of import time: `cli.main` also runs with swapped ones (tests).
+        self.stdin, self.stdout = CleanInput(stdin or sys.stdin), stdout or sys.stdout
         self.screen: Screen | None = None
         # Who holds the questionnaire: this process, told apart from any other console run.
         self.owner = f"console:{os.getpid()}:{secrets.token_hex(4)}"
@@ -200,7 +202,7 @@ class Console:
             return  # the usual case, without loading the case book
         from .casebook import CaseBook
 
-        screens = CaseBook(store, self.coach.flow, self.coach.renderer).deliver_due(self.user_id, self.lang)
+        screens = CaseBook(store, self.coach.flow, self.coach.renderer, zone=self.zone).deliver_due(self.user_id, self.lang)
         if screens:
             self.say()
             self.say(self.ui("console_due_header", len(screens)))

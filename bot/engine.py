@@ -278,15 +278,7 @@ class Engine:
             return False
         for qid, value in state.get("answers", {}).items():
             q = self.flow.questions.get(qid)
-            if q is None:
-                return False
-            if value is None:
-                if not q.optional:
-                    return False
-                continue
-            if q.kind == "single" and value not in q.option_index:
-                return False
-            if q.kind == "multi" and (not isinstance(value, list) or any(v not in q.option_index for v in value)):
+            if q is None or not q.accepts(value):
                 return False
         return all(h in self.flow.questions for h in state.get("history", []))
 

@@ -78,10 +78,25 @@ class Question:
     bands: tuple[Band, ...]
     line: int
     option_index: dict[str, Option] = field(repr=False, compare=False)
+    # Whether the case book's search covers this answer (text questions only; all of them by default).
+    searchable: bool = False
 
     @property
     def is_choice(self) -> bool:
         return self.kind in ("single", "multi")
+
+    def accepts(self, value: Any) -> bool:
+        """Whether a stored answer fits this question: None for an optional one, an option id (a list
+        of them for multi), a text for text, a number for number and money."""
+        if value is None:
+            return self.optional
+        if self.kind == "single":
+            return isinstance(value, str) and value in self.option_index
+        if self.kind == "multi":
+            return isinstance(value, list) and all(isinstance(v, str) and v in self.option_index for v in value)
+        if self.kind == "text":
+            return isinstance(value, str)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
 
     def targets(self) -> list[str]:
         """Every question this one can lead to."""
@@ -102,6 +117,12 @@ class Flow:
 
     def question(self, qid: str) -> Question:
         return self.questions[qid]
+
+    def search_texts(self, answers: dict[str, Any]) -> list[str]:
+        """What the case book's search indexes of a case's answers: the searchable ones, in flow order."""
+        return [
+            value for q in self.questions.values() if q.searchable and isinstance(value := answers.get(q.id), str)
+        ]
 
 
 # -- loading helpers ---------------------------------------------------------------------------
@@ -252,6 +273,11 @@ class _Checker:
         bands = tuple(self.band(b, qid) for b in node.get("bands") or [])
         if bands and kind not in ("number", "money"):
             raise self.fail(node, "'bands' apply only to number and money questions", qid)
+        searchable = node.get("searchable", kind == "text")
+        if not isinstance(searchable, bool):
+            raise self.fail(node, "'searchable' must be true or false", qid)
+        if searchable and kind != "text":
+            raise self.fail(node, "only 'text' questions can be 'searchable'", qid)
         return Question(
             id=qid,
             kind=kind,
@@ -265,6 +291,7 @@ class _Checker:
             bands=bands,
             line=node[_LINE],
             option_index={o.id: o for o in options},
+            searchable=searchable,
         )
 
 

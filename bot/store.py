@@ -5,8 +5,9 @@ every query is scoped by it here, so no front end can reach another user's rows.
 in progress are one small JSON row per user, written in one transaction per turn, in WAL mode.
 
 Saved cases carry their history: notes, reminders, status changes (`case_events`) and a full-text
-index (`case_search`, FTS5) over the client's alias, the free-text answers and the notes. Every
-write that changes indexed text rewrites the case's index row in the same transaction.
+index (`case_search`, FTS5) over the texts the caller gives: the client's alias and the answers the
+flow marks searchable (`Flow.search_texts`) when a case is saved, then each note. The index row
+grows in the same transaction as the write that brings the text.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ PRUNE_EVERY = 3600.0
 # A database is ours when it has these tables; a non-empty file without them belongs to someone else.
 OWN_TABLES = {"conversations", "cases"}
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
-# The flow's free-text answers (questions of kind `text`) that the search index covers.
-SEARCHABLE_ANSWERS = ("alias", "concession_offer", "attention", "service", "address")
 # Words longer than this are indexed (and searched) by their first letters only.
 MAX_INDEXED_WORD = 40
 MAX_QUERY_WORDS = 8
@@ -170,20 +169,12 @@ def match_query(user_id: int, text: str) -> str | None:
     return " AND ".join(f'"{prefix}{word}"*' for word in words) or None
 
 
-def _reindex_case(conn: sqlite3.Connection, case_id: int) -> None:
-    """Rewrite one case's row of the search index from its alias, text answers and notes."""
-    conn.execute("DELETE FROM case_search WHERE rowid = ?", (case_id,))
-    row = conn.execute(
-        "SELECT c.user_id, c.answers, cl.alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id WHERE c.id = ?",
-        (case_id,),
-    ).fetchone()
-    if row is None:
-        return
-    user_id, answers_json, alias = row
-    answers = json.loads(answers_json)
-    texts = [alias, *(answers.get(key) for key in SEARCHABLE_ANSWERS)]
-    texts += [text for (text,) in conn.execute("SELECT text FROM notes WHERE case_id = ? ORDER BY id", (case_id,))]
-    terms = index_terms(user_id, (t for t in texts if isinstance(t, str)))
+def _index_texts(conn: sqlite3.Connection, case_id: int, user_id: int, texts: Iterable[str | None]) -> None:
+    """Add the words of `texts` to one case's row of the search index (made if the case has none)."""
+    row = conn.execute("SELECT terms FROM case_search WHERE rowid = ?", (case_id,)).fetchone()
+    terms = " ".join(dict.fromkeys([*(row[0].split() if row else ()), *index_terms(user_id, texts).split()]))
+    if row:
+        conn.execute("DELETE FROM case_search WHERE rowid = ?", (case_id,))
     if terms:
         conn.execute("INSERT INTO case_search (rowid, terms) VALUES (?, ?)", (case_id, terms))
 
@@ -267,8 +258,17 @@ def m002_case_history(db: Database) -> None:
     db["case_events"].create_index(["case_id"])
     db["reminders"].create_index(["case_id"])
     db.execute("CREATE VIRTUAL TABLE case_search USING fts5(terms, tokenize = 'ascii', detail = none, columnsize = 0)")
-    for (case_id,) in db.execute("SELECT id FROM cases").fetchall():
-        _reindex_case(db.conn, case_id)
+    # The cases saved before this migration, with the flow's text answers as they were then: a
+    # migration replays history, it does not follow today's flow.
+    text_answers = ("alias", "concession_offer", "attention", "service", "address")
+    cases = db.execute(
+        "SELECT c.id, c.user_id, c.answers, cl.alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id"
+    ).fetchall()
+    for case_id, user_id, answers_json, alias in cases:
+        answers = json.loads(answers_json)
+        notes = [text for (text,) in db.execute("SELECT text FROM notes WHERE case_id = ? ORDER BY id", (case_id,))]
+        texts = [alias, *(answers.get(key) for key in text_answers), *notes]
+        _index_texts(db.conn, case_id, user_id, (t for t in texts if isinstance(t, str)))
 
 
 @migrations()
@@ -298,8 +298,7 @@ def _create_private(path: Path) -> None:
 def _resolve(path: str | Path | None) -> tuple[Path, bool]:
     """The database file and whether it is the default location (the only one whose folders we create)."""
     if path is None:
-        chosen = os.environ.get("CLIENTCOACH_DB")
-        return (Path(chosen), False) if chosen else (default_db_path(), True)
+        return default_db_path(), True
     if str(path).strip() == "":
         raise StoreError("empty_path")
     return Path(path), False
@@ -364,9 +363,10 @@ def _switch_to_wal(conn: sqlite3.Connection, target: Path, timeout: float) -> No
 def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Database:
     """Open (creating if needed) the database with durable WAL settings and the latest schema.
 
-    `None` is `$CLIENTCOACH_DB` or else the default location in the user's data folder; ":memory:"
-    is a private in-memory database. Raises StoreError (never a raw sqlite3 or OS error) for a path
-    that cannot be used, another application's database, a newer schema, a lock, a full disk.
+    `None` is the default location in the user's data folder (callers pass `$CLIENTCOACH_DB` from
+    `config.read_environment()`); ":memory:" is a private in-memory database. Raises StoreError
+    (never a raw sqlite3 or OS error) for a path that cannot be used, another application's
+    database, a newer schema, a lock, a full disk.
     """
     target, default = _resolve(path)
     conn: sqlite3.Connection | None = None
@@ -609,8 +609,11 @@ class Store:
         assessment: dict[str, Any],
         alias: str | None,
         update_id: int | None = None,
+        *,
+        search_texts: Iterable[str] = (),
     ) -> int | None:
-        """Save a finished questionnaire as the user's next case and close the conversation.
+        """Save a finished questionnaire as the user's next case and close the conversation; the
+        alias and `search_texts` (the flow's `search_texts` of the answers) go into the search index.
 
         Returns the per-user case number, or None if this update was already handled.
         """
@@ -644,7 +647,8 @@ class Store:
                     state.get("cid"),
                 ),
             )
-            _reindex_case(self.conn, cursor.lastrowid)
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            _index_texts(self.conn, cursor.lastrowid, user_id, [alias, *search_texts])
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return case_no
 
@@ -714,7 +718,7 @@ class Store:
                 "INSERT INTO notes (user_id, case_id, text, created) VALUES (?, ?, ?, ?)", (user_id, case_id, text, now)
             )
             self.conn.execute("UPDATE cases SET updated = ? WHERE id = ? AND user_id = ?", (now, case_id, user_id))
-            _reindex_case(self.conn, case_id)
+            _index_texts(self.conn, case_id, user_id, [text])
         return cursor.lastrowid
 
     def notes(self, user_id: int, case_no: int) -> list[dict[str, Any]]:

@@ -7,9 +7,10 @@ are found by walking the real engine, so they stay right while the flow gains or
 
 from __future__ import annotations
 
+from helpers import FLOW
+
 from bot.engine import END, Engine, Invalid
-from bot.flow import Flow, Question, load_flow
-from bot.paths import default_flow
+from bot.flow import Flow, Question
 
 DEFAULT_TEXT = "testo"
 
@@ -31,7 +32,7 @@ def typed_lines(scenario: dict[str, str | None] | None = None, lang: str = "it",
                 review: bool = True) -> list[str]:
     """The lines answering every question the branch reaches, then Enter at the review."""
     scenario = scenario or {}
-    engine = Engine(flow or load_flow(default_flow()))
+    engine = Engine(flow or FLOW)
     state = engine.new(lang)
     lines: list[str] = []
     while state["at"] != END:
@@ -53,7 +54,7 @@ def typed_lines(scenario: dict[str, str | None] | None = None, lang: str = "it",
 
 def question_ids(scenario: dict[str, str] | None = None, lang: str = "it") -> list[str]:
     """The questions the scenario's branch asks, in order."""
-    engine = Engine(load_flow(default_flow()))
+    engine = Engine(FLOW)
     state = engine.new(lang)
     asked = []
     for line in typed_lines(scenario, lang, review=False):

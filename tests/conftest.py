@@ -1,31 +1,26 @@
-"""Shared fixtures and helpers for the core tests (flow, engine, classifier, renderer, store, CLI).
+"""Shared fixtures for the core tests (flow, engine, classifier, renderer, store, CLI).
 
 Everything here drives the real code: the real flow file, the real engine and renderer, SQLite on
-`:memory:` or a temporary file, and `python -m bot` in real subprocesses.
+`:memory:` or a temporary file. Plain helpers (paths, the flow, running `clientcoach`) are in
+helpers.py, which test modules import; no test module imports conftest.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FLOW
 
 from bot.classifier import Assessment, classify
 from bot.engine import END, Engine
-from bot.flow import Flow, load_flow
+from bot.flow import Flow
 from bot.render import Renderer
 from bot.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
-DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
-LANGS = ("it", "en")
 
 # Answers a scenario need not spell out: they add no evidence (or none that matters) to any profile.
 # Questions with no neutral answer (payment, balance and every branch question) must be given.
@@ -54,7 +49,6 @@ _CACHE_DIR: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes more than 20 s (deselect with -m 'not slow')")
     # The flow-parse and template-bytecode caches go to a private folder, not the user's ~/.cache.
     # Subprocesses inherit it, so they share (and warm) one cache for the whole run.
     global _CACHE_DIR
@@ -74,7 +68,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def flow() -> Flow:
-    return load_flow(FLOW_FILE)
+    return FLOW
 
 
 @pytest.fixture(scope="session")
@@ -155,44 +149,12 @@ def _assess(flow: Flow, engine: Engine, answers: dict[str, Any], lang: str = "it
     return classify(flow, final), final
 
 
-# -- subprocesses ------------------------------------------------------------------------------
-
-
-def _child_env(**extra: str) -> dict[str, str]:
-    """The environment for a `python -m bot` child: ours, without settings that would change its behaviour."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIENTCOACH_", "TELEGRAM_"))}
-    env["PYTHONIOENCODING"] = "utf-8"
-    # The checkout first, so `python -m bot` runs this code from any working directory.
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env.update(extra)
-    return env
-
-
-def _run_bot(
-    *args: str,
-    lines: list[str] | None = None,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 60,
-    python: str = sys.executable,
-) -> subprocess.CompletedProcess:
-    """`python -m bot ARGS` with the lines piped on stdin (one per answer)."""
-    stdin = "".join(line + "\n" for line in lines) if lines is not None else ""
-    return subprocess.run(
-        [python, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        env=env or _child_env(),
-        timeout=timeout,
-    )
+# -- the command line ------------------------------------------------------------------------
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A scratch working directory for subprocesses (so no default data/ lands in the repo)."""
+    """A scratch working folder for `clientcoach` runs (so no .env is read and no default data/ lands in the repo)."""
     folder = tmp_path / "cwd"
     folder.mkdir()
     return folder
@@ -217,15 +179,3 @@ def state_at(engine: Engine):
 def assess(flow: Flow, engine: Engine):
     """assess(answers, lang="it") -> (Assessment, answers on the branch), through the engine."""
     return lambda answers, lang="it": _assess(flow, engine, answers, lang)
-
-
-@pytest.fixture
-def child_env():
-    """child_env(**extra) -> an environment for a `python -m bot` child."""
-    return _child_env
-
-
-@pytest.fixture
-def run_bot():
-    """run_bot(*args, lines=[...], cwd=..., env=..., python=...) -> CompletedProcess of `python -m bot`."""
-    return _run_bot

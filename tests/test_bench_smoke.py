@@ -1,29 +1,35 @@
-"""The benchmarks still run: `python -m bench` at its tiniest size, in a real subprocess, plus the
-pieces the crowd bench stands on (Telegram's ceiling as the bench emulates it, the README table)."""
+"""The benchmarks still run: `python -m bench --tiny` runs every section at its smallest size in a
+real subprocess; plus the pieces the crowd bench stands on (Telegram's ceiling as the bench
+emulates it) and the README table."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
+import pytest
+from helpers import ROOT, clean_environment
 from telegram.error import RetryAfter
 from telegram.ext import ApplicationBuilder
 
+from bench.__main__ import SECTIONS
 from bench.ceiling import CeilingServer
 from bench.common import Row, update_readme
-from bot.telegram_throughput import retry_seconds
-
-ROOT = Path(__file__).resolve().parents[1]
+from bot.telegram.throughput import retry_seconds
 
 
-def test_the_crowd_bench_runs_at_its_tiniest_and_users_get_every_answer(tmp_path, child_env):
+@pytest.mark.slow  # every section once, at its smallest size: about 40 s on 2 cores
+def test_every_bench_runs_at_its_tiniest_and_the_crowd_gets_every_answer(tmp_path):
     out = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, "-m", "bench", "--only", "crowd", "--tiny", "--out", str(out)],
-                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=90)
+    done = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out)],
+                          cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = {row["name"]: row for row in json.loads(out.read_text())["rows"]}
+    results = json.loads(out.read_text())
+    assert results["size"] == "tiny"
+    sections = {row["section"] for row in results["rows"]}
+    assert len(sections) == len(SECTIONS), f"every bench gives its rows: {sorted(sections)}"
+    rows = {row["name"]: row for row in results["rows"]}
     assert "| users at once | 4 users: step latency p95 |" in done.stdout
     clean = rows['4 users: unanswered taps + steps out of order + "query too old" + errors']
     assert clean["met"], clean["detail"]

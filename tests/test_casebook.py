@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import casebook as casebook_module
 from bot.casebook import CaseBook, CaseBookError, parse_case_no, parse_status, parse_when
+from bot.casebook import book as book_module
 from bot.coach import Coach
 from bot.flow import load_flow
 from bot.paths import default_flow
 from bot.render import Renderer, html_problems
 from answer_lines import typed_lines
-from bot.store import SEARCHABLE_ANSWERS, STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
+from bot.store import STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
 
 ROOT = Path(__file__).resolve().parents[1]
 ROME = ZoneInfo("Europe/Rome")
@@ -103,7 +103,12 @@ def error_key(call) -> str:
 
 
 def test_searchable_answers_are_the_flow_text_questions():
-    assert set(SEARCHABLE_ANSWERS) == {q.id for q in FLOW.questions.values() if q.kind == "text"}
+    searchable = {q.id for q in FLOW.questions.values() if q.searchable}
+    assert searchable == {q.id for q in FLOW.questions.values() if q.kind == "text"}
+    # The ones the m002 migration indexed for the cases saved before the index existed.
+    assert searchable == {"alias", "concession_offer", "attention", "service", "address"}
+    answers = {"service": "sito web", "payment": "free", "alias": "Rossi", "occurrences": 3, "attention": None}
+    assert FLOW.search_texts(answers) == ["Rossi", "sito web"], "text answers only, in the flow's order"
 
 
 def test_words_are_normalised_the_same_way_for_index_and_query():
@@ -230,6 +235,37 @@ def test_show_case_reads_back_answers_profile_status_and_history(book, alice_cas
     assert actions(history) == [*(f"o:1:{s}" for s in STATUSES), "x:1", "h:1"]
 
 
+def test_the_case_view_is_the_record_then_the_advice_and_first_script_as_the_result_shows_them(
+    book, coach, alice_cases
+):
+    coach.set_profile_field(ALICE, "name", "Giulia Neri", "it")
+    view = book.case_view(ALICE, 1)
+    assert view[:3] == book.show_case(ALICE, 1)
+    assert view[3:] == coach.case_advice_screens(ALICE, 1), "what /caso joined on Telegram"
+    advice, script = view[3:]
+    assert advice.kind == "advice" and script.kind == "script" and "Giulia Neri" in script.plain
+    assert [s.kind for s in book.case_view(ALICE, 2, "en")] == ["case", "result", "history", "advice", "script"]
+    assert error_key(lambda: book.case_view(BOB, 2)) == "unknown_case"
+
+
+def test_cases_show_prints_the_same_case_view_as_telegram_gets_without_button_hints(
+    book, store, coach, alice_cases, tmp_path, monkeypatch, capsys
+):
+    from bot import cli
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("CLIENTCOACH_TZ", "Europe/Rome")
+    assert cli.main(["cases", "--db", store.path, "show", "1", "--user", str(ALICE)]) == 0
+    printed = capsys.readouterr().out
+    console = CaseBook(store, FLOW, Renderer(surface="console"), zone=ROME).case_view(ALICE, 1)
+    assert printed == "\n\n".join(screen.plain for screen in console) + "\n"
+    telegram = book.case_view(ALICE, 1)  # the bot's case book renders for Telegram
+    assert [s.kind for s in console] == [s.kind for s in telegram] == ["case", "result", "history", "advice", "script"]
+    advice, script = console[3:]
+    assert "Cosa fare" in advice.plain and script.plain.startswith("✉️ 1/") and script.plain in printed
+    assert "pulsanti" not in printed and "clientcoach cases outcome 1" in printed
+
+
 def test_show_case_in_english(book, alice_cases):
     card, result, history = book.show_case(ALICE, 2, "en")
     assert "Case no. 2 · Caffè Verdi" in card.plain and f"• {SERVICE_EN}: consulenza fiscale" in card.plain
@@ -272,7 +308,7 @@ def test_add_note_cleans_and_refuses_bad_text(book, store, alice_cases):
 
 
 def test_notes_per_case_are_capped(book, store, alice_cases, monkeypatch):
-    monkeypatch.setattr(casebook_module, "MAX_NOTES_PER_CASE", 2)
+    monkeypatch.setattr(book_module, "MAX_NOTES_PER_CASE", 2)
     book.add_note(ALICE, 1, "uno")
     book.add_note(ALICE, 1, "due")
     assert error_key(lambda: book.add_note(ALICE, 1, "tre")) == "too_many_notes"
@@ -345,7 +381,7 @@ def test_remind_stores_a_reminder_the_scheduler_can_arm_and_fire_once(book, stor
 
 
 def test_pending_reminders_per_case_are_capped(book, store, alice_cases, monkeypatch):
-    monkeypatch.setattr(casebook_module, "MAX_PENDING_REMINDERS", 1)
+    monkeypatch.setattr(book_module, "MAX_PENDING_REMINDERS", 1)
     book.remind(ALICE, 1, "1g")
     assert error_key(lambda: book.remind(ALICE, 1, "2g")) == "too_many_reminders"
     assert len(store.reminders(ALICE, 1)) == 1
@@ -507,7 +543,7 @@ def test_the_console_does_not_import_matplotlib_or_the_case_book():
 
 def test_act_dispatches_every_button_action(book, store, alice_cases):
     assert book.act(ALICE, "h:1")[0].kind == "cases"
-    assert [s.kind for s in book.act(ALICE, "c:2")] == ["case", "result", "history"]
+    assert [s.kind for s in book.act(ALICE, "c:2")] == ["case", "result", "history", "advice", "script"]  # as /caso
     assert book.act(ALICE, "o:2")[0].kind == "outcome"
     assert "risolto" in book.act(ALICE, "o:2:risolto")[0].plain and store.case(ALICE, 2)["status"] == "risolto"
     assert book.act(ALICE, "x:2")[0].kind == "confirm"
@@ -566,6 +602,7 @@ def snapshot(store: Store):
     "attempt",
     [
         pytest.param(lambda b: b.show_case(BOB, 2), id="show"),
+        pytest.param(lambda b: b.case_view(BOB, 2), id="case_view"),
         pytest.param(lambda b: b.case(BOB, 3), id="case"),
         pytest.param(lambda b: b.add_note(BOB, 2, "intrusione"), id="note"),
         pytest.param(lambda b: b.outcome_choices(BOB, 2), id="outcome_choices"),

@@ -1,12 +1,11 @@
-"""`clientcoach cases ...` as a user runs it: real processes on a real database whose cases were
-saved by the real console questionnaire."""
+"""`clientcoach cases ...` as a user runs it (in-process through `cli.main`) on a real database whose
+cases were saved by the real console questionnaire."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -15,19 +14,16 @@ from pathlib import Path
 
 import pytest
 from answer_lines import question_ids, typed_lines
+from helpers import FLOW, clean_environment, run_cli
 
 from bot import cases_cli
-from bot.flow import load_flow
-from bot.paths import default_flow
 from bot.render import Renderer, to_plain
 from bot.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 OTHER_USER = 7
 # A line per answer, as typed in `clientcoach chat`; an empty line skips an optional question,
 # and the last one (at the review) asks for the result.
 # The lines come from walking today's flow (answer_lines), so they follow its changes.
-FLOW = load_flow(default_flow())
 ROSSI_ANSWERS = {"alias": "Rossi Srl", "payment": "3", "service": "sito web", "price": "1.200"}
 VERDI_ANSWERS = {"alias": "Caffè Verdi", "payment": "4"}
 ROSSI = typed_lines(ROSSI_ANSWERS)
@@ -35,23 +31,15 @@ VERDI = typed_lines(VERDI_ANSWERS)
 NERI = typed_lines({"alias": "Neri", "payment": "1", "service": "grafica"}, "en")
 
 
-def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
-    return {**env, "CLIENTCOACH_TZ": "Europe/Rome", "PYTHONIOENCODING": "utf-8", **extra}
-
-
-def clientcoach(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m bot ARGS` from the checkout, as the console user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=ROOT, input=stdin.encode(), capture_output=True,
-        env=env or _environment(), timeout=60,
-    )
+def clientcoach(*args: str, stdin: str | list[str] = "", **extra_env: str) -> subprocess.CompletedProcess:
+    """`clientcoach ARGS` as the console user runs it, in Rome's time zone."""
+    return run_cli(*args, stdin=stdin, env=clean_environment(CLIENTCOACH_TZ="Europe/Rome", **extra_env))
 
 
 def chat(db: Path, lines: list[str], *options: str) -> None:
-    done = clientcoach("chat", "--db", str(db), *options, stdin="\n".join(lines) + "\n")
-    assert done.returncode == 0, done.stderr.decode()
-    assert "salvato" in done.stdout.decode() or "saved" in done.stdout.decode()
+    done = clientcoach("chat", "--db", str(db), *options, stdin=lines)
+    assert done.returncode == 0, done.stderr
+    assert "salvato" in done.stdout or "saved" in done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +66,12 @@ def cases(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 def out(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def stored_cases(db: Path, user: int = 0) -> list[dict]:
-    """What the database holds for a user (read in-process: the commands under test run outside)."""
+    """What the database holds for a user (read through the store, not the commands under test)."""
     store = Store.open(db)
     try:
         return store.case_history(user)
@@ -155,14 +143,14 @@ def test_note_outcome_and_reminder_show_up_in_the_case(db):
 def test_bad_input_is_refused_on_stderr_and_changes_nothing(db, args, message):
     before = stored_cases(db)
     done = cases(db, *args)
-    assert done.returncode == 1 and done.stdout == b""
-    assert message in done.stderr.decode()
+    assert done.returncode == 1 and done.stdout == ""
+    assert message in done.stderr
     assert stored_cases(db) == before
 
 
 def test_errors_in_english(db):
     done = cases(db, "outcome", "1", "maybe", "--lang", "en")
-    assert done.returncode == 1 and "I don't know the outcome \"maybe\"" in done.stderr.decode()
+    assert done.returncode == 1 and "I don't know the outcome \"maybe\"" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -171,7 +159,7 @@ def test_errors_in_english(db):
 )
 def test_usage_errors_exit_2(db, args):
     done = cases(db, *args)
-    assert done.returncode == 2 and done.stderr.count(b"\n") == 1 and b"--help" in done.stderr
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--help" in done.stderr
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -194,8 +182,8 @@ def test_export_csv_to_stdout_and_json_to_a_file(db, tmp_path):
 def test_delete_without_yes_refuses_unless_confirmed(db, answer):
     done = cases(db, "delete", "1", stdin=answer)
     assert done.returncode == 1
-    assert "Vuoi davvero eliminare il caso n. 1 (Rossi Srl)?" in done.stdout.decode()
-    assert "non ho eliminato niente" in done.stderr.decode()
+    assert "Vuoi davvero eliminare il caso n. 1 (Rossi Srl)?" in done.stdout
+    assert "non ho eliminato niente" in done.stderr
     assert [c["case_no"] for c in stored_cases(db)] == [1, 2]
 
 
@@ -223,7 +211,7 @@ def test_delete_one_with_yes_is_scoped_by_user(db):
 
 def test_delete_all(db):
     refused = cases(db, "delete", "--all")
-    assert refused.returncode == 1 and "Eliminerò i tuoi 2 casi" in refused.stdout.decode()
+    assert refused.returncode == 1 and "Eliminerò i tuoi 2 casi" in refused.stdout
     assert "cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
     assert stored_cases(db) == []
     assert [c["alias"] for c in stored_cases(db, OTHER_USER)] == ["Neri"]
@@ -247,12 +235,12 @@ def test_stats_with_a_png_chart(db, tmp_path):
 
 def test_stats_chart_without_cases_is_an_error(db, tmp_path):
     done = cases(db, "stats", "--png", str(tmp_path / "none.png"), "--user", "99")
-    assert done.returncode == 1 and "Non hai ancora casi salvati" in done.stderr.decode()
+    assert done.returncode == 1 and "Non hai ancora casi salvati" in done.stderr
     assert not (tmp_path / "none.png").exists()
 
 
 def test_the_database_comes_from_the_environment_by_default(db):
-    done = clientcoach("cases", "list", env=_environment(CLIENTCOACH_DB=str(db)))
+    done = clientcoach("cases", "list", CLIENTCOACH_DB=str(db))
     assert "1. Rossi Srl" in out(done)
 
 
@@ -321,7 +309,7 @@ def test_db_check_and_backup(db, tmp_path):
     assert copy.stat().st_mode & 0o777 == 0o600
     assert "1. Rossi Srl" in out(clientcoach("--db", str(copy), "cases", "list")), "the copy is a working database"
     again = clientcoach("--db", str(db), "db", "backup", str(copy), "--lang", "en")
-    assert again.returncode == 1 and again.stderr.decode().count("\n") == 1 and str(copy) in again.stderr.decode()
+    assert again.returncode == 1 and again.stderr.count("\n") == 1 and str(copy) in again.stderr
     assert "Integrity: ok" in out(clientcoach("--lang", "en", "db", "check", "--db", str(copy)))
 
 

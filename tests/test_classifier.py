@@ -284,3 +284,15 @@ def test_classify_is_pure(assess, flow):
 def test_answers_to_unknown_questions_are_ignored(assess, flow):
     a, answers = assess(PROBLEM_SCENARIOS[0].values[0])
     assert classify(flow, {**answers, "vanished_question": "x"}) == a
+
+
+def test_answers_that_do_not_fit_their_question_are_ignored(assess, flow):
+    _, answers = assess(PROBLEM_SCENARIOS[0].values[0])
+    misfit_for = {"single": lambda v: [v], "multi": lambda v: [*v, "vanished_option"], "text": lambda v: 42,
+                  "number": str, "money": lambda v: True}
+    for qid, value in answers.items():
+        if value is None:
+            continue
+        misfit = misfit_for[flow.questions[qid].kind](value)
+        without = {k: v for k, v in answers.items() if k != qid}
+        assert classify(flow, {**answers, qid: misfit}) == classify(flow, without), (qid, misfit)

@@ -1,21 +1,17 @@
-"""The `clientcoach` command line, in real subprocesses: flows check, flows draw, argument errors."""
+"""The `clientcoach` command line, run in-process through `cli.main`: flows check, flows draw, argument errors."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
+from helpers import DIAGRAM_FILE, FLOW, FLOW_FILE, run_cli, run_process
 
-from bot.flow import load_flow
-
-ROOT = Path(__file__).resolve().parents[1]
-FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
-DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
 REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
 
 
 def summary() -> str:
     """What `flows check` says of the bundled flow, from the flow as it is now."""
-    flow = load_flow(FLOW_FILE)
-    return f"cliente_difficile.yaml (flow {flow.id} v{flow.version}, {len(flow.questions)} questions)"
+    return f"cliente_difficile.yaml (flow {FLOW.id} v{FLOW.version}, {len(FLOW.questions)} questions)"
+
 
 BROKEN = """\
 flow: broken
@@ -48,23 +44,23 @@ def no_traceback(result) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 
 
-def test_flows_check_accepts_the_bundled_flow(run_bot, workdir):
-    result = run_bot("flows", "check", cwd=workdir)
+def test_flows_check_accepts_the_bundled_flow(workdir):
+    result = run_cli("flows", "check", cwd=workdir)
     no_traceback(result)
     assert result.returncode == 0
     assert result.stdout.startswith("ok: ") and summary() in result.stdout
 
 
-def test_flows_check_accepts_a_named_file(run_bot, workdir):
-    result = run_bot("flows", "check", str(FLOW_FILE), cwd=workdir)
+def test_flows_check_accepts_a_named_file(workdir):
+    result = run_cli("flows", "check", str(FLOW_FILE), cwd=workdir)
     assert result.returncode == 0
     assert result.stdout == f"ok: {FLOW_FILE.parent}/{summary()}\n"
 
 
-def test_flows_check_refuses_a_broken_flow_with_file_line_and_question(run_bot, tmp_path, workdir):
+def test_flows_check_refuses_a_broken_flow_with_file_line_and_question(tmp_path, workdir):
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN, encoding="utf-8")
-    result = run_bot("flows", "check", str(broken), cwd=workdir)
+    result = run_cli("flows", "check", str(broken), cwd=workdir)
     no_traceback(result)
     assert result.returncode == 1
     line = BROKEN.splitlines().index("  - id: sender") + 1
@@ -73,66 +69,67 @@ def test_flows_check_refuses_a_broken_flow_with_file_line_and_question(run_bot, 
     assert result.stdout == ""
 
 
-def test_flows_check_reports_every_file_and_fails_if_one_is_broken(run_bot, tmp_path, workdir):
+def test_flows_check_reports_every_file_and_fails_if_one_is_broken(tmp_path, workdir):
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN, encoding="utf-8")
-    result = run_bot("flows", "check", str(FLOW_FILE), str(broken), str(tmp_path / "missing.yaml"), cwd=workdir)
+    result = run_cli("flows", "check", str(FLOW_FILE), str(broken), str(tmp_path / "missing.yaml"), cwd=workdir)
     assert result.returncode == 1
     assert f"ok: {FLOW_FILE}" in result.stdout
     assert f"{broken}:" in result.stderr
     assert f"{tmp_path / 'missing.yaml'}: cannot read the file" in result.stderr
 
 
-def test_flows_draw_prints_the_committed_diagram(run_bot, workdir):
-    result = run_bot("flows", "draw", cwd=workdir)
+def test_flows_draw_prints_the_committed_diagram(workdir):
+    result = run_cli("flows", "draw", cwd=workdir)
     assert result.returncode == 0
     committed = DIAGRAM_FILE.read_text(encoding="utf-8") if DIAGRAM_FILE.exists() else ""
     assert result.stdout == committed, f"{DIAGRAM_FILE.name} is stale or missing: regenerate it with `{REGENERATE}`"
 
 
-def test_flows_draw_in_english_and_of_a_named_file(run_bot, workdir):
-    result = run_bot("flows", "draw", str(FLOW_FILE), "--lang", "en", cwd=workdir)
+def test_flows_draw_in_english_and_of_a_named_file(workdir):
+    result = run_cli("flows", "draw", str(FLOW_FILE), "--lang", "en", cwd=workdir)
     assert result.returncode == 0
     assert result.stdout.startswith("flowchart TD\n")
     assert 'result(["review and result"])' in result.stdout
     assert "How they pay" in result.stdout
 
 
-def test_flows_draw_of_a_broken_flow_fails_with_the_reason(run_bot, tmp_path, workdir):
+def test_flows_draw_of_a_broken_flow_fails_with_the_reason(tmp_path, workdir):
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN, encoding="utf-8")
-    result = run_bot("flows", "draw", str(broken), cwd=workdir)
+    result = run_cli("flows", "draw", str(broken), cwd=workdir)
     no_traceback(result)
     assert result.returncode == 1
     assert f"{broken}:" in result.stderr and "question 'sender'" in result.stderr
     assert result.stdout == ""
 
 
-def test_a_missing_command_is_a_usage_error(run_bot, workdir):
-    result = run_bot(cwd=workdir)
+@pytest.mark.parametrize("run", [run_cli, run_process], ids=["in-process", "process"])
+def test_a_missing_command_is_a_usage_error(workdir, run):
+    result = run(cwd=workdir)
     no_traceback(result)
     assert result.returncode == 2
     assert result.stderr.startswith("clientcoach: ") and "required" in result.stderr and "--help" in result.stderr
 
 
-def test_an_unknown_language_is_a_usage_error(run_bot, workdir):
-    result = run_bot("chat", "--lang", "fr", cwd=workdir)
+def test_an_unknown_language_is_a_usage_error(workdir):
+    result = run_cli("chat", "--lang", "fr", cwd=workdir)
     no_traceback(result)
     assert result.returncode == 2
     assert "invalid choice: 'fr'" in result.stderr
 
 
-def test_run_without_a_token_explains_what_to_do(run_bot, workdir):
-    result = run_bot("run", cwd=workdir)
+def test_run_without_a_token_explains_what_to_do(workdir):
+    result = run_cli("run", cwd=workdir)
     no_traceback(result)
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr and "clientcoach chat" in result.stderr
 
 
-def test_chat_with_a_broken_flow_file_says_why(run_bot, tmp_path, workdir):
+def test_chat_with_a_broken_flow_file_says_why(tmp_path, workdir):
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN, encoding="utf-8")
-    result = run_bot("chat", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), lines=["x"], cwd=workdir)
+    result = run_cli("chat", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), stdin=["x"], cwd=workdir)
     no_traceback(result)
     assert result.returncode == 1
     line = BROKEN.splitlines().index("  - id: sender") + 1
@@ -143,8 +140,6 @@ def test_chat_with_a_broken_flow_file_says_why(run_bot, tmp_path, workdir):
 
 
 def test_the_environment_wins_over_dot_env_and_empty_values_are_unset(tmp_path):
-    import pytest
-
     from bot.config import ConfigError, load_settings, read_environment
 
     env_file = tmp_path / ".env"

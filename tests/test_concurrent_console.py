@@ -15,12 +15,13 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 from answer_lines import typed_lines
+from helpers import ROOT, clean_environment, run_cli
 
 from bot.render import Renderer, to_plain
 
-ROOT = Path(__file__).resolve().parents[1]
 FULL = os.environ.get("CLIENTCOACH_FULL_CAMPAIGN") == "1"
 PAIRS = 50 if FULL else 4
 BUSY = to_plain(Renderer(surface="console").ui("it", "console_busy", 30))
@@ -32,10 +33,8 @@ RUNS = {
 
 
 def chat(db: Path, tag: str, pair: int) -> subprocess.Popen:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CLIENTCOACH_", "TELEGRAM_"))}
-    environment.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8")
     return subprocess.Popen([sys.executable, "-m", "bot", "chat", "--db", str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environment(), cwd=ROOT)
 
 
 def answers_for(tag: str, pair: int) -> bytes:
@@ -43,6 +42,7 @@ def answers_for(tag: str, pair: int) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+@pytest.mark.slow  # real processes, pair after pair
 def test_two_chats_for_the_same_user_never_mix_and_never_hit_a_lock(tmp_path):
     outcomes: Counter[str] = Counter()
     mixed, lock_errors, tracebacks = [], [], []
@@ -98,9 +98,8 @@ def test_a_second_chat_is_told_the_questionnaire_is_open_elsewhere(tmp_path):
             chunk = os.read(first.stdout.fileno(), 65536)
             assert chunk, seen
             seen += chunk
-        second = subprocess.run([sys.executable, "-m", "bot", "chat", "--db", str(db), "--new"], input=b"Bianchi\n",
-                                capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
-        assert second.returncode == 1 and BUSY in second.stdout.decode(), second.stdout.decode()
+        second = run_cli("chat", "--db", str(db), "--new", stdin=["Bianchi"])  # this process: another owner
+        assert second.returncode == 1 and BUSY in second.stdout, second.stdout
         state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
         assert state["answers"] == {"alias": "Rossi"}, "the refused run changed nothing"
     finally:

@@ -1,4 +1,5 @@
-"""The console front end, in real subprocesses: `python -m bot chat` with piped stdin, one line per answer.
+"""The console front end: `clientcoach chat` with piped stdin, one line per answer, run in-process through
+`cli.main`; what only a real process shows (Ctrl-C, a terminal, the modules it imports) runs `python -m bot`.
 
 The answer lines come from walking today's flow (tests/answer_lines.py), and the texts checked are
 read from the flow and the templates, so these tests follow the questionnaire as it changes.
@@ -18,12 +19,10 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from answer_lines import question_ids, typed_lines
+from helpers import FLOW, clean_environment, run_cli
 
-from bot.flow import load_flow
-from bot.paths import default_flow
 from bot.render import Renderer, to_plain
 
-FLOW = load_flow(default_flow())
 CONSOLE = Renderer(surface="console")
 Q = FLOW.questions
 # A free client, answered the way a user types it: option numbers, text, Enter at the review.
@@ -45,8 +44,8 @@ WORDS = {
 }
 
 
-def chat(run_bot, db: Path, lang: str, lines: list[str], *extra: str, cwd: Path | None = None):
-    result = run_bot("chat", "--db", str(db), "--lang", lang, *extra, lines=lines, cwd=cwd)
+def chat(db: Path, lang: str, lines: list[str], *extra: str, cwd: Path | None = None):
+    result = run_cli("chat", "--db", str(db), "--lang", lang, *extra, stdin=lines, cwd=cwd)
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -72,9 +71,9 @@ def in_order(text: str, *parts: str) -> None:
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-def test_a_whole_questionnaire_saves_a_case_and_shows_the_result(run_bot, tmp_path, workdir, lang):
+def test_a_whole_questionnaire_saves_a_case_and_shows_the_result(tmp_path, workdir, lang):
     db = tmp_path / "cc.db"
-    result = chat(run_bot, db, lang, typed_lines(FREE, lang), cwd=workdir)
+    result = chat(db, lang, typed_lines(FREE, lang), cwd=workdir)
     assert result.returncode == 0
     out = result.stdout
     in_order(out, Q["alias"].text[lang], Q["payment"].text[lang], ui(lang, "saved", 1))
@@ -91,12 +90,12 @@ def test_a_whole_questionnaire_saves_a_case_and_shows_the_result(run_bot, tmp_pa
     assert not (workdir / "data").exists(), "--db was used, not the default path"
 
 
-def test_a_second_questionnaire_is_case_two_and_another_user_starts_at_one(run_bot, tmp_path):
+def test_a_second_questionnaire_is_case_two_and_another_user_starts_at_one(tmp_path):
     db = tmp_path / "cc.db"
-    assert chat(run_bot, db, "it", FREE_CLIENT_LINES).returncode == 0
-    second = chat(run_bot, db, "it", FREE_CLIENT_LINES)
+    assert chat(db, "it", FREE_CLIENT_LINES).returncode == 0
+    second = chat(db, "it", FREE_CLIENT_LINES)
     assert "Caso n. 2 salvato." in second.stdout and "I tuoi casi sono salvati" not in second.stdout
-    other = chat(run_bot, db, "it", FREE_CLIENT_LINES, "--user", "42")
+    other = chat(db, "it", FREE_CLIENT_LINES, "--user", "42")
     assert "Caso n. 1 salvato." in other.stdout
     assert sorted((c["user_id"], c["case_no"]) for c in cases(db)) == [(0, 1), (0, 2), (42, 1)]
 
@@ -105,7 +104,7 @@ def test_a_second_questionnaire_is_case_two_and_another_user_starts_at_one(run_b
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-def test_back_skip_review_and_cancel_typed_as_words(run_bot, tmp_path, lang):
+def test_back_skip_review_and_cancel_typed_as_words(tmp_path, lang):
     db, w = tmp_path / "cc.db", WORDS[lang]
     lines = [
         w["skip"],  # alias skipped
@@ -124,7 +123,7 @@ def test_back_skip_review_and_cancel_typed_as_words(run_bot, tmp_path, lang):
         w["cancel"],
         "altro",  # after cancelling, typed text says how to start again
     ]
-    result = chat(run_bot, db, lang, lines)
+    result = chat(db, lang, lines)
     assert result.returncode == 0
     full = to_plain(Q["payment"].options[0].label[lang])
     in_order(
@@ -147,11 +146,11 @@ def test_back_skip_review_and_cancel_typed_as_words(run_bot, tmp_path, lang):
     assert open_conversations(db) == 0
 
 
-def test_enter_skips_an_optional_question_and_the_review_accepts_a_change_at_the_end(run_bot, tmp_path):
+def test_enter_skips_an_optional_question_and_the_review_accepts_a_change_at_the_end(tmp_path):
     db = tmp_path / "cc.db"
     # Enter skips the alias; at the review, change the alias (answer 1) to "Bianchi"; Enter shows the result.
     lines = ["", *FREE_CLIENT_LINES[1:-1], "1", "Bianchi", ""]
-    result = chat(run_bot, db, "it", lines)
+    result = chat(db, "it", lines)
     assert result.returncode == 0
     in_order(result.stdout, Q["payment"].text["it"], "Riepilogo delle tue risposte", "Riepilogo delle tue risposte",
              "Caso n. 1 salvato.")
@@ -164,8 +163,8 @@ def test_enter_skips_an_optional_question_and_the_review_accepts_a_change_at_the
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-def test_invalid_input_gets_one_clear_reprompt(run_bot, tmp_path, lang):
-    result = chat(run_bot, tmp_path / "cc.db", lang, ["Rossi", "9", "3"])
+def test_invalid_input_gets_one_clear_reprompt(tmp_path, lang):
+    result = chat(tmp_path / "cc.db", lang, ["Rossi", "9", "3"])
     assert result.returncode == 0
     out = result.stdout
     wrong = error(lang, "not_an_option", count=len(Q["payment"].options))
@@ -175,24 +174,24 @@ def test_invalid_input_gets_one_clear_reprompt(run_bot, tmp_path, lang):
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-def test_an_exclusive_option_combined_with_others_is_explained(run_bot, tmp_path, lang):
+def test_an_exclusive_option_combined_with_others_is_explained(tmp_path, lang):
     asked = question_ids(FREE, lang)
     lines, at = typed_lines(FREE, lang), asked.index("behaviours")
     options = Q["behaviours"].options
     none = next(i for i, o in enumerate(options, 1) if o.exclusive)
-    result = chat(run_bot, tmp_path / "cc.db", lang, [*lines[:at], f"1 {none}", lines[at]])
+    result = chat(tmp_path / "cc.db", lang, [*lines[:at], f"1 {none}", lines[at]])
     message = error(lang, "exclusive_option", option=to_plain(options[none - 1].label[lang]))
     assert result.stdout.count(message) == 1
     in_order(result.stdout, message, Q[asked[asked.index("behaviours") + 1]].text[lang])
 
 
-def test_too_long_text_and_wrong_money_are_reprompted(run_bot, tmp_path):
+def test_too_long_text_and_wrong_money_are_reprompted(tmp_path):
     longest = Q["alias"].validate["max_length"]
     asked = question_ids(FREE)
     lines = typed_lines(FREE)
     if "price" in asked:
         lines.insert(asked.index("price"), "dodici")
-    result = chat(run_bot, tmp_path / "cc.db", "it", ["x" * (longest + 1), *lines])
+    result = chat(tmp_path / "cc.db", "it", ["x" * (longest + 1), *lines])
     out = result.stdout
     assert out.count(error("it", "too_long", max=longest)) == 1
     if "price" in asked:
@@ -200,9 +199,9 @@ def test_too_long_text_and_wrong_money_are_reprompted(run_bot, tmp_path):
     assert "Caso n. 1 salvato." in out
 
 
-def test_a_unicode_digit_at_a_choice_and_at_the_review_is_a_number(run_bot, tmp_path):
+def test_a_unicode_digit_at_a_choice_and_at_the_review_is_a_number(tmp_path):
     db = tmp_path / "cc.db"
-    result = chat(run_bot, db, "it", ["Rossi", "³", "rivedi", "¹", "Verdi", "𝟑", ""])
+    result = chat(db, "it", ["Rossi", "³", "rivedi", "¹", "Verdi", "𝟑", ""])
     assert result.returncode == 0
     in_order(result.stdout, Q["free_attitude"].text["it"], "Riepilogo delle tue risposte")
     state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
@@ -213,53 +212,53 @@ def test_a_unicode_digit_at_a_choice_and_at_the_review_is_a_number(run_bot, tmp_
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-def test_eof_in_the_middle_keeps_the_questionnaire_and_says_how_to_resume(run_bot, tmp_path, lang):
+def test_eof_in_the_middle_keeps_the_questionnaire_and_says_how_to_resume(tmp_path, lang):
     db = tmp_path / "cc.db"
-    result = chat(run_bot, db, lang, ["Rossi", "3"])
+    result = chat(db, lang, ["Rossi", "3"])
     assert result.returncode == 0
     assert result.stderr == ""
     in_order(result.stdout, ui(lang, "console_kept"), ui(lang, "console_goodbye"))
     assert "--resume" in ui(lang, "console_kept")
     assert open_conversations(db) == 1 and cases(db) == []
 
-    resumed = chat(run_bot, db, lang, ["1"], "--resume")
+    resumed = chat(db, lang, ["1"], "--resume")
     assert resumed.returncode == 0
     asked = question_ids({**FREE, "free_attitude": "1"}, lang)
     in_order(resumed.stdout, ui(lang, "resumed"), Q["free_attitude"].text[lang], Q[asked[asked.index("free_attitude") + 1]].text[lang])
 
 
-def test_piped_input_never_replaces_an_unfinished_questionnaire_unasked(run_bot, tmp_path):
+def test_piped_input_never_replaces_an_unfinished_questionnaire_unasked(tmp_path):
     db = tmp_path / "cc.db"
-    chat(run_bot, db, "it", ["Rossi", "3"])
-    refused = chat(run_bot, db, "it", ["Bianchi"])
+    chat(db, "it", ["Rossi", "3"])
+    refused = chat(db, "it", ["Bianchi"])
     assert refused.returncode == 1
     assert ui("it", "console_unfinished") in refused.stdout and "--new" in ui("it", "console_unfinished")
     state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
     assert state["answers"]["alias"] == "Rossi", "nothing was replaced"
-    again = chat(run_bot, db, "it", ["Bianchi"], "--new")
+    again = chat(db, "it", ["Bianchi"], "--new")
     assert again.returncode == 0 and "Riprendiamo" not in again.stdout
     state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
     assert state["answers"] == {"alias": "Bianchi"}
 
 
-def test_quit_words_leave_and_keep_the_questionnaire(run_bot, tmp_path):
+def test_quit_words_leave_and_keep_the_questionnaire(tmp_path):
     for word in ("esci", "quit", "exit"):
         db = tmp_path / f"{word}.db"
-        result = chat(run_bot, db, "it", ["Rossi", word, "3"])
+        result = chat(db, "it", ["Rossi", word, "3"])
         assert result.returncode == 0
         in_order(result.stdout, ui("it", "console_kept"), "A presto.")
         state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
         assert state["answers"] == {"alias": "Rossi"}, "nothing after the quit word was read"
 
 
-def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(child_env, tmp_path, workdir):
+def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(tmp_path, workdir):
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--db", str(tmp_path / "cc.db")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=workdir,
-        env=child_env(),
+        env=clean_environment(),
     )
     try:
         proc.stdin.write(b"Rossi\n")
@@ -287,40 +286,40 @@ def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(child_env, tmp_
 # -- settings from the environment -----------------------------------------------------------------
 
 
-def test_the_database_comes_from_clientcoach_db(run_bot, child_env, tmp_path, workdir):
+def test_the_database_comes_from_clientcoach_db(tmp_path, workdir):
     db = tmp_path / "from-env.db"
-    result = run_bot("chat", lines=FREE_CLIENT_LINES, cwd=workdir, env=child_env(CLIENTCOACH_DB=str(db)))
+    result = run_cli("chat", stdin=FREE_CLIENT_LINES, cwd=workdir, env=clean_environment(CLIENTCOACH_DB=str(db)))
     assert result.returncode == 0, result.stderr
     assert [c["main"] for c in cases(db)] == ["gratis"]
 
 
-def test_the_database_comes_from_a_dot_env_file_in_the_current_folder(run_bot, tmp_path, workdir):
+def test_the_database_comes_from_a_dot_env_file_in_the_current_folder(tmp_path, workdir):
     db = tmp_path / "from-dotenv.db"
     (workdir / ".env").write_text(f"CLIENTCOACH_DB={db}\nCLIENTCOACH_LANG=en\n", encoding="utf-8")
-    result = run_bot("chat", lines=["Rossi"], cwd=workdir)
+    result = run_cli("chat", stdin=["Rossi"], cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert db.is_file() and Q["payment"].text["en"] in result.stdout
 
 
-def test_db_on_the_command_line_wins_over_the_environment(run_bot, child_env, tmp_path, workdir):
+def test_db_on_the_command_line_wins_over_the_environment(tmp_path, workdir):
     env_db, arg_db = tmp_path / "env.db", tmp_path / "arg.db"
-    result = run_bot("chat", "--db", str(arg_db), lines=FREE_CLIENT_LINES, cwd=workdir,
-                     env=child_env(CLIENTCOACH_DB=str(env_db)))
+    result = run_cli("chat", "--db", str(arg_db), stdin=FREE_CLIENT_LINES, cwd=workdir,
+                     env=clean_environment(CLIENTCOACH_DB=str(env_db)))
     assert result.returncode == 0
     assert len(cases(arg_db)) == 1 and not env_db.exists()
 
 
-def test_without_any_setting_the_database_is_in_the_user_data_folder(run_bot, child_env, tmp_path, workdir):
+def test_without_any_setting_the_database_is_in_the_user_data_folder(tmp_path, workdir):
     data = tmp_path / "xdg-data"
-    result = run_bot("chat", lines=["Rossi"], cwd=workdir, env=child_env(XDG_DATA_HOME=str(data)))
+    result = run_cli("chat", stdin=["Rossi"], cwd=workdir, env=clean_environment(XDG_DATA_HOME=str(data)))
     assert result.returncode == 0, result.stderr
     db = data / "clientcoach" / "clientcoach.db"
     assert db.is_file() and not (workdir / "data").exists()
     assert db.stat().st_mode & 0o077 == 0 and db.parent.stat().st_mode & 0o077 == 0, "private to the user"
 
 
-def test_the_language_comes_from_clientcoach_lang(run_bot, child_env, tmp_path, workdir):
-    result = run_bot("chat", "--db", str(tmp_path / "cc.db"), lines=[], cwd=workdir, env=child_env(CLIENTCOACH_LANG="en"))
+def test_the_language_comes_from_clientcoach_lang(tmp_path, workdir):
+    result = run_cli("chat", "--db", str(tmp_path / "cc.db"), stdin=[], cwd=workdir, env=clean_environment(CLIENTCOACH_LANG="en"))
     assert Q["alias"].text["en"] in result.stdout and "Goodbye." in result.stdout
 
 
@@ -335,7 +334,7 @@ sys.exit(status)
 """
 
 
-def test_the_console_path_never_imports_telegram(child_env, tmp_path, workdir):
+def test_the_console_path_never_imports_telegram(tmp_path, workdir):
     db = tmp_path / "cc.db"
     result = subprocess.run(
         [sys.executable, "-c", NO_TELEGRAM, "chat", "--db", str(db), "--lang", "it"],
@@ -344,7 +343,7 @@ def test_the_console_path_never_imports_telegram(child_env, tmp_path, workdir):
         text=True,
         encoding="utf-8",
         cwd=workdir,
-        env=child_env(),
+        env=clean_environment(),
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -353,14 +352,14 @@ def test_the_console_path_never_imports_telegram(child_env, tmp_path, workdir):
     assert len(cases(db)) == 1
 
 
-def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(run_bot, child_env, tmp_path):
+def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(tmp_path):
     import pty
 
     db = tmp_path / "cc.db"
-    chat(run_bot, db, "it", ["Rossi"])
+    chat(db, "it", ["Rossi"])
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "chat", "--db", str(db)], stdin=slave,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environment())
     os.close(slave)
     try:
         os.write(master, b"3\n\x04")  # an answer, then Ctrl-D at the start of a line

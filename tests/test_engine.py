@@ -519,6 +519,9 @@ def test_compatible_refuses_states_that_do_not_fit_the_flow(engine, drive):
         {**good, "answers": {**good["answers"], "behaviours": "rude"}},
         {**good, "answers": {**good["answers"], "behaviours": ["rude", "screams"]}},
         {**good, "answers": {**good["answers"], "payment": None}},
+        {**good, "answers": {**good["answers"], "payment": ["free"]}},
+        {**good, "answers": {**good["answers"], "price": "1200"}},
+        {**good, "answers": {**good["answers"], "alias": 42}},
         {**good, "history": [*good["history"], "vanished_question"]},
     ]
     for state in broken:

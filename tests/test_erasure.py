@@ -67,12 +67,15 @@ def opened(tmp_path):
 def fill(store: Store, user: int) -> int:
     """A case with the markers in its alias, answers and notes, among the user's other cases."""
     for n in range(5):
-        store.save_case(user, state(alias=f"client{n}", service="sito"), ASSESSMENT, f"client{n}")
-    case_no = store.save_case(user, state(alias=NAME, service=f"{ANSWER} web"), ASSESSMENT, NAME)
+        store.save_case(user, state(alias=f"client{n}", service="sito"), ASSESSMENT, f"client{n}",
+                        search_texts=["sito"])
+    case_no = store.save_case(user, state(alias=NAME, service=f"{ANSWER} web"), ASSESSMENT, NAME,
+                              search_texts=[f"{ANSWER} web"])
     for n in range(20):  # several versions of the case's pages pass through the WAL
         store.add_note(user, case_no, f"{NOTE} {n}")
         store.set_status(user, case_no, ("risolto", "aperto")[n % 2])
-    assert store.search_cases(user, NOTE)[0] == 1
+    assert store.search_cases(user, NOTE)[0] == 1 and store.search_cases(user, ANSWER)[0] == 1
+    assert store.search_cases(user, NAME)[0] == 1
     return case_no
 
 

@@ -1,7 +1,9 @@
-"""One clear line for every failure: each case as a real `python -m bot` process, its line and exit code.
+"""One clear line for every failure: each case through `cli.main`, its line and exit code.
 
 The expected lines are rendered from the same templates the program uses, in both languages; no
-case may print a traceback (or Python's "Exception ignored" complaints) on either stream.
+case may print a traceback (or Python's "Exception ignored" complaints) on either stream. What only
+a real `python -m bot` process shows (Ctrl-C, a closed pipe, a file size limit, `run` starting up)
+runs as one.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from pathlib import Path
 
 import pytest
 from answer_lines import typed_lines
+from helpers import clean_environment, run_cli, run_process
 
 from bot.coach import Coach
 from bot.render import Renderer, to_plain
 from bot.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 CONSOLE = Renderer(surface="console")
 TOKEN = "123456789:" + "A" * 35  # well formed, known to nobody
 
@@ -36,19 +38,15 @@ def store_line(lang: str, key: str, **params) -> str:
     return ui(lang, "store_error", key, params)
 
 
-def clientcoach(*args: str | bytes, stdin: bytes = b"", env: dict | None = None, timeout: float = 60,
-                preexec=None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CLIENTCOACH_", "TELEGRAM_"))}
-    environment.update({"PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8", **(env or {})})
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, env=environment,
-                          timeout=timeout, preexec_fn=preexec, cwd=cwd or ROOT)
+def clientcoach(*args: str, stdin: bytes = b"", env: dict | None = None) -> subprocess.CompletedProcess:
+    """`clientcoach ARGS` in-process, with the settings in `env` only."""
+    return run_cli(*args, stdin=stdin, env=clean_environment(**(env or {})))
 
 
 def clean(done: subprocess.CompletedProcess) -> tuple[str, str]:
-    out, err = done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
-    for stream in (out, err):
+    for stream in (done.stdout, done.stderr):
         assert "Traceback" not in stream and "Exception ignored" not in stream, stream
-    return out, err
+    return done.stdout, done.stderr
 
 
 def one_line(done: subprocess.CompletedProcess, line: str, code: int = 1) -> None:
@@ -58,7 +56,7 @@ def one_line(done: subprocess.CompletedProcess, line: str, code: int = 1) -> Non
 
 
 def make_case(db: Path, user: int = 0) -> None:
-    """A saved case through the real Coach (in-process: the commands under test run outside)."""
+    """A saved case through the real Coach."""
     coach = Coach(Store.open(db))
     try:
         coach.start(user, "it")
@@ -168,7 +166,7 @@ def test_a_full_disk_is_one_line_and_saves_nothing(tmp_path, good_db):
     big = "x" * 1900
     done = None
     for _ in range(3):  # enough notes to pass the limit somewhere: the database, its WAL or the journal
-        done = clientcoach("cases", "note", "1", big, "--db", str(db), preexec=_tiny_files)
+        done = run_process("cases", "note", "1", big, "--db", str(db), preexec=_tiny_files)
         if done.returncode:
             break
     _, err = clean(done)
@@ -176,6 +174,7 @@ def test_a_full_disk_is_one_line_and_saves_nothing(tmp_path, good_db):
     assert err.strip() in {store_line("it", key, path=str(db)) for key in ("disk_full", "cannot_open")}
 
 
+@pytest.mark.slow  # it waits out the lock timeout (5 s)
 def test_a_lock_held_too_long_is_one_line(tmp_path, good_db):
     db = tmp_path / "locked.db"
     copy_db(good_db, db)
@@ -219,7 +218,8 @@ def test_invalid_utf8_on_stdin_in_chat_is_refused_and_changes_nothing(tmp_path):
 def test_invalid_utf8_in_a_note_is_refused(good_db, tmp_path, lang):
     db = tmp_path / "cc.db"
     copy_db(good_db, db)
-    done = clientcoach("cases", "note", "1", b"pagato \xff\xfe", "--db", str(db), "--lang", lang)
+    # As Python decodes a command line argument that is not UTF-8: with surrogates.
+    done = clientcoach("cases", "note", "1", os.fsdecode(b"pagato \xff\xfe"), "--db", str(db), "--lang", lang)
     one_line(done, ui(lang, "cli_not_utf8", "text"))
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
@@ -265,19 +265,15 @@ runpy.run_module("bot", run_name="__main__", alter_sys=True)
 
 @pytest.mark.parametrize("module", ["bot.cli", "bot.flow", "jinja2", "sqlite_utils", "transitions", "bot.console"])
 def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
-    environment.update(PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module, "chat", "--db", str(tmp_path / "cc.db")],
-                          capture_output=True, env=environment, timeout=60)
+                          capture_output=True, env=clean_environment(), timeout=60)
     assert done.stderr == b"", done.stderr.decode()
     assert done.returncode == 130
 
 
 def test_a_real_ctrl_c_soon_after_start_is_quiet(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
-    environment.update(PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "bot", "cases", "list", "--db", str(tmp_path / "cc.db")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environment())
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
@@ -286,14 +282,12 @@ def test_a_real_ctrl_c_soon_after_start_is_quiet(tmp_path):
 
 
 def test_output_cut_short_by_a_pipe_ends_quietly(good_db):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTCOACH_")}
-    environment.update(PYTHONPATH=str(ROOT))
     for command in (["cases", "list"], ["cases", "export", "--format", "json"], ["flows", "draw"]):
         read, write = os.pipe()
         os.close(read)  # the reader (`head`) has gone before the first line is written
         proc = subprocess.Popen([sys.executable, "-m", "bot", *command, "--db", str(good_db)] if command[0] == "cases"
                                 else [sys.executable, "-m", "bot", *command],
-                                stdout=write, stderr=subprocess.PIPE, env=environment)
+                                stdout=write, stderr=subprocess.PIPE, env=clean_environment())
         os.close(write)
         _, err = proc.communicate(timeout=30)
         assert err == b"", err.decode()
@@ -310,16 +304,18 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-def test_run_with_an_unreachable_api_retries_then_says_so(lang):
+def test_run_with_an_unreachable_api_retries_then_says_so(lang, monkeypatch):
+    from bot import cli
+
+    monkeypatch.setattr(cli, "STARTUP_BACKOFF", cli.STARTUP_BACKOFF / 10)  # the same growing pauses, shorter
     url = f"http://127.0.0.1:{_closed_port()}"
     started = time.monotonic()
     done = clientcoach("run", "--api-url", url, "--lang", lang, env={"TELEGRAM_BOT_TOKEN": TOKEN})
     took = time.monotonic() - started
-    from bot.cli import STARTUP_ATTEMPTS, STARTUP_BACKOFF
 
-    one_line(done, ui(lang, "run_unreachable", url, STARTUP_ATTEMPTS))
-    assert took >= STARTUP_BACKOFF * (2 ** (STARTUP_ATTEMPTS - 1) - 1), "it retried with a pause"
-    assert TOKEN not in done.stdout.decode() + done.stderr.decode()
+    one_line(done, ui(lang, "run_unreachable", url, cli.STARTUP_ATTEMPTS))
+    assert took >= cli.STARTUP_BACKOFF * (2 ** (cli.STARTUP_ATTEMPTS - 1) - 1), "it retried with a pause"
+    assert TOKEN not in done.stdout + done.stderr
 
 
 def test_run_check_against_the_bot_api_server():
@@ -336,14 +332,14 @@ def test_run_check_against_the_bot_api_server():
         assert clean(english)[0].startswith("The token works: the bot is @test_bot")
         refused = clientcoach("run", "--check", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": TOKEN})
         one_line(refused, ui("it", "run_token_refused"))
-        assert TOKEN not in refused.stderr.decode()
+        assert TOKEN not in refused.stderr
 
 
 def test_run_with_a_refused_token_stops_at_once_with_one_line():
     from botapi import BotApiServer
 
-    with BotApiServer.in_thread() as server:
-        done = clientcoach("run", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": TOKEN}, timeout=30)
+    with BotApiServer.in_thread() as server:  # a real process: `run` starting up as the service starts it
+        done = run_process("run", "--api-url", server.root, env=clean_environment(TELEGRAM_BOT_TOKEN=TOKEN), timeout=30)
     one_line(done, ui("it", "run_token_refused"))
 
 

@@ -121,6 +121,37 @@ def test_the_small_valid_flow_loads(tmp_path):
     assert flow.questions["form"].option_index["tu"].evidence == {"mvc": 1.0}
 
 
+def test_text_answers_are_searchable_unless_the_flow_says_otherwise(tmp_path):
+    flow = load_flow(write(tmp_path, GOOD))
+    assert [q.id for q in flow.questions.values() if q.searchable] == ["alias", "sender"]
+    marked = GOOD.replace("    text: {it: Firma?", "    searchable: false\n    text: {it: Firma?")
+    private = load_flow(write(tmp_path, marked, "private.yaml"))
+    assert [q.id for q in private.questions.values() if q.searchable] == ["alias"]
+    answers = {"form": "tu", "sender": "Studio Neri", "price": 12.0, "alias": "Rossi"}
+    assert flow.search_texts(answers) == ["Rossi", "Studio Neri"] and private.search_texts(answers) == ["Rossi"]
+
+
+@pytest.mark.parametrize(
+    ("marker", "problem"), [("searchable: yes please", "true or false"), ("searchable: true", "only 'text' questions")]
+)
+def test_a_bad_searchable_marker_is_refused(tmp_path, marker, problem):
+    text = GOOD.replace("    text: {it: Prezzo?", f"    {marker}\n    text: {{it: Prezzo?")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "id: price"), "price", problem)
+
+
+def test_a_stored_answer_fits_its_question_only_with_the_right_shape(tmp_path):
+    questions = load_flow(write(tmp_path, GOOD.replace("kind: single", "kind: multi"))).questions
+    single = load_flow(write(tmp_path, GOOD, "single.yaml")).questions["form"]
+    alias, sender, price, multi = (questions[q] for q in ("alias", "sender", "price", "form"))
+    fits = [(alias, None), (alias, "Rossi"), (sender, "Studio"), (price, 12), (price, 12.5), (single, "lei"),
+            (multi, ["tu", "lei"]), (multi, [])]
+    misfits = [(sender, None), (sender, 12), (price, "12"), (price, True), (single, "voi"), (single, ["tu"]),
+               (single, None), (multi, "tu"), (multi, ["tu", "voi"]), (multi, [["tu"]]), (multi, None)]
+    assert [q.accepts(value) for q, value in fits] == [True] * len(fits)
+    assert [q.accepts(value) for q, value in misfits] == [False] * len(misfits)
+
+
 # -- broken flows ------------------------------------------------------------------------------
 
 

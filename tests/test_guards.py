@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from bot.coach import Coach
 from bot.engine import Engine, Invalid
 from bot.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 USER = 11
 
 

@@ -9,25 +9,23 @@ checkout is not on the path, and the test checks where `bot` was imported from).
 
 from __future__ import annotations
 
+import configparser
 import json
+import shlex
 import site
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
-import configparser
-import shlex
-import tomllib
-
 import pytest
 import sqlite_utils
-
 from answer_lines import typed_lines
+from helpers import DIAGRAM_FILE, ROOT, clean_environment
+
 from bot.cli import build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
-DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
 FREE_CLIENT_LINES = typed_lines({"alias": "Rossi", "payment": "3", "free_attitude": "1"})
 UNIT = ROOT / "deploy" / "clientcoach.service"
 
@@ -56,12 +54,13 @@ def installed(tmp_path_factory) -> dict:
 
 
 @pytest.fixture
-def env(child_env) -> dict:
-    clean = child_env()
+def env() -> dict:
+    clean = clean_environment()
     clean.pop("PYTHONPATH", None)  # nothing from the checkout
     return clean
 
 
+@pytest.mark.slow  # the wheel is built and installed once, for all four
 def test_the_wheel_carries_the_flows_and_templates(installed):
     with zipfile.ZipFile(installed["wheel"]) as wheel:
         names = set(wheel.namelist())
@@ -76,6 +75,7 @@ def test_the_wheel_carries_the_flows_and_templates(installed):
     assert not any(n.startswith(("tests/", "bench/")) for n in names), "no tests or benchmarks in the wheel"
 
 
+@pytest.mark.slow
 def test_the_installed_package_is_the_wheel_not_the_checkout(installed, env, tmp_path):
     code = "import bot, bot.paths; print(bot.__file__); print(bot.paths.flows_dir()); print(bot.paths.templates_dir())"
     lines = _run([str(installed["python"]), "-c", code], cwd=tmp_path, env=env).stdout.splitlines()
@@ -84,6 +84,7 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed, env, tmp
     assert lines[1].endswith("bot/_data/flows") and lines[2].endswith("bot/_data/templates")
 
 
+@pytest.mark.slow
 def test_flows_check_and_draw_work_from_another_directory(installed, env, tmp_path):
     check = _run([str(installed["bin"]), "flows", "check"], cwd=tmp_path, env=env)
     assert check.stdout.startswith(f"ok: {installed['purelib']}/bot/_data/flows/cliente_difficile.yaml")
@@ -91,6 +92,7 @@ def test_flows_check_and_draw_work_from_another_directory(installed, env, tmp_pa
     assert draw.stdout == DIAGRAM_FILE.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_chat_works_from_another_directory(installed, env, tmp_path):
     db = tmp_path / "installed.db"
     result = subprocess.run(

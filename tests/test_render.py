@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from helpers import FLOW
 from jinja2 import StrictUndefined, UndefinedError
 
 from bot.classifier import PROBLEM_PROFILES, Assessment, Reason, classify
 from bot.engine import Progress
-from bot.flow import PROFILES, load_flow
-from bot.scripts import CATALOGUE
+from bot.flow import PROFILES
 from bot.render import (
     FORMS,
     TELEGRAM_LIMIT,
@@ -24,9 +23,8 @@ from bot.render import (
     split_message,
     to_plain,
 )
+from bot.scripts import CATALOGUE
 
-ROOT = Path(__file__).resolve().parents[1]
-FLOW = load_flow(ROOT / "flows" / "cliente_difficile.yaml")
 RENDERER = Renderer()
 LANGS = ("it", "en")
 GUIDES = ("prevention", "vip_audit", "relationship_basics")

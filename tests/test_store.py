@@ -52,6 +52,21 @@ def test_reopening_keeps_the_data_and_runs_no_migration_again(tmp_path, finished
     again.close()
 
 
+def test_the_search_index_holds_the_texts_it_is_given_and_nothing_else(file_store, finished):
+    state, assessment = finished("Rossi Srl")
+    answers = {**state["answers"], "service": "sito web", "attention": "telefonate notturne"}
+    first = file_store.save_case(1, {**state, "answers": answers}, assessment, "Rossi Srl", search_texts=["sito web"])
+    second = file_store.save_case(1, {**state, "answers": answers}, assessment, "Verdi")
+    assert file_store.search_cases(1, "ross")[0] == 1 and file_store.search_cases(1, "verdi")[0] == 1, "the alias"
+    assert [c["case_no"] for c in file_store.search_cases(1, "sito")[1]] == [first]
+    assert file_store.search_cases(1, "telefonate")[0] == 0, "an answer not given is not indexed"
+    assert file_store.search_cases(1, "free")[0] == 0
+    file_store.add_note(1, first, "telefonate notturne")
+    assert [c["case_no"] for c in file_store.search_cases(1, "telefon")[1]] == [first]
+    assert [c["case_no"] for c in file_store.search_cases(1, "sito ross")[1]] == [first], "a note keeps what was there"
+    assert file_store.search_cases(1, "verdi")[1][0]["case_no"] == second
+
+
 def test_the_file_is_in_wal_mode_with_synchronous_normal(file_store, tmp_path):
     conn = file_store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -93,21 +93,22 @@ def test_a_newer_schema_is_refused_and_never_set_back(tmp_path):
     conn.close()
 
 
-def test_a_missing_folder_is_refused_for_a_given_path(tmp_path, monkeypatch):
+def test_a_missing_folder_is_refused_for_a_given_path(tmp_path):
+    from bot.config import read_environment
+
     refused(tmp_path / "typo" / "cases.db", "missing_folder")
     assert not (tmp_path / "typo").exists()
-    monkeypatch.setenv("CLIENTCOACH_DB", str(tmp_path / "also-typo" / "cases.db"))
-    refused(None, "missing_folder")
+    refused(read_environment(None, {"CLIENTCOACH_DB": str(tmp_path / "also-typo" / "cases.db")}).db, "missing_folder")
     assert not (tmp_path / "also-typo").exists()
 
 
 def test_the_default_location_is_created_private_in_the_data_folder(tmp_path, monkeypatch):
-    monkeypatch.delenv("CLIENTCOACH_DB", raising=False)
+    monkeypatch.setenv("CLIENTCOACH_DB", str(tmp_path / "ignored.db"))  # the store reads no environment
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
     store = Store.open()
     store.set_user_lang(1, "it")
     path = tmp_path / "data-home" / "clientcoach" / "clientcoach.db"
-    assert Path(store.path) == path
+    assert Path(store.path) == path and not (tmp_path / "ignored.db").exists()
     assert mode(path.parent) == 0o700
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         assert mode(file) == 0o600, file
@@ -124,10 +125,14 @@ def test_the_default_location_without_xdg_is_under_home(tmp_path, monkeypatch):
     assert default_db_path() == tmp_path / ".local" / "share" / "clientcoach" / "clientcoach.db"
 
 
-def test_clientcoach_db_still_overrides_the_default(tmp_path, monkeypatch):
+def test_clientcoach_db_still_overrides_the_default(tmp_path, monkeypatch, capsys):
+    from bot import cli
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("CLIENTCOACH_DB", str(tmp_path / "env.db"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
-    Store.open().close()
+    assert cli.main(["db", "check"]) == 0, "read once by the command, passed down to the store"
+    assert str(tmp_path / "env.db") in capsys.readouterr().out
     assert (tmp_path / "env.db").is_file() and not (tmp_path / "data-home").exists()
 
 

@@ -283,7 +283,7 @@ async def test_a_failure_is_logged_without_secrets_and_the_user_is_told_what_to_
 def test_every_button_of_every_screen_fits_telegrams_64_bytes(flow):
     from bot.coach import Coach
     from bot.store import Store
-    from bot.telegram_app import dialog_data
+    from bot.telegram.dialog import dialog_data
 
     coach = Coach(Store.open(":memory:"), flow)
     nonce = ("ffffff", 10**6)

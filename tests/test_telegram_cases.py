@@ -33,7 +33,7 @@ from bot.flow import load_flow
 from bot.paths import default_flow
 from bot.render import Renderer
 from bot.store import Store
-from bot.telegram_cases import CONFIRM_TTL, stamp_destructive
+from bot.telegram.cases import CONFIRM_TTL, stamp_destructive
 from botapi import BotApiServer
 from tg import GRATIS_RUN, TgUser, default_answer, run_questionnaire, running_bot
 

@@ -16,8 +16,10 @@ import pytest
 import sqlite_utils
 
 from bot.render import Screen
-from bot.telegram_app import ALLOWED_UPDATES, parse_dialog_data, send_screen
-from bot.telegram_cases import stamp_destructive, telegram_parts, utf16_len
+from bot.telegram.cases import schedule, stamp_destructive
+from bot.telegram.dialog import parse_dialog_data
+from bot.telegram.messages import send, telegram_parts, utf16_len
+from bot.telegram.updates import ALLOWED_UPDATES, HOLD_LIMIT, UpdateLedger
 from botapi import BotApiServer
 from tg import bot_db as db, bot_api_server as server, WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
 
@@ -326,11 +328,7 @@ async def test_a_long_screen_is_sent_in_parts_that_telegram_accepts(server, db):
         await server.send_text(ALICE, "/start")
         await TgUser(server, ALICE).settle(lambda: server.chat(ALICE))
         before = len(server.chat(ALICE))
-
-        class Context:  # what send_screen needs of a handler's context
-            bot = app.bot
-
-        await send_screen(Context, ALICE, screen)
+        await send(app.bot, ALICE, screen)
     sent = server.chat(ALICE)[before:]
     assert len(sent) >= 3, "split at paragraphs, under 4096 UTF-16 units each"
     assert all(m.text for m in sent) and not [c for c in server.calls("sendMessage") if c.error]
@@ -364,7 +362,6 @@ async def test_a_reminder_is_marked_sent_only_once_telegram_accepted_it(server, 
 
     from bot.casebook import CaseBook
     from bot.store import Store, utcnow
-    from bot.telegram_cases import schedule
     from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
 
     case_no = make_case(db, ALICE, GRATIS)
@@ -390,8 +387,6 @@ async def test_a_reminder_is_marked_sent_only_once_telegram_accepted_it(server, 
 
 
 def test_the_ledger_confirms_only_handled_updates_and_skips_poison():
-    from bot.telegram_app import HOLD_LIMIT, UpdateLedger
-
     ledger = UpdateLedger()
     message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
     raw = [{"update_id": 5, "message": message}, {"update_id": 6, "poll_answer": {"poll_id": "1", "option_ids": [0]}},

@@ -18,7 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from bot.telegram_throughput import ChatOrderedProcessor, FairRateLimiter, expected_delay
+from bot.telegram.throughput import ChatOrderedProcessor, FairRateLimiter, expected_delay
 
 from botapi import BotApiServer
 

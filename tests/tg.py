@@ -18,8 +18,11 @@ from bot.coach import Coach
 from bot.config import Settings
 from bot.flow import load_flow
 from bot.store import Store
-from bot.telegram_throughput import FairRateLimiter
-from bot.telegram_app import ALLOWED_UPDATES, build_application, parse_dialog_data, start_webhook_server
+from bot.telegram.app import build_application
+from bot.telegram.dialog import parse_dialog_data
+from bot.telegram.throughput import FairRateLimiter
+from bot.telegram.updates import ALLOWED_UPDATES
+from bot.telegram.webhook import start_webhook_server
 
 from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
 

@@ -161,6 +161,13 @@ class BotApiServer:
         """Forget a bot, as when its token is revoked in @BotFather: every call then gets 401."""
         self._revoked.add(token or self.token)
 
+    def before_call(self, call: ApiCall) -> None:
+        """Called for every call of a known bot, its parameters read, before it is answered.
+
+        Does nothing here. A subclass may queue a fault (fail_next, slow_next) that this very call
+        then meets, e.g. a flood ceiling that answers 429 (bench/ceiling.py).
+        """
+
     # -- the fake user ------------------------------------------------------------------------
 
     async def send_text(self, user_id: int, text: str, *, language_code: str | None = None,
@@ -290,10 +297,12 @@ class BotApiServer:
         """Updates not yet confirmed by the bot (getUpdates) or taken by its webhook."""
         return self._bot(token).pending_update_count
 
-    def last_update(self, *, token: str | None = None) -> dict[str, Any]:
-        """The newest update created (e.g. to redeliver the tap just made)."""
+    def last_update(self, user_id: int | None = None, *, token: str | None = None) -> dict[str, Any]:
+        """The newest update created, or the newest one from `user_id` (e.g. to redeliver the tap just
+        made, or to wait until the bot has handled exactly that update)."""
         bot = self._bot(token)
-        return bot._updates[max(bot._updates)]
+        ids = [i for i, update in bot._updates.items() if user_id is None or _sender(update) == user_id]
+        return bot._updates[max(ids)]
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
         """The requests bots made (all, or of one method), oldest first."""
@@ -338,6 +347,7 @@ class BotApiServer:
         try:
             params = _params(request)
             call.params = params.summary()
+            self.before_call(call)
             if failures := self._failures.get(method.lower()):
                 raise ApiError(*failures.popleft())
             if delays := self._delays.get(method.lower()):
@@ -397,6 +407,12 @@ class ServerThread:
             return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
 
         return blocking
+
+
+def _sender(update: dict[str, Any]) -> int | None:
+    """The user id in an update's `from` (messages, callback queries, ...), or None."""
+    payload = next((value for key, value in update.items() if key != "update_id"), None)
+    return payload.get("from", {}).get("id") if isinstance(payload, dict) else None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

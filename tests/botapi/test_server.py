@@ -312,6 +312,29 @@ async def test_redelivered_update_reaches_the_bot_twice(server: BotApiServer) ->
         assert (await server.next_bot_message(USER)).text == "dopo"
 
 
+async def test_last_update_of_one_user_among_others(server: BotApiServer) -> None:
+    await server.send_text(USER, "mio")
+    await server.send_text(USER + 1, "suo")
+    mine = server.last_update(USER)
+    assert mine["message"]["text"] == "mio" and mine["update_id"] < server.last_update()["update_id"]
+    assert server.last_update(USER + 1) == server.last_update()
+
+
+async def test_before_call_can_queue_a_fault_the_same_call_meets() -> None:
+    class RefuseFirstSend(BotApiServer):
+        def before_call(self, call) -> None:
+            if call.method == "sendMessage" and not self.calls("sendMessage")[:-1]:
+                self.fail_next("sendMessage", error_code=403, description="Forbidden: bot was blocked by the user")
+
+    async with RefuseFirstSend() as server:
+        await server.send_text(USER, "/start")
+        async with Bot(server.token, base_url=f"{server.root}/bot") as bot:
+            with pytest.raises(Forbidden):
+                await bot.send_message(USER, "uno")
+            await bot.send_message(USER, "due")
+    assert [(c.params["text"], c.status) for c in server.calls("sendMessage")] == [("uno", 403), ("due", 200)]
+
+
 async def test_json_bodies_and_a_second_bot(server: BotApiServer) -> None:
     server.add_bot(OTHER_TOKEN)
     await server.send_text(USER, "/start", token=OTHER_TOKEN)

@@ -278,7 +278,9 @@ class FairRateLimiter(BaseRateLimiter[int]):
         finally:
             chat.waiting -= 1
 
-    async def _unthrottled(self, callback: Callable[..., Any], args: Any, kwargs: dict[str, Any], endpoint: str, retries: int) -> Any:
+    async def _unthrottled(
+        self, callback: Callable[..., Any], args: Any, kwargs: dict[str, Any], endpoint: str, retries: int
+    ) -> Any:
         """A call Telegram does not count as a message: at once; a 429 delays only this call."""
         for attempt in range(retries + 1):
             try:

@@ -1,0 +1,54 @@
+"""The advice and scripts of an assessed case, as screens: shared by the Coach's result and the case book.
+
+Rendering only: data in (answers, assessment, the sender's profile), screens out. The advice
+carries buttons for the extras (`x:<case_no>:<what>`, answered by `Coach.extra`); the first script
+carries its own navigation between scripts, variants and forms of address.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .classifier import Assessment
+from .render import Button, Renderer, Screen
+
+DEFAULT_VARIANT = "softer"
+VARIANTS = ("softer", "firmer", "shorter")
+FORMS = ("tu", "lei")
+
+
+def script_form(answers: dict[str, Any]) -> str:
+    """How the scripts address the client: the form the user chose, informal by default."""
+    form = answers.get("form")
+    return form if form in FORMS else FORMS[0]
+
+
+def advice_screens(
+    renderer: Renderer,
+    lang: str,
+    case_no: int,
+    answers: dict[str, Any],
+    assessment: Assessment,
+    sender: dict[str, str] | None = None,
+) -> list[Screen]:
+    """The advice (extras behind buttons), then the first script with its navigation."""
+    scripts = renderer.scripts_for(assessment, answers)
+    advice = renderer.advice(lang, answers, assessment)
+    extras = (Button(renderer.ui(lang, "button_guide"), f"x:{case_no}:guide"),
+              Button(renderer.ui(lang, "button_figures"), f"x:{case_no}:figures"))
+    rows: list[tuple[Button, ...]] = [extras]
+    if assessment.secondary:
+        rows.append((Button(renderer.ui(lang, "button_second", assessment.secondary), f"x:{case_no}:second"),))
+    if len(scripts) > 1:
+        rows.append((Button(renderer.ui(lang, "button_all_scripts", len(scripts)), f"x:{case_no}:all"),))
+    text = advice.text if scripts else f"{advice.text}\n\n{renderer.ui(lang, 'no_scripts')}"
+    screens = [Screen("advice", text, tuple(rows), {**advice.meta, "raw_actions": True, "scripts": len(scripts)})]
+    if scripts:
+        form = script_form(answers)
+        screens.append(renderer.script_screen(
+            lang, scripts[0], 1, len(scripts), answers, assessment, DEFAULT_VARIANT, form, case_no, sender
+        ))
+    return screens
+
+
+__all__ = ["DEFAULT_VARIANT", "FORMS", "VARIANTS", "advice_screens", "script_form"]

@@ -1,0 +1,192 @@
+"""The Telegram bot's wiring: build the Application, run it (long polling or a webhook), stop it.
+
+Updates run in parallel, each chat's in order, within Telegram's limits (see throughput); only the
+update types the handlers use are fetched, and a polled update is confirmed only once handled (see
+updates). A stop (SIGTERM, SIGINT) finishes the updates in hand and confirms exactly those; a token
+refused while running ends the process non-zero so a supervisor notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from urllib.parse import urlparse
+
+import tornado.httpserver
+from telegram import BotCommand
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    Updater,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from ..coach import Coach
+from ..config import Settings
+from . import cases, dialog
+from .context import CONTEXT_TYPES, install_services
+from .guard import gatekeeper, on_error
+from .throughput import ChatOrderedProcessor, FairRateLimiter
+from .updates import ALLOWED_UPDATES, EXIT_UNAUTHORIZED, CoachApplication, PollingBot, stop_unauthorized
+from .webhook import start_webhook_server
+
+log = logging.getLogger("clientcoach.telegram")
+
+
+async def post_init(application: Application) -> None:
+    """Register the command menus in Italian and English; re-arm the reminders not yet sent."""
+    for lang in dialog.COMMANDS:
+        menu = [BotCommand(c, d) for c, d in dialog.COMMANDS[lang] + cases.COMMANDS[lang]]
+        await application.bot.set_my_commands(menu, language_code=lang)
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in dialog.COMMANDS["it"] + cases.COMMANDS["it"]])
+    armed = cases.arm_reminders(application)
+    log.info("bot started; %d reminders armed", armed)
+
+
+def add_handlers(application: Application) -> None:
+    """Every handler, in the order they are tried: the gatekeeper first, the catch-alls last."""
+    private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(object, gatekeeper), group=-1)
+    application.add_handler(CommandHandler("start", dialog.on_start, filters=private))
+    application.add_handler(CommandHandler(["nuovo", "new"], dialog.on_new, filters=private))
+    application.add_handler(CommandHandler(list(dialog.NAVIGATION), dialog.on_navigation, filters=private))
+    application.add_handler(CommandHandler(list(dialog.TEXT_COMMANDS), dialog.on_text_command, filters=private))
+    application.add_handler(CommandHandler(["lingua", "language"], dialog.on_language, filters=private))
+    application.add_handler(CommandHandler(["profilo", "profile"], dialog.on_profile, filters=private))
+    cases.add_case_handlers(application)  # case-book buttons before the catch-all button handler
+    application.add_handler(CallbackQueryHandler(dialog.on_button))
+    application.add_handler(MessageHandler(filters.COMMAND & private, dialog.on_unknown_command))
+    application.add_handler(MessageHandler(filters.TEXT & private, dialog.on_text))
+    application.add_handler(MessageHandler(private & ~filters.TEXT, dialog.on_other_message))
+    application.add_error_handler(on_error)
+
+
+def build_application(
+    settings: Settings,
+    coach: Coach,
+    *,
+    rate_limit: bool = True,
+    request: BaseRequest | None = None,
+    limiter: FairRateLimiter | None = None,
+) -> Application:
+    """The python-telegram-bot Application with every handler wired to the coach.
+
+    `request` replaces the HTTP client (the benchmarks use one that answers at once); `limiter`
+    replaces Telegram's own pace (the end-to-end tests keep the limiter, at a faster pace per chat).
+    """
+    builder = (
+        ApplicationBuilder()
+        .application_class(CoachApplication)
+        .context_types(CONTEXT_TYPES)
+        .token(settings.token)
+        .post_init(post_init)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    else:
+        # A second connection for the last getUpdates at a stop: under load the cancelled long
+        # poll can hold the only one past the pool timeout, and the stop then logs an error.
+        builder = builder.get_updates_connection_pool_size(2)
+    if settings.base_url:
+        builder = builder.base_url(settings.base_url).base_file_url(settings.base_file_url)
+    # Updates in parallel, each user's in order; Telegram's limits kept per chat (see throughput).
+    builder = builder.concurrent_updates(ChatOrderedProcessor())
+    if rate_limit:
+        builder = builder.rate_limiter(limiter or FairRateLimiter())
+    application = builder.build()
+    if application.updater is not None:  # polling through the ledger (see updates.UpdateLedger)
+        poller = PollingBot(application.bot, application.ledger, lambda: stop_unauthorized(application))
+        application.updater = Updater(poller, application.update_queue)
+    install_services(application, coach, settings)
+    add_handlers(application)
+    return application
+
+
+async def serve(
+    application: Application,
+    *,
+    webhook_url: str | None = None,
+    listen: str = "127.0.0.1",
+    port: int = 8443,
+    secret: str | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT (or a revoked token); returns the exit status.
+
+    A stop finishes the updates in hand, then confirms to Telegram exactly those handled.
+    """
+    loop = asyncio.get_running_loop()
+    stop = application.bot_data["stop"] = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await application.initialize()
+    except InvalidToken:
+        log.error("the Bot API refused the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN")
+        return EXIT_UNAUTHORIZED
+    except TelegramError as exc:
+        log.error("cannot reach the Bot API: %s", exc)
+        return 1
+    server = None
+    try:
+        await post_init(application)
+        if webhook_url:
+            path = urlparse(webhook_url).path
+            server = start_webhook_server(application, listen=listen, port=port, url_path=path, secret=secret or "")
+            await application.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        else:
+            await application.updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, error_callback=lambda exc: log.warning("polling: %s", exc)
+            )
+        await application.start()
+        log.info("bot running (%s)", "webhook" if webhook_url else "long polling")
+        await stop.wait()
+    except InvalidToken:
+        log.error("the Bot API refused the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN")
+        application.bot_data["exit_code"] = EXIT_UNAUTHORIZED
+    finally:
+        await _stop(application, server)
+    return application.bot_data.get("exit_code", 0)
+
+
+async def _stop(application: Application, server: tornado.httpserver.HTTPServer | None) -> None:
+    """Stop taking updates, finish the ones in hand, confirm what was handled, shut down."""
+    poller = application.updater.bot if application.updater is not None else None
+    if isinstance(poller, PollingBot):
+        poller.closed = True  # the Updater's last getUpdates would confirm updates not yet handled
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if server is not None:
+        server.stop()
+    if application.running:
+        await application.stop()  # handles what is queued, waits for the updates in hand
+    if isinstance(poller, PollingBot) and not application.bot_data.get("exit_code"):
+        offset = poller.ledger.offset()
+        if offset is not None:
+            try:
+                await poller.fetch(offset, 1, 0, ALLOWED_UPDATES)
+            except TelegramError as exc:  # they come again at the next start; the store skips them
+                log.info("handled updates not confirmed: %s", exc)
+    await application.shutdown()
+    log.info("bot stopped")
+
+
+def run(
+    settings: Settings, coach: Coach, *, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443
+) -> None:
+    """Run the bot until interrupted: long polling, or a webhook with a secret token.
+
+    Exits non-zero (SystemExit) when the token is refused, so a supervisor notices and restarts.
+    """
+    application = build_application(settings, coach)
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    status = asyncio.run(serve(application, webhook_url=webhook_url, listen=listen, port=port, secret=secret))
+    if status:
+        raise SystemExit(status)

@@ -1,0 +1,324 @@
+"""The questionnaire on Telegram: thin handlers, each turning an update into one Coach call.
+
+The questionnaire is one message edited in place; results and scripts are new messages. Buttons
+carry a nonce (the conversation id and step) so an old or repeated tap changes nothing; a callback
+query is answered first, and a failed answer never skips the edit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Message, Update
+
+from ..coach import Reply
+from ..render import Screen
+from .context import CoachContext, user_lang
+from .messages import (
+    answer_query,
+    button_data,
+    clean_text,
+    edit,
+    keyboard,
+    send,
+    strip_keyboard,
+    tapped_message,
+)
+from .throughput import expected_delay  # how long the chat's send queue is
+
+# A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
+LATE_REPLY = 2.0
+
+COMMANDS = {
+    "it": [
+        ("nuovo", "Nuovo questionario su un cliente"),
+        ("rivedi", "Rivedi e cambia le risposte"),
+        ("indietro", "Annulla l'ultima risposta"),
+        ("annulla", "Interrompi il questionario"),
+        ("profilo", "Il tuo profilo: /profilo campo valore"),
+        ("lingua", "Lingua: it | en"),
+        ("privacy", "Cosa conservo e come cancellarlo"),
+        ("aiuto", "Cosa posso fare"),
+        ("start", "Presentazione"),
+    ],
+    "en": [
+        ("nuovo", "New questionnaire about a client"),
+        ("rivedi", "Review and change your answers"),
+        ("indietro", "Undo the last answer"),
+        ("annulla", "Stop the questionnaire"),
+        ("profilo", "Your profile: /profilo field value"),
+        ("lingua", "Language: it | en"),
+        ("privacy", "What I keep and how to delete it"),
+        ("aiuto", "What I can do"),
+        ("start", "Introduction"),
+    ],
+}
+NAVIGATION = {
+    "annulla": "cancel", "indietro": "back", "rivedi": "review", "cancel": "cancel", "back": "back", "review": "review"
+}
+TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+def dialog_data(nonce: tuple[str, int], action: str) -> str:
+    """callback_data of a questionnaire button: q:<conversation>:<step>:<action>."""
+    return f"q:{nonce[0]}:{nonce[1]}:{action}"
+
+
+def parse_dialog_data(data: str) -> tuple[str, int, str] | None:
+    """(conversation, step, action) of a questionnaire button's data; None for any other data."""
+    parts = data.split(":", 3)
+    if len(parts) != 4 or parts[0] != "q" or not parts[2].isdigit() or len(parts[2]) > 9:
+        return None
+    return parts[1], int(parts[2]), parts[3]
+
+
+def dialog_keyboard(screen: Screen, nonce: tuple[str, int] | None = None) -> InlineKeyboardMarkup | None:
+    """A Coach screen's keyboard: questionnaire actions get the nonce, script actions are complete."""
+    if screen.meta.get("raw_actions") or screen.kind == "script":
+        return keyboard(screen)  # already complete, e.g. s:<case>:<index>:<variant>:<form>
+    if nonce:
+        return keyboard(screen, lambda action: dialog_data(nonce, action))
+    return keyboard(screen, lambda action: f"r:{action}")
+
+
+def _command(update: Update) -> str:
+    return (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
+
+
+def _small_int(text: str) -> int | None:
+    """A case or script number from a button; None for anything else (e.g. 10**40)."""
+    return int(text) if text.isdigit() and len(text) <= 9 else None
+
+
+def _shown_nonce(message: Message | None) -> tuple[str, int] | None:
+    """The (conversation, step) the questionnaire buttons of a message carry, if it has any."""
+    for data in button_data(message):
+        parsed = parse_dialog_data(data)
+        if parsed:
+            return parsed[0], parsed[1]
+    return None
+
+
+# -- showing replies ---------------------------------------------------------------------------
+
+
+async def show(update: Update, context: CoachContext, reply: Reply, *, in_place: Message | None = None) -> None:
+    """Show a Reply: the dialog (edited in place or sent anew), then the new messages.
+
+    A step costs one throttled call: the edit, or (after a typed answer or a command) the new
+    question. The old question's buttons are left as they are: their nonce makes them stale.
+    """
+    coach, user_id, chat_id = context.coach, update.effective_user.id, update.effective_chat.id
+    if reply.dialog is not None:
+        markup = dialog_keyboard(reply.dialog, reply.nonce)
+        if in_place is not None:
+            await edit(in_place, reply.dialog, markup)
+        else:
+            sent = await send(context.bot, chat_id, reply.dialog, markup)
+            coach.remember(user_id, message_id=sent.message_id)
+    elif reply.ended and in_place is not None:
+        await strip_keyboard(context.bot, chat_id, in_place.message_id)
+    for screen in reply.messages:
+        await _send(update, context, screen)
+
+
+async def _send(update: Update, context: CoachContext, screen: Screen) -> None:
+    await send(context.bot, update.effective_chat.id, screen, dialog_keyboard(screen))
+
+
+async def _notice(update: Update, context: CoachContext, name: str, *args: Any, lang: str | None = None) -> None:
+    await _send(update, context, Screen("notice", context.coach.ui(lang or context.lang(update), name, *args)))
+
+
+def dialog_lang(update: Update, context: CoachContext) -> str:
+    """The open questionnaire's language, else the user's."""
+    state, _ = context.coach.load(update.effective_user.id)
+    return state["lang"] if state else context.lang(update)
+
+
+def _late_notice(update: Update, context: CoachContext, dialog: Screen | None) -> str | None:
+    """A toast saying the reply will be late, when the chat's send queue is long (else None)."""
+    if dialog is None:
+        return None
+    delay = expected_delay(context.bot, update.effective_chat.id)
+    if delay < LATE_REPLY:
+        return None
+    return context.coach.ui(dialog_lang(update, context), "reply_late", max(1, round(delay)))
+
+
+# -- commands and typed text -------------------------------------------------------------------
+
+
+async def on_start(update: Update, context: CoachContext) -> None:
+    """Say what the bot does and, if a questionnaire is open, offer to go on with it."""
+    coach, lang = context.coach, context.lang(update)
+    await _notice(update, context, "welcome", lang=lang)
+    state, _ = coach.load(update.effective_user.id)
+    if state is not None:
+        await show(update, context, coach.show(update.effective_user.id, lang))
+
+
+async def on_new(update: Update, context: CoachContext) -> None:
+    """Start a new questionnaire."""
+    await show(update, context, context.coach.start(update.effective_user.id, context.lang(update), update.update_id))
+
+
+async def on_navigation(update: Update, context: CoachContext) -> None:
+    """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
+    action, user_id = NAVIGATION[_command(update)], update.effective_user.id
+    reply = context.coach.act(user_id, action, update_id=update.update_id, fallback_lang=user_lang(update))
+    if reply.toast and reply.dialog is not None:
+        reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
+    await show(update, context, reply)
+
+
+async def on_text_command(update: Update, context: CoachContext) -> None:
+    """/aiuto and /privacy: fixed texts."""
+    await _notice(update, context, TEXT_COMMANDS[_command(update)])
+
+
+async def on_language(update: Update, context: CoachContext) -> None:
+    """/lingua it|en: remember the user's language."""
+    choice = (context.args or [""])[0].lower()
+    if choice not in ("it", "en"):
+        await _notice(update, context, "language_usage")
+        return
+    context.coach.set_language(update.effective_user.id, choice)
+    await _notice(update, context, "language_set", lang=choice)
+
+
+async def on_profile(update: Update, context: CoachContext) -> None:
+    """/profilo: the user's own profile; /profilo <field> <value...> changes one field."""
+    coach, user_id, lang = context.coach, update.effective_user.id, context.lang(update)
+    if not hasattr(coach, "profile_screen"):  # the Coach side is not there yet
+        await _notice(update, context, "unknown_command", lang=lang)
+        return
+    words = clean_text(update.effective_message.text).split(maxsplit=2)
+    if len(words) < 2:
+        screen = coach.profile_screen(user_id, lang)
+    else:
+        screen = coach.set_profile_field(user_id, words[1], words[2] if len(words) > 2 else "", lang)
+    await _send(update, context, screen)
+
+
+async def on_text(update: Update, context: CoachContext) -> None:
+    """Typed text: the answer to the current question, or a hint when nothing is open."""
+    text = clean_text(update.effective_message.text)
+    user_id, update_id, fallback = update.effective_user.id, update.update_id, user_lang(update)
+    reply = context.coach.text(user_id, text, update_id=update_id, fallback_lang=fallback)
+    await show(update, context, reply)
+
+
+async def on_other_message(update: Update, context: CoachContext) -> None:
+    """Stickers, photos, voice notes...: explain what the bot understands."""
+    state, _ = context.coach.load(update.effective_user.id)
+    await _notice(update, context, "use_buttons" if state is not None else "stray_message")
+
+
+async def on_unknown_command(update: Update, context: CoachContext) -> None:
+    """A command the bot does not know: point to /aiuto."""
+    await _notice(update, context, "unknown_command")
+
+
+# -- buttons -----------------------------------------------------------------------------------
+
+
+async def on_button(update: Update, context: CoachContext) -> None:
+    """A tapped button: a questionnaire step, a script variant, more of a result, or a restart offer.
+    The callback query is always answered before anything else is sent."""
+    query = update.callback_query
+    coach, user_id, data = context.coach, update.effective_user.id, clean_text(query.data)
+    dialog = parse_dialog_data(data)
+    if dialog is not None:
+        await on_dialog_button(update, context, *dialog)
+    elif data.startswith("s:"):
+        await on_script_variant(update, context)
+    elif data.startswith("x:") and hasattr(coach, "extra"):
+        await on_extra(update, context)
+    elif data in ("r:restart", "r:new"):
+        await answer_query(query)
+        message = tapped_message(query)
+        await show(update, context, coach.start(user_id, context.lang(update), update.update_id), in_place=message)
+        if message is not None:
+            coach.remember(user_id, message_id=message.message_id)
+    else:
+        await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+
+
+async def on_dialog_button(update: Update, context: CoachContext, conversation: str, step: int, action: str) -> None:
+    """One questionnaire step: apply it, answer the tap, edit the question in place (one call)."""
+    query, coach, user_id = update.callback_query, context.coach, update.effective_user.id
+    reply = coach.act(
+        user_id,
+        action,
+        conversation=conversation,
+        step=step,
+        update_id=update.update_id,
+        fallback_lang=user_lang(update),
+    )
+    if reply.dialog is None and reply.toast is not None:
+        await on_stale_tap(update, context, conversation, action, reply.toast)
+        return
+    await answer_query(query, reply.toast or _late_notice(update, context, reply.dialog))
+    if reply.toast is None:  # a toast means "not allowed here": the question stays as it is
+        await show(update, context, reply, in_place=tapped_message(query))
+
+
+async def on_stale_tap(update: Update, context: CoachContext, conversation: str, action: str, toast: str) -> None:
+    """A tap that no longer matches the conversation's step.
+
+    A question of the open questionnaire left behind what was saved (a restart between saving
+    and editing, an older question above a typed answer) is brought up to date; a finish handled
+    before a restart sends its result again; another questionnaire's buttons are switched off; a
+    double tap on the current question just gets the toast.
+    """
+    query, coach, user_id = update.callback_query, context.coach, update.effective_user.id
+    message = tapped_message(query)
+    state, _ = coach.load(user_id)
+    shown = _shown_nonce(message)
+    result = coach.result_again(user_id, conversation) if state is None and action == "finish" else None
+    if result is not None and shown is not None and shown[0] == conversation:
+        # The review still on screen: the result never reached it (a restart), so it comes now.
+        await answer_query(query)
+        await show(update, context, result, in_place=message)
+        return
+    now = (state.get("cid"), state["step"]) if state is not None else None
+    if shown is not None and now is not None and shown != now and shown[0] == now[0]:
+        # Any question of this questionnaire (a restart may have left a copy) shows where it is now.
+        await answer_query(query)
+        await show(update, context, coach.show(user_id, user_lang(update)), in_place=message)
+        return
+    await answer_query(query, toast)
+    if shown is not None and shown != now:
+        await strip_keyboard(context.bot, message.chat_id, message.message_id)
+
+
+async def on_script_variant(update: Update, context: CoachContext) -> None:
+    """Switch one script message to another variant or form of address, in place."""
+    query, coach = update.callback_query, context.coach
+    parts = clean_text(query.data).split(":")
+    screen = None
+    case_no, index = (_small_int(parts[1]), _small_int(parts[2])) if len(parts) == 5 else (None, None)
+    if case_no is not None and index is not None:
+        screen = coach.script_variant(update.effective_user.id, case_no, index, parts[3], parts[4])
+    message = tapped_message(query)
+    if screen is None or message is None:
+        await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+        return
+    await answer_query(query)
+    await edit(message, screen, dialog_keyboard(screen))
+
+
+async def on_extra(update: Update, context: CoachContext) -> None:
+    """More of a result on demand (the rest of the scripts, the guide...), as new messages."""
+    query, coach = update.callback_query, context.coach
+    screens = coach.extra(update.effective_user.id, clean_text(query.data))
+    if screens is None:
+        await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+        return
+    await answer_query(query)
+    for screen in screens:
+        await _send(update, context, screen)

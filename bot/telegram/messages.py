@@ -1,0 +1,139 @@
+"""The one message manager: what the bot puts in a chat, and the text it takes from one.
+
+A Screen goes out as HTML without link previews, split at paragraphs within Telegram's 4096
+UTF-16 units, its buttons on the last part; an edit in place that changes nothing is not an error;
+a keyboard is taken off so old buttons can't be tapped. The model is aiogram-dialog's message
+manager. How a button's action becomes its callback data is the caller's (see `keyboard`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, NetworkError
+
+from ..render import TELEGRAM_LIMIT, Screen, split_message
+
+log = logging.getLogger("clientcoach.telegram")
+
+CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# -- text in and out ---------------------------------------------------------------------------
+
+
+def clean_text(text: str | None) -> str:
+    """Typed text with lone surrogates (invalid Unicode a client can send) replaced."""
+    return _SURROGATE.sub("\ufffd", text or "")
+
+
+def utf16_len(text: str) -> int:
+    """A text's length as Telegram counts it: UTF-16 code units (an emoji is usually two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def telegram_parts(text: str) -> list[str]:
+    """split_message, but every part within Telegram's 4096 UTF-16 units (split_message counts
+    code points, which undercounts emoji): the cut limit shrinks until every part fits."""
+    limit = TELEGRAM_LIMIT
+    while True:
+        parts = split_message(text, limit)
+        worst = max(utf16_len(part) for part in parts)
+        if worst <= TELEGRAM_LIMIT or limit <= 256:
+            return parts
+        limit -= max(worst - TELEGRAM_LIMIT, 16)
+
+
+def not_modified(exc: BadRequest) -> bool:
+    """Telegram's answer to an edit that would leave the message as it is."""
+    return "not modified" in str(exc).lower()
+
+
+# -- keyboards ---------------------------------------------------------------------------------
+
+
+def keyboard(screen: Screen, callback_data: Callable[[str], str] = str) -> InlineKeyboardMarkup | None:
+    """A screen's buttons as an inline keyboard; `callback_data` turns each action into its data."""
+    if not screen.buttons:
+        return None
+    rows = []
+    for row in screen.buttons:
+        buttons = []
+        for button in row:
+            data = callback_data(button.action)
+            if len(data.encode()) > CALLBACK_LIMIT:
+                raise ValueError(f"callback_data over {CALLBACK_LIMIT} bytes: {data!r}")
+            buttons.append(InlineKeyboardButton(button.label, callback_data=data))
+        rows.append(buttons)
+    return InlineKeyboardMarkup(rows)
+
+
+def tapped_message(query: CallbackQuery) -> Message | None:
+    """The message a button was on, if the bot can still edit it (not inline, not inaccessible)."""
+    return query.message if isinstance(query.message, Message) else None
+
+
+def button_data(message: Message | None) -> list[str]:
+    """The callback data of a message's buttons, in order."""
+    markup = message.reply_markup if message is not None else None
+    rows = markup.inline_keyboard if markup else ()
+    return [b.callback_data for row in rows for b in row if isinstance(b.callback_data, str) and b.callback_data]
+
+
+# -- API calls ---------------------------------------------------------------------------------
+
+
+async def answer_query(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer a callback query (stop the spinner); a late or failed answer is logged and ignored,
+    so the edit or the result that follows is never skipped."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except (BadRequest, NetworkError) as exc:  # "query is too old", timeouts
+        log.info("callback answer not delivered: %s", exc)
+
+
+async def send(bot: Bot, chat_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> Message:
+    """Send a screen, split at paragraphs when over Telegram's limit; the keyboard goes on the last part."""
+    parts = telegram_parts(screen.text)
+    message = None
+    for i, part in enumerate(parts):
+        message = await bot.send_message(
+            chat_id,
+            part,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup if i == len(parts) - 1 else None,
+            link_preview_options=NO_PREVIEW,
+        )
+    assert message is not None
+    return message
+
+
+async def edit(message: Message, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace a message's text and keyboard; an identical edit is not an error (other refusals are raised)."""
+    try:
+        await message.edit_text(
+            telegram_parts(screen.text)[0],
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if not not_modified(exc):
+            raise
+        log.debug("edit skipped: message is not modified")
+
+
+async def strip_keyboard(bot: Bot, chat_id: int, message_id: int | None) -> None:
+    """Take the buttons off a message so it can't be tapped any more."""
+    if not message_id:
+        return
+    try:
+        await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except BadRequest as exc:  # already gone or already without buttons
+        log.debug("keyboard not removed: %s", exc)
