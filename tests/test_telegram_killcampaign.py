@@ -24,7 +24,6 @@ import re
 import signal
 import sqlite3
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,6 +53,7 @@ class Figures:
     tracebacks: int = 0
     integrity: str = ""
     dead: list[str] = field(default_factory=list)  # what each dead tap was, to see why
+    behind: list[str] = field(default_factory=list)  # each screen behind the store, and each result not shown
 
 
 async def start_bot(root: str, db: Path, log: Path) -> asyncio.subprocess.Process:
@@ -180,13 +180,10 @@ async def campaign(tmp_path: Path, users: int = USERS, kills: int = KILLS, seed:
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-        # Let the bot finish what it was given, then read what each user sees against the store.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            activity = sum(server.activity(p.uid) for p in people)
-            await asyncio.sleep(2.5)
-            if server.pending_updates() == 0 and activity == sum(server.activity(p.uid) for p in people):
-                break
+        # Let the bot finish what it was given, then read what each user sees against the store. The
+        # bot confirms an update (its next getUpdates offset) only once it is handled, replies sent:
+        # no update pending is exactly "everything handled", however slow the machine is.
+        await server.wait_for(lambda: server.pending_updates() == 0, 120)
         bot.send_signal(signal.SIGTERM)
         await asyncio.wait_for(bot.wait(), 30)
         with sqlite3.connect(db) as conn:
@@ -198,9 +195,13 @@ async def campaign(tmp_path: Path, users: int = USERS, kills: int = KILLS, seed:
             dialog = current_dialog(server, person.uid)
             if state is not None and (dialog is None or nonce(dialog) != (state.get("cid"), state["step"])):
                 figures.saved_not_shown += 1
+                figures.behind.append(f"user {person.uid}: saved {(state.get('cid'), state['step'])}, shown "
+                                      f"{nonce(dialog) if dialog else None}")
         shown = {(uid, int(n)) for uid in (p.uid for p in people) for m in server.chat(uid) for n in SAVED.findall(m.text or "")}
         figures.cases = len(cases)
-        figures.results_never_shown = len([case for case in cases if tuple(case) not in shown])
+        missing = [tuple(case) for case in cases if tuple(case) not in shown]
+        figures.results_never_shown = len(missing)
+        figures.behind += [f"user {uid}: case {no} saved, its result never shown" for uid, no in missing]
     figures.tracebacks = log.read_text(encoding="utf-8", errors="replace").count("Traceback")
     return figures
 
