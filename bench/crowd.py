@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.actions import Step, decode
 from bot.coach import Coach
 from bot.store import Store
-from bot.telegram.dialog import parse_dialog_data
 
 from .ceiling import CeilingServer, is_message_call
 from .common import Row, percentile
@@ -71,17 +71,17 @@ def _dialog(buttons: list[tuple[str, str | None]]) -> dict[str, str]:
     """action -> callback_data of a screen's questionnaire buttons."""
     found = {}
     for _, data in buttons:
-        parsed = parse_dialog_data(data) if data else None
-        if parsed:
-            found[parsed[2]] = data
+        tapped = decode(data)
+        if isinstance(tapped, Step):
+            found[tapped.move.encode()] = data
     return found
 
 
 def _nonce(buttons: list[tuple[str, str | None]]) -> tuple[str, int] | None:
     for _, data in buttons:
-        parsed = parse_dialog_data(data) if data else None
-        if parsed:
-            return parsed[0], parsed[1]
+        tapped = decode(data)
+        if isinstance(tapped, Step):
+            return tapped.conversation, tapped.step
     return None
 
 

@@ -8,6 +8,7 @@ import tempfile
 import tracemalloc
 from pathlib import Path
 
+from bot.actions import Answer, Done, Toggle
 from bot.coach import Coach
 from bot.store import Store
 
@@ -26,11 +27,11 @@ def _advance(coach: Coach, user_id: int, steps: int, rng: random.Random) -> None
         if q is None:
             return
         if q.kind == "single":
-            coach.act(user_id, f"opt:{rng.choice(q.options).id}")
+            coach.act(user_id, Answer(rng.choice(q.options).id))
         elif q.kind == "multi":
             choice = rng.choice([o for o in q.options if not o.exclusive])
-            coach.act(user_id, f"tog:{choice.id}")
-            coach.act(user_id, "done")
+            coach.act(user_id, Toggle(choice.id))
+            coach.act(user_id, Done())
         elif q.kind == "text":
             coach.text(user_id, f"Cliente {user_id}")
         else:

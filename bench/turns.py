@@ -16,12 +16,12 @@ from pathlib import Path
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from bot.actions import Skip, Step, decode
 from bot.coach import Coach
 from bot.config import Settings
 from bot.store import Store
 from bot.telegram.app import build_application
-from bot.telegram.dialog import parse_dialog_data
-from bot.telegram.messages import NO_PREVIEW
+from bot.telegram.messages import NO_PREVIEW, button_label
 from tests.botapi import DEFAULT_TOKEN, BotApiServer
 
 from .common import Row
@@ -35,8 +35,8 @@ def _fixed_screen() -> tuple[str, InlineKeyboardMarkup]:
     """A real question screen, rendered once: the bare bot sends this text and keyboard every time."""
     coach = Coach(Store.open(":memory:"))
     reply = coach.start(1, "it")
-    reply = coach.act(1, "skip")
-    rows = [[InlineKeyboardButton(b.label, callback_data=f"q:abcdef:{i}:{b.action}") for b in row]
+    reply = coach.act(1, Skip())
+    rows = [[InlineKeyboardButton(button_label(b), callback_data=Step("abcdef", i, b.action).encode()) for b in row]
             for i, row in enumerate(reply.dialog.buttons)]
     rows[0][0] = InlineKeyboardButton(rows[0][0].text, callback_data="a")
     return reply.dialog.text, InlineKeyboardMarkup(rows)
@@ -113,7 +113,8 @@ async def echo_user(server: BotApiServer, user: int, taps: int) -> None:
 def _next_tap(buttons: list[tuple[str, str | None]], forward: bool) -> tuple[str | None, bool]:
     """Walk the questionnaire by buttons: forward through choice questions, then back, and again.
     None: no button leads anywhere (a question that wants a typed answer)."""
-    actions = {parse_dialog_data(d)[2]: d for _, d in buttons if d and parse_dialog_data(d)}
+    steps = {d: decode(d) for _, d in buttons}
+    actions = {tapped.move.encode(): d for d, tapped in steps.items() if isinstance(tapped, Step)}
     if forward:
         options = [a for a in actions if a.startswith(("opt:", "tog:"))]
         if "done" in actions and any(a.startswith("tog:") for a in actions) and any(

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 CONSOLE_USER = 0  # the user the console chat saves cases under (bot.console.CONSOLE_USER)
 CONSOLE_PAGE_SIZE = 20
-YES_WORDS = frozenset({"y", "yes", "s", "si", "sì"})
 
 Command = Callable[["CaseBook", argparse.Namespace, str], int]
 
@@ -47,13 +46,14 @@ def _hint(book: CaseBook, lang: str, screen: Screen) -> None:
 
 
 def _confirmed(book: CaseBook, lang: str) -> bool:
-    """Ask on stdin; only an explicit yes (y, s, yes, sì) confirms, and end of input refuses."""
+    """Ask on stdin; only an explicit yes (any language's `words: confirm`: y, s, yes, sì) confirms, and
+    end of input refuses."""
     sys.stdout.write(book.label(lang, "console_confirm") + " ")
     sys.stdout.flush()
     line = sys.stdin.readline()
     if not line:
         print()
-    return line.strip().casefold() in YES_WORDS
+    return line.strip().casefold() in book.renderer.languages.words("confirm")
 
 
 def _user_id(raw: str) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import cases_cli
+from .languages import LanguageError, load_languages
 
 STARTUP_ATTEMPTS = 3  # getMe tries before `run` gives up (1 s, then 2 s apart)
 STARTUP_BACKOFF = 1.0
@@ -46,13 +47,14 @@ def global_options() -> argparse.ArgumentParser:
     SUPPRESS as default: a subcommand that was not given the option leaves the value given earlier.
     """
     common = argparse.ArgumentParser(add_help=False)
+    languages = load_languages()
     common.add_argument(
         "--db", metavar="PATH", default=argparse.SUPPRESS,
         help=f"the SQLite database (default: $CLIENTCOACH_DB, else {_default_db()})",
     )
     common.add_argument(
-        "--lang", choices=("it", "en"), default=argparse.SUPPRESS,
-        help="language: it (Italian, the default) or en (English); also $CLIENTCOACH_LANG",
+        "--lang", choices=languages.codes, default=argparse.SUPPRESS,
+        help=f"language: {languages.help_text()}; also $CLIENTCOACH_LANG",
     )
     return common
 
@@ -87,7 +89,7 @@ def ui(lang: str, name: str, *args: Any) -> str:
 
 
 def _lang(args: argparse.Namespace) -> str:
-    return getattr(args, "lang", None) or "it"
+    return getattr(args, "lang", None) or load_languages().default
 
 
 def fail(text: str) -> int:
@@ -394,8 +396,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except Exception as exc:
         lang = _lang(args)
         flow, store = sys.modules.get(f"{__package__}.flow"), sys.modules.get(f"{__package__}.store")
-        if flow is not None and isinstance(exc, flow.FlowError):  # e.g. `chat --flow broken.yaml`
-            return fail(f"error: {exc}")
+        if isinstance(exc, LanguageError) or (flow is not None and isinstance(exc, flow.FlowError)):
+            return fail(f"error: {exc}")  # e.g. `chat --flow broken.yaml`, a language missing a template
         if store is not None and isinstance(exc, store.StoreError):
             return fail(ui(lang, "store_error", exc.key, exc.params))
         return fail(ui(lang, "cli_unexpected", type(exc).__name__))
@@ -403,7 +405,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def run_command(argv: list[str] | None = None) -> int:
     """Parse, read the environment once, run the command."""
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except LanguageError as exc:  # a broken language file: one line naming it, never a traceback
+        return fail(f"error: {exc}")
+    args = parser.parse_args(argv)
     from .config import ConfigError, read_environment
 
     try:

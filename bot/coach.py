@@ -1,7 +1,7 @@
 """The dialogue service both front ends call: load the state, move it, render, store.
 
 A front end (console or Telegram) turns what the user did into one call here: `start`, `act`
-(a button's action), `text` (something typed) or `show`. Each call loads the conversation from
+(a button's move, typed: see bot.actions), `text` (something typed) or `show`. Each call loads the conversation from
 the store, moves it through the engine, renders what to show and writes it back in one
 transaction. The front end only displays the `Reply`.
 """
@@ -13,12 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .actions import (
+    FORMS,
+    VARIANTS,
+    Answer,
+    Back,
+    Cancel,
+    Change,
+    Done,
+    Extra,
+    Finish,
+    Move,
+    Restart,
+    Resume,
+    Review,
+    ScriptVariant,
+    Skip,
+    Toggle,
+)
 from .classifier import Assessment, classify
 from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
-from .results import DEFAULT_VARIANT, FORMS, VARIANTS, advice_screens, script_form
+from .results import DEFAULT_VARIANT, advice_screens, script_form
 from .sender import FIELDS as SENDER_FIELDS
 from .sender import ProfileError, clean_profile, parse_field
 from .store import Store
@@ -57,7 +75,7 @@ class Coach:
     # -- helpers -------------------------------------------------------------------------------
 
     def lang(self, user_id: int, fallback: str = "it") -> str:
-        return self.store.user_lang(user_id) or (fallback if fallback in ("it", "en") else "it")
+        return self.store.user_lang(user_id) or self.renderer.languages.pick(fallback)
 
     def set_language(self, user_id: int, lang: str) -> None:
         """Remember the user's language; an open questionnaire switches with it."""
@@ -114,7 +132,7 @@ class Coach:
         return Reply(messages=screens, case_no=case["case_no"], ended=True, duplicate=True)
 
     def _restart_offer(self, lang: str, text: str) -> Screen:
-        return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), "restart"),),))
+        return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), Restart()),),))
 
     def load(self, user_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The user's open conversation (None if none) and its front-end meta."""
@@ -158,15 +176,15 @@ class Coach:
     def act(
         self,
         user_id: int,
-        action: str,
+        action: Move | Restart,
         *,
         conversation: str | None = None,
         step: int | None = None,
         update_id: int | None = None,
         fallback_lang: str = "it",
     ) -> Reply:
-        """Apply a button's action; with `conversation`/`step`, a stale button changes nothing."""
-        if action == "restart":
+        """Apply a button's move (or start again); with `conversation`/`step`, a stale button changes nothing."""
+        if isinstance(action, Restart):
             return self.start(user_id, self.lang(user_id, fallback_lang), update_id=update_id)
         state, meta = self.load(user_id)
         lang = state["lang"] if state else self.lang(user_id, fallback_lang)
@@ -186,7 +204,7 @@ class Coach:
             if not self.store.drop_conversation(user_id, update_id=update_id):
                 return self._redelivered(user_id)
             return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
-        if action == "finish":
+        if isinstance(action, Finish):
             return self._finish(user_id, new_state, update_id)
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
             return self._redelivered(user_id)
@@ -217,45 +235,49 @@ class Coach:
 
     # -- moves ---------------------------------------------------------------------------------
 
-    def _apply(self, state: dict[str, Any], action: str) -> dict[str, Any]:
-        kind, _, arg = action.partition(":")
+    def _apply(self, state: dict[str, Any], action: Move) -> dict[str, Any]:
         engine = self.engine
-        if kind == "opt":
-            new = engine.answer(state, arg)
-        elif kind == "tog":
-            q = engine.question(state)
-            if q is None or q.kind != "multi" or arg not in q.option_index:
-                raise Invalid("not_an_option", count=len(q.options) if q else 0)
-            picked = list(state.get("picked") or [])
-            if arg in picked:
-                picked.remove(arg)
-            elif q.option_index[arg].exclusive:
-                picked = [arg]
-            else:
-                picked = [p for p in picked if not q.option_index[p].exclusive] + [arg]
-            return {**state, "picked": picked, "step": state["step"] + 1}
-        elif kind == "done":
-            new = engine.answer(state, list(state.get("picked") or []))
-        elif kind == "back":
-            new = engine.back(state)
-        elif kind == "skip":
-            new = engine.skip(state)
-        elif kind == "cancel":
-            new = engine.cancel(state)
-        elif kind == "review":
-            new = engine.show_review(state)
-        elif kind == "chg":
-            new = engine.change(state, arg)
-        elif kind == "resume":
-            new = engine.leave_review(state)
-        elif kind == "finish":
-            if not engine.complete(state):
-                raise Invalid("no_question")
-            return state
-        else:
-            raise Invalid("unknown_action")
+        match action:
+            case Answer(option):
+                new = engine.answer(state, option)
+            case Toggle(option):
+                return self._toggle(state, option)
+            case Done():
+                new = engine.answer(state, list(state.get("picked") or []))
+            case Back():
+                new = engine.back(state)
+            case Skip():
+                new = engine.skip(state)
+            case Cancel():
+                new = engine.cancel(state)
+            case Review():
+                new = engine.show_review(state)
+            case Change(question):
+                new = engine.change(state, question)
+            case Resume():
+                new = engine.leave_review(state)
+            case Finish():
+                if not engine.complete(state):
+                    raise Invalid("no_question")
+                return state
+            case _:
+                raise Invalid("unknown_action")
         new["picked"] = list(new["answers"].get(new["at"]) or []) if self._is_multi(new) and new["editing"] else []
         return new
+
+    def _toggle(self, state: dict[str, Any], option: str) -> dict[str, Any]:
+        """Tick or untick an option of the multiple-choice question (an exclusive one stands alone)."""
+        q = self.engine.question(state)
+        if q is None or q.kind != "multi" or option not in q.option_index:
+            raise Invalid("not_an_option", count=len(q.options) if q else 0)
+        picked = list(state.get("picked") or [])
+        if option in picked:
+            picked.remove(option)
+        elif q.option_index[option].exclusive:
+            picked = [option]
+        else:
+            picked = [p for p in picked if not q.option_index[p].exclusive] + [option]
+        return {**state, "picked": picked, "step": state["step"] + 1}
 
     def _is_multi(self, state: dict[str, Any]) -> bool:
         q = self.engine.question(state)
@@ -323,13 +345,10 @@ class Coach:
             self.sender_profile(user_id),
         )
 
-    def extra(self, user_id: int, data: str) -> list[Screen] | None:
-        """An on-demand extra of a result (`x:<case_no>:<what>`); None if stale or not the user's."""
-        kind, _, rest = data.partition(":")
-        number, _, what = rest.partition(":")
-        if kind != "x" or not (number.isascii() and number.isdigit()) or len(number) > 9 or len(data) > 64:
-            return None
-        case = self.store.case(user_id, int(number))
+    def extra(self, user_id: int, action: Extra) -> list[Screen] | None:
+        """An on-demand extra of a result; None if stale or not the user's."""
+        number, what = action.case_no, action.what
+        case = self.store.case(user_id, number)
         if case is None:
             return None
         lang, answers = case["lang"], case["answers"]
@@ -348,9 +367,9 @@ class Coach:
             form = script_form(answers)
             titles = [r.script(lang, s, answers, assessment, DEFAULT_VARIANT, form)[0] for s in scripts]
             buttons = tuple(
-                (Button(f"{i}. {t}", f"s:{number}:{i}:{DEFAULT_VARIANT}:{form}"),) for i, t in enumerate(titles, 1)
+                (Button(f"{i}. {t}", ScriptVariant(number, i, DEFAULT_VARIANT, form)),) for i, t in enumerate(titles, 1)
             )
-            return [Screen("scripts_list", self.ui(lang, "scripts_list", titles), buttons, {"raw_actions": True})]
+            return [Screen("scripts_list", self.ui(lang, "scripts_list", titles), buttons)]
         return None
 
     # -- the sender's profile ------------------------------------------------------------------

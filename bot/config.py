@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .languages import load_languages
+
 TOKEN_PATTERN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{30,64}$")
 _URL_TOKEN = re.compile(r"bot\d{3,15}:[A-Za-z0-9_-]{30,64}")
 ENV_FILE = ".env"
@@ -24,7 +26,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("TELEGRAM_BOT_TOKEN", "the bot's token from @BotFather (needed by `run`)"),
     ("TELEGRAM_API_URL", "root of a local Bot API server, e.g. http://127.0.0.1:8081 (same as --api-url)"),
     ("CLIENTCOACH_DB", "the database file (same as --db)"),
-    ("CLIENTCOACH_LANG", "language of `chat` and `cases`: it or en (same as --lang)"),
+    ("CLIENTCOACH_LANG", "language of `chat` and `cases`: it, en or another language of templates/ (same as --lang)"),
     ("CLIENTCOACH_TZ", "time zone for reminders, e.g. Europe/Rome (the default)"),
     ("CLIENTCOACH_ALLOWED_USERS", "Telegram user ids allowed to use the bot, comma-separated (default: everybody)"),
     ("CLIENTCOACH_WEBHOOK_SECRET", "the webhook's secret token (default: a new random one at each start)"),
@@ -69,7 +71,7 @@ def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[st
         token=get("TELEGRAM_BOT_TOKEN") or "",
         api_url=get("TELEGRAM_API_URL"),
         db=values.get("CLIENTCOACH_DB") or None,  # a path may have meaningful spaces
-        lang=lang.casefold() if lang and lang.casefold() in ("it", "en") else None,
+        lang=lang.casefold() if lang and lang.casefold() in load_languages() else None,
         tz=get("CLIENTCOACH_TZ"),
         allowed_users=get("CLIENTCOACH_ALLOWED_USERS") or "",
         webhook_secret=get("CLIENTCOACH_WEBHOOK_SECRET"),

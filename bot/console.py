@@ -11,35 +11,22 @@ import secrets
 import sys
 import unicodedata
 from datetime import tzinfo
-from typing import TextIO
+from typing import TextIO, TypeVar
 
+from .actions import Action, Answer, Back, Cancel, Change, Extra, Finish, Move, Restart, Resume, Review, Skip, Toggle
 from .coach import Coach, Reply
 from .render import Screen
+from .results import script_form
 
 CONSOLE_USER = 0
-# Typed words for the navigation buttons, Italian and English alike.
-COMMANDS = {
-    "indietro": "back", "back": "back",
-    "salta": "skip", "skip": "skip",
-    "annulla": "cancel", "cancel": "cancel",
-    "rivedi": "review", "review": "review",
-    "ricomincia": "restart", "restart": "restart",
-    "aiuto": "help", "help": "help", "?": "help",
-    "esci": "quit", "quit": "quit", "exit": "quit",
-}
 RULE = "─" * 60
-# Words for the script versions, Italian and English alike.
-VARIANT_WORDS = {
-    "morbido": "softer", "soft": "softer", "softer": "softer",
-    "fermo": "firmer", "firm": "firmer", "firmer": "firmer",
-    "breve": "shorter", "short": "shorter", "shorter": "shorter",
+# What the typed navigation commands do (the words for them are each language's).
+COMMAND_MOVES: dict[str, Move | Restart] = {
+    "back": Back(), "skip": Skip(), "cancel": Cancel(), "review": Review(), "restart": Restart(),
 }
-FORM_WORDS = {"tu": "tu", "informal": "tu", "lei": "lei", "formal": "lei"}
-# Words for a result's on-demand extras (the Telegram buttons `x:<case_no>:<what>`).
-EXTRA_WORDS = {
-    "guida": "guide", "guide": "guide", "secondo": "second", "second": "second",
-    "numeri": "figures", "figures": "figures", "messaggi": "all", "messages": "all", "elenco": "all", "list": "all",
-}
+# How a tickable option shows whether it is ticked (the console's own marks, where Telegram has ✅ and ▫️).
+TICKS = {True: "[x] ", False: "[ ] ", None: ""}
+ActionKind = TypeVar("ActionKind", bound=Action)
 # How long a console holds the user's questionnaire without typing; after that another run may take it.
 LEASE_SECONDS = 30.0
 
@@ -76,6 +63,11 @@ class Console:
     def __init__(self, coach: Coach, user_id: int = CONSOLE_USER, lang: str = "it",
                  stdin: TextIO | None = None, stdout: TextIO | None = None, zone: tzinfo | None = None):
         self.coach, self.user_id, self.lang, self.zone = coach, user_id, lang, zone
+        # Typed words (navigation, script versions and forms, a result's extras): every language's work.
+        languages = coach.renderer.languages
+        self.command_words, self.variant_words, self.form_words, self.extra_words = (
+            languages.words(table) for table in ("commands", "variants", "forms", "extras")
+        )
         # The streams of the moment, not of import time: `cli.main` also runs with swapped ones (tests).
         self.stdin, self.stdout = CleanInput(stdin or sys.stdin), stdout or sys.stdout
         self.screen: Screen | None = None
@@ -114,43 +106,46 @@ class Console:
         if numbered:
             lines.append("")
             if screen.kind == "question":
-                lines += [f"  {i}) {b.label.removeprefix('▫️ ').removeprefix('✅ ')}" for i, b in enumerate(numbered, 1)]
-                if any(b.action.startswith("tog:") for b in numbered):
+                lines += [f"  {i}) {TICKS[b.checked]}{b.label}" for i, b in enumerate(numbered, 1)]
+                if any(isinstance(b.action, Toggle) for b in numbered):
                     lines.append(self.ui("console_multi_hint"))
             else:
-                lines.append(self.ui("console_review_prompt", any(b.action == "finish" for row in screen.buttons for b in row)))
+                lines.append(self.ui("console_review_prompt", bool(self._actions(screen, Finish))))
         return "\n".join(lines)
 
     @staticmethod
+    def _actions(screen: Screen, kind: type[ActionKind]) -> list[ActionKind]:
+        """The actions of a screen's buttons of one kind, in order."""
+        return [b.action for row in screen.buttons for b in row if isinstance(b.action, kind)]
+
+    @staticmethod
     def _numbered(screen: Screen) -> list:
-        prefixes = ("opt:", "tog:") if screen.kind == "question" else ("chg:",)
-        return [b for row in screen.buttons for b in row if b.action.startswith(prefixes)]
+        kinds = (Answer, Toggle) if screen.kind == "question" else (Change,)
+        return [b for row in screen.buttons for b in row if isinstance(b.action, kinds)]
 
     def handle(self, line: str) -> Reply | None:
         """One typed line -> one Coach call; None means quit."""
         if undecodable(line):  # bytes that are not UTF-8: say so, change nothing
             return Reply(toast=self.ui("console_not_utf8"))
         word = line.strip().casefold()
-        command = COMMANDS.get(word)
+        command = self.command_words.get(word)
         if command == "quit":
             return None
         if command == "help":
             return Reply(messages=[Screen("notice", self.ui("console_help"))])
-        if command:
-            return self.coach.act(self.user_id, command, fallback_lang=self.lang)
+        if command in COMMAND_MOVES:
+            return self.coach.act(self.user_id, COMMAND_MOVES[command], fallback_lang=self.lang)
         screen = self.screen
         if screen is not None and screen.kind == "review":
             if not word:
-                last = [b.action for row in screen.buttons for b in row if b.action in ("finish", "resume")]
-                return self.coach.act(self.user_id, last[0] if last else "resume", fallback_lang=self.lang)
+                last: list[Move] = [*self._actions(screen, Finish), *self._actions(screen, Resume)]
+                return self.coach.act(self.user_id, last[0] if last else Resume(), fallback_lang=self.lang)
             choices = self._numbered(screen)
             if word.isdecimal() and 1 <= int(word) <= len(choices):
                 return self.coach.act(self.user_id, choices[int(word) - 1].action, fallback_lang=self.lang)
             return Reply(toast=self.coach.renderer.ui(self.lang, "error", "not_an_option", {"count": len(choices)}))
-        if not word and screen is not None and screen.kind == "question" and any(
-            b.action == "skip" for row in screen.buttons for b in row
-        ):
-            return self.coach.act(self.user_id, "skip", fallback_lang=self.lang)  # Enter skips an optional question
+        if not word and screen is not None and screen.kind == "question" and self._actions(screen, Skip):
+            return self.coach.act(self.user_id, Skip(), fallback_lang=self.lang)  # Enter skips an optional question
         return self.coach.text(self.user_id, line, fallback_lang=self.lang)
 
     def variants(self, reply: Reply) -> int:
@@ -161,25 +156,25 @@ class Console:
         if reply.case_no is None or advice is None:
             return 0
         count = int(advice.meta.get("scripts", 0))
-        has_second = any(b.action.endswith(":second") for row in advice.buttons for b in row)
+        has_second = Extra(reply.case_no, "second") in self._actions(advice, Extra)
         self.say(self.ui("console_extras", has_second, count))
         while True:
             self.stdout.write("> ")
             self.stdout.flush()
             line = self.stdin.readline()
             words = line.strip().casefold().split()
-            if not words or COMMANDS.get(words[0]) == "quit":
+            if not words or self.command_words.get(words[0]) == "quit":
                 self.say(self.ui("console_goodbye"))
                 return 0
             screens: list[Screen] | None = None
-            extra = EXTRA_WORDS.get(words[0])
+            extra = self.extra_words.get(words[0])
             if extra and len(words) == 1:
-                screens = self.coach.extra(self.user_id, f"x:{reply.case_no}:{extra}")
-            elif words[0].isdecimal() and all(w in VARIANT_WORDS or w in FORM_WORDS for w in words[1:]):
-                variant = next((VARIANT_WORDS[w] for w in words[1:] if w in VARIANT_WORDS), "softer")
-                form = next((FORM_WORDS[w] for w in words[1:] if w in FORM_WORDS), None)
+                screens = self.coach.extra(self.user_id, Extra(reply.case_no, extra))
+            elif words[0].isdecimal() and all(w in self.variant_words or w in self.form_words for w in words[1:]):
+                variant = next((self.variant_words[w] for w in words[1:] if w in self.variant_words), "softer")
+                form = next((self.form_words[w] for w in words[1:] if w in self.form_words), None)
                 case = self.coach.store.case(self.user_id, reply.case_no)
-                chosen_form = form or (case["answers"].get("form") if case else None) or "tu"
+                chosen_form = form or script_form(case["answers"] if case else {})
                 screen = self.coach.script_variant(self.user_id, reply.case_no, int(words[0]), variant, chosen_form)
                 screens = [screen] if screen is not None else None
             if not screens:

@@ -125,6 +125,24 @@ def _strip_currency(text: str) -> str:
     return text
 
 
+def split_unit(text: str) -> tuple[str, str]:
+    """An amount and the unit written after it: "48 € all'ora" -> ("48 €", "all'ora"). One pass."""
+    i = 0
+    folded = text.casefold()
+    for mark in _CURRENCY:  # a currency mark before the amount ("€48", "EUR 48")
+        if folded.startswith(mark):
+            i = len(mark)
+            break
+    while i < len(text) and (text[i].isdigit() or text[i] in "., "):
+        i += 1
+    rest = folded[i:]
+    for mark in _CURRENCY:  # and one after it ("48 euro al mese"), but not the start of a word
+        if rest.startswith(mark) and not rest[len(mark):len(mark) + 1].isalpha():
+            i += len(mark)
+            break
+    return text[:i].strip(), text[i:].strip()
+
+
 def parse_money(raw: str) -> Decimal:
     """Read a price written the Italian way (1.200,50 €) or the English way (€1,200.50)."""
     text = digits_form(clean_text(raw)).strip()
@@ -298,12 +316,23 @@ class Engine:
             self._cursor.trigger("answer", value=value)
             return self._cursor.state
 
+    def _arrive(self, qid: str, answers: dict[str, Any]) -> str:
+        """The question the walk stops at from `qid`: those whose `ask_if` the earlier answers do
+        not meet are passed over (a follow-up only a branch's messages need)."""
+        while qid != END and not self.flow.questions[qid].asked_given(answers):
+            qid = self.flow.questions[qid].next
+        return qid
+
+    def _after(self, qid: str, answers: dict[str, Any]) -> str:
+        """Where the answer to `qid` in `answers` leads: the machine's branch, then `_arrive`."""
+        return self._arrive(self._next(qid, answers[qid]), answers)
+
     def path(self, answers: dict[str, Any]) -> tuple[list[str], str]:
         """Questions answered along the branch the answers take, and where that branch stops."""
         answered, qid = [], self.flow.start
         while qid != END and qid in answers:
             answered.append(qid)
-            qid = self._next(qid, answers[qid])
+            qid = self._after(qid, answers)
         return answered, qid
 
     def progress(self, state: dict[str, Any]) -> Progress:
@@ -316,12 +345,13 @@ class Engine:
         at = state["at"]
         number = history.index(at) + 1 if at in history else len(history) + 1
         seen, qid, remaining = set(history), at, 0
+        answers = state["answers"]
         if at in seen:  # changing an earlier answer: count what follows the branch as it stands
-            qid = self._next(history[-1], state["answers"].get(history[-1]))
+            qid = self._arrive(self._next(history[-1], answers.get(history[-1])), answers)
         while qid != END and qid in self.flow.questions and qid not in seen:
             seen.add(qid)
             remaining += 1
-            qid = self.flow.questions[qid].next
+            qid = self._arrive(self.flow.questions[qid].next, answers)
         return Progress(number, len(history) + remaining)
 
     # -- reading typed answers ------------------------------------------------------------------
@@ -344,6 +374,14 @@ class Engine:
             if len(text) < rules.get("min_length", 1):
                 raise Invalid("too_short", min=rules.get("min_length", 1))
             return text
+        unit = None
+        if q.kind == "money" and q.units:
+            text, written = split_unit(text)
+            if not any(c.isdigit() for c in text):
+                raise Invalid("not_money")
+            unit = q.unit_named(written, lang)
+            if unit is None:
+                raise Invalid("unknown_unit", unit=written[:30], units=" · ".join(u.label[lang] for u in q.units))
         if q.kind == "money":
             value = parse_money(text)
         else:
@@ -353,6 +391,8 @@ class Engine:
         low, high = rules.get("min", 0), rules.get("max", MAX_MONEY)
         if not low <= value <= high:
             raise Invalid("out_of_range", min=low, max=high)
+        if unit is not None:
+            return {"amount": float(value), "unit": unit.id}
         return float(value) if q.kind == "money" else int(value) if value == value.to_integral_value() else float(value)
 
     def _option_by_token(self, q: Question, token: str, lang: str) -> str:
@@ -423,7 +463,7 @@ class Engine:
             history, at = self.path(answers)
             return self._enter(state, "advance", answers=answers, history=history, at=at, editing=at != END)
         history = [h for h in state["history"] if h != q.id] + [q.id]
-        return self._enter(state, "advance", answers=answers, history=history, at=self._next(q.id, value))
+        return self._enter(state, "advance", answers=answers, history=history, at=self._after(q.id, answers))
 
     def back(self, state: dict[str, Any]) -> dict[str, Any]:
         """Undo the last answer (or step out of a change in progress); raises Invalid when there is none."""

@@ -7,23 +7,21 @@ the question and the problem, so a broken flow never reaches a user.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import cache_dir
+from .languages import Languages, load_languages
+from .yamlfile import LINE as _LINE
+from .yamlfile import YamlFileError, digest, read_document
 
 PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
-LANGS = ("it", "en")
 KINDS = ("single", "multi", "text", "number", "money")
 FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring")
 END = "end"
 # Questions the scripts and the case book read by id; a flow must have them.
-REQUIRED_IDS = ("alias", "price", "form")
+REQUIRED_IDS = ("alias", "price", "who")
 TEXT_MAX_DEFAULT = 500
-_LINE = "__line__"
 
 
 class FlowError(ValueError):
@@ -47,6 +45,26 @@ class Option:
     next: str | None
     exclusive: bool
     line: int
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit a money answer may name after the amount ("48 all'ora"), and the words for it."""
+
+    id: str
+    label: dict[str, str]
+    words: dict[str, tuple[str, ...]]  # language -> words, as `unit_key` writes them
+    line: int
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def unit_key(text: str) -> str:
+    """A unit as written, ready to look up: case, typographic apostrophes, spacing and a leading
+    slash or a trailing dot do not matter ("/Ora", "all’ora ", "cad.")."""
+    return " ".join(text.casefold().replace("\u2019", "'").split()).lstrip("/ ").rstrip(". ")
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,30 @@ class Question:
     option_index: dict[str, Option] = field(repr=False, compare=False)
     # Whether the case book's search covers this answer (text questions only; all of them by default).
     searchable: bool = False
+    # Units a money answer may name; the first is meant when none is written. The answer is then
+    # {"amount": number, "unit": unit id}.
+    units: tuple[Unit, ...] = ()
+    # Asked only when an earlier answer is one of these options (question -> option ids); when
+    # not, the walk goes on to `next`. A follow-up opens only on the branch whose messages use it.
+    ask_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def asked_given(self, answers: dict[str, Any]) -> bool:
+        """Whether the earlier `answers` call for this question (always, without `ask_if`)."""
+        for qid, wanted in self.ask_if.items():
+            if qid not in answers:  # not answered yet (a look-ahead): counted as asked
+                continue
+            given = answers[qid]
+            picked = set(given) if isinstance(given, list) else {given}
+            if not picked & set(wanted):
+                return False
+        return True
+
+    def unit_named(self, text: str, lang: str) -> Unit | None:
+        """The unit `text` names in `lang` (None if none does); empty text means the first unit."""
+        key = unit_key(text)
+        if not key:
+            return self.units[0] if self.units else None
+        return next((u for u in self.units if key in u.words.get(lang, ())), None)
 
     @property
     def is_choice(self) -> bool:
@@ -96,7 +138,10 @@ class Question:
             return isinstance(value, list) and all(isinstance(v, str) and v in self.option_index for v in value)
         if self.kind == "text":
             return isinstance(value, str)
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.units:
+            return (isinstance(value, dict) and set(value) == {"amount", "unit"} and _is_number(value["amount"])
+                    and value["unit"] in {u.id for u in self.units})
+        return _is_number(value)
 
     def targets(self) -> list[str]:
         """Every question this one can lead to."""
@@ -128,67 +173,11 @@ class Flow:
 # -- loading helpers ---------------------------------------------------------------------------
 
 
-_CACHE_FORMAT = "1"
-
-
-def _parse_yaml(text: str) -> Any:
-    """Parse YAML keeping each mapping's line under `__line__` (libyaml's parser when present)."""
-    import yaml  # imported here: a cached flow needs no YAML at all
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class LineLoader(base):  # type: ignore[misc, valid-type]
-        """A safe YAML loader that remembers the line of every mapping."""
-
-    def construct_mapping(loader: Any, node: Any) -> dict:
-        mapping = loader.construct_mapping(node, deep=True)
-        mapping[_LINE] = node.start_mark.line + 1
-        return mapping
-
-    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    try:
-        return yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise _YamlProblem(mark.line + 1 if mark else None, str(getattr(exc, "problem", None) or exc)) from None
-
-
-class _YamlProblem(Exception):
-    def __init__(self, line: int | None, problem: str):
-        super().__init__(problem)
-        self.line, self.problem = line, problem
-
-
-def _read_document(path: Path, raw: bytes, digest: str) -> Any:
-    """The parsed document, from the per-user cache when this exact file was parsed before."""
-    folder = cache_dir("flows")
-    cached = folder / f"{digest}.{_CACHE_FORMAT}.json" if folder else None
-    if cached is not None and cached.is_file():
-        try:
-            return json.loads(cached.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-    try:
-        doc = _parse_yaml(raw.decode("utf-8"))
-    except _YamlProblem as exc:
-        raise FlowError(path, exc.line, None, f"not valid YAML: {exc.problem}") from None
-    except UnicodeDecodeError:
-        raise FlowError(path, None, None, "the file is not UTF-8 text") from None
-    if cached is not None:
-        try:
-            tmp = cached.with_suffix(".tmp")
-            tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(cached)
-        except (OSError, TypeError, ValueError):
-            pass  # a cache that cannot be written only costs speed
-    return doc
-
-
 class _Checker:
     """Builds the dataclasses while collecting the first problem with its place."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, languages: Languages):
+        self.path, self.langs = path, languages.codes
 
     def fail(self, node: Any, problem: str, question: str | None = None) -> FlowError:
         line = node.get(_LINE) if isinstance(node, dict) else None
@@ -199,15 +188,15 @@ class _Checker:
         if value is None and not required:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(node, f"'{key}' must give a text per language ({', '.join(LANGS)})", qid)
-        for lang in LANGS:
+            raise self.fail(node, f"'{key}' must give a text per language ({', '.join(self.langs)})", qid)
+        for lang in self.langs:
             text = value.get(lang)
             if not isinstance(text, str) or not text.strip():
                 raise self.fail(value, f"'{key}' is missing the '{lang}' translation", qid)
-        unknown = set(value) - set(LANGS) - {_LINE}
+        unknown = set(value) - set(self.langs) - {_LINE}
         if unknown:
             raise self.fail(value, f"'{key}' has unknown languages: {', '.join(sorted(unknown))}", qid)
-        return {lang: value[lang].strip() for lang in LANGS}
+        return {lang: value[lang].strip() for lang in self.langs}
 
     def evidence(self, node: dict, qid: str) -> dict[str, float]:
         value = node.get("evidence") or {}
@@ -243,6 +232,20 @@ class _Checker:
             line=node[_LINE],
         )
 
+    def unit(self, node: Any, qid: str) -> Unit:
+        if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+            raise self.fail(node if isinstance(node, dict) else {}, "every unit needs an 'id'", qid)
+        words = node.get("words")
+        if not isinstance(words, dict):
+            raise self.fail(node, f"unit '{node['id']}' needs 'words' per language ({', '.join(self.langs)})", qid)
+        out = {}
+        for lang in self.langs:
+            listed = words.get(lang)
+            if not isinstance(listed, list) or not listed or not all(isinstance(w, str) and unit_key(w) for w in listed):
+                raise self.fail(words, f"unit '{node['id']}' needs a list of words for '{lang}'", qid)
+            out[lang] = tuple(unit_key(w) for w in listed)
+        return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE])
+
     def band(self, node: Any, qid: str) -> Band:
         if not isinstance(node, dict) or ("min" not in node and "max" not in node):
             raise self.fail(node if isinstance(node, dict) else {}, "a band needs 'min' or 'max'", qid)
@@ -273,6 +276,24 @@ class _Checker:
         bands = tuple(self.band(b, qid) for b in node.get("bands") or [])
         if bands and kind not in ("number", "money"):
             raise self.fail(node, "'bands' apply only to number and money questions", qid)
+        units = tuple(self.unit(u, qid) for u in node.get("units") or [])
+        if units and kind != "money":
+            raise self.fail(node, "'units' apply only to money questions", qid)
+        named: dict[tuple[str, str], str] = {}
+        for unit in units:
+            for lang, words in unit.words.items():
+                for word in words:
+                    if named.setdefault((lang, word), unit.id) != unit.id:
+                        raise FlowError(self.path, unit.line, qid,
+                                        f"the word '{word}' ({lang}) names both '{named[lang, word]}' and '{unit.id}'")
+        if len({u.id for u in units}) != len(units):
+            raise self.fail(node, "duplicate unit id", qid)
+        ask_if = node.get("ask_if") or {}
+        if not isinstance(ask_if, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and v and all(isinstance(o, str) for o in v)
+            for k, v in ask_if.items() if k != _LINE
+        ):
+            raise self.fail(node, "'ask_if' must map earlier questions to lists of their option ids", qid)
         searchable = node.get("searchable", kind == "text")
         if not isinstance(searchable, bool):
             raise self.fail(node, "'searchable' must be true or false", qid)
@@ -292,6 +313,8 @@ class _Checker:
             line=node[_LINE],
             option_index={o.id: o for o in options},
             searchable=searchable,
+            units=units,
+            ask_if={k: tuple(v) for k, v in ask_if.items() if k != _LINE},
         )
 
 
@@ -326,18 +349,51 @@ def _check_graph(checker: _Checker, start: str, questions: dict[str, Question]) 
         state[qid] = 2
 
     visit(start, [])
+    _check_ask_if(checker, start, questions)
 
 
-def load_flow(path: str | Path) -> Flow:
-    """Read, validate and freeze the flow in *path*."""
+def _check_ask_if(checker: _Checker, start: str, questions: dict[str, Question]) -> None:
+    """An `ask_if` names choice questions asked before this one, and options they have."""
+
+    def leads_to(source: str, target: str) -> bool:
+        stack, seen = [source], set()
+        while stack:
+            qid = stack.pop()
+            if qid == target:
+                return True
+            if qid != END and qid not in seen:
+                seen.add(qid)
+                stack.extend(questions[qid].targets())
+        return False
+
+    for q in questions.values():
+        if q.ask_if and q.id == start:
+            raise FlowError(checker.path, q.line, q.id, "the first question is always asked: no 'ask_if'")
+        for qid, options in q.ask_if.items():
+            earlier = questions.get(qid)
+            if earlier is None or not earlier.is_choice:
+                raise FlowError(checker.path, q.line, q.id, f"'ask_if' names '{qid}', which is not a choice question")
+            if qid == q.id or not leads_to(qid, q.id):
+                raise FlowError(checker.path, q.line, q.id, f"'ask_if' names '{qid}', which is not asked before it")
+            for option in options:
+                if option not in earlier.option_index:
+                    raise FlowError(checker.path, q.line, q.id, f"'ask_if' names unknown option '{qid}={option}'")
+
+
+def load_flow(path: str | Path, languages: Languages | None = None) -> Flow:
+    """Read, validate and freeze the flow in *path*: every text in every language of `languages`
+    (default: the bundled templates' languages)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise FlowError(path, None, None, f"cannot read the file ({exc.strerror})") from None
-    digest = hashlib.sha256(raw).hexdigest()[:24]
-    doc = _read_document(path, raw, digest)
-    checker = _Checker(path)
+    try:
+        doc = read_document(raw)
+    except YamlFileError as exc:
+        raise FlowError(path, exc.line, None, exc.problem) from None
+    languages = languages or load_languages()
+    checker = _Checker(path, languages)
     if not isinstance(doc, dict):
         raise FlowError(path, 1, None, "the file must be a mapping with 'flow', 'version', 'start' and 'questions'")
     for key in ("flow", "version", "start", "questions"):
@@ -361,22 +417,24 @@ def load_flow(path: str | Path) -> Flow:
         if required not in questions:
             raise checker.fail(doc, f"the scripts need a question with id '{required}'")
     _check_graph(checker, doc["start"], questions)
-    fingerprint = digest
-    title = checker.texts(doc, "title", None, required=False) or {lang: str(doc["flow"]) for lang in LANGS}
+    fingerprint = digest(raw)
+    title = checker.texts(doc, "title", None, required=False) or {lang: str(doc["flow"]) for lang in languages.codes}
     return Flow(str(doc["flow"]), doc["version"], doc["start"], questions, str(path), fingerprint, title)
 
 
-def mermaid(flow: Flow, lang: str = "it") -> str:
-    """A Mermaid flowchart of the questions and their branches."""
+def mermaid(flow: Flow, lang: str | None = None, languages: Languages | None = None) -> str:
+    """A Mermaid flowchart of the questions and their branches, labelled in `lang` (default: the default language)."""
+    languages = languages or load_languages()
+    language = languages[languages.pick(lang)]
     # "end" is a Mermaid keyword, so the end of the questionnaire gets another node id.
     node = {q: q for q in flow.questions} | {END: "result"}
-    optional = " (opz.)" if lang == "it" else " (optional)"
+    optional = f" {language.mermaid_optional}"
     lines = ["flowchart TD"]
     for q in flow.questions.values():
-        label = q.short[lang].replace('"', "'") + (optional if q.optional else "")
-        lines.append(f'    {q.id}["{label}<br/><small>{q.id} · {q.kind}</small>"]')
-    finish = "riepilogo e risultato" if lang == "it" else "review and result"
-    lines.append(f'    result(["{finish}"])')
+        label = q.short[language.code].replace('"', "'") + (optional if q.optional else "")
+        only = "".join(f" · if {qid}: {', '.join(options)}" for qid, options in q.ask_if.items())
+        lines.append(f'    {q.id}["{label}<br/><small>{q.id} · {q.kind}{only}</small>"]')
+    lines.append(f'    result(["{language.mermaid_finish}"])')
     for q in flow.questions.values():
         branches: dict[str, list[str]] = {}
         for option in q.options:

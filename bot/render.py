@@ -8,7 +8,7 @@ same text for the console.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -16,9 +16,25 @@ from typing import Any, Callable
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from .actions import (
+    FORMS,
+    VARIANTS,
+    Action,
+    Answer,
+    Back,
+    Cancel,
+    Change,
+    Done,
+    Finish,
+    Resume,
+    ScriptVariant,
+    Skip,
+    Toggle,
+)
 from .classifier import Assessment
 from .engine import Progress
-from .flow import LANGS, PROFILES, Question
+from .flow import PROFILES, Question
+from .languages import Languages, load_languages
 from .scripts import BY_ID as SCRIPTS, CATALOGUE, Script, route
 from .paths import cache_dir, templates_dir
 
@@ -26,8 +42,7 @@ TELEGRAM_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "blockquote", "tg-spoiler", "span", "tg-emoji"}
 )
 TELEGRAM_LIMIT = 4096
-VARIANTS = ("softer", "firmer", "shorter")
-FORMS = ("tu", "lei")
+GENDERS = ("woman", "man", "company")
 PROGRESS_CELLS = 10
 # A greeting after a title reads "Gentile dott. Bianchi" even between people on first-name terms.
 _TITLE = re.compile(
@@ -36,7 +51,6 @@ _TITLE = re.compile(
     re.IGNORECASE,
 )
 _AFTER_GREETING = re.compile(r"^([^\n]*,\n\n)(\w+)")
-_COURTESY = frozenset({"Le", "La", "Lei", "Gli", "Sua", "Suo", "Sue", "Suoi"})
 _QUOTES = " «»\"'“”‘’"
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
@@ -48,10 +62,12 @@ _ENTITY = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|amp|lt|gt|quot|apos);
 
 @dataclass(frozen=True)
 class Button:
-    """A choice on a screen: its label and the action it triggers (front-end neutral)."""
+    """A choice on a screen: its label, the action it triggers and, for an option that can be ticked,
+    whether it is (`checked`; None for any other button). Each front end draws the tick its own way."""
 
     label: str
-    action: str
+    action: Action
+    checked: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -68,14 +84,26 @@ class Screen:
         return to_plain(self.text)
 
 
-def format_money(value: float | Decimal | None, lang: str) -> str | None:
-    """1.200,00 € in Italian, €1,200.00 in English."""
-    if value is None:
-        return None
-    amount = f"{Decimal(str(value)).quantize(Decimal('0.01')):,.2f}"
-    if lang == "it":
-        return amount.replace(",", "_").replace(".", ",").replace("_", ".") + " €"
-    return "€" + amount
+def addressee(answers: dict[str, Any]) -> tuple[str | None, str]:
+    """Who the client is (woman, man, company; None if unknown) and the form they are addressed in
+    (tu or lei, informal if unknown): one answer since flow 3 ("woman_lei"), two before."""
+    who, form = answers.get("who"), answers.get("form")
+    if isinstance(who, str) and "_" in who:
+        who, _, form = who.partition("_")
+    return (who if who in GENDERS else None), (form if form in FORMS else FORMS[0])
+
+
+def price_of(answers: dict[str, Any]) -> tuple[float | None, str | None]:
+    """The normal price and its unit: one answer since flow 3 ({"amount", "unit"}), two before."""
+    price = answers.get("price")
+    if isinstance(price, dict):
+        return price.get("amount"), price.get("unit")
+    return price, answers.get("price_unit")
+
+
+def format_money(value: float | Decimal | None, lang: str, languages: Languages | None = None) -> str | None:
+    """An amount as `lang` writes it (its `language.yaml`): 1.200,00 € in Italian, €1,200.00 in English."""
+    return (languages or load_languages())[lang].format_money(value)
 
 
 def to_plain(text: str) -> str:
@@ -164,6 +192,7 @@ class Renderer:
             raise ValueError(f"unknown surface {surface!r} (known: {', '.join(SURFACES)})")
         self.directory = Path(directory) if directory else templates_dir()
         self.surface = surface
+        self.languages: Languages = load_languages(self.directory)
         self.env = Environment(
             loader=FileSystemLoader(str(self.directory)),
             bytecode_cache=_bytecode_cache(),
@@ -180,9 +209,10 @@ class Renderer:
         self._cache: dict[str, Template] = {}
 
     def _check_scripts(self) -> None:
-        """Every script of the catalogue needs its template in every language."""
+        """Every language has every template, and every script of the catalogue has its template."""
+        self.languages.check_templates()
         for script in CATALOGUE:
-            for lang in LANGS:
+            for lang in self.languages.codes:
                 path = self.directory / lang / "scripts" / f"{script.id}.html.j2"
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: missing (every script needs every language)")
@@ -226,6 +256,9 @@ class Renderer:
             return q.option_index[value].label[lang]
         if q.kind == "multi":
             return "; ".join(q.option_index[v].label[lang] for v in value)
+        if q.kind == "money" and isinstance(value, dict):
+            unit = next((u for u in q.units if u.id == value.get("unit")), None)
+            return f"{format_money(value.get('amount'), lang)} {unit.label[lang]}" if unit else format_money(value.get("amount"), lang) or ""
         if q.kind == "money":
             return format_money(value, lang) or ""
         return str(value)
@@ -264,16 +297,16 @@ class Renderer:
         )
         rows: list[tuple[Button, ...]] = []
         if q.kind == "single":
-            rows += [(Button(o["label"], f"opt:{o['id']}"),) for o in options]
+            rows += [(Button(o["label"], Answer(o["id"])),) for o in options]
         elif q.kind == "multi":
-            rows += [(Button(("✅ " if o["picked"] else "▫️ ") + o["label"], f"tog:{o['id']}"),) for o in options]
-            rows.append((Button(self.ui(lang, "button_done"), "done"),))
+            rows += [(Button(o["label"], Toggle(o["id"]), checked=o["picked"]),) for o in options]
+            rows.append((Button(self.ui(lang, "button_done"), Done()),))
         nav = []
         if can_back:
-            nav.append(Button(self.ui(lang, "button_back"), "back"))
+            nav.append(Button(self.ui(lang, "button_back"), Back()))
         if q.optional:
-            nav.append(Button(self.ui(lang, "button_skip"), "skip"))
-        nav.append(Button(self.ui(lang, "button_cancel"), "cancel"))
+            nav.append(Button(self.ui(lang, "button_skip"), Skip()))
+        nav.append(Button(self.ui(lang, "button_cancel"), Cancel()))
         rows.append(tuple(nav))
         return Screen("question", text, tuple(rows), {"question": q.id})
 
@@ -283,9 +316,12 @@ class Renderer:
             for i, (q, v) in enumerate(answered, 1)
         ]
         text = self.render(f"{lang}/review.html.j2", items=items, complete=complete)
-        rows = [(Button(f"✏️ {i['number']}. {i['question']}", f"chg:{i['id']}"),) for i in items]
-        last = Button(self.ui(lang, "button_result" if complete else "button_continue"), "finish" if complete else "resume")
-        rows.append((last, Button(self.ui(lang, "button_cancel"), "cancel")))
+        rows = [(Button(f"✏️ {i['number']}. {i['question']}", Change(i["id"])),) for i in items]
+        if complete:
+            last = Button(self.ui(lang, "button_result"), Finish())
+        else:
+            last = Button(self.ui(lang, "button_continue"), Resume())
+        rows.append((last, Button(self.ui(lang, "button_cancel"), Cancel())))
         return Screen("review", text, tuple(rows))
 
     # -- result --------------------------------------------------------------------------------
@@ -306,8 +342,9 @@ class Renderer:
         sender = dict(sender or {})
         if not sender.get("name") and isinstance(answers.get("sender"), str):
             sender["name"] = answers["sender"]  # cases saved before the profile existed
-        form = form or (answers.get("form") if answers.get("form") in FORMS else "tu")
-        gender = answers.get("who") if answers.get("who") in ("woman", "man", "company") else None
+        gender, chosen_form = addressee(answers)
+        form = form or chosen_form
+        price, price_unit = price_of(answers)
         address = _phrase(answers.get("address"))
         voice = sender.get("voice") if sender.get("voice") in ("io", "noi") else "io"
         return {
@@ -323,8 +360,8 @@ class Renderer:
             "me": {k: sender.get(k) or None for k in ("name", "business", "hours", "reply_time", "channel", "vat")}
             | {"voice": voice},
             "service": _phrase(answers.get("service")),
-            "price": format_money(answers.get("price"), lang),
-            "price_unit": answers.get("price_unit"),
+            "price": format_money(price, lang),
+            "price_unit": price_unit,
             "owed": format_money(answers.get("owed"), lang) if answers.get("owed") else None,
             "offer": _phrase(answers.get("concession_offer")),
             "attention": _phrase(answers.get("attention")),
@@ -453,7 +490,8 @@ class Renderer:
         body = _BLANK_RUNS.sub("\n\n", template.render(**context)).strip()
         # After the greeting's comma an Italian letter goes on in lower case (but «La ringrazio» keeps
         # its courtesy capital); an English one starts a new sentence.
-        body = _AFTER_GREETING.sub(lambda m: _continue_letter(lang, m), body, count=1)
+        language = self.languages[lang]
+        body = _AFTER_GREETING.sub(lambda m: m.group(1) + language.continue_letter(m.group(2)), body, count=1)
         module = template.make_module(context)
         return str(module.title), str(getattr(module, "note", "") or "").strip(), body
 
@@ -472,38 +510,30 @@ class Renderer:
     ) -> Screen:
         """One script as a message, with buttons for its variant, its form and the other scripts.
 
-        Every button carries a raw action `s:<case_no>:<index>:<variant>:<form>` (≤ 64 bytes).
+        Every button is a ScriptVariant of this case.
         """
         title, note, body = self.script(lang, script, answers, assessment, variant, form, sender)
         text = self.render(
             f"{lang}/script.html.j2", title=title, note=Markup(note), body=Markup(body), variant=variant,
             form=form, index=index, total=total, formal=script.formal,
         )
-        prefix = f"s:{case_no}"
+        here = ScriptVariant(case_no, index, variant, form)
         rows: list[tuple[Button, ...]] = [tuple(
-            Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), f"{prefix}:{index}:{v}:{form}")
+            Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), replace(here, variant=v))
             for v in VARIANTS
         )]
         if not script.formal:
             rows.append(tuple(
-                Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), f"{prefix}:{index}:{variant}:{f}")
-                for f in FORMS
+                Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), replace(here, form=f)) for f in FORMS
             ))
         if total > 1:
             nav = []
             if index > 1:
-                nav.append(Button(f"‹ {index - 1}/{total}", f"{prefix}:{index - 1}:{variant}:{form}"))
+                nav.append(Button(f"‹ {index - 1}/{total}", replace(here, index=index - 1)))
             if index < total:
-                nav.append(Button(f"{index + 1}/{total} ›", f"{prefix}:{index + 1}:{variant}:{form}"))
+                nav.append(Button(f"{index + 1}/{total} ›", replace(here, index=index + 1)))
             rows.append(tuple(nav))
-        return Screen("script", text, tuple(rows), {"title": title, "script": script.id, "raw_actions": True})
-
-
-def _continue_letter(lang: str, match: re.Match) -> str:
-    greeting, word = match.group(1), match.group(2)
-    if lang == "en":
-        return greeting + word[:1].upper() + word[1:]
-    return greeting + (word if word in _COURTESY else word[:1].lower() + word[1:])
+        return Screen("script", text, tuple(rows), {"title": title, "script": script.id})
 
 
 def _phrase(value: Any) -> str | None:

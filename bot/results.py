@@ -1,7 +1,7 @@
 """The advice and scripts of an assessed case, as screens: shared by the Coach's result and the case book.
 
 Rendering only: data in (answers, assessment, the sender's profile), screens out. The advice
-carries buttons for the extras (`x:<case_no>:<what>`, answered by `Coach.extra`); the first script
+carries buttons for the extras (an `Extra` action, answered by `Coach.extra`); the first script
 carries its own navigation between scripts, variants and forms of address.
 """
 
@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from .actions import Extra
 from .classifier import Assessment
-from .render import Button, Renderer, Screen
+from .render import Button, Renderer, Screen, addressee
 
 DEFAULT_VARIANT = "softer"
-VARIANTS = ("softer", "firmer", "shorter")
-FORMS = ("tu", "lei")
 
 
 def script_form(answers: dict[str, Any]) -> str:
     """How the scripts address the client: the form the user chose, informal by default."""
-    form = answers.get("form")
-    return form if form in FORMS else FORMS[0]
+    return addressee(answers)[1]
 
 
 def advice_screens(
@@ -34,15 +32,15 @@ def advice_screens(
     """The advice (extras behind buttons), then the first script with its navigation."""
     scripts = renderer.scripts_for(assessment, answers)
     advice = renderer.advice(lang, answers, assessment)
-    extras = (Button(renderer.ui(lang, "button_guide"), f"x:{case_no}:guide"),
-              Button(renderer.ui(lang, "button_figures"), f"x:{case_no}:figures"))
+    extras = (Button(renderer.ui(lang, "button_guide"), Extra(case_no, "guide")),
+              Button(renderer.ui(lang, "button_figures"), Extra(case_no, "figures")))
     rows: list[tuple[Button, ...]] = [extras]
     if assessment.secondary:
-        rows.append((Button(renderer.ui(lang, "button_second", assessment.secondary), f"x:{case_no}:second"),))
+        rows.append((Button(renderer.ui(lang, "button_second", assessment.secondary), Extra(case_no, "second")),))
     if len(scripts) > 1:
-        rows.append((Button(renderer.ui(lang, "button_all_scripts", len(scripts)), f"x:{case_no}:all"),))
+        rows.append((Button(renderer.ui(lang, "button_all_scripts", len(scripts)), Extra(case_no, "all")),))
     text = advice.text if scripts else f"{advice.text}\n\n{renderer.ui(lang, 'no_scripts')}"
-    screens = [Screen("advice", text, tuple(rows), {**advice.meta, "raw_actions": True, "scripts": len(scripts)})]
+    screens = [Screen("advice", text, tuple(rows), {**advice.meta, "scripts": len(scripts)})]
     if scripts:
         form = script_form(answers)
         screens.append(renderer.script_screen(
@@ -51,4 +49,4 @@ def advice_screens(
     return screens
 
 
-__all__ = ["DEFAULT_VARIANT", "FORMS", "VARIANTS", "advice_screens", "script_form"]
+__all__ = ["DEFAULT_VARIANT", "advice_screens", "script_form"]

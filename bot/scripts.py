@@ -149,43 +149,55 @@ def condition_problems(flow: Flow, catalogue: Iterable[Script] | None = None) ->
     return problems
 
 
-def _leads(q: Question, allowed: set[str] | None, barred: set[str]) -> set[str]:
-    """Where a question can lead when one of `allowed` (None: any option) must be picked and none
-    of `barred` may be. A multiple choice goes where its first picked option with a `next` says."""
+def _leads(q: Question, allowed: set[str] | None, barred: set[str]) -> set[tuple[str, frozenset[str]]]:
+    """Where a question can lead, and with which options picked, when one of `allowed` (None: any
+    option) must be picked and none of `barred` may be. A multiple choice goes where its first
+    picked option with a `next` says."""
     if not q.is_choice:
-        return {q.next}
+        return {(q.next, frozenset())}
     usable = [o for o in q.options if o.id not in barred]
     if q.kind == "single":
-        return {o.next or q.next for o in usable if allowed is None or o.id in allowed}
-    targets = set()
+        return {(o.next or q.next, frozenset({o.id})) for o in usable if allowed is None or o.id in allowed}
+    leads = set()
     for needed in [o for o in usable if allowed is None or o.id in allowed]:
         for other in [needed, *usable]:  # the needed option alone, or with one other beside it
             if other is not needed and (needed.exclusive or other.exclusive):
                 continue
-            picked = {needed.id, other.id}
+            picked = frozenset({needed.id, other.id})
             first = next((o for o in q.options if o.id in picked and o.next), None)
-            targets.add(first.next if first else q.next)
-    return targets
+            leads.add((first.next if first else q.next, picked))
+    return leads
 
 
 def reachable(flow: Flow, script: Script) -> bool:
     """True if some path through the flow asks every question the script needs, with a needed
-    option picked that leads along that very path, and every question it needs filled."""
+    option picked that leads along that very path, and every question it needs filled. Questions
+    asked only after some answers (`ask_if`) are passed over when the path's answers differ."""
     needed = set(script.needs) | set(script.filled)
-    seen: set[tuple[str, frozenset[str]]] = set()
+    conditions = {qid for q in flow.questions.values() for qid in q.ask_if}
+    seen: set[tuple[str, frozenset[str], frozenset[tuple[str, frozenset[str]]]]] = set()
 
-    def walk(qid: str, asked: frozenset[str]) -> bool:
+    def arrive(qid: str, chosen: frozenset[tuple[str, frozenset[str]]]) -> str:
+        answers = {cid: sorted(picked) for cid, picked in chosen}
+        while qid != END and not flow.questions[qid].asked_given(answers):
+            qid = flow.questions[qid].next
+        return qid
+
+    def walk(qid: str, asked: frozenset[str], chosen: frozenset[tuple[str, frozenset[str]]]) -> bool:
         if qid == END:
             return needed <= asked
-        if (qid, asked) in seen:
+        if (qid, asked, chosen) in seen:
             return False
-        seen.add((qid, asked))
+        seen.add((qid, asked, chosen))
         q = flow.questions[qid]
         allowed = set(script.needs[qid]) if qid in script.needs else None
-        targets = _leads(q, allowed, set(script.refuses.get(qid, ())))
-        return any(walk(target, asked | ({qid} & needed)) for target in targets)
+        for target, picked in _leads(q, allowed, set(script.refuses.get(qid, ()))):
+            now = chosen | {(qid, picked)} if qid in conditions else chosen
+            if walk(arrive(target, now), asked | ({qid} & needed), now):
+                return True
+        return False
 
-    return walk(flow.start, frozenset())
+    return walk(flow.start, frozenset(), frozenset())
 
 
 def unreachable(flow: Flow, catalogue: Iterable[Script] | None = None) -> list[str]:

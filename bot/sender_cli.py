@@ -29,7 +29,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     try:
         user = getattr(args, "user", CONSOLE_USER)
         lang = getattr(args, "lang", None) or coach.lang(user)
-        lang = lang if lang in ("it", "en") else "it"
+        lang = coach.renderer.languages.pick(lang)
         pairs = _pairs(args.set or [])
         for name, value in pairs:  # check every field first: one bad value changes nothing
             try:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.actions import Extra, Finish, OpenCase, Skip, decode
 from bot.casebook import CaseBook, CaseBookError, parse_case_no, parse_status, parse_when
 from bot.casebook import book as book_module
 from bot.coach import Coach
@@ -49,9 +50,9 @@ def make_case(coach: Coach, user_id: int, alias: str | None, service: str | None
     """Run the real questionnaire through the Coach and save the case."""
     coach.start(user_id, lang)
     for line in answer_lines(alias, service, sender):
-        reply = coach.act(user_id, "skip") if line is None else coach.text(user_id, line)
+        reply = coach.act(user_id, Skip()) if line is None else coach.text(user_id, line)
         assert reply.dialog is not None
-    reply = coach.act(user_id, "finish")
+    reply = coach.act(user_id, Finish())
     assert reply.case_no is not None
     return reply.case_no
 
@@ -90,7 +91,8 @@ def texts(screens) -> str:
 
 
 def actions(screen) -> list[str]:
-    return [b.action for row in screen.buttons for b in row]
+    """The callback data of a screen's buttons."""
+    return [b.action.encode() for row in screen.buttons for b in row]
 
 
 def error_key(call) -> str:
@@ -287,7 +289,7 @@ def test_every_screen_is_telegram_safe_html_and_fits_one_message(book, alice_cas
         for screen in screens:
             assert html_problems(screen.text) == [], (screen.kind, screen.text)
             assert len(screen.text) <= 4096
-            assert all(b.label and len(b.action.encode()) <= 40 for row in screen.buttons for b in row)
+            assert all(b.label and len(b.action.encode().encode()) <= 40 for row in screen.buttons for b in row)
     history = book.show_case(ALICE, 1)[2]
     assert "eventi più vecchi" in history.plain and "&lt;b&gt;non è un tag" in history.text
 
@@ -542,18 +544,22 @@ def test_the_console_does_not_import_matplotlib_or_the_case_book():
 
 
 def test_act_dispatches_every_button_action(book, store, alice_cases):
-    assert book.act(ALICE, "h:1")[0].kind == "cases"
-    assert [s.kind for s in book.act(ALICE, "c:2")] == ["case", "result", "history", "advice", "script"]  # as /caso
-    assert book.act(ALICE, "o:2")[0].kind == "outcome"
-    assert "risolto" in book.act(ALICE, "o:2:risolto")[0].plain and store.case(ALICE, 2)["status"] == "risolto"
-    assert book.act(ALICE, "x:2")[0].kind == "confirm"
-    assert book.act(ALICE, "x:no")[0].plain == "Va bene, non ho eliminato niente."
-    assert book.act(ALICE, "x:2:yes")[0].kind == "notice" and store.case(ALICE, 2) is None
-    assert book.act(ALICE, "x:all")[0].kind == "confirm"
-    for bad in ("h:x", "zz", "x:2:maybe", "o:2:boh", "c:", "c:999"):
-        screen = book.act(ALICE, bad)[0]
+    def act(data: str):
+        return book.act(ALICE, decode(data))
+
+    assert act("h:1")[0].kind == "cases"
+    assert [s.kind for s in act("c:2")] == ["case", "result", "history", "advice", "script"]  # as /caso
+    assert act("o:2")[0].kind == "outcome"
+    assert "risolto" in act("o:2:risolto")[0].plain and store.case(ALICE, 2)["status"] == "risolto"
+    assert act("x:2")[0].kind == "confirm"
+    assert act("x:no")[0].plain == "Va bene, non ho eliminato niente."
+    assert act("x:2:yes")[0].kind == "notice" and store.case(ALICE, 2) is None
+    assert act("x:all")[0].kind == "confirm"
+    for bad in ("h:x", "zz", "x:2:maybe", "c:"):
+        assert decode(bad) is None, f"{bad!r} is no button: refused before it reaches the case book"
+    for screen in (*act("o:2:boh"), *act("c:999"), *book.act(ALICE, Extra(1, "guide"))):  # not a case-book action
         assert screen.kind == "error" and screen.plain.startswith("⚠️")
-    book.act(ALICE, "x:all:yes")
+    act("x:all:yes")
     assert store.count_cases(ALICE) == 0
 
 
@@ -638,7 +644,7 @@ def test_another_user_lists_searches_exports_and_counts_only_their_own(book, ali
         data = book.export(BOB, fmt).data.decode("utf-8-sig")
         assert "Bianchi" in data and "Rossi" not in data and "Verdi" not in data
     assert book.stats(BOB).meta["total"] == 1
-    assert book.act(BOB, "c:3")[0].kind == "error"
+    assert book.act(BOB, OpenCase(3))[0].kind == "error"
 
 
 def test_another_user_deleting_everything_leaves_the_first_untouched(book, alice_cases, snapshot):

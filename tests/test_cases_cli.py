@@ -172,7 +172,7 @@ def test_export_csv_to_stdout_and_json_to_a_file(db, tmp_path):
     assert f"Ho esportato 2 casi in {target}" in out(cases(db, "export", "--format", "json", "--out", str(target)))
     document = json.loads(target.read_text(encoding="utf-8"))
     assert [c["client"] for c in document["cases"]] == ["Rossi Srl", "Caffè Verdi"]
-    assert document["cases"][0]["answers"]["price"] == 1200
+    assert document["cases"][0]["answers"]["price"] == {"amount": 1200, "unit": "once"}
 
 
 # -- deleting -------------------------------------------------------------------------------------

@@ -26,13 +26,14 @@ def scenario(sid: str, main: str, secondary: str | None = None, **answers):
 PROBLEM_SCENARIOS = [
     # -- gratis: free or almost free work, treated as worthless or contested as if premium -------
     scenario("gratis/free-website-then-disputes-every-detail", "gratis",
-             payment="free", free_attitude="demands", balance="drains"),
-    scenario("gratis/free-consultation-taken-for-granted", "gratis",
-             payment="free", free_attitude="takes_for_granted", balance="even", feelings=["nights"]),
+             payment="free", free_attitude="demands"),
+    # Free work brings nothing in, so taking it for granted and losing sleep over it is a drain too.
+    scenario("gratis/free-consultation-taken-for-granted", "gratis", "lvc",
+             payment="free", free_attitude="takes_for_granted", feelings=["nights"]),
     scenario("gratis/big-discount-judged-as-if-premium", "gratis",
              payment="below_price", free_attitude="demands", balance="even"),
     scenario("gratis/free-trial-that-never-ends", "gratis",
-             payment="free", free_attitude="takes_for_granted", balance="drains", behaviours=["rude"],
+             payment="free", free_attitude="takes_for_granted", behaviours=["rude"],
              pattern="often"),
     # -- incontentabile: calls back at once, wants discounts even for their own error -------------
     scenario("incontentabile/calls-back-and-wants-discount-for-own-wrong-order", "incontentabile",
@@ -97,7 +98,7 @@ MIXED_SCENARIOS = [
              payment="full", balance="even", behaviours=["threats"], conflict=["review_posted"], settle="no_will",
              prestige="very", vip_signals=["special_attentions", "influential_lawyers"], feelings=["afraid"]),
     scenario("mixed/free-client-who-is-also-never-satisfied", "gratis", "incontentabile",
-             payment="free", free_attitude="demands", balance="drains", behaviours=["calls_back", "discount_demands"], concessions="none_yet"),
+             payment="free", free_attitude="demands", behaviours=["calls_back", "discount_demands"], concessions="none_yet"),
     scenario("mixed/never-satisfied-and-not-worth-the-time", "incontentabile", "lvc",
              payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
              feelings=["nights"]),
@@ -207,7 +208,7 @@ def test_thin_evidence_on_a_first_occurrence_gives_the_caveat_too(assess):
 
 
 def test_a_recurring_pattern_with_plenty_of_evidence_has_no_bad_day_caveat(assess):
-    a, _ = assess({"payment": "free", "free_attitude": "demands", "balance": "drains", "pattern": "often"})
+    a, _ = assess({"payment": "free", "free_attitude": "demands", "pattern": "often"})
     assert a.recurring and not a.first_time and not a.thin
     assert not a.bad_day_caveat
 

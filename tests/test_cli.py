@@ -29,8 +29,8 @@ questions:
   - id: price
     kind: money
     text: {it: Prezzo?, en: Price?}
-    next: form
-  - id: form
+    next: who
+  - id: who
     kind: single
     text: {it: Tu o Lei?, en: Formal?}
     options:

@@ -26,7 +26,7 @@ from bot.render import Renderer, to_plain
 CONSOLE = Renderer(surface="console")
 Q = FLOW.questions
 # A free client, answered the way a user types it: option numbers, text, Enter at the review.
-FREE = {"alias": "Rossi", "payment": "3", "free_attitude": "1", "service": "il sito web", "price": "1.200", "form": "2"}
+FREE = {"alias": "Rossi", "payment": "3", "free_attitude": "1", "service": "il sito web", "price": "1.200", "who": "3"}
 FREE_CLIENT_LINES = typed_lines(FREE)
 
 
@@ -84,7 +84,7 @@ def test_a_whole_questionnaire_saves_a_case_and_shows_the_result(tmp_path, workd
     answers = json.loads(case["answers"])
     assert answers["alias"] == "Rossi" and answers["payment"] == "free"
     if "price" in question_ids(FREE, lang):
-        assert answers["price"] == 1200.0
+        assert answers["price"] == {"amount": 1200.0, "unit": "once"}, "no unit typed: for the whole job"
     assert open_conversations(db) == 0
     assert ui(lang, "db_first_saved", str(db)) in out, "the first case says where cases are kept"
     assert not (workdir / "data").exists(), "--db was used, not the default path"
@@ -380,8 +380,8 @@ def test_a_script_version_without_a_form_keeps_the_form_of_the_case(store, flow)
     from bot.coach import Coach
     from bot.console import Console
 
-    lei = str([o.id for o in flow.questions["form"].options].index("lei") + 1)
-    lines = typed_lines({"alias": "Rossi", "payment": "3", "form": lei})
+    lei = str([o.id for o in flow.questions["who"].options].index("woman_lei") + 1)
+    lines = typed_lines({"alias": "Rossi", "payment": "3", "who": lei})
     coach = Coach(store, flow, Renderer(surface="console"))
     out = io.StringIO()
     Console(coach, 0, "it", stdin=io.StringIO("\n".join(lines) + "\n1 fermo\n\n"), stdout=out).run(new=True)

@@ -88,6 +88,9 @@ def assert_valid(q: Question, value: Any) -> None:
         assert isinstance(value, str) and 0 < len(value) <= q.validate.get("max_length", 500)
         assert value == value.strip() and not set(value) & set("\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\x00")
     else:
+        assert q.accepts(value)
+        if q.units:  # a price with its unit: the amount is checked below
+            value = value["amount"]
         assert isinstance(value, (int, float)) and not isinstance(value, bool)
         assert q.validate.get("min", 0) <= value <= q.validate.get("max", 10**8)
 

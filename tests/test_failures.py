@@ -22,6 +22,7 @@ import pytest
 from answer_lines import typed_lines
 from helpers import clean_environment, run_cli, run_process
 
+from bot.actions import Finish, Skip
 from bot.coach import Coach
 from bot.render import Renderer, to_plain
 from bot.store import Store
@@ -61,8 +62,8 @@ def make_case(db: Path, user: int = 0) -> None:
     try:
         coach.start(user, "it")
         for line in typed_lines({"alias": "Rossi"}, review=False):
-            coach.act(user, "skip") if line == "" else coach.text(user, line)
-        assert coach.act(user, "finish").case_no is not None
+            coach.act(user, Skip()) if line == "" else coach.text(user, line)
+        assert coach.act(user, Finish()).case_no is not None
     finally:
         coach.store.close()
 

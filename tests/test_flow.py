@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.flow import END, LANGS, PROFILES, REQUIRED_IDS, FlowError, load_flow, mermaid
+from bot.flow import END, PROFILES, REQUIRED_IDS, FlowError, load_flow, mermaid
+from bot.languages import load_languages
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
 DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
 
 REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
+# Every registered language (a folder of templates/ with a language.yaml).
+LANGS = load_languages().codes
 
 # A small valid flow; each broken flow below is this one with one thing wrong.
 GOOD = """\
@@ -34,8 +37,8 @@ questions:
   - id: price
     kind: money
     text: {it: Prezzo?, en: Price?}
-    next: form
-  - id: form
+    next: who
+  - id: who
     kind: single
     text: {it: Tu o Lei?, en: Informal or formal?}
     options:
@@ -117,8 +120,8 @@ def test_the_same_file_loads_the_same_way_twice(flow):
 
 def test_the_small_valid_flow_loads(tmp_path):
     flow = load_flow(write(tmp_path, GOOD))
-    assert list(flow.questions) == ["alias", "sender", "price", "form"]
-    assert flow.questions["form"].option_index["tu"].evidence == {"mvc": 1.0}
+    assert list(flow.questions) == ["alias", "sender", "price", "who"]
+    assert flow.questions["who"].option_index["tu"].evidence == {"mvc": 1.0}
 
 
 def test_text_answers_are_searchable_unless_the_flow_says_otherwise(tmp_path):
@@ -127,7 +130,7 @@ def test_text_answers_are_searchable_unless_the_flow_says_otherwise(tmp_path):
     marked = GOOD.replace("    text: {it: Firma?", "    searchable: false\n    text: {it: Firma?")
     private = load_flow(write(tmp_path, marked, "private.yaml"))
     assert [q.id for q in private.questions.values() if q.searchable] == ["alias"]
-    answers = {"form": "tu", "sender": "Studio Neri", "price": 12.0, "alias": "Rossi"}
+    answers = {"who": "tu", "sender": "Studio Neri", "price": 12.0, "alias": "Rossi"}
     assert flow.search_texts(answers) == ["Rossi", "Studio Neri"] and private.search_texts(answers) == ["Rossi"]
 
 
@@ -142,8 +145,8 @@ def test_a_bad_searchable_marker_is_refused(tmp_path, marker, problem):
 
 def test_a_stored_answer_fits_its_question_only_with_the_right_shape(tmp_path):
     questions = load_flow(write(tmp_path, GOOD.replace("kind: single", "kind: multi"))).questions
-    single = load_flow(write(tmp_path, GOOD, "single.yaml")).questions["form"]
-    alias, sender, price, multi = (questions[q] for q in ("alias", "sender", "price", "form"))
+    single = load_flow(write(tmp_path, GOOD, "single.yaml")).questions["who"]
+    alias, sender, price, multi = (questions[q] for q in ("alias", "sender", "price", "who"))
     fits = [(alias, None), (alias, "Rossi"), (sender, "Studio"), (price, 12), (price, 12.5), (single, "lei"),
             (multi, ["tu", "lei"]), (multi, [])]
     misfits = [(sender, None), (sender, 12), (price, "12"), (price, True), (single, "voi"), (single, ["tu"]),
@@ -164,7 +167,7 @@ def test_unknown_target_is_refused(tmp_path):
 def test_unknown_target_on_an_option_is_refused(tmp_path):
     text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: nowhere\n")
     path = write(tmp_path, text)
-    assert_names(refused(path), path, line_of(text, "- id: form"), "form", "unknown question 'nowhere'")
+    assert_names(refused(path), path, line_of(text, "- id: who"), "who", "unknown question 'nowhere'")
 
 
 def test_unreachable_question_is_refused(tmp_path):
@@ -174,17 +177,17 @@ def test_unreachable_question_is_refused(tmp_path):
 
 
 def test_a_loop_is_refused(tmp_path):
-    # form -> (lei) -> price -> form: every question stays reachable, but the path would cycle.
+    # who -> (lei) -> price -> who: every question stays reachable, but the path would cycle.
     text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: price\n")
     path = write(tmp_path, text)
     error = refused(path)
-    assert_names(error, path, line_of(text, "- id: price"), "price", "loop", "price -> form -> price")
+    assert_names(error, path, line_of(text, "- id: price"), "price", "loop", "price -> who -> price")
 
 
 def test_a_question_leading_to_itself_is_a_loop(tmp_path):
-    text = GOOD.replace("        label: {it: Del tu, en: Informal}\n", "        label: {it: Del tu, en: Informal}\n        next: form\n")
+    text = GOOD.replace("        label: {it: Del tu, en: Informal}\n", "        label: {it: Del tu, en: Informal}\n        next: who\n")
     path = write(tmp_path, text)
-    assert_names(refused(path), path, line_of(text, "- id: form"), "form", "loop", "form -> form")
+    assert_names(refused(path), path, line_of(text, "- id: who"), "who", "loop", "who -> who")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -204,7 +207,7 @@ def test_a_missing_option_translation_is_refused(tmp_path, lang):
     text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", f"        label: {{{kept}}}\n")
     path = write(tmp_path, text)
     assert_names(
-        refused(path), path, line_of(text, f"label: {{{kept}}}"), "form", f"'label' is missing the '{lang}' translation"
+        refused(path), path, line_of(text, f"label: {{{kept}}}"), "who", f"'label' is missing the '{lang}' translation"
     )
 
 
@@ -224,13 +227,13 @@ def test_duplicate_question_ids_are_refused(tmp_path):
 def test_duplicate_option_ids_are_refused(tmp_path):
     text = GOOD.replace("      - id: lei\n", "      - id: tu\n")
     path = write(tmp_path, text)
-    assert_names(refused(path), path, line_of(text, "- id: tu", 2), "form", "duplicate option id 'tu'")
+    assert_names(refused(path), path, line_of(text, "- id: tu", 2), "who", "duplicate option id 'tu'")
 
 
 def test_a_choice_question_with_one_option_is_refused(tmp_path):
     text = GOOD.replace("      - id: lei\n        label: {it: Del Lei, en: Formal}\n", "")
     path = write(tmp_path, text)
-    assert_names(refused(path), path, line_of(text, "- id: form"), "form", "at least two options")
+    assert_names(refused(path), path, line_of(text, "- id: who"), "who", "at least two options")
 
 
 def test_a_multiple_choice_question_with_no_options_is_refused(tmp_path):
@@ -244,13 +247,13 @@ def test_a_multiple_choice_question_with_no_options_is_refused(tmp_path):
 def test_an_unknown_profile_in_evidence_is_refused(tmp_path):
     text = GOOD.replace("evidence: {mvc: 1}", "evidence: {genius: 1}")
     path = write(tmp_path, text)
-    assert_names(refused(path), path, line_of(text, "evidence: {genius: 1}"), "form", "unknown profile 'genius'")
+    assert_names(refused(path), path, line_of(text, "evidence: {genius: 1}"), "who", "unknown profile 'genius'")
 
 
 def test_evidence_that_is_not_a_number_is_refused(tmp_path):
     text = GOOD.replace("evidence: {mvc: 1}", "evidence: {mvc: lots}")
     path = write(tmp_path, text)
-    assert_names(refused(path), path, line_of(text, "evidence: {mvc: lots}"), "form", "must be a number")
+    assert_names(refused(path), path, line_of(text, "evidence: {mvc: lots}"), "who", "must be a number")
 
 
 def test_an_unknown_kind_is_refused(tmp_path):
@@ -261,8 +264,8 @@ def test_an_unknown_kind_is_refused(tmp_path):
 
 def test_a_missing_required_question_is_refused(tmp_path):
     # The messages read `price`: a flow without it cannot be used.
-    text = GOOD.replace("    next: price\n", "    next: form\n").replace(
-        "  - id: price\n    kind: money\n    text: {it: Prezzo?, en: Price?}\n    next: form\n", ""
+    text = GOOD.replace("    next: price\n", "    next: who\n").replace(
+        "  - id: price\n    kind: money\n    text: {it: Prezzo?, en: Price?}\n    next: who\n", ""
     )
     path = write(tmp_path, text)
     error = refused(path)
@@ -274,7 +277,7 @@ def test_invalid_yaml_is_refused_with_file_and_line(tmp_path):
     path = write(tmp_path, text)
     error = refused(path)
     assert "not valid YAML" in str(error)
-    assert error.line is not None and line_of(text, "{it: Prezzo?, en: Price?") <= error.line <= line_of(text, "- id: form")
+    assert error.line is not None and line_of(text, "{it: Prezzo?, en: Price?") <= error.line <= line_of(text, "- id: who")
     assert str(error).startswith(f"{path}:{error.line}:")
 
 
@@ -381,3 +384,62 @@ def test_flows_check_fails_on_a_broken_condition(monkeypatch, capsys):
     monkeypatch.setattr(scripts, "CATALOGUE", (*scripts.CATALOGUE, scripts.Script("broken", 0, needs={"nowhere": ("x",)})))
     assert cli.main(["flows", "check"]) == 1
     assert "script 'broken'" in capsys.readouterr().err
+
+
+# -- follow-ups asked only on their branch (ask_if) and units of a price --------------------------
+
+
+@pytest.mark.parametrize(
+    ("ask_if", "problem"),
+    [
+        ("{payment: [free]}", "not a choice question"),
+        ("{who: [nobody]}", "not asked before it"),
+        ("{who: [tu]}", "not asked before it"),
+        ("[who]", "must map earlier questions"),
+    ],
+)
+def test_ask_if_names_an_earlier_choice_and_its_options(tmp_path, ask_if, problem):
+    text = GOOD.replace("  - id: price\n    kind: money\n", f"  - id: price\n    kind: money\n    ask_if: {ask_if}\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: price"), "price", problem)
+
+
+def test_ask_if_refuses_an_unknown_option_and_the_first_question(tmp_path):
+    moved = GOOD.replace("start: alias", "start: who").replace("    next: end\n", "    next: alias\n").replace(
+        "    next: who\n", "    next: end\n"
+    )
+    text = moved.replace("  - id: price\n    kind: money\n", "  - id: price\n    kind: money\n    ask_if: {who: [maybe]}\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: price"), "price", "unknown option 'who=maybe'")
+    text = moved.replace("  - id: who\n    kind: single\n", "  - id: who\n    kind: single\n    ask_if: {who: [tu]}\n")
+    path = write(tmp_path, text, "first.yaml")
+    assert_names(refused(path), path, line_of(text, "- id: who"), "who", "first question is always asked")
+
+
+def test_a_script_that_needs_a_question_its_branch_skips_is_unreachable(flow):
+    from bot.scripts import Script, unreachable
+
+    free_balance = Script("free_balance", 0, needs={"payment": ("free",), "balance": ("drains",)})
+    underpaid_stage = Script("underpaid_stage", 0, needs={"payment": ("below_price",), "stage": ("ongoing",)})
+    free_stage = Script("free_stage", 0, needs={"payment": ("free",), "stage": ("ongoing",)})
+    assert unreachable(flow, (free_balance, underpaid_stage, free_stage)) == ["free_balance", "underpaid_stage"]
+
+
+def test_units_are_validated_at_load(tmp_path):
+    units = (
+        "    units:\n"
+        "      - id: once\n        label: {it: in tutto, en: in all}\n        words: {it: [tutto], en: [all]}\n"
+        "      - id: hour\n        label: {it: all'ora, en: an hour}\n        words: {it: [ora, Tutto], en: [hour]}\n"
+    )
+    text = GOOD.replace("    text: {it: Prezzo?, en: Price?}\n", "    text: {it: Prezzo?, en: Price?}\n" + units)
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: hour"), "price", "'tutto' (it) names both 'once' and 'hour'")
+    text = GOOD.replace("  - id: who\n    kind: single\n", "  - id: who\n    kind: single\n" + units.replace("Tutto", "x"))
+    path = write(tmp_path, text, "single.yaml")
+    assert_names(refused(path), path, line_of(text, "- id: who"), "who", "'units' apply only to money questions")
+    flow = load_flow(write(tmp_path, GOOD.replace("    text: {it: Prezzo?, en: Price?}\n",
+                                                  "    text: {it: Prezzo?, en: Price?}\n" + units.replace("Tutto", "x")), "ok.yaml"))
+    price = flow.questions["price"]
+    assert price.unit_named("  ORA. ", "it").id == "hour" and price.unit_named("", "en").id == "once"
+    assert price.accepts({"amount": 12.0, "unit": "hour"}) and not price.accepts({"amount": 12.0, "unit": "day"})
+    assert not price.accepts(12.0) and not price.accepts({"amount": True, "unit": "hour"})

@@ -12,6 +12,7 @@ import sys
 import pytest
 from helpers import ROOT
 
+from bot.actions import Done, Toggle
 from bot.coach import Coach
 from bot.engine import Engine, Invalid
 from bot.store import Store
@@ -45,17 +46,17 @@ def test_picking_the_exclusive_option_clears_the_others_and_the_others_clear_it(
     coach, q = at_multi
     exclusive = next(o.id for o in q.options if o.exclusive)
     first, second = [o.id for o in q.options if not o.exclusive][:2]
-    coach.act(USER, f"tog:{first}")
-    coach.act(USER, f"tog:{second}")
+    coach.act(USER, Toggle(first))
+    coach.act(USER, Toggle(second))
     assert picked(coach) == [first, second]
-    coach.act(USER, f"tog:{exclusive}")
+    coach.act(USER, Toggle(exclusive))
     assert picked(coach) == [exclusive], "the exclusive option clears the others"
-    coach.act(USER, f"tog:{first}")
+    coach.act(USER, Toggle(first))
     assert picked(coach) == [first], "another option clears the exclusive one"
-    coach.act(USER, f"tog:{first}")
+    coach.act(USER, Toggle(first))
     assert picked(coach) == [], "a second tap takes an option back"
-    coach.act(USER, f"tog:{exclusive}")
-    coach.act(USER, "done")
+    coach.act(USER, Toggle(exclusive))
+    coach.act(USER, Done())
     assert coach.store.load_conversation(USER)[0]["answers"][q.id] == [exclusive]
 
 

@@ -21,6 +21,7 @@ from answer_lines import question_ids, typed_lines
 from helpers import run_cli
 
 from bot import cli
+from bot.actions import Finish, Skip
 from bot.coach import Coach
 from bot.config import configure_logging
 from bot.console import Console, clean_line
@@ -72,8 +73,8 @@ def other_users_data(db: Path) -> list:
 def save_case(coach: Coach, user: int, scenario: dict) -> None:
     coach.start(user, "it")
     for line in typed_lines(scenario, review=False):
-        coach.act(user, "skip") if line == "" else coach.text(user, line)
-    assert coach.act(user, "finish").case_no is not None
+        coach.act(user, Skip()) if line == "" else coach.text(user, line)
+    assert coach.act(user, Finish()).case_no is not None
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def test_every_console_answer_takes_the_whole_corpus(db):
             positions += 1
             if index < len(asked):
                 line = lines[index]
-                coach.act(0, "skip") if line == "" else coach.text(0, line)
+                coach.act(0, Skip()) if line == "" else coach.text(0, line)
     finally:
         store.close()
     print(f"\nhostile corpus, console: {len(HOSTILE)} distinct inputs, {tally.tried} tries at {positions} answers, "

@@ -9,6 +9,7 @@ import pytest
 from helpers import FLOW
 from jinja2 import StrictUndefined, UndefinedError
 
+from bot.actions import ScriptVariant, Toggle
 from bot.classifier import PROBLEM_PROFILES, Assessment, Reason, classify
 from bot.engine import Progress
 from bot.flow import PROFILES
@@ -32,15 +33,15 @@ HOSTILE = '<b>x</b> & "y"'
 
 # Answers that make every script of the catalogue fit, and a sender's profile.
 PERSONAL = {
-    "alias": "Rossi furbetto", "address": "Rossi", "who": "man", "service": "la consulenza fiscale", "price": 1200.0,
-    "price_unit": "month", "form": "tu", "payment": "below_price", "owed": 850.0, "stage": "ongoing",
+    "alias": "Rossi furbetto", "address": "Rossi", "who": "man_tu", "service": "la consulenza fiscale",
+    "price": {"amount": 1200.0, "unit": "month"}, "payment": "below_price", "owed": 850.0,
     "notice": "with_notice", "concession_offer": "uno sconto del 10%", "attention": "un aggiornamento scritto",
     "conflict": ["review_posted", "damages"], "behaviours": ["insults_staff", "exceptions"],
 }
 ANONYMOUS = {"alias": None, "address": None, "service": None, "price": None, "form": "tu",
              "concession_offer": "uno sconto del 10%", "attention": "un aggiornamento scritto"}
 SENDER = {"name": "Giulia Bianchi", "business": "Studio Bianchi", "voice": "io"}
-HOSTILE_ANSWERS = {**PERSONAL, "alias": HOSTILE, "address": HOSTILE, "service": "<script>x</script>", "form": "lei",
+HOSTILE_ANSWERS = {**PERSONAL, "alias": HOSTILE, "address": HOSTILE, "service": "<script>x</script>", "who": "man_lei",
                    "concession_offer": "<i>Me</i> & co"}
 ERROR_KEYS = (
     "not_an_option", "pick_at_least_one", "exclusive_option", "empty", "too_long", "too_short", "not_number",
@@ -102,8 +103,9 @@ def test_a_script_renders_in_every_variant_form_and_personalisation(lang, script
                 assert_telegram_safe(body)
                 assert_telegram_safe(screen.text)
                 assert to_plain(body) in to_plain(screen.text)
-                assert screen.meta["raw_actions"] is True
-                assert all(len(b.action.encode()) <= 64 and b.action.startswith("s:7:") for row in screen.buttons for b in row)
+                datas = [b.action.encode() for row in screen.buttons for b in row]
+                assert all(isinstance(b.action, ScriptVariant) for row in screen.buttons for b in row)
+                assert all(len(data.encode()) <= 64 and data.startswith("s:7:") for data in datas)
                 bodies[(variant, form, label)] = body
                 if label == "personal":
                     assert "Giulia Bianchi" in body and "Studio Bianchi" in body, f"{variant}/{form}: no signature"
@@ -171,8 +173,8 @@ def test_plain_text_has_no_tags_and_decodes_entities():
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_console_text_of_every_result_screen_has_no_tags(lang, flow):
-    a = classify(flow, {"payment": "free", "free_attitude": "demands", "balance": "drains", "alias": "Rossi"})
-    answers = {**PERSONAL, "payment": "free", "free_attitude": "demands", "balance": "drains"}
+    a = classify(flow, {"payment": "free", "free_attitude": "demands", "alias": "Rossi"})
+    answers = {**PERSONAL, "payment": "free", "free_attitude": "demands"}
     screens = [
         RENDERER.result(lang, flow.questions, answers, a),
         RENDERER.advice(lang, answers, a),
@@ -262,7 +264,7 @@ def test_every_question_renders(lang, qid):
     assert ("2 di 12" if lang == "it" else "2 of 12") in screen.plain
     if q.hint:
         assert q.hint[lang] in screen.plain
-    actions = [b.action for row in screen.buttons for b in row]
+    actions = [b.action.encode() for row in screen.buttons for b in row]
     labels = [b.label for row in screen.buttons for b in row]
     if q.kind == "single":
         assert [a for a in actions if a.startswith("opt:")] == [f"opt:{o.id}" for o in q.options]
@@ -286,22 +288,24 @@ def test_every_question_renders_with_an_error_a_current_answer_and_picks(lang, q
                                picked=[q.options[0].id] if q.kind == "multi" else None, can_back=False)
     assert_telegram_safe(screen.text)
     assert to_plain(error) in screen.plain
-    assert "back" not in [b.action for row in screen.buttons for b in row]
+    assert "back" not in [b.action.encode() for row in screen.buttons for b in row]
     if q.kind == "text":
         assert "<b>x</b>" not in screen.text and HOSTILE in screen.plain
     if q.kind == "money":
         assert ("1.200,00 €" if lang == "it" else "€1,200.00") in screen.plain
     if q.kind == "multi":
-        assert any(b.label.startswith("✅") for row in screen.buttons for b in row)
+        ticks = [b.checked for row in screen.buttons for b in row if isinstance(b.action, Toggle)]
+        assert ticks == [True] + [False] * (len(q.options) - 1), "the picked option is ticked, the others not"
+        assert not any(b.label.startswith(("✅", "▫️")) for row in screen.buttons for b in row), "ticks are the front end's"
 
 
 FULL_ANSWERS = {
-    "alias": HOSTILE, "payment": "free", "free_attitude": "demands", "balance": "drains",
-    "price": 1200.0, "price_unit": "hour", "stage": "ongoing",
+    "alias": HOSTILE, "payment": "free", "free_attitude": "demands",
+    "price": {"amount": 1200.0, "unit": "hour"}, "stage": "ongoing",
     "behaviours": ["calls_back", "threats"], "conflict": ["review_threatened"], "settle": "no_will", "origin": "our_error",
     "pattern": "first", "prestige": "very", "vip_signals": ["special_attentions", "influential_lawyers"],
     "attention": "una chiamata a fine mese", "feelings": ["nights", "afraid"], "notice": "unknown", "service": None,
-    "who": "company", "address": "Studio & Figli", "form": "lei",
+    "address": "Studio & Figli", "who": "company_lei",
 }
 
 
@@ -315,8 +319,8 @@ def test_the_review_lists_every_answer(lang, complete):
         assert q.short[lang] in screen.plain
     assert "<b>x</b>" not in screen.text and HOSTILE in screen.plain
     assert RENDERER.ui(lang, "skipped") in screen.plain, "a skipped answer says so"
-    assert ("1.200,00 €" if lang == "it" else "€1,200.00") in screen.plain
-    actions = [b.action for row in screen.buttons for b in row]
+    assert ("1.200,00 € all'ora" if lang == "it" else "€1,200.00 an hour") in screen.plain, "the price with its unit"
+    actions = [b.action.encode() for row in screen.buttons for b in row]
     assert [a for a in actions if a.startswith("chg:")] == [f"chg:{qid}" for qid in FULL_ANSWERS]
     assert ("finish" in actions) == complete and ("resume" in actions) != complete
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.actions import Extra, Finish, Move, decode
 from bot.coach import Coach
 from bot.scripts import BY_ID, flags_of, route
 
@@ -25,23 +26,23 @@ STORIES = [
     story('gratis/free-website-for-a-friend-who-disputes-every-pixel', 'gratis', None, ['recurring'],
           ['valore', 'passaggio_a_pagamento', 'recesso'],
           never=[],
-          payment='free', free_attitude='demands', price=1500, price_unit='once', stage='ongoing', balance='drains', behaviours=['rude'], pattern='often'),
+          payment='free', free_attitude='demands', price="1500 una tantum", stage='ongoing', behaviours=['rude'], pattern='often'),
     story('gratis/free-consultations-taken-for-granted-not-started', 'gratis', 'lvc', [],
           ['valore', 'passaggio_a_pagamento', 'recesso', 'referenza'],
           never=[],
-          payment='free', free_attitude='takes_for_granted', price=90, price_unit='hour', stage='not_started', balance='drains', feelings=['nights']),
+          payment='free', free_attitude='takes_for_granted', price="90 all'ora", stage='not_started', feelings=['nights']),
     story('gratis/discounted-forever-and-judged-as-premium', 'gratis', 'lvc', ['recurring'],
           ['valore', 'aggiornamento_prezzo', 'recesso', 'referenza'],
           never=[],
-          payment='below_price', free_attitude='demands', price=400, price_unit='month', stage='ongoing', balance='drains', pattern='often'),
+          payment='below_price', free_attitude='demands', price="400 al mese", balance='drains', pattern='often'),
     story('gratis/free-extras-after-a-free-trial', 'gratis', 'lvc', [],
           ['valore', 'passaggio_a_pagamento', 'no_chiaro', 'recesso', 'referenza'],
           never=[],
-          payment='free', free_attitude='takes_for_granted', stage='finished', balance='drains', behaviours=['free_extras'], concessions='several'),
+          payment='free', free_attitude='takes_for_granted', stage='finished', behaviours=['free_extras'], concessions='several'),
     story('gratis/free-work-and-a-first-outburst', 'gratis', None, ['bad_day', 'first_time'],
           ['attesa', 'valore', 'passaggio_a_pagamento'],
           never=['recesso', 'referenza'],
-          payment='free', free_attitude='demands', stage='ongoing', balance='even', behaviours=['rude'], pattern='first'),
+          payment='free', free_attitude='demands', stage='ongoing', behaviours=['rude'], pattern='first'),
     story('incontentabile/calls-back-and-wants-a-discount-first-concession', 'incontentabile', None, ['recurring'],
           ['concessione', 'tempi_di_risposta', 'recesso'],
           never=[],
@@ -113,7 +114,7 @@ STORIES = [
     story('lvc/below-price-asks-exceptions-at-night', 'lvc', None, ['recurring'],
           ['aggiornamento_prezzo', 'no_chiaro', 'referenza', 'recesso'],
           never=[],
-          payment='below_price', free_attitude='grateful', price=60, price_unit='hour', stage='ongoing', balance='drains', behaviours=['exceptions'], concessions='several', feelings=['nights', 'better_elsewhere'], pattern='often'),
+          payment='below_price', free_attitude='grateful', price="60 all'ora", balance='drains', behaviours=['exceptions'], concessions='several', feelings=['nights', 'better_elsewhere'], pattern='often'),
     story('lvc/list-price-tiny-job-takes-far-more', 'lvc', None, ['recurring'],
           ['no_chiaro', 'referenza', 'recesso'],
           never=['aggiornamento_prezzo'],
@@ -133,7 +134,7 @@ STORIES = [
     story('lvc/below-price-takes-it-for-granted', 'lvc', None, [],
           ['aggiornamento_prezzo', 'no_chiaro', 'referenza', 'recesso'],
           never=[],
-          payment='below_price', free_attitude='takes_for_granted', stage='ongoing', balance='drains', behaviours=['free_extras'], concessions='once', feelings=['better_elsewhere'], pattern='few'),
+          payment='below_price', free_attitude='takes_for_granted', balance='drains', behaviours=['free_extras'], concessions='once', feelings=['better_elsewhere'], pattern='few'),
     story('mvc/pays-brings-more-values-the-work', 'mvc', None, ['good_client'],
           ['check_in'],
           never=['recesso', 'referenza', 'attesa'],
@@ -165,7 +166,7 @@ STORIES = [
     story('mixed/free-and-never-satisfied', 'gratis', 'incontentabile', ['recurring'],
           ['concessione', 'valore', 'passaggio_a_pagamento', 'tempi_di_risposta', 'recesso'],
           never=[],
-          payment='free', free_attitude='demands', stage='ongoing', balance='drains', behaviours=['calls_back', 'discount_demands'], concessions='none_yet', concession_offer='una revisione in più', pattern='often'),
+          payment='free', free_attitude='demands', stage='ongoing', behaviours=['calls_back', 'discount_demands'], concessions='none_yet', concession_offer='una revisione in più', pattern='often'),
     story('mixed/destructive-and-never-satisfied', 'incontentabile', None, ['recurring'],
           ['minaccia_recensione', 'concessione', 'tempi_di_risposta', 'recesso'],
           never=[],
@@ -185,11 +186,11 @@ STORIES = [
     story('caveat/no-problem-yet-but-drains', 'lvc', 'gratis', [],
           ['aggiornamento_prezzo', 'valore', 'referenza', 'recesso'],
           never=[],
-          payment='below_price', free_attitude='takes_for_granted', stage='not_started', balance='drains', origin='no_problem_yet', pattern='few'),
+          payment='below_price', free_attitude='takes_for_granted', balance='drains', origin='no_problem_yet', pattern='few'),
     story('caveat/gratis-finished-work-value-statement', 'gratis', None, ['recurring'],
           ['valore', 'passaggio_a_pagamento', 'recesso'],
           never=['aggiornamento_prezzo'],
-          payment='free', free_attitude='takes_for_granted', price=2000, price_unit='once', stage='finished', balance='drains', pattern='often'),
+          payment='free', free_attitude='takes_for_granted', price="2000 una tantum", stage='finished', pattern='often'),
 ]
 
 
@@ -263,13 +264,13 @@ def test_every_script_is_offered_by_at_least_one_story():
 def finish(coach: Coach, drive, user: int, answers: dict, lang: str = "it"):
     state = drive(answers, lang)
     coach.store.save_conversation(user, {**state, "cid": "c", "picked": []}, {})
-    return coach.act(user, "finish")
+    return coach.act(user, Finish())
 
 
-MANY_SCRIPTS = {"payment": "below_price", "free_attitude": "grateful", "stage": "ongoing", "balance": "drains",
+MANY_SCRIPTS = {"payment": "below_price", "free_attitude": "grateful", "balance": "drains",
                 "behaviours": ["exceptions"], "concessions": "several", "feelings": ["nights", "better_elsewhere"],
                 "pattern": "often"}
-WITH_SECOND = {"payment": "free", "free_attitude": "demands", "stage": "ongoing", "balance": "drains",
+WITH_SECOND = {"payment": "free", "free_attitude": "demands", "stage": "ongoing",
                "behaviours": ["calls_back", "discount_demands"], "concessions": "none_yet", "pattern": "often"}
 
 
@@ -281,8 +282,9 @@ def test_the_result_is_at_most_three_messages_with_extras_on_demand(store, flow,
     assert kinds == ["result", "advice", "script"]
     card, advice, script = reply.messages
     assert f"{reply.case_no}" in card.plain and ("salvato" in card.plain or "saved" in card.plain)
-    assert advice.meta["raw_actions"] and script.meta["raw_actions"]
-    actions = [b.action for m in reply.messages for row in m.buttons for b in row]
+    assert not any(isinstance(b.action, Move) for m in (advice, script) for row in m.buttons for b in row), \
+        "complete actions: no questionnaire move that needs a nonce"
+    actions = [b.action.encode() for m in reply.messages for row in m.buttons for b in row]
     assert all(len(a.encode()) <= 64 for a in actions)
     assert f"x:{reply.case_no}:guide" in actions and f"x:{reply.case_no}:all" in actions
     assert f"s:{reply.case_no}:2:softer:tu" in actions, "a button moves to the next script"
@@ -292,15 +294,16 @@ def test_the_result_is_at_most_three_messages_with_extras_on_demand(store, flow,
 def test_the_extras_and_the_other_scripts_come_on_demand_for_the_owner_only(store, flow, drive):
     coach = Coach(store, flow)
     case_no = finish(coach, drive, 5, WITH_SECOND).case_no
-    assert [s.kind for s in coach.extra(5, f"x:{case_no}:guide")] == ["guide"]
-    assert [s.meta["guide"] for s in coach.extra(5, f"x:{case_no}:figures")] == ["figures"]
-    second = coach.extra(5, f"x:{case_no}:second")
+    assert [s.kind for s in coach.extra(5, decode(f"x:{case_no}:guide"))] == ["guide"]
+    assert [s.meta["guide"] for s in coach.extra(5, decode(f"x:{case_no}:figures"))] == ["figures"]
+    second = coach.extra(5, decode(f"x:{case_no}:second"))
     assert second[0].kind == "advice" and second[0].meta["profile"] == "incontentabile"
-    listing = coach.extra(5, f"x:{case_no}:all")[0]
-    assert listing.meta["raw_actions"] and all(b.action.startswith(f"s:{case_no}:") for row in listing.buttons for b in row)
-    for stale in (f"x:{case_no}:nothing", f"x:{case_no + 1}:guide", "x:abc:guide", "y:1:guide", "x:" + "9" * 70 + ":guide"):
-        assert coach.extra(5, stale) is None
-    assert coach.extra(6, f"x:{case_no}:guide") is None, "another user's case"
+    listing = coach.extra(5, decode(f"x:{case_no}:all"))[0]
+    assert all(b.action.encode().startswith(f"s:{case_no}:") for row in listing.buttons for b in row)
+    for stale in (f"x:{case_no}:nothing", "x:abc:guide", "y:1:guide", "x:" + "9" * 70 + ":guide"):
+        assert decode(stale) is None, stale
+    assert coach.extra(5, Extra(case_no + 1, "guide")) is None and coach.extra(5, Extra(case_no, "nothing")) is None
+    assert coach.extra(6, Extra(case_no, "guide")) is None, "another user's case"
     count = len(listing.buttons)
     assert coach.script_variant(5, case_no, count, "firmer", "lei").meta["script"]
     assert coach.script_variant(5, case_no, count + 1, "softer", "tu") is None
@@ -314,7 +317,7 @@ def test_a_reassessment_folds_the_movement_into_the_card(store, flow, drive, eng
     state, _ = coach.load(5)
     state = drive({**MANY_SCRIPTS, "pattern": "few"}, state=state) if state["at"] != "end" else state
     store.save_conversation(5, {**state, "picked": []}, {})
-    reply = coach.act(5, "finish")
+    reply = coach.act(5, Finish())
     assert len(reply.messages) <= 3 and reply.messages[0].meta.get("movement")
 
 

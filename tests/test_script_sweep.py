@@ -34,7 +34,7 @@ STAGES = ("not_started", "ongoing", "finished")
 LABEL = "Furbetto Privato"
 
 FACTS = {
-    "alias": LABEL, "service": "«la consulenza fiscale»", "price": 48.0, "price_unit": "hour", "owed": 850.0,
+    "alias": LABEL, "service": "«la consulenza fiscale»", "price": {"amount": 48.0, "unit": "hour"}, "owed": 850.0,
     "payment": "below_price", "notice": "with_notice", "concession_offer": "uno sconto del 10% su questa fattura",
     "attention": "un aggiornamento scritto a ogni consegna", "conflict": ["review_posted", "damages", "lawyer_letter"],
     "behaviours": ["insults_staff", "free_extras"],
@@ -84,7 +84,7 @@ WRONG_PREPOSITION = re.compile(r"\b(di|a|da|su|con) (signor|signora|dott)\b", re
 
 
 def rendered(lang: str, script, variant: str, form: str, gender: str, voice: str, stage: str, known: bool):
-    answers = {**(FACTS if known else NO_FACTS), "who": gender, "stage": stage, "form": form}
+    answers = {**(FACTS if known else NO_FACTS), "who": f"{gender}_{form}", "stage": stage}
     if known:
         answers["address"] = (ADDRESS if lang == "it" else ADDRESS_EN)[gender]
     sender = {**SENDER, "voice": voice} if known else {"voice": voice}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.actions import Finish
 from bot.coach import Coach
 from bot.render import Renderer
 from bot.sender import FIELDS, MAX_RAW, ProfileError, clean_profile, parse_field
@@ -95,7 +96,7 @@ def test_the_messages_sign_with_the_profile(coach, drive, store):
     coach.set_profile_field(USER, "attività", "Studio Neri", "it")
     state = drive({"payment": "late", "owed": 500, "owed_since": "overdue", "balance": "drains"})
     store.save_conversation(USER, {**state, "cid": "c", "picked": []}, {})
-    reply = coach.act(USER, "finish")
+    reply = coach.act(USER, Finish())
     script = reply.messages[-1]
     assert script.kind == "script" and "Giulia Neri\nStudio Neri" in script.plain
     assert "/profilo" not in reply.messages[0].plain, "no profile hint once the name is set"

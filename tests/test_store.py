@@ -17,7 +17,7 @@ def finished(flow, drive):
     """A finished conversation and its assessment, as the coach saves them."""
 
     def make(alias: str | None = "Rossi", lang: str = "it") -> tuple[dict, dict]:
-        state = drive({"alias": alias, "payment": "free", "free_attitude": "demands", "balance": "drains"}, lang)
+        state = drive({"alias": alias, "payment": "free", "free_attitude": "demands"}, lang)
         return state, classify(flow, state["answers"]).to_dict()
 
     return make

@@ -86,7 +86,9 @@ async def test_back_skip_cancel_and_review_change(server, db):
         assert "Riepilogo" in alice.dialog().text
         await alice.tap("Come paga")
         assert "Risposta attuale" in alice.dialog().text
-        await alice.choose("full")  # the free-work question drops out; straight back to the review
+        await alice.choose("full")  # the free-work questions drop out and the balance joins the branch
+        assert "Rispetto a quello che ti porta" in alice.dialog().text
+        await alice.choose("even")  # then straight back to the review
         review = alice.dialog().text
         assert "Riepilogo" in review and "Il prezzo pieno" in review and "Come tratta il lavoro gratuito" not in review
         await alice.say("/annulla")
@@ -240,7 +242,8 @@ async def test_a_flow_changed_incompatibly_offers_a_restart(server, db, tmp_path
         await alice.say("Rossi")
         await alice.choose("free")
     changed = tmp_path / "flow.yaml"
-    changed.write_text(default_flow().read_text(encoding="utf-8").replace("id: free\n", "id: gratuito\n"), encoding="utf-8")
+    changed.write_text(default_flow().read_text(encoding="utf-8").replace("id: free\n", "id: gratuito\n")
+                       .replace("ask_if: {payment: [free]}", "ask_if: {payment: [gratuito]}"), encoding="utf-8")
     async with running_bot(server, db, flow=changed):
         await alice.say("/rivedi")
         assert "aggiornato" in alice.last().text
@@ -283,12 +286,12 @@ async def test_a_failure_is_logged_without_secrets_and_the_user_is_told_what_to_
 def test_every_button_of_every_screen_fits_telegrams_64_bytes(flow):
     from bot.coach import Coach
     from bot.store import Store
-    from bot.telegram.dialog import dialog_data
+    from bot.actions import Answer, Back, Cancel, Change, Done, Finish, Resume, Review, Skip, Step, Toggle
 
     coach = Coach(Store.open(":memory:"), flow)
     nonce = ("ffffff", 10**6)
-    actions = ["back", "skip", "cancel", "review", "done", "finish", "resume"]
+    moves = [Back(), Skip(), Cancel(), Review(), Done(), Finish(), Resume()]
     for q in flow.questions.values():
-        actions += [f"chg:{q.id}"] + [f"opt:{o.id}" for o in q.options] + [f"tog:{o.id}" for o in q.options]
-    assert max(len(dialog_data(nonce, a).encode()) for a in actions) <= 64
+        moves += [Change(q.id)] + [Answer(o.id) for o in q.options] + [Toggle(o.id) for o in q.options]
+    assert max(len(Step(*nonce, move).encode().encode()) for move in moves) <= 64
     assert coach and len(b"s:999999999:99:shorter:lei") <= 64 and len(b"x:999999999:figures") <= 64

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import sqlite_utils
 
+from bot.actions import ConfirmDeleteAll, decode
 from bot.render import Screen
 from bot.telegram.cases import schedule, stamp_destructive
-from bot.telegram.dialog import parse_dialog_data
 from bot.telegram.messages import send, telegram_parts, utf16_len
 from bot.telegram.updates import ALLOWED_UPDATES, HOLD_LIMIT, UpdateLedger
 from botapi import BotApiServer
@@ -163,8 +163,9 @@ async def test_a_finish_tapped_again_after_a_restart_shows_the_result_it_saved(s
         await run_questionnaire(alice, finish=False)
         review = alice.dialog()
         finish = next(d for label, d in review.buttons if "risultato" in label)
-        conversation, step, action = parse_dialog_data(finish)
-        saved = app.bot_data["coach"].act(ALICE, action, conversation=conversation, step=step, update_id=10**9)
+        tapped = decode(finish)
+        saved = app.bot_data["coach"].act(ALICE, tapped.move, conversation=tapped.conversation, step=tapped.step,
+                                          update_id=10**9)
         assert saved.case_no == 1 and results() == 0
     async with running_bot(server, db):
         toast = await alice.press(review, finish)
@@ -199,7 +200,7 @@ async def test_in_groups_and_channels_commands_and_buttons_do_nothing(server, db
         for text in ("/storico", "/caso 1", "/cancellatutto", "/nuovo", "Studio Rossi"):
             group_message(server, ALICE, text)
         server.inject_update("callback_query", {
-            "id": "g1", "from": user(ALICE), "chat_instance": "9", "data": stamp_destructive("x:all:yes"),
+            "id": "g1", "from": user(ALICE), "chat_instance": "9", "data": stamp_destructive(ConfirmDeleteAll()).encode(),
             "message": {"message_id": 5, "date": 1, "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"}},
         })
         server.inject_update("channel_post", {"message_id": 6, "date": 0, "text": "/storico",

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
+from bot.actions import Answer, Step, Toggle, decode
 from bot.coach import Coach
 from bot.config import Settings
 from bot.flow import load_flow
 from bot.store import Store
 from bot.telegram.app import build_application
-from bot.telegram.dialog import parse_dialog_data
 from bot.telegram.throughput import FairRateLimiter
 from bot.telegram.updates import ALLOWED_UPDATES
 from bot.telegram.webhook import start_webhook_server
@@ -180,8 +180,8 @@ class TgUser:
         """Tap the questionnaire button for an option id (single choice) or toggle (multiple)."""
         message = self.dialog()
         for _, data in message.buttons:
-            parsed = parse_dialog_data(data or "")
-            if parsed and parsed[2] in (f"opt:{option_id}", f"tog:{option_id}"):
+            tapped = decode(data)
+            if isinstance(tapped, Step) and tapped.move in (Answer(option_id), Toggle(option_id)):
                 return await self.press(message, data)
         raise AssertionError(f"no option {option_id!r} on {message.buttons}")
 
@@ -208,9 +208,7 @@ GRATIS_RUN = [
     ("payment", "free"),
     ("free_attitude", "demands"),
     ("price", "=1.200"),
-    ("price_unit", "once"),
     ("stage", "ongoing"),
-    ("balance", "drains"),
     ("behaviours", ["calls_back"]),
     ("origin", "their_error"),
     ("pattern", "often"),
@@ -218,9 +216,8 @@ GRATIS_RUN = [
     ("feelings", ["nights"]),
     ("notice", "no_notice"),
     ("service", "=la consulenza fiscale"),
-    ("who", "company"),
     ("address", "=Studio Rossi"),
-    ("form", "lei"),
+    ("who", "company_lei"),
 ]
 
 

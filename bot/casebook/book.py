@@ -3,26 +3,32 @@
 Front-end neutral, like the Coach: every method takes the user id and what the user gave, checks
 it, calls the store (which scopes every query by that user) and returns data or rendered
 `Screen`s. Bad input raises `CaseBookError` with a message key (rendered by `error_text`), and
-then nothing has changed. Buttons carry short actions that `act` turns back into calls:
-
-    h:<page>                a page of the list        c:<case_no>           open a case
-    o:<case_no>             choose an outcome         o:<case_no>:<status>  record an outcome
-    x:<case_no>             ask to delete a case      x:<case_no>:yes       delete it
-    x:all                   ask to delete everything  x:all:yes             delete it all
-    x:no                    keep everything
+then nothing has changed. Buttons carry the case book's actions (`bot.actions.CaseAction`: a page
+of the list, a case, an outcome, a deletion and its confirmation), which `act` carries out.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Callable
 
+from ..actions import (
+    AskDelete,
+    AskDeleteAll,
+    CaseAction,
+    ChooseOutcome,
+    ConfirmDelete,
+    ConfirmDeleteAll,
+    KeepCases,
+    ListPage,
+    OpenCase,
+    SetOutcome,
+)
 from ..classifier import Assessment
 from ..engine import clean_text
-from ..flow import LANGS, Flow, load_flow
+from ..flow import Flow, load_flow
 from ..paths import default_flow
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
 from ..results import advice_screens
@@ -39,7 +45,6 @@ MAX_NOTES_PER_CASE = 200
 MAX_PENDING_REMINDERS = 10
 MAX_SEARCH_INPUT = 200
 BUTTON_LABEL_MAX = 40
-_PAGE = re.compile(r"[0-9]{1,6}")
 
 
 def _button_label(text: str) -> str:
@@ -63,17 +68,15 @@ class CaseBook(CaseTexts):
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def lang_for(self, user_id: int, lang: str | None = None) -> str:
-        """The language to answer in: the one asked for, else the user's, else Italian."""
-        if lang in LANGS:
-            return lang
-        stored = self.store.user_lang(user_id)
-        return stored if stored in LANGS else "it"
+        """The language to answer in: the one asked for, else the user's, else the default language."""
+        languages = self.renderer.languages
+        return lang if lang in languages else languages.pick(self.store.user_lang(user_id))
 
     def _notice(self, text: str, *buttons: Button) -> Screen:
         return Screen("notice", text, (tuple(buttons),) if buttons else ())
 
     def _open_button(self, lang: str, case_no: int) -> Button:
-        return Button(self.label(lang, "button_open", case_no), f"c:{case_no}")
+        return Button(self.label(lang, "button_open", case_no), OpenCase(case_no))
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -88,7 +91,7 @@ class CaseBook(CaseTexts):
     def _case_button(self, lang: str, case: dict[str, Any]) -> Button:
         client = case["alias"] or self.label(lang, "no_alias")
         profile = self.renderer.ui(lang, "profile_short", case["main"])
-        return Button(_button_label(f"{case['case_no']}. {client} · {profile}"), f"c:{case['case_no']}")
+        return Button(_button_label(f"{case['case_no']}. {client} · {profile}"), OpenCase(case["case_no"]))
 
     def _list_screen(
         self, kind: str, lang: str, cases: list[dict[str, Any]], nav: list[Button], **context: Any
@@ -110,9 +113,9 @@ class CaseBook(CaseTexts):
         cases = self.store.cases(user_id, limit=page_size, offset=(page - 1) * page_size)
         nav = []
         if page > 1:
-            nav.append(Button(self.label(lang, "button_prev"), f"h:{page - 1}"))
+            nav.append(Button(self.label(lang, "button_prev"), ListPage(page - 1)))
         if page < pages:
-            nav.append(Button(self.label(lang, "button_next"), f"h:{page + 1}"))
+            nav.append(Button(self.label(lang, "button_next"), ListPage(page + 1)))
         return self._list_screen("cases", lang, cases, nav, query=None, total=total, page=page, pages=pages)
 
     def search(self, user_id: int, text: str, lang: str | None = None, limit: int = SEARCH_LIMIT) -> Screen:
@@ -130,7 +133,7 @@ class CaseBook(CaseTexts):
     # -- one case ----------------------------------------------------------------------------
 
     def _outcome_rows(self, lang: str, case_no: int) -> tuple[tuple[Button, ...], ...]:
-        buttons = [Button(self.label(lang, "status_button", s), f"o:{case_no}:{s}") for s in STATUSES]
+        buttons = [Button(self.label(lang, "status_button", s), SetOutcome(case_no, s)) for s in STATUSES]
         return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
 
     def show_case(self, user_id: int, case_no: int | str, lang: str | None = None) -> list[Screen]:
@@ -161,7 +164,8 @@ class CaseBook(CaseTexts):
         result = self.renderer.result(lang, self.answered(answers), answers, Assessment.from_dict(case["assessment"]))
         buttons = (
             *self._outcome_rows(lang, no),
-            (Button(self.label(lang, "button_delete"), f"x:{no}"), Button(self.label(lang, "button_list"), "h:1")),
+            (Button(self.label(lang, "button_delete"), AskDelete(no)),
+             Button(self.label(lang, "button_list"), ListPage(1))),
         )
         history = Screen("history", self._history_text(user_id, lang, case), buttons, {"case_no": no})
         return [Screen("case", card, meta={"case_no": no}), result, history]
@@ -213,7 +217,7 @@ class CaseBook(CaseTexts):
         return self._notice(self.text(lang, "note_added", number), self._open_button(lang, number))
 
     def outcome_choices(self, user_id: int, case_no: int | str, lang: str | None = None) -> Screen:
-        """The question "how did it go?" with a button per outcome (o:<case_no>:<status>)."""
+        """The question "how did it go?" with a button per outcome."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
         text = self.text(lang, "outcome_question", case["case_no"], case["alias"], case["status"])
@@ -320,12 +324,12 @@ class CaseBook(CaseTexts):
     # -- deletion ----------------------------------------------------------------------------
 
     def confirm_delete(self, user_id: int, case_no: int | str, lang: str | None = None) -> Screen:
-        """Ask before deleting a case: buttons x:<case_no>:yes and x:no."""
+        """Ask before deleting a case: buttons to delete it and to keep it."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
         no = case["case_no"]
-        buttons = (Button(self.label(lang, "button_confirm_delete"), f"x:{no}:yes"),
-                   Button(self.label(lang, "button_keep"), "x:no"))
+        buttons = (Button(self.label(lang, "button_confirm_delete"), ConfirmDelete(no)),
+                   Button(self.label(lang, "button_keep"), KeepCases()))
         return Screen("confirm", self.text(lang, "confirm_delete", no, case["alias"]), (buttons,), {"case_no": no})
 
     def delete_case(self, user_id: int, case_no: int | str, lang: str | None = None) -> Screen:
@@ -334,14 +338,14 @@ class CaseBook(CaseTexts):
         number = parse_case_no(case_no)
         if not self.store.delete_case(user_id, number):
             raise CaseBookError("unknown_case", no=number)
-        return self._notice(self.text(lang, "deleted", number), Button(self.label(lang, "button_list"), "h:1"))
+        return self._notice(self.text(lang, "deleted", number), Button(self.label(lang, "button_list"), ListPage(1)))
 
     def confirm_delete_all(self, user_id: int, lang: str | None = None) -> Screen:
-        """Ask before erasing everything about the user: buttons x:all:yes and x:no."""
+        """Ask before erasing everything about the user: buttons to erase it and to keep it."""
         lang = self.lang_for(user_id, lang)
         count = self.store.count_cases(user_id)
-        buttons = (Button(self.label(lang, "button_confirm_delete_all"), "x:all:yes"),
-                   Button(self.label(lang, "button_keep"), "x:no"))
+        buttons = (Button(self.label(lang, "button_confirm_delete_all"), ConfirmDeleteAll()),
+                   Button(self.label(lang, "button_keep"), KeepCases()))
         return Screen("confirm", self.text(lang, "confirm_delete_all", count), (buttons,), {"count": count})
 
     def delete_all(self, user_id: int, lang: str | None = None) -> Screen:
@@ -356,26 +360,30 @@ class CaseBook(CaseTexts):
 
     # -- buttons -----------------------------------------------------------------------------
 
-    def act(self, user_id: int, action: str, lang: str | None = None) -> list[Screen]:
-        """Carry out a case-book button's action (see the module docstring); a bad or stale action
-        gives an error screen instead of raising."""
-        kind, _, rest = action.partition(":")
-        target, _, arg = rest.partition(":")
+    def act(self, user_id: int, action: CaseAction, lang: str | None = None) -> list[Screen]:
+        """Carry out a case-book button's action; a bad or stale one (a case that is not the user's,
+        an unknown outcome) gives an error screen instead of raising. A confirmation's stamp is the
+        front end's business: here a "yes" is a yes."""
         try:
-            if kind == "h" and _PAGE.fullmatch(rest):
-                return [self.list_cases(user_id, int(rest), lang)]
-            if kind == "c":
-                return self.case_view(user_id, rest, lang)
-            if kind == "o":
-                if arg:
-                    return [self.set_outcome(user_id, target, arg, lang)]
-                return [self.outcome_choices(user_id, target, lang)]
-            if kind == "x" and arg in ("", "yes"):
-                if target == "no" and not arg:
+            match action:
+                case ListPage(page):
+                    return [self.list_cases(user_id, page, lang)]
+                case OpenCase(case_no):
+                    return self.case_view(user_id, case_no, lang)
+                case ChooseOutcome(case_no):
+                    return [self.outcome_choices(user_id, case_no, lang)]
+                case SetOutcome(case_no, status):
+                    return [self.set_outcome(user_id, case_no, status, lang)]
+                case AskDelete(case_no):
+                    return [self.confirm_delete(user_id, case_no, lang)]
+                case ConfirmDelete(case_no):
+                    return [self.delete_case(user_id, case_no, lang)]
+                case AskDeleteAll():
+                    return [self.confirm_delete_all(user_id, lang)]
+                case ConfirmDeleteAll():
+                    return [self.delete_all(user_id, lang)]
+                case KeepCases():
                     return [self.delete_cancelled(user_id, lang)]
-                if target == "all":
-                    return [self.delete_all(user_id, lang) if arg else self.confirm_delete_all(user_id, lang)]
-                return [self.delete_case(user_id, target, lang) if arg else self.confirm_delete(user_id, target, lang)]
             raise CaseBookError("unknown_action")
         except CaseBookError as exc:
             return [self.error_screen(self.lang_for(user_id, lang), exc)]

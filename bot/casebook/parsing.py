@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..engine import MAX_RAW_INPUT, Invalid, clean_text
+from ..languages import load_languages
 from ..store import STATUSES
 
 MAX_NOTE = 2000
@@ -19,25 +20,10 @@ MAX_REMINDER_DAYS = 730
 # A reminder for a date without a time comes at this hour, local time.
 REMINDER_HOUR = 9
 DEFAULT_TIMEZONE = "Europe/Rome"
-# Other ways to name an outcome (English, short Italian) -> the stored status.
-OUTCOME_WORDS = {
-    "open": "aperto",
-    "resolved": "risolto",
-    "tenuto": "cliente_tenuto",
-    "kept": "cliente_tenuto",
-    "client_kept": "cliente_tenuto",
-    "lasciato": "cliente_lasciato",
-    "let_go": "cliente_lasciato",
-    "client_let_go": "cliente_lasciato",
-    "dropped": "cliente_lasciato",
-}
-_HOUR, _DAY, _WEEK, _MONTH = timedelta(hours=1), timedelta(days=1), timedelta(weeks=1), timedelta(days=30)
-# "3g", "3 giorni", "3d", "1s", "1w", "2h", "2 ore", "1 mese": Italian and English units alike.
-DURATION_UNITS = {
-    **dict.fromkeys(("h", "ora", "ore", "hour", "hours"), _HOUR),
-    **dict.fromkeys(("g", "gg", "giorno", "giorni", "d", "day", "days"), _DAY),
-    **dict.fromkeys(("s", "sett", "settimana", "settimane", "w", "week", "weeks"), _WEEK),
-    **dict.fromkeys(("mese", "mesi", "month", "months"), _MONTH),
+# What a duration's unit word means ("3g", "3 giorni", "3d", "1w", "2 ore": the words are in each
+# language's `words: durations`, and every language's words work).
+DURATIONS = {
+    "hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1), "month": timedelta(days=30),
 }
 _DURATION = re.compile(r"([0-9]{1,4}) ?([a-z]+)")
 _ITALIAN_DATE = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})(?: ([0-9]{1,2})[:.]([0-9]{2}))?")
@@ -64,9 +50,10 @@ def parse_case_no(raw: int | str) -> int:
 
 
 def parse_status(raw: str) -> str:
-    """An outcome: a stored status (aperto, risolto, cliente_tenuto, cliente_lasciato) or a synonym."""
+    """An outcome: a stored status (aperto, risolto, cliente_tenuto, cliente_lasciato) or a word of any
+    language's `words: outcomes` ("kept", "lasciato")."""
     key = "_".join(str(raw).casefold().replace("-", " ").split())
-    status = key if key in STATUSES else OUTCOME_WORDS.get(key)
+    status = key if key in STATUSES else load_languages().words("outcomes").get(key)
     if status is None:
         raise CaseBookError("bad_status", raw=_shown(raw))
     return status
@@ -77,10 +64,10 @@ def parse_when(raw: str, now: datetime, zone: tzinfo) -> datetime:
     date ("25/12/2026", "2026-12-25", optionally with a time "15:30"; 9:00 otherwise)."""
     text = " ".join(str(raw)[:100].casefold().split())
     if match := _DURATION.fullmatch(text):
-        unit = DURATION_UNITS.get(match.group(2))
+        unit = load_languages().words("durations").get(match.group(2))
         if unit is None:
             raise CaseBookError("bad_when")
-        due = now + int(match.group(1)) * unit
+        due = now + int(match.group(1)) * DURATIONS[unit]
     else:
         if match := _ITALIAN_DATE.fullmatch(text):
             day, month, year, hour, minute = match.groups()

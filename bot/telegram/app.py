@@ -31,6 +31,7 @@ from telegram.request import BaseRequest
 
 from ..coach import Coach
 from ..config import Settings
+from ..languages import load_languages
 from . import cases, dialog
 from .context import CONTEXT_TYPES, install_services
 from .guard import gatekeeper, on_error
@@ -42,11 +43,14 @@ log = logging.getLogger("clientcoach.telegram")
 
 
 async def post_init(application: Application) -> None:
-    """Register the command menus in Italian and English; re-arm the reminders not yet sent."""
-    for lang in dialog.COMMANDS:
-        menu = [BotCommand(c, d) for c, d in dialog.COMMANDS[lang] + cases.COMMANDS[lang]]
-        await application.bot.set_my_commands(menu, language_code=lang)
-    await application.bot.set_my_commands([BotCommand(c, d) for c, d in dialog.COMMANDS["it"] + cases.COMMANDS["it"]])
+    """Register the command menu of every language (each language.yaml's `menu`, for the Telegram codes it
+    serves; the default language's for everyone else); re-arm the reminders not yet sent."""
+    languages = load_languages()
+    for language in languages:
+        menu = [BotCommand(c, d) for c, d in languages.menu(language.code)]
+        for code in language.telegram:
+            await application.bot.set_my_commands(menu, language_code=code)
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in languages.menu(languages.default)])
     armed = cases.arm_reminders(application)
     log.info("bot started; %d reminders armed", armed)
 

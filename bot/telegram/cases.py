@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
+from ..actions import Action, CaseAction, Confirmation, Deletion, ListPage, OpenCase, decode
 from ..casebook import CaseBook, CaseBookError, DueReminder
 from ..render import Screen
 from ..store import parse_time
@@ -25,7 +25,7 @@ from .context import CoachContext
 from .dialog import show
 from .messages import (
     answer_query,
-    button_data,
+    button_actions,
     clean_text,
     edit,
     keyboard,
@@ -38,61 +38,29 @@ log = logging.getLogger("clientcoach.cases")
 
 # A destructive confirmation is only honoured for this long: an old "yes" can't erase new cases.
 CONFIRM_TTL = 600
-# Case-book buttons; other x:... data (more of a result, on demand) is the Coach's, see dialog.on_extra.
-CASE_ACTIONS = r"^((h|c|o):|x:(\d+|all|no)(:yes)?(@[0-9a-f]*)?$)"
-_HUGE_NUMBER = re.compile(r"\d{10,}")
-
-COMMANDS = {
-    "it": [
-        ("storico", "I tuoi casi"),
-        ("caso", "Apri un caso: /caso N"),
-        ("cerca", "Cerca nei casi: /cerca testo"),
-        ("nota", "Aggiungi una nota: /nota N testo"),
-        ("esito", "Com'è finita: /esito N"),
-        ("promemoria", "Ricordamelo: /promemoria N 3g"),
-        ("rivaluta", "Rivaluta un cliente: /rivaluta N"),
-        ("esporta", "Esporta i casi (CSV e JSON)"),
-        ("statistiche", "Grafico dei tuoi casi"),
-        ("cancella", "Cancella un caso: /cancella N"),
-        ("cancellatutto", "Cancella tutti i tuoi dati"),
-    ],
-    "en": [
-        ("storico", "Your cases"),
-        ("caso", "Open a case: /caso N"),
-        ("cerca", "Search your cases: /cerca text"),
-        ("nota", "Add a note: /nota N text"),
-        ("esito", "How it ended: /esito N"),
-        ("promemoria", "Remind me: /promemoria N 3d"),
-        ("rivaluta", "Re-assess a client: /rivaluta N"),
-        ("esporta", "Export your cases (CSV and JSON)"),
-        ("statistiche", "Chart of your cases"),
-        ("cancella", "Delete a case: /cancella N"),
-        ("cancellatutto", "Delete all your data"),
-    ],
-}
 
 
 # -- pure helpers ------------------------------------------------------------------------------
 
 
-def stamp_destructive(action: str, now: float | None = None) -> str:
-    """x:<n>:yes and x:all:yes carry the time they were offered."""
-    if action.startswith("x:") and action.endswith(":yes"):
-        return f"{action}@{int(now if now is not None else time.time()):x}"
+def stamp_destructive(action: Action, now: float | None = None) -> Action:
+    """A destructive confirmation carries the time it was offered; other actions go as they are."""
+    if isinstance(action, Confirmation):
+        return action.stamped(now if now is not None else time.time())
     return action
 
 
-def unstamp(data: str, now: float | None = None) -> str | None:
-    """The action of a case-book button; None when a stamped confirmation has expired or is forged."""
-    action, sep, stamp = data.partition("@")
-    if action.startswith("x:") and action.endswith(":yes"):
-        try:
-            offered = int(stamp, 16) if sep else -1
-        except ValueError:
-            return None
-        if not 0 <= (now if now is not None else time.time()) - offered <= CONFIRM_TTL:
-            return None
-    return action
+def honoured(action: CaseAction, now: float | None = None) -> bool:
+    """False for a confirmation offered more than CONFIRM_TTL ago, in the future, or never (no stamp)."""
+    if not isinstance(action, Confirmation):
+        return True
+    offered = action.stamp
+    return offered is not None and 0 <= (now if now is not None else time.time()) - offered <= CONFIRM_TTL
+
+
+def is_case_button(data: object) -> bool:
+    """Whether a button's data is the case book's (the pattern of its handler; the rest is the dialogue's)."""
+    return isinstance(decode(data), CaseAction)
 
 
 def case_keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -245,21 +213,21 @@ async def on_case_button(update: Update, context: CoachContext) -> None:
     """A case-book button: page, open, outcome, delete."""
     query = update.callback_query
     uid, lang = update.effective_user.id, context.lang(update)
-    action = unstamp(clean_text(query.data))
-    if action is None or _HUGE_NUMBER.search(action):  # expired, forged, or a number no case has
+    action = decode(clean_text(query.data))
+    if not isinstance(action, CaseAction) or not honoured(action):  # expired or forged
         await answer_query(query, context.coach.ui(lang, "stale_button"))
         return
     await answer_query(query)
     screens = context.casebook.act(uid, action, lang)
     message = tapped_message(query)
-    tapped_a_list = any(data.startswith("c:") for data in button_data(message))
-    if action.startswith("h:") and screens and tapped_a_list:
+    tapped_a_list = any(isinstance(shown, OpenCase) for shown in button_actions(message))
+    if isinstance(action, ListPage) and screens and tapped_a_list:
         try:  # paging edits the list in place; from a case's page the list comes as a new message
             await edit(message, screens[0], case_keyboard(screens[0]))
             return
         except BadRequest:
             pass  # the list can't be edited: it comes as a new message
-    if action.startswith("x:") and message is not None:  # a confirmation is used once
+    if isinstance(action, Deletion) and message is not None:  # a confirmation is used once
         await strip_keyboard(context.bot, message.chat_id, message.message_id)
     await _send_all(update, context, screens)
 
@@ -331,4 +299,4 @@ def add_case_handlers(application: Application) -> None:
         (["statistiche", "stats"], on_stats),
     ):
         application.add_handler(CommandHandler(names, handler, filters=private))
-    application.add_handler(CallbackQueryHandler(on_case_button, pattern=CASE_ACTIONS))
+    application.add_handler(CallbackQueryHandler(on_case_button, pattern=is_case_button))

@@ -14,13 +14,13 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from ..casebook import CaseBook, local_zone
 from ..coach import Coach
 from ..config import Settings
+from ..languages import load_languages
 from .messages import clean_text
 
 
 def user_lang(update: Update) -> str:
-    """The language of the user's Telegram client: English if it says so, else Italian."""
-    code = (update.effective_user.language_code or "it") if update.effective_user else "it"
-    return "en" if code.lower().startswith("en") else "it"
+    """The language serving the user's Telegram client (`telegram:` of a language.yaml), else the default."""
+    return load_languages().for_telegram(update.effective_user.language_code if update.effective_user else None)
 
 
 class CoachContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -11,12 +11,13 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 
+from ..actions import Action, Back, Cancel, Extra, Finish, Move, Restart, Review, ScriptVariant, Step, decode
 from ..coach import Reply
 from ..render import Screen
 from .context import CoachContext, user_lang
 from .messages import (
     answer_query,
-    button_data,
+    button_actions,
     clean_text,
     edit,
     keyboard,
@@ -29,32 +30,8 @@ from .throughput import expected_delay  # how long the chat's send queue is
 # A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
 LATE_REPLY = 2.0
 
-COMMANDS = {
-    "it": [
-        ("nuovo", "Nuovo questionario su un cliente"),
-        ("rivedi", "Rivedi e cambia le risposte"),
-        ("indietro", "Annulla l'ultima risposta"),
-        ("annulla", "Interrompi il questionario"),
-        ("profilo", "Il tuo profilo: /profilo campo valore"),
-        ("lingua", "Lingua: it | en"),
-        ("privacy", "Cosa conservo e come cancellarlo"),
-        ("aiuto", "Cosa posso fare"),
-        ("start", "Presentazione"),
-    ],
-    "en": [
-        ("nuovo", "New questionnaire about a client"),
-        ("rivedi", "Review and change your answers"),
-        ("indietro", "Undo the last answer"),
-        ("annulla", "Stop the questionnaire"),
-        ("profilo", "Your profile: /profilo field value"),
-        ("lingua", "Language: it | en"),
-        ("privacy", "What I keep and how to delete it"),
-        ("aiuto", "What I can do"),
-        ("start", "Introduction"),
-    ],
-}
-NAVIGATION = {
-    "annulla": "cancel", "indietro": "back", "rivedi": "review", "cancel": "cancel", "back": "back", "review": "review"
+NAVIGATION: dict[str, Move] = {
+    "annulla": Cancel(), "indietro": Back(), "rivedi": Review(), "cancel": Cancel(), "back": Back(), "review": Review()
 }
 TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
 
@@ -62,43 +39,26 @@ TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
 # -- pure helpers ------------------------------------------------------------------------------
 
 
-def dialog_data(nonce: tuple[str, int], action: str) -> str:
-    """callback_data of a questionnaire button: q:<conversation>:<step>:<action>."""
-    return f"q:{nonce[0]}:{nonce[1]}:{action}"
-
-
-def parse_dialog_data(data: str) -> tuple[str, int, str] | None:
-    """(conversation, step, action) of a questionnaire button's data; None for any other data."""
-    parts = data.split(":", 3)
-    if len(parts) != 4 or parts[0] != "q" or not parts[2].isdigit() or len(parts[2]) > 9:
-        return None
-    return parts[1], int(parts[2]), parts[3]
-
-
 def dialog_keyboard(screen: Screen, nonce: tuple[str, int] | None = None) -> InlineKeyboardMarkup | None:
-    """A Coach screen's keyboard: questionnaire actions get the nonce, script actions are complete."""
-    if screen.meta.get("raw_actions") or screen.kind == "script":
-        return keyboard(screen)  # already complete, e.g. s:<case>:<index>:<variant>:<form>
-    if nonce:
-        return keyboard(screen, lambda action: dialog_data(nonce, action))
-    return keyboard(screen, lambda action: f"r:{action}")
+    """A Coach screen's keyboard: questionnaire moves carry the nonce, every other action is complete."""
+    if nonce is None:
+        return keyboard(screen)
+
+    def with_nonce(action: Action) -> Action:
+        return Step(nonce[0], nonce[1], action) if isinstance(action, Move) else action
+
+    return keyboard(screen, with_nonce)
 
 
 def _command(update: Update) -> str:
     return (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
 
 
-def _small_int(text: str) -> int | None:
-    """A case or script number from a button; None for anything else (e.g. 10**40)."""
-    return int(text) if text.isdigit() and len(text) <= 9 else None
-
-
 def _shown_nonce(message: Message | None) -> tuple[str, int] | None:
     """The (conversation, step) the questionnaire buttons of a message carry, if it has any."""
-    for data in button_data(message):
-        parsed = parse_dialog_data(data)
-        if parsed:
-            return parsed[0], parsed[1]
+    for action in button_actions(message):
+        if isinstance(action, Step):
+            return action.conversation, action.step
     return None
 
 
@@ -168,8 +128,8 @@ async def on_new(update: Update, context: CoachContext) -> None:
 
 async def on_navigation(update: Update, context: CoachContext) -> None:
     """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
-    action, user_id = NAVIGATION[_command(update)], update.effective_user.id
-    reply = context.coach.act(user_id, action, update_id=update.update_id, fallback_lang=user_lang(update))
+    move, user_id = NAVIGATION[_command(update)], update.effective_user.id
+    reply = context.coach.act(user_id, move, update_id=update.update_id, fallback_lang=user_lang(update))
     if reply.toast and reply.dialog is not None:
         reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
     await show(update, context, reply)
@@ -181,9 +141,9 @@ async def on_text_command(update: Update, context: CoachContext) -> None:
 
 
 async def on_language(update: Update, context: CoachContext) -> None:
-    """/lingua it|en: remember the user's language."""
+    """/lingua <code>: remember the user's language (one of templates/<code>/language.yaml)."""
     choice = (context.args or [""])[0].lower()
-    if choice not in ("it", "en"):
+    if choice not in context.coach.renderer.languages:
         await _notice(update, context, "language_usage")
         return
     context.coach.set_language(update.effective_user.id, choice)
@@ -230,44 +190,44 @@ async def on_button(update: Update, context: CoachContext) -> None:
     """A tapped button: a questionnaire step, a script variant, more of a result, or a restart offer.
     The callback query is always answered before anything else is sent."""
     query = update.callback_query
-    coach, user_id, data = context.coach, update.effective_user.id, clean_text(query.data)
-    dialog = parse_dialog_data(data)
-    if dialog is not None:
-        await on_dialog_button(update, context, *dialog)
-    elif data.startswith("s:"):
-        await on_script_variant(update, context)
-    elif data.startswith("x:") and hasattr(coach, "extra"):
-        await on_extra(update, context)
-    elif data in ("r:restart", "r:new"):
-        await answer_query(query)
-        message = tapped_message(query)
-        await show(update, context, coach.start(user_id, context.lang(update), update.update_id), in_place=message)
-        if message is not None:
-            coach.remember(user_id, message_id=message.message_id)
-    else:
-        await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+    coach, user_id = context.coach, update.effective_user.id
+    match decode(clean_text(query.data)):
+        case Step() as tapped:
+            await on_dialog_button(update, context, tapped)
+        case ScriptVariant() as variant:
+            await on_script_variant(update, context, variant)
+        case Extra() as extra:
+            await on_extra(update, context, extra)
+        case Restart():
+            await answer_query(query)
+            message = tapped_message(query)
+            await show(update, context, coach.start(user_id, context.lang(update), update.update_id), in_place=message)
+            if message is not None:
+                coach.remember(user_id, message_id=message.message_id)
+        case _:  # a bare move (no nonce), a case-book action gone astray, or junk
+            await answer_query(query, coach.ui(context.lang(update), "stale_button"))
 
 
-async def on_dialog_button(update: Update, context: CoachContext, conversation: str, step: int, action: str) -> None:
+async def on_dialog_button(update: Update, context: CoachContext, tapped: Step) -> None:
     """One questionnaire step: apply it, answer the tap, edit the question in place (one call)."""
     query, coach, user_id = update.callback_query, context.coach, update.effective_user.id
     reply = coach.act(
         user_id,
-        action,
-        conversation=conversation,
-        step=step,
+        tapped.move,
+        conversation=tapped.conversation,
+        step=tapped.step,
         update_id=update.update_id,
         fallback_lang=user_lang(update),
     )
     if reply.dialog is None and reply.toast is not None:
-        await on_stale_tap(update, context, conversation, action, reply.toast)
+        await on_stale_tap(update, context, tapped, reply.toast)
         return
     await answer_query(query, reply.toast or _late_notice(update, context, reply.dialog))
     if reply.toast is None:  # a toast means "not allowed here": the question stays as it is
         await show(update, context, reply, in_place=tapped_message(query))
 
 
-async def on_stale_tap(update: Update, context: CoachContext, conversation: str, action: str, toast: str) -> None:
+async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toast: str) -> None:
     """A tap that no longer matches the conversation's step.
 
     A question of the open questionnaire left behind what was saved (a restart between saving
@@ -279,7 +239,9 @@ async def on_stale_tap(update: Update, context: CoachContext, conversation: str,
     message = tapped_message(query)
     state, _ = coach.load(user_id)
     shown = _shown_nonce(message)
-    result = coach.result_again(user_id, conversation) if state is None and action == "finish" else None
+    conversation = tapped.conversation
+    finish = state is None and isinstance(tapped.move, Finish)
+    result = coach.result_again(user_id, conversation) if finish else None
     if result is not None and shown is not None and shown[0] == conversation:
         # The review still on screen: the result never reached it (a restart), so it comes now.
         await answer_query(query)
@@ -296,14 +258,11 @@ async def on_stale_tap(update: Update, context: CoachContext, conversation: str,
         await strip_keyboard(context.bot, message.chat_id, message.message_id)
 
 
-async def on_script_variant(update: Update, context: CoachContext) -> None:
+async def on_script_variant(update: Update, context: CoachContext, variant: ScriptVariant) -> None:
     """Switch one script message to another variant or form of address, in place."""
     query, coach = update.callback_query, context.coach
-    parts = clean_text(query.data).split(":")
-    screen = None
-    case_no, index = (_small_int(parts[1]), _small_int(parts[2])) if len(parts) == 5 else (None, None)
-    if case_no is not None and index is not None:
-        screen = coach.script_variant(update.effective_user.id, case_no, index, parts[3], parts[4])
+    user_id = update.effective_user.id
+    screen = coach.script_variant(user_id, variant.case_no, variant.index, variant.variant, variant.form)
     message = tapped_message(query)
     if screen is None or message is None:
         await answer_query(query, coach.ui(context.lang(update), "stale_button"))
@@ -312,10 +271,10 @@ async def on_script_variant(update: Update, context: CoachContext) -> None:
     await edit(message, screen, dialog_keyboard(screen))
 
 
-async def on_extra(update: Update, context: CoachContext) -> None:
+async def on_extra(update: Update, context: CoachContext, extra: Extra) -> None:
     """More of a result on demand (the rest of the scripts, the guide...), as new messages."""
     query, coach = update.callback_query, context.coach
-    screens = coach.extra(update.effective_user.id, clean_text(query.data))
+    screens = coach.extra(update.effective_user.id, extra)
     if screens is None:
         await answer_query(query, coach.ui(context.lang(update), "stale_button"))
         return

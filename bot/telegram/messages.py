@@ -3,7 +3,8 @@
 A Screen goes out as HTML without link previews, split at paragraphs within Telegram's 4096
 UTF-16 units, its buttons on the last part; an edit in place that changes nothing is not an error;
 a keyboard is taken off so old buttons can't be tapped. The model is aiogram-dialog's message
-manager. How a button's action becomes its callback data is the caller's (see `keyboard`).
+manager. A button's action is encoded as its callback data (the caller may first wrap it, see
+`keyboard`), and a tickable option gets its ✅ or ▫️ here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError
 
-from ..render import TELEGRAM_LIMIT, Screen, split_message
+from ..actions import CALLBACK_LIMIT, Action, decode
+from ..render import TELEGRAM_LIMIT, Button, Screen, split_message
 
 log = logging.getLogger("clientcoach.telegram")
 
-CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
+TICKS = {True: "✅ ", False: "▫️ "}  # an option of a multiple-choice question, ticked or not
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -58,18 +60,23 @@ def not_modified(exc: BadRequest) -> bool:
 # -- keyboards ---------------------------------------------------------------------------------
 
 
-def keyboard(screen: Screen, callback_data: Callable[[str], str] = str) -> InlineKeyboardMarkup | None:
-    """A screen's buttons as an inline keyboard; `callback_data` turns each action into its data."""
+def button_label(button: Button) -> str:
+    """The label as Telegram shows it: a tickable option with its tick."""
+    return button.label if button.checked is None else TICKS[button.checked] + button.label
+
+
+def keyboard(screen: Screen, wrap: Callable[[Action], Action] | None = None) -> InlineKeyboardMarkup | None:
+    """A screen's buttons as an inline keyboard; `wrap` completes an action first (a nonce, a stamp)."""
     if not screen.buttons:
         return None
     rows = []
     for row in screen.buttons:
         buttons = []
         for button in row:
-            data = callback_data(button.action)
+            data = (wrap(button.action) if wrap else button.action).encode()
             if len(data.encode()) > CALLBACK_LIMIT:
                 raise ValueError(f"callback_data over {CALLBACK_LIMIT} bytes: {data!r}")
-            buttons.append(InlineKeyboardButton(button.label, callback_data=data))
+            buttons.append(InlineKeyboardButton(button_label(button), callback_data=data))
         rows.append(buttons)
     return InlineKeyboardMarkup(rows)
 
@@ -79,11 +86,12 @@ def tapped_message(query: CallbackQuery) -> Message | None:
     return query.message if isinstance(query.message, Message) else None
 
 
-def button_data(message: Message | None) -> list[str]:
-    """The callback data of a message's buttons, in order."""
+def button_actions(message: Message | None) -> list[Action]:
+    """The actions of a message's buttons, in order (data the bot could not have written is left out)."""
     markup = message.reply_markup if message is not None else None
     rows = markup.inline_keyboard if markup else ()
-    return [b.callback_data for row in rows for b in row if isinstance(b.callback_data, str) and b.callback_data]
+    actions = (decode(b.callback_data) for row in rows for b in row)
+    return [action for action in actions if action is not None]
 
 
 # -- API calls ---------------------------------------------------------------------------------

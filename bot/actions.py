@@ -1,0 +1,432 @@
+"""Button actions: a typed value for every button the bot has, and the one codec for its data.
+
+Each action is a frozen dataclass that writes itself as a short string (`encode`), and `decode`
+reads any such string back. The strings are the callback_data of the Telegram buttons, byte for
+byte what earlier versions wrote, so buttons already sitting in users' chats keep working. The
+model is aiogram-dialog's widgets, each owning its callback prefix and parsing it back:
+
+    q:<conversation>:<step>:<move>           a questionnaire move with its nonce (Step)
+    opt:<option>  tog:<option>  chg:<question>  done  back  skip  cancel  review  finish  resume
+                                             the moves themselves (what the Coach applies)
+    r:restart  r:new                         start a new questionnaire (Restart)
+    s:<case_no>:<index>:<variant>:<form>     a script in a variant and form (ScriptVariant)
+    x:<case_no>:guide|figures|second|all     more of a result, on demand (Extra)
+    h:<page>  c:<case_no>                    the case book's list and one case
+    o:<case_no>  o:<case_no>:<status>        choose and record an outcome
+    x:<case_no>  x:<case_no>:yes[@<stamp>]   ask to delete a case, delete it
+    x:all  x:all:yes[@<stamp>]  x:no         ask to erase everything, erase it, keep everything
+
+`decode` accepts only what the bot could have written: at most CALLBACK_LIMIT characters, numbers
+of at most MAX_DIGITS digits, ids of plain ASCII letters, digits, `_` and `-`. Anything else is
+None; it runs in linear time and never raises, whatever a client sends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts (every valid action is ASCII)
+MAX_DIGITS = 9  # case numbers, pages, script indexes and steps: ten digits or more is no button of ours
+MAX_ID = 32  # question and option ids, outcome names
+MAX_NONCE = 8  # the conversation id a questionnaire button carries (six hex digits today)
+VARIANTS = ("softer", "firmer", "shorter")
+FORMS = ("tu", "lei")
+EXTRAS = ("guide", "figures", "second", "all")
+RESTART_WORDS = ("restart", "new")  # "r:new" is what older versions offered
+
+_NUMBER = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
+_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID}}}")
+_NONCE = re.compile(rf"[A-Za-z0-9_-]{{0,{MAX_NONCE}}}")
+_STAMP = re.compile(r"[0-9a-f]{1,16}")
+_YES = "yes"
+
+
+def _number(text: str) -> int | None:
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
+def _word(text: str) -> str | None:
+    return text if _ID.fullmatch(text) else None
+
+
+# -- the base --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a button does; `encode()` gives its callback data."""
+
+    def encode(self) -> str:
+        raise NotImplementedError
+
+
+# -- the questionnaire -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move(Action):
+    """A move of the questionnaire, applied by `Coach.act`; on Telegram it travels inside a Step."""
+
+
+@dataclass(frozen=True)
+class _Fixed(Move):
+    """A move without arguments, written as one word."""
+
+    WORD: ClassVar[str] = ""
+
+    def encode(self) -> str:
+        return self.WORD
+
+
+@dataclass(frozen=True)
+class Answer(Move):
+    """Pick an option of a single-choice question."""
+
+    option: str
+
+    def encode(self) -> str:
+        return f"opt:{self.option}"
+
+
+@dataclass(frozen=True)
+class Toggle(Move):
+    """Tick or untick an option of a multiple-choice question."""
+
+    option: str
+
+    def encode(self) -> str:
+        return f"tog:{self.option}"
+
+
+@dataclass(frozen=True)
+class Change(Move):
+    """From the review, change the answer to a question."""
+
+    question: str
+
+    def encode(self) -> str:
+        return f"chg:{self.question}"
+
+
+@dataclass(frozen=True)
+class Done(_Fixed):
+    """The ticked options are the answer."""
+
+    WORD = "done"
+
+
+@dataclass(frozen=True)
+class Back(_Fixed):
+    """Undo the last answer."""
+
+    WORD = "back"
+
+
+@dataclass(frozen=True)
+class Skip(_Fixed):
+    """Skip an optional question."""
+
+    WORD = "skip"
+
+
+@dataclass(frozen=True)
+class Cancel(_Fixed):
+    """Stop the questionnaire."""
+
+    WORD = "cancel"
+
+
+@dataclass(frozen=True)
+class Review(_Fixed):
+    """Show every answer so far."""
+
+    WORD = "review"
+
+
+@dataclass(frozen=True)
+class Finish(_Fixed):
+    """From the review of a complete questionnaire: the result."""
+
+    WORD = "finish"
+
+
+@dataclass(frozen=True)
+class Resume(_Fixed):
+    """From the review of an incomplete questionnaire: go on."""
+
+    WORD = "resume"
+
+
+@dataclass(frozen=True)
+class Step(Action):
+    """A move with the nonce of the screen it was on (conversation id and step): a stale tap changes nothing."""
+
+    conversation: str
+    step: int
+    move: Move
+
+    def encode(self) -> str:
+        return f"q:{self.conversation}:{self.step}:{self.move.encode()}"
+
+
+@dataclass(frozen=True)
+class Restart(Action):
+    """Start a new questionnaire (offered when the flow changed under an open one)."""
+
+    word: str = RESTART_WORDS[0]
+
+    def encode(self) -> str:
+        return f"r:{self.word}"
+
+
+# -- the result ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScriptVariant(Action):
+    """One script of a saved case in a variant and form of address."""
+
+    case_no: int
+    index: int
+    variant: str
+    form: str
+
+    def encode(self) -> str:
+        return f"s:{self.case_no}:{self.index}:{self.variant}:{self.form}"
+
+
+@dataclass(frozen=True)
+class Extra(Action):
+    """More of a saved case's result: the guide, the figures, the second profile, all the scripts."""
+
+    case_no: int
+    what: str
+
+    def encode(self) -> str:
+        return f"x:{self.case_no}:{self.what}"
+
+
+# -- the case book ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseAction(Action):
+    """A button of the case book, carried out by `CaseBook.act`."""
+
+
+@dataclass(frozen=True)
+class ListPage(CaseAction):
+    """A page of the user's cases."""
+
+    page: int
+
+    def encode(self) -> str:
+        return f"h:{self.page}"
+
+
+@dataclass(frozen=True)
+class OpenCase(CaseAction):
+    """One case, whole."""
+
+    case_no: int
+
+    def encode(self) -> str:
+        return f"c:{self.case_no}"
+
+
+@dataclass(frozen=True)
+class ChooseOutcome(CaseAction):
+    """Ask how a case went, with a button per outcome."""
+
+    case_no: int
+
+    def encode(self) -> str:
+        return f"o:{self.case_no}"
+
+
+@dataclass(frozen=True)
+class SetOutcome(CaseAction):
+    """Record how a case went (the case book checks the status)."""
+
+    case_no: int
+    status: str
+
+    def encode(self) -> str:
+        return f"o:{self.case_no}:{self.status}"
+
+
+@dataclass(frozen=True)
+class Deletion(CaseAction):
+    """A step of deleting: the question, the answer "no", or a confirmation."""
+
+
+@dataclass(frozen=True)
+class AskDelete(Deletion):
+    """Ask before deleting a case."""
+
+    case_no: int
+
+    def encode(self) -> str:
+        return f"x:{self.case_no}"
+
+
+@dataclass(frozen=True)
+class AskDeleteAll(Deletion):
+    """Ask before erasing everything about the user."""
+
+    def encode(self) -> str:
+        return "x:all"
+
+
+@dataclass(frozen=True)
+class KeepCases(Deletion):
+    """The answer "no" to a deletion: nothing is deleted."""
+
+    def encode(self) -> str:
+        return "x:no"
+
+
+@dataclass(frozen=True)
+class Confirmation(Deletion):
+    """A destructive "yes"; on Telegram it carries the time it was offered (`stamp`, Unix seconds)."""
+
+    stamp: int | None = field(default=None, kw_only=True)
+
+    def stamped(self, at: float) -> Confirmation:
+        return replace(self, stamp=int(at))
+
+    def _yes(self) -> str:
+        return _YES if self.stamp is None else f"{_YES}@{self.stamp:x}"
+
+
+@dataclass(frozen=True)
+class ConfirmDelete(Confirmation):
+    """Delete a case."""
+
+    case_no: int
+
+    def encode(self) -> str:
+        return f"x:{self.case_no}:{self._yes()}"
+
+
+@dataclass(frozen=True)
+class ConfirmDeleteAll(Confirmation):
+    """Erase everything about the user."""
+
+    def encode(self) -> str:
+        return f"x:all:{self._yes()}"
+
+
+# -- decoding --------------------------------------------------------------------------------------
+
+
+def _stamp(text: str) -> tuple[bool, int | None]:
+    """(is it a "yes", its stamp) of `yes` or `yes@<hex>`."""
+    word, at, stamp = text.partition("@")
+    if word != _YES:
+        return False, None
+    if not at:
+        return True, None
+    return (True, int(stamp, 16)) if _STAMP.fullmatch(stamp) else (False, None)
+
+
+def _move(text: str) -> Move | None:
+    head, colon, rest = text.partition(":")
+    if not colon:
+        return _FIXED.get(text)
+    reader = _WITH_ID.get(head)
+    word = _word(rest)
+    return reader(word) if reader and word else None
+
+
+def _step(rest: str) -> Step | None:
+    parts = rest.split(":", 2)
+    if len(parts) != 3 or not _NONCE.fullmatch(parts[0]):
+        return None
+    step, move = _number(parts[1]), _move(parts[2])
+    return Step(parts[0], step, move) if step is not None and move is not None else None
+
+
+def _restart(rest: str) -> Restart | None:
+    return Restart(rest) if rest in RESTART_WORDS else None
+
+
+def _script(rest: str) -> ScriptVariant | None:
+    parts = rest.split(":")
+    if len(parts) != 4 or parts[2] not in VARIANTS or parts[3] not in FORMS:
+        return None
+    case_no, index = _number(parts[0]), _number(parts[1])
+    return ScriptVariant(case_no, index, parts[2], parts[3]) if case_no is not None and index is not None else None
+
+
+def _x(rest: str) -> Action | None:
+    """x: is shared: the case book's deletions and a result's extras."""
+    parts = rest.split(":")
+    if len(parts) > 2:
+        return None
+    target, arg = parts[0], parts[1] if len(parts) == 2 else None
+    if target == "no":
+        return KeepCases() if arg is None else None
+    if target == "all":
+        if arg is None:
+            return AskDeleteAll()
+        yes, stamp = _stamp(arg)
+        return ConfirmDeleteAll(stamp=stamp) if yes else None
+    case_no = _number(target)
+    if case_no is None:
+        return None
+    if arg is None:
+        return AskDelete(case_no)
+    if arg in EXTRAS:
+        return Extra(case_no, arg)
+    yes, stamp = _stamp(arg)
+    return ConfirmDelete(case_no, stamp=stamp) if yes else None
+
+
+def _page(rest: str) -> ListPage | None:
+    page = _number(rest)
+    return ListPage(page) if page is not None else None
+
+
+def _open(rest: str) -> OpenCase | None:
+    case_no = _number(rest)
+    return OpenCase(case_no) if case_no is not None else None
+
+
+def _outcome(rest: str) -> CaseAction | None:
+    number, colon, status = rest.partition(":")
+    case_no = _number(number)
+    if case_no is None:
+        return None
+    if not colon:
+        return ChooseOutcome(case_no)
+    word = _word(status)
+    return SetOutcome(case_no, word) if word else None
+
+
+_FIXED: dict[str, Move] = {cls.WORD: cls() for cls in (Done, Back, Skip, Cancel, Review, Finish, Resume)}
+_WITH_ID: dict[str, Callable[[str], Move]] = {"opt": Answer, "tog": Toggle, "chg": Change}
+_READERS: dict[str, Callable[[str], Action | None]] = {
+    "q": _step, "r": _restart, "s": _script, "x": _x, "h": _page, "c": _open, "o": _outcome,
+}
+
+
+def decode(data: object) -> Action | None:
+    """The action a button's data stands for; None for anything the bot could not have written."""
+    if not isinstance(data, str) or not data or len(data) > CALLBACK_LIMIT:
+        return None
+    head, colon, rest = data.partition(":")
+    reader = _READERS.get(head) if colon else None
+    return reader(rest) if reader else _move(data)
+
+
+__all__ = [
+    "CALLBACK_LIMIT", "EXTRAS", "FORMS", "MAX_DIGITS", "MAX_ID", "MAX_NONCE", "RESTART_WORDS", "VARIANTS",
+    "Action", "Answer", "AskDelete", "AskDeleteAll", "Back", "Cancel", "CaseAction", "Change", "ChooseOutcome",
+    "ConfirmDelete", "ConfirmDeleteAll", "Confirmation", "Deletion", "Done", "Extra", "Finish", "KeepCases",
+    "ListPage", "Move", "OpenCase", "Restart", "Resume", "Review", "ScriptVariant", "SetOutcome", "Skip", "Step",
+    "Toggle", "decode",
+]
