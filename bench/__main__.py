@@ -11,7 +11,12 @@ from . import crowd, history, inprocess, memory, startup, turns
 from .common import RESULTS, table, update_readme, write_results
 
 SECTIONS = {
-    "startup": startup, "memory": memory, "inprocess": inprocess, "history": history, "turns": turns, "crowd": crowd,
+    "startup": startup,
+    "memory": memory,
+    "inprocess": inprocess,
+    "history": history,
+    "turns": turns,
+    "crowd": crowd,
 }
 
 
@@ -19,12 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
     parser.add_argument("--only", nargs="*", choices=list(SECTIONS), help="run only these sections")
-    parser.add_argument("--tiny", action="store_true",
-                        help="every section at its smallest size (the test suite's smoke test)")
-    parser.add_argument("--out", type=Path, default=RESULTS,
-                        help="results file (default: bench/results/latest.json, untracked)")
-    parser.add_argument("--readme", action="store_true",
-                        help="also put the figures into README.md's performance table")
+    parser.add_argument(
+        "--tiny", action="store_true", help="every section at its smallest size (the test suite's smoke test)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="results file (default: bench/results/latest.json, untracked)"
+    )
+    parser.add_argument("--readme", action="store_true", help="also put the figures into README.md's performance table")
     args = parser.parse_args(argv)
     size = "tiny" if args.tiny else "quick" if args.quick else "full"
     rows = []

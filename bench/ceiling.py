@@ -42,8 +42,15 @@ def is_message_call(method: str) -> bool:
 class CeilingServer(BotApiServer):
     """BotApiServer that refuses message calls over Telegram's ceiling with 429 retry_after."""
 
-    def __init__(self, *args: Any, per_second: float = 30.0, burst: int = 8, chat_per_second: float = 1.0,
-                 chat_burst: int = 4, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        per_second: float = 30.0,
+        burst: int = 8,
+        chat_per_second: float = 1.0,
+        chat_burst: int = 4,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.overall = Bucket(per_second, burst)
         self._chat_pace = (chat_per_second, chat_burst)

@@ -58,8 +58,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": {
-            name: version(name)
-            for name in ("python-telegram-bot", "transitions", "jinja2", "sqlite-utils", "httpx")
+            name: version(name) for name in ("python-telegram-bot", "transitions", "jinja2", "sqlite-utils", "httpx")
         },
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -194,8 +194,13 @@ async def measure(users: int, seconds: float, think: tuple[float, float] = THINK
         db, log = Path(tmp) / "crowd.db", Path(tmp) / "bot.log"
         async with CeilingServer(per_second=CEILING) as server:
             with log.open("wb") as out:
-                bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=_bot_env(server, db), cwd=tmp,
-                                       stdout=out, stderr=subprocess.STDOUT)
+                bot = subprocess.Popen(
+                    [sys.executable, "-m", "bot", "run"],
+                    env=_bot_env(server, db),
+                    cwd=tmp,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             try:
                 await server.wait_for(lambda: server.calls("getUpdates"), timeout=60)
                 coach = Coach(Store.open(db))  # reads what the bot saved: which question each user is at
@@ -235,8 +240,9 @@ def _arrivals(users: int, think: tuple[float, float]) -> float:
     return max(think[1], users / ARRIVALS_PER_SECOND)
 
 
-def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: float, ended: float,
-             arrive_within: float) -> dict[str, Any]:
+def _figures(
+    server: CeilingServer, logs: list[UserLog], began: float, stop_at: float, ended: float, arrive_within: float
+) -> dict[str, Any]:
     calls = server.calls()
     message_calls: dict[int, list[float]] = {}
     for call in calls:
@@ -285,15 +291,19 @@ def _figures(server: CeilingServer, logs: list[UserLog], began: float, stop_at: 
         "finished_questionnaires": sum(log.finished for log in logs),
         "calls_per_step": sum(step_calls) / len(step_calls) if step_calls else float("nan"),
         "calls_result_step": sum(final_calls) / len(final_calls) if final_calls else float("nan"),
-        "calls_per_questionnaire": sum(questionnaire_calls) / len(questionnaire_calls) if questionnaire_calls else float("nan"),
+        "calls_per_questionnaire": sum(questionnaire_calls) / len(questionnaire_calls)
+        if questionnaire_calls
+        else float("nan"),
         "steps_per_second": steps_per_second,
         "ceiling_share": steps_per_second / CEILING,
-        "message_calls_per_second": sum(1 for ts in message_calls.values() for t in ts if window[0] <= t < window[1]) / (window[1] - window[0]),
+        "message_calls_per_second": sum(1 for ts in message_calls.values() for t in ts if window[0] <= t < window[1])
+        / (window[1] - window[0]),
         "p50_step": percentile(latencies, 50),
         "p95_step": percentile(latencies, 95),
         "p50_answer": percentile(answer_latencies, 50),
         "p95_answer": percentile(answer_latencies, 95),
-        "taps": len(answer_latencies) + sum(1 for log in logs for a in log.actions if a.query_id and a.query_id not in answers),
+        "taps": len(answer_latencies)
+        + sum(1 for log in logs for a in log.actions if a.query_id and a.query_id not in answers),
         "unanswered": unanswered,
         "out_of_order": out_of_order,
         "query_too_old": too_old,
@@ -319,28 +329,95 @@ def rows_for(figures: dict[str, Any]) -> list[Row]:
     label = f"{n} users"
     detail = {k: v for k, v in figures.items() if not isinstance(v, float) or v == v}
     rows = [
-        Row(SECTION, f"{label}: message calls per step", figures["calls_per_step"], "", f"≤ {GOALS['calls_per_step']}",
-            figures["calls_per_step"] <= GOALS["calls_per_step"], detail),
-        Row(SECTION, f"{label}: message calls per finished questionnaire", figures["calls_per_questionnaire"], "",
-            detail={"finished": figures["finished_questionnaires"]}),
-        Row(SECTION, f"{label}: steps served per second", figures["steps_per_second"], "/s",
-            detail={"share_of_ceiling": figures["ceiling_share"], "message_calls_per_second": figures["message_calls_per_second"]}),
+        Row(
+            SECTION,
+            f"{label}: message calls per step",
+            figures["calls_per_step"],
+            "",
+            f"≤ {GOALS['calls_per_step']}",
+            figures["calls_per_step"] <= GOALS["calls_per_step"],
+            detail,
+        ),
+        Row(
+            SECTION,
+            f"{label}: message calls per finished questionnaire",
+            figures["calls_per_questionnaire"],
+            "",
+            detail={"finished": figures["finished_questionnaires"]},
+        ),
+        Row(
+            SECTION,
+            f"{label}: steps served per second",
+            figures["steps_per_second"],
+            "/s",
+            detail={
+                "share_of_ceiling": figures["ceiling_share"],
+                "message_calls_per_second": figures["message_calls_per_second"],
+            },
+        ),
     ]
     p95_goal = n == 100
     rows += [
         Row(SECTION, f"{label}: step latency p50", figures["p50_step"], "s"),
-        Row(SECTION, f"{label}: step latency p95", figures["p95_step"], "s", "≤ 1.5 s" if p95_goal else "",
-            figures["p95_step"] <= GOALS["p95_step_100"] if p95_goal else None),
-        Row(SECTION, f"{label}: callback answer p95", figures["p95_answer"], "s", "≤ 0.5 s" if p95_goal else "",
-            figures["p95_answer"] <= GOALS["p95_answer_100"] if p95_goal else None),
+        Row(
+            SECTION,
+            f"{label}: step latency p95",
+            figures["p95_step"],
+            "s",
+            "≤ 1.5 s" if p95_goal else "",
+            figures["p95_step"] <= GOALS["p95_step_100"] if p95_goal else None,
+        ),
+        Row(
+            SECTION,
+            f"{label}: callback answer p95",
+            figures["p95_answer"],
+            "s",
+            "≤ 0.5 s" if p95_goal else "",
+            figures["p95_answer"] <= GOALS["p95_answer_100"] if p95_goal else None,
+        ),
     ]
-    clean = figures["unanswered"] + figures["out_of_order"] + figures["query_too_old"] + figures["errors_logged"] + figures["users_failed"]
-    rows.append(Row(SECTION, f"{label}: unanswered taps + steps out of order + \"query too old\" + errors", clean, "",
-                    "0", clean == 0, {k: figures[k] for k in ("unanswered", "out_of_order", "query_too_old", "errors_logged", "users_failed", "first_error", "first_failure")}))
-    rows.append(Row(SECTION, f"{label}: callback answers with a toast (reply late)", figures["answers_with_a_toast"], ""))
+    clean = (
+        figures["unanswered"]
+        + figures["out_of_order"]
+        + figures["query_too_old"]
+        + figures["errors_logged"]
+        + figures["users_failed"]
+    )
+    rows.append(
+        Row(
+            SECTION,
+            f'{label}: unanswered taps + steps out of order + "query too old" + errors',
+            clean,
+            "",
+            "0",
+            clean == 0,
+            {
+                k: figures[k]
+                for k in (
+                    "unanswered",
+                    "out_of_order",
+                    "query_too_old",
+                    "errors_logged",
+                    "users_failed",
+                    "first_error",
+                    "first_failure",
+                )
+            },
+        )
+    )
+    rows.append(
+        Row(SECTION, f"{label}: callback answers with a toast (reply late)", figures["answers_with_a_toast"], "")
+    )
     rows.append(Row(SECTION, f"{label}: 429 refusals from the emulated ceiling", figures["refused_429"], ""))
-    rows.append(Row(SECTION, f"{label}: bot process CPU (share of one core)", 100 * figures["bot_cpu_share"], "%",
-                    detail={"rss_mb": figures["bot_rss_mb"], "load_average": figures["load_average"]}))
+    rows.append(
+        Row(
+            SECTION,
+            f"{label}: bot process CPU (share of one core)",
+            100 * figures["bot_cpu_share"],
+            "%",
+            detail={"rss_mb": figures["bot_rss_mb"], "load_average": figures["load_average"]},
+        )
+    )
     rows.append(Row(SECTION, f"{label}: RSS of the bot process", figures["bot_rss_mb"], "MB"))
     return rows
 
@@ -355,8 +432,16 @@ def run(size: str) -> list[Row]:
         rows += rows_for(figures)
     if size == "full":  # only the largest crowd asks for more than the ceiling
         saturated = results[-1]
-        rows.append(Row(SECTION, f"at saturation ({saturated['users']} users): share of the 30/s ceiling used for steps",
-                        100 * saturated["ceiling_share"], "%", "≥ 90 %", saturated["ceiling_share"] >= GOALS["ceiling_share"]))
+        rows.append(
+            Row(
+                SECTION,
+                f"at saturation ({saturated['users']} users): share of the 30/s ceiling used for steps",
+                100 * saturated["ceiling_share"],
+                "%",
+                "≥ 90 %",
+                saturated["ceiling_share"] >= GOALS["ceiling_share"],
+            )
+        )
     return rows
 
 

@@ -64,22 +64,77 @@ FIRST_NAMES = (
     "Paola Simona Ilaria Nicolò Tommaso Gabriele Riccardo Emanuele Beatrice Giorgia Noemi Rosa Carla"
 ).split()
 ALIAS_FORMS = (
-    "{s}", "Studio {s}", "{s} Srl", "{s} S.p.A.", "{s} & Figli", "Dott. {s}", "Dott.ssa {s}", "Avv. {s}",
-    "Ing. {s}", "Arch. {s}", "Geom. {s}", "Sig.ra {s}", "{f} {s}", "Pizzeria Da {f}", "Trattoria Da {f}",
-    "Bar {f}", "Caffè {s}", "Ferramenta {s}", "Agenzia {s}", "Hotel {s}", "Officina {s}", "Farmacia {s}",
-    "{s} Costruzioni", "Immobiliare {s}", "Panificio {s}", "Caseificio {s}", "Cantina {s}", "Ristorante {s}",
-    "Boutique {f}", "Società Agricola {s}", "Autoscuola {s}", "Palestra {f}Fit", "il cognato di {f}",
+    "{s}",
+    "Studio {s}",
+    "{s} Srl",
+    "{s} S.p.A.",
+    "{s} & Figli",
+    "Dott. {s}",
+    "Dott.ssa {s}",
+    "Avv. {s}",
+    "Ing. {s}",
+    "Arch. {s}",
+    "Geom. {s}",
+    "Sig.ra {s}",
+    "{f} {s}",
+    "Pizzeria Da {f}",
+    "Trattoria Da {f}",
+    "Bar {f}",
+    "Caffè {s}",
+    "Ferramenta {s}",
+    "Agenzia {s}",
+    "Hotel {s}",
+    "Officina {s}",
+    "Farmacia {s}",
+    "{s} Costruzioni",
+    "Immobiliare {s}",
+    "Panificio {s}",
+    "Caseificio {s}",
+    "Cantina {s}",
+    "Ristorante {s}",
+    "Boutique {f}",
+    "Società Agricola {s}",
+    "Autoscuola {s}",
+    "Palestra {f}Fit",
+    "il cognato di {f}",
 )
 SERVICES = (
-    "sito web", "logo e immagine coordinata", "consulenza fiscale", "dichiarazione dei redditi",
-    "tenuta della contabilità", "manutenzione caldaia", "ristrutturazione bagno", "impianto elettrico",
-    "traduzioni tecniche", "servizio fotografico", "gestione dei social", "catering per eventi",
-    "consulenza legale", "progetto d'interni", "lezioni private di matematica", "revisione auto",
-    "pulizie uffici", "sviluppo app", "campagne pubblicitarie", "perizia tecnica", "corso di formazione",
-    "buste paga", "video aziendale", "traslochi", "giardinaggio", "copywriting", "SEO e posizionamento",
+    "sito web",
+    "logo e immagine coordinata",
+    "consulenza fiscale",
+    "dichiarazione dei redditi",
+    "tenuta della contabilità",
+    "manutenzione caldaia",
+    "ristrutturazione bagno",
+    "impianto elettrico",
+    "traduzioni tecniche",
+    "servizio fotografico",
+    "gestione dei social",
+    "catering per eventi",
+    "consulenza legale",
+    "progetto d'interni",
+    "lezioni private di matematica",
+    "revisione auto",
+    "pulizie uffici",
+    "sviluppo app",
+    "campagne pubblicitarie",
+    "perizia tecnica",
+    "corso di formazione",
+    "buste paga",
+    "video aziendale",
+    "traslochi",
+    "giardinaggio",
+    "copywriting",
+    "SEO e posizionamento",
 )
 SIGNATURES = (
-    "{f} {s}", "{f}", "Studio {s}", "{s} Consulting", "Atelier {f}", "{f} – grafica e web", "Geom. {f} {s}",
+    "{f} {s}",
+    "{f}",
+    "Studio {s}",
+    "{s} Consulting",
+    "Atelier {f}",
+    "{f} – grafica e web",
+    "Geom. {f} {s}",
 )
 # Notes: about half speak of the payment (the common word), some of the quote; RARE is ~1 case a user.
 NOTE_OPENINGS = (
@@ -102,9 +157,13 @@ NOTE_OPENINGS = (
     ("Email dal tono aggressivo; ho risposto con calma e per iscritto.", 2),
 )
 NOTE_FOLLOWUPS = (
-    "Da ricordare alla prossima riunione.", "Ne parlo con il commercialista.", "Aspetto la sua risposta.",
-    "Prossimo passo: mail riassuntiva con le condizioni di pagamento.", "Ho fissato un limite chiaro.",
-    "Valuto se conviene continuare.", "Gli ho mandato il preventivo aggiornato.",
+    "Da ricordare alla prossima riunione.",
+    "Ne parlo con il commercialista.",
+    "Aspetto la sua risposta.",
+    "Prossimo passo: mail riassuntiva con le condizioni di pagamento.",
+    "Ho fissato un limite chiaro.",
+    "Valuto se conviene continuare.",
+    "Gli ho mandato il preventivo aggiornato.",
 )
 RARE_NOTE = "Il legale propone un'ingiunzione di pagamento per la fattura n. {n}."
 MONTHS = ("gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre").split()
@@ -163,16 +222,27 @@ def _answer_pool(flow: Flow, rng: random.Random, walks: int) -> list[tuple[dict[
         signature = _json({k: v for k, v in answers.items() if flow.questions[k].kind != "text"})
         if signature not in assessed:
             assessment = classify(flow, answers)
-            assessed[signature] = (_json(assessment.to_dict()), assessment.main, assessment.secondary, assessment.confidence)
+            assessed[signature] = (
+                _json(assessment.to_dict()),
+                assessment.main,
+                assessment.secondary,
+                assessment.confidence,
+            )
         pool.append((answers, *assessed[signature]))
     return pool
 
 
 def _note(rng: random.Random, rare: bool) -> str:
     values = {
-        "n": rng.randint(1, 240), "d": rng.randint(2, 95), "k": rng.randint(2, 6), "amt": f"{rng.randint(1, 40) * 50:,}".replace(",", "."),
-        "dd": rng.randint(1, 28), "mm": rng.randint(1, 12), "p": rng.choice((10, 15, 20, 30, 50)),
-        "mese": rng.choice(MONTHS), "h": rng.randint(20, 23),
+        "n": rng.randint(1, 240),
+        "d": rng.randint(2, 95),
+        "k": rng.randint(2, 6),
+        "amt": f"{rng.randint(1, 40) * 50:,}".replace(",", "."),
+        "dd": rng.randint(1, 28),
+        "mm": rng.randint(1, 12),
+        "p": rng.choice((10, 15, 20, 30, 50)),
+        "mese": rng.choice(MONTHS),
+        "h": rng.randint(20, 23),
     }
     if rare:
         text = RARE_NOTE.format(**values)
@@ -269,10 +339,25 @@ def build(path: Path, users: int, per_user: int, seed: int = 11, pool: int = POO
             if rng.random() < 0.04:
                 due = t + rng.uniform(3, 30) * 86400
                 reminders_rows.append((uid, case_id, _stamp(due), _stamp(t + 60), _stamp(due) if due < now else None))
-            cases_rows.append((
-                case_id, uid, next_case_no[uid], client_id, flow.id, flow.version, "it", _json(answers),
-                assessment_json, main, secondary, confidence, status, created, _stamp(updated),
-            ))
+            cases_rows.append(
+                (
+                    case_id,
+                    uid,
+                    next_case_no[uid],
+                    client_id,
+                    flow.id,
+                    flow.version,
+                    "it",
+                    _json(answers),
+                    assessment_json,
+                    main,
+                    secondary,
+                    confidence,
+                    status,
+                    created,
+                    _stamp(updated),
+                )
+            )
             # The same texts, in the same order, as the Coach and the case book give the store.
             texts = [alias, *flow.search_texts(answers), *notes]
             terms = index_terms(uid, (x for x in texts if isinstance(x, str)))
@@ -280,10 +365,13 @@ def build(path: Path, users: int, per_user: int, seed: int = 11, pool: int = POO
                 index_rows.append((case_id, terms))
         notes_rows.sort(key=lambda r: r[0])  # notes are written later than their case, interleaved
         tick = time.perf_counter()
-        conn.executemany("INSERT INTO clients (id, user_id, alias, alias_key, created) VALUES (?, ?, ?, ?, ?)", clients_rows)
+        conn.executemany(
+            "INSERT INTO clients (id, user_id, alias, alias_key, created) VALUES (?, ?, ?, ?, ?)", clients_rows
+        )
         conn.executemany(
             "INSERT INTO cases (id, user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, "
-            "main, secondary, confidence, status, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "main, secondary, confidence, status, created, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             cases_rows,
         )
         conn.executemany(
@@ -291,9 +379,12 @@ def build(path: Path, users: int, per_user: int, seed: int = 11, pool: int = POO
             [(uid, cid, text, _stamp(at)) for at, uid, cid, text in notes_rows],
         )
         conn.executemany(
-            "INSERT INTO case_events (user_id, case_id, kind, before, after, at) VALUES (?, ?, 'status', ?, ?, ?)", events_rows
+            "INSERT INTO case_events (user_id, case_id, kind, before, after, at) VALUES (?, ?, 'status', ?, ?, ?)",
+            events_rows,
         )
-        conn.executemany("INSERT INTO reminders (user_id, case_id, due, created, fired) VALUES (?, ?, ?, ?, ?)", reminders_rows)
+        conn.executemany(
+            "INSERT INTO reminders (user_id, case_id, due, created, fired) VALUES (?, ?, ?, ?, ?)", reminders_rows
+        )
         conn.executemany("INSERT INTO case_search (rowid, terms) VALUES (?, ?)", index_rows)
         insert_seconds += time.perf_counter() - tick
         counts["notes"] += len(notes_rows)
@@ -339,8 +430,9 @@ def _check_sample(store: Store, flow: Flow, rng: random.Random, total: int, k: i
         ).fetchone()
         case = store.case(user_id, case_no)
         state = {"flow": flow.id, "flow_version": flow.version, "lang": case["lang"], "answers": case["answers"]}
-        number = replay.save_case(user_id, state, case["assessment"], case["alias"],
-                                  search_texts=flow.search_texts(case["answers"]))
+        number = replay.save_case(
+            user_id, state, case["assessment"], case["alias"], search_texts=flow.search_texts(case["answers"])
+        )
         for note in store.notes(user_id, case_no):
             replay.add_note(user_id, number, note["text"])
         after = replay.conn.execute(
@@ -437,10 +529,28 @@ def measure(path: Path, built: dict[str, Any], samples: int, warm: int) -> list[
     sync = store.conn.execute("PRAGMA synchronous").fetchone()[0]
     built["checked"] = _check_sample(store, book.flow, rng, built["cases"])
     built["journal_mode"], built["synchronous"] = mode, {1: "NORMAL"}.get(sync, sync)
-    rows.append(Row(SECTION, f"build {built['cases']:,} cases, {built['notes']:,} notes, {users:,} users",
-                    built["seconds"], "s", "", None, built))
-    rows.append(Row(SECTION, "database size", size / 1e6, "MB", "", None,
-                    {"bytes": size, "per_case_bytes": round(size / built["cases"])}))
+    rows.append(
+        Row(
+            SECTION,
+            f"build {built['cases']:,} cases, {built['notes']:,} notes, {users:,} users",
+            built["seconds"],
+            "s",
+            "",
+            None,
+            built,
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "database size",
+            size / 1e6,
+            "MB",
+            "",
+            None,
+            {"bytes": size, "per_case_bytes": round(size / built["cases"])},
+        )
+    )
 
     def args_users(n: int) -> list[tuple[int]]:
         return [(rng.choice(user_ids),) for _ in range(n)]
@@ -455,29 +565,45 @@ def measure(path: Path, built: dict[str, Any], samples: int, warm: int) -> list[
 
     # (name, front-end call, store call(s) beneath it, argument maker)
     operations = [
-        ("list newest 10", lambda u: book.list_cases(u, 1, page_size=10),
-         lambda u: (store.count_cases(u), store.cases(u, limit=10)), args_users),
+        (
+            "list newest 10",
+            lambda u: book.list_cases(u, 1, page_size=10),
+            lambda u: (store.count_cases(u), store.cases(u, limit=10)),
+            args_users,
+        ),
         ("show one case", lambda u, n: book.show_case(u, n), store_show, args_cases),
-        (f"search common word «{COMMON}»", lambda u: book.search(u, COMMON),
-         lambda u: store.search_cases(u, COMMON, 10), args_users),
-        (f"search rare word «{RARE}»", lambda u: book.search(u, RARE),
-         lambda u: store.search_cases(u, RARE, 10), args_users),
+        (
+            f"search common word «{COMMON}»",
+            lambda u: book.search(u, COMMON),
+            lambda u: store.search_cases(u, COMMON, 10),
+            args_users,
+        ),
+        (
+            f"search rare word «{RARE}»",
+            lambda u: book.search(u, RARE),
+            lambda u: store.search_cases(u, RARE, 10),
+            args_users,
+        ),
         ("stats", lambda u: book.stats(u), lambda u: store.case_summaries(u), args_users),
     ]
     all_scans: list[str] = []
     measured = []
     for name, front, bare, make_args in operations:
         probe = make_args(1)[0]
-        plans, scans = _plans(store, _traced(store, lambda: bare(*probe)))
+        plans, scans = _plans(store, _traced(store, lambda bare=bare, probe=probe: bare(*probe)))
         all_scans += scans
         for level, fn in (("store", bare), ("casebook", front)):
             times = _sample(fn, make_args(warm + samples), warm)
             measured.append((name, level, times, plans if level == "store" else None))
     # The index lookup alone, without the join that orders the matches by date.
     match_only = {
-        word: _sample(lambda u, w=word: store.conn.execute(
-            "SELECT rowid FROM case_search WHERE case_search MATCH ?", (match_query(u, w),)).fetchall(),
-            args_users(warm + samples), warm)
+        word: _sample(
+            lambda u, w=word: store.conn.execute(
+                "SELECT rowid FROM case_search WHERE case_search MATCH ?", (match_query(u, w),)
+            ).fetchall(),
+            args_users(warm + samples),
+            warm,
+        )
         for word in (COMMON, RARE)
     }
     matches = [store.search_cases(u, COMMON, 1)[0] for (u,) in args_users(200)]
@@ -485,8 +611,13 @@ def measure(path: Path, built: dict[str, Any], samples: int, warm: int) -> list[
 
     for name, level, times, plans in measured:
         p50, p95 = percentile(times, 50), percentile(times, 95)
-        detail: dict[str, Any] = {"samples": len(times), "p50_ms": round(p50, 4), "p95_ms": round(p95, 4),
-                                  "p99_ms": round(percentile(times, 99), 4), "max_ms": round(max(times), 3)}
+        detail: dict[str, Any] = {
+            "samples": len(times),
+            "p50_ms": round(p50, 4),
+            "p95_ms": round(p95, 4),
+            "p99_ms": round(percentile(times, 99), 4),
+            "max_ms": round(max(times), 3),
+        }
         if plans is not None:
             detail["query_plans"] = plans
         if "common" in name:
@@ -499,8 +630,7 @@ def measure(path: Path, built: dict[str, Any], samples: int, warm: int) -> list[
         label = "CaseBook (rendered)" if level == "casebook" else "store query"
         rows.append(Row(SECTION, f"{name}: {label} p50", p50, "ms", "", None, {}))
         rows.append(Row(SECTION, f"{name}: {label} p95", p95, "ms", f"≤ {GOAL_MS:g} ms", p95 <= GOAL_MS, detail))
-    rows.append(Row(SECTION, "full scans in query plans", len(all_scans), "", "0", not all_scans,
-                    {"lines": all_scans}))
+    rows.append(Row(SECTION, "full scans in query plans", len(all_scans), "", "0", not all_scans, {"lines": all_scans}))
 
     rows.append(_naive_reference(store, path, rng.choice(user_ids)))
     store.close()
@@ -523,13 +653,25 @@ def _naive_reference(store: Store, path: Path, user_id: int) -> Row:
         )
     db["ref_docs"].enable_fts(["text"])
     build_seconds = time.perf_counter() - tick
-    search = lambda: list(db["ref_docs"].search(COMMON, where="user_id = :user", where_args={"user": user_id}, limit=10))  # noqa: E731
+
+    def search() -> list:
+        return list(db["ref_docs"].search(COMMON, where="user_id = :user", where_args={"user": user_id}, limit=10))
+
     first, _ = timed(search)
     once, found = timed(search)
     everyone = db.execute(f"SELECT count(*) FROM ref_docs_fts WHERE ref_docs_fts MATCH '{COMMON}'").fetchone()[0]
-    return Row(SECTION, f"reference: sqlite-utils Table.search('{COMMON}') then user filter (once, warm)",
-               once * 1000, "ms", "", None,
-               {"cold_first_call_ms": round(first * 1000, 1), "matches_ranked_all_users": everyone,
-                "shown": len(found), "reference_index_build_s": round(build_seconds, 1),
-                "sql": db["ref_docs"].search_sql(where="user_id = :user", limit=10)})
-
+    return Row(
+        SECTION,
+        f"reference: sqlite-utils Table.search('{COMMON}') then user filter (once, warm)",
+        once * 1000,
+        "ms",
+        "",
+        None,
+        {
+            "cold_first_call_ms": round(first * 1000, 1),
+            "matches_ranked_all_users": everyone,
+            "shown": len(found),
+            "reference_index_build_s": round(build_seconds, 1),
+            "sql": db["ref_docs"].search_sql(where="user_id = :user", limit=10),
+        },
+    )

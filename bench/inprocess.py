@@ -26,8 +26,15 @@ from bot.telegram.app import build_application
 from .common import FAKE_TOKEN, Row
 
 UPDATES = {"full": 5000, "quick": 600, "tiny": 50}  # updates measured per size
-BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "clientcoach", "username": "clientcoach_bot",
-            "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+BOT_USER = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "clientcoach",
+    "username": "clientcoach_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 GROUPS = (
     ("engine (transitions)", ("bot/engine.py", "transitions/")),
     ("classifier", ("bot/classifier.py",)),
@@ -56,7 +63,9 @@ class InstantBotApi(BaseRequest):
     async def shutdown(self) -> None:
         return None
 
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None, **_: Any) -> tuple[int, bytes]:
+    async def do_request(
+        self, url: str, method: str, request_data: RequestData | None = None, **_: Any
+    ) -> tuple[int, bytes]:
         self.calls += 1
         name = url.rsplit("/", 1)[-1]
         params = request_data.parameters if request_data else {}
@@ -100,16 +109,38 @@ class Drive:
         return self.update_id
 
     def text(self, user_id: int, text: str) -> dict[str, Any]:
-        entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
-        return {"update_id": self._next_id(), "message": {
-            "message_id": self._next_id(), "date": int(time.time()), "chat": {"id": user_id, "type": "private"},
-            "from": self._user(user_id), "text": text, "entities": entities}}
+        entities = (
+            [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+        )
+        return {
+            "update_id": self._next_id(),
+            "message": {
+                "message_id": self._next_id(),
+                "date": int(time.time()),
+                "chat": {"id": user_id, "type": "private"},
+                "from": self._user(user_id),
+                "text": text,
+                "entities": entities,
+            },
+        }
 
     def press(self, user_id: int, data: str) -> dict[str, Any]:
-        return {"update_id": self._next_id(), "callback_query": {
-            "id": str(self._next_id()), "from": self._user(user_id), "chat_instance": str(user_id), "data": data,
-            "message": {"message_id": 1, "date": int(time.time()), "chat": {"id": user_id, "type": "private"},
-                        "from": BOT_USER, "text": "q"}}}
+        return {
+            "update_id": self._next_id(),
+            "callback_query": {
+                "id": str(self._next_id()),
+                "from": self._user(user_id),
+                "chat_instance": str(user_id),
+                "data": data,
+                "message": {
+                    "message_id": 1,
+                    "date": int(time.time()),
+                    "chat": {"id": user_id, "type": "private"},
+                    "from": BOT_USER,
+                    "text": "q",
+                },
+            },
+        }
 
     def next_update(self, user_id: int) -> tuple[str, dict[str, Any]]:
         """What this user does next: ('button'|'text'|'new', update)."""
@@ -177,7 +208,16 @@ def run(size: str) -> list[Row]:
     _, _, profiler = asyncio.run(_measure(min(n, 2000), 10, profile=True))
     totals = _group(profiler)
     whole = sum(totals.values()) or 1.0
-    rows = [Row("in-process", "process_update, instant Bot API (mean per update)", per_update * 1e6, "µs", "", None,
-                {"updates": n, "kinds": kinds})]
+    rows = [
+        Row(
+            "in-process",
+            "process_update, instant Bot API (mean per update)",
+            per_update * 1e6,
+            "µs",
+            "",
+            None,
+            {"updates": n, "kinds": kinds},
+        )
+    ]
     rows += [Row("in-process", f"share: {name}", 100 * t / whole, "%") for name, t in totals.items()]
     return rows

@@ -61,7 +61,14 @@ def run(size: str) -> list[Row]:
     per_conversation = grown / count
     return [
         Row("memory", "conversations in progress", open_conversations, ""),
-        Row("memory", "Python heap growth per conversation (tracemalloc)", per_conversation, "B",
-            f"≤ {GOAL_BYTES} B", per_conversation <= GOAL_BYTES, {"count": count, "total_bytes": grown}),
+        Row(
+            "memory",
+            "Python heap growth per conversation (tracemalloc)",
+            per_conversation,
+            "B",
+            f"≤ {GOAL_BYTES} B",
+            per_conversation <= GOAL_BYTES,
+            {"count": count, "total_bytes": grown},
+        ),
         Row("memory", "database size per conversation", db_bytes / count, "B", "", None, {"db_bytes": db_bytes}),
     ]

@@ -36,8 +36,10 @@ def _fixed_screen() -> tuple[str, InlineKeyboardMarkup]:
     coach = Coach(Store.open(":memory:"))
     reply = coach.start(1, "it")
     reply = coach.act(1, Skip())
-    rows = [[InlineKeyboardButton(button_label(b), callback_data=Step("abcdef", i, b.action).encode()) for b in row]
-            for i, row in enumerate(reply.dialog.buttons)]
+    rows = [
+        [InlineKeyboardButton(button_label(b), callback_data=Step("abcdef", i, b.action).encode()) for b in row]
+        for i, row in enumerate(reply.dialog.buttons)
+    ]
     rows[0][0] = InlineKeyboardButton(rows[0][0].text, callback_data="a")
     return reply.dialog.text, InlineKeyboardMarkup(rows)
 
@@ -55,7 +57,9 @@ async def bare_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # The counter only keeps each edit different, or Telegram would answer "message is not modified".
     context.bot_data["n"] = context.bot_data.get("n", 0) + 1
     await query.edit_message_text(
-        f"{BARE_TEXT} {context.bot_data['n']}", parse_mode="HTML", reply_markup=BARE_KEYBOARD,
+        f"{BARE_TEXT} {context.bot_data['n']}",
+        parse_mode="HTML",
+        reply_markup=BARE_KEYBOARD,
         link_preview_options=NO_PREVIEW,
     )
 
@@ -70,7 +74,11 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _plain_app(server: BotApiServer) -> Application:
     return (
-        ApplicationBuilder().token(DEFAULT_TOKEN).base_url(f"{server.root}/bot").base_file_url(f"{server.root}/file/bot").build()
+        ApplicationBuilder()
+        .token(DEFAULT_TOKEN)
+        .base_url(f"{server.root}/bot")
+        .base_file_url(f"{server.root}/file/bot")
+        .build()
     )
 
 
@@ -117,8 +125,10 @@ def _next_tap(buttons: list[tuple[str, str | None]], forward: bool) -> tuple[str
     actions = {tapped.move.encode(): d for d, tapped in steps.items() if isinstance(tapped, Step)}
     if forward:
         options = [a for a in actions if a.startswith(("opt:", "tog:"))]
-        if "done" in actions and any(a.startswith("tog:") for a in actions) and any(
-            label.startswith("✅") for label, _ in buttons
+        if (
+            "done" in actions
+            and any(a.startswith("tog:") for a in actions)
+            and any(label.startswith("✅") for label, _ in buttons)
         ):
             return actions["done"], True
         if options:
@@ -165,7 +175,9 @@ async def _measure(make_app, drive, users: int, taps: int) -> float:
 def _clientcoach(db: Path):
     def make(server: BotApiServer) -> Application:
         # AIORateLimiter deliberately caps output at 30 messages per second; the bench measures work.
-        return build_application(Settings(DEFAULT_TOKEN, str(db), frozenset(), server.root), Coach(Store.open(db)), rate_limit=False)
+        return build_application(
+            Settings(DEFAULT_TOKEN, str(db), frozenset(), server.root), Coach(Store.open(db)), rate_limit=False
+        )
 
     return make
 
@@ -174,7 +186,10 @@ def run(size: str) -> list[Row]:
     sequential, concurrent_users, per_user = SIZES[size]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        runs = (("sequential, 1 user", 1, sequential), (f"{concurrent_users} users at once", concurrent_users, per_user))
+        runs = (
+            ("sequential, 1 user", 1, sequential),
+            (f"{concurrent_users} users at once", concurrent_users, per_user),
+        )
         for label, users, taps in runs:
             echo_us = asyncio.run(_measure(echo_app, echo_user, users, taps))
             bare_us = asyncio.run(_measure(bare_app, bare_user, users, taps))
@@ -184,6 +199,14 @@ def run(size: str) -> list[Row]:
                 Row("turn over HTTP", f"{label}: echo bot (reference)", echo_us, "µs/update"),
                 Row("turn over HTTP", f"{label}: bare bot, same calls (a)", bare_us, "µs/update"),
                 Row("turn over HTTP", f"{label}: clientcoach (b)", ours_us, "µs/update"),
-                Row("turn over HTTP", f"{label}: ratio b/a", ratio, "×", f"≤ {GOAL}×", ratio <= GOAL, {"updates": users * taps}),
+                Row(
+                    "turn over HTTP",
+                    f"{label}: ratio b/a",
+                    ratio,
+                    "×",
+                    f"≤ {GOAL}×",
+                    ratio <= GOAL,
+                    {"updates": users * taps},
+                ),
             ]
     return rows

@@ -410,7 +410,13 @@ def _outcome(rest: str) -> CaseAction | None:
 _FIXED: dict[str, Move] = {cls.WORD: cls() for cls in (Done, Back, Skip, Cancel, Review, Finish, Resume)}
 _WITH_ID: dict[str, Callable[[str], Move]] = {"opt": Answer, "tog": Toggle, "chg": Change}
 _READERS: dict[str, Callable[[str], Action | None]] = {
-    "q": _step, "r": _restart, "s": _script, "x": _x, "h": _page, "c": _open, "o": _outcome,
+    "q": _step,
+    "r": _restart,
+    "s": _script,
+    "x": _x,
+    "h": _page,
+    "c": _open,
+    "o": _outcome,
 }
 
 
@@ -424,9 +430,41 @@ def decode(data: object) -> Action | None:
 
 
 __all__ = [
-    "CALLBACK_LIMIT", "EXTRAS", "FORMS", "MAX_DIGITS", "MAX_ID", "MAX_NONCE", "RESTART_WORDS", "VARIANTS",
-    "Action", "Answer", "AskDelete", "AskDeleteAll", "Back", "Cancel", "CaseAction", "Change", "ChooseOutcome",
-    "ConfirmDelete", "ConfirmDeleteAll", "Confirmation", "Deletion", "Done", "Extra", "Finish", "KeepCases",
-    "ListPage", "Move", "OpenCase", "Restart", "Resume", "Review", "ScriptVariant", "SetOutcome", "Skip", "Step",
-    "Toggle", "decode",
+    "CALLBACK_LIMIT",
+    "EXTRAS",
+    "FORMS",
+    "MAX_DIGITS",
+    "MAX_ID",
+    "MAX_NONCE",
+    "RESTART_WORDS",
+    "VARIANTS",
+    "Action",
+    "Answer",
+    "AskDelete",
+    "AskDeleteAll",
+    "Back",
+    "Cancel",
+    "CaseAction",
+    "Change",
+    "ChooseOutcome",
+    "ConfirmDelete",
+    "ConfirmDeleteAll",
+    "Confirmation",
+    "Deletion",
+    "Done",
+    "Extra",
+    "Finish",
+    "KeepCases",
+    "ListPage",
+    "Move",
+    "OpenCase",
+    "Restart",
+    "Resume",
+    "Review",
+    "ScriptVariant",
+    "SetOutcome",
+    "Skip",
+    "Step",
+    "Toggle",
+    "decode",
 ]

@@ -199,49 +199,81 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
 AddCommand = Callable[..., argparse.ArgumentParser]
 
 
-def add_commands(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser], add_command: AddCommand) -> None:
+def add_commands(
+    sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser], add_command: AddCommand
+) -> None:
     """Register the `cases` command group (`parents` carry the global --db and --lang)."""
     user = argparse.ArgumentParser(add_help=False)
-    user.add_argument("--user", type=_user_id, default=CONSOLE_USER, metavar="ID",
-                      help="whose cases (default 0, the console user; a Telegram user id for the bot's)")
+    user.add_argument(
+        "--user",
+        type=_user_id,
+        default=CONSOLE_USER,
+        metavar="ID",
+        help="whose cases (default 0, the console user; a Telegram user id for the bot's)",
+    )
     cases = add_command(
-        sub, "cases", "look up, annotate, follow up, export and delete saved cases",
-        ["clientcoach cases list", "clientcoach cases --db cc.db show 3"], parents,
+        sub,
+        "cases",
+        "look up, annotate, follow up, export and delete saved cases",
+        ["clientcoach cases list", "clientcoach cases --db cc.db show 3"],
+        parents,
         details="Each finished questionnaire is a case, numbered 1, 2, 3... per user. The output is in\n"
-                "--lang, else $CLIENTCOACH_LANG, else the language the user last chose.",
+        "--lang, else $CLIENTCOACH_LANG, else the language the user last chose.",
     )
     commands = cases.add_subparsers(dest="cases_command", required=True, metavar="COMMAND")
 
     def command(name: str, run: Command, summary: str, *examples: str) -> argparse.ArgumentParser:
-        parser = add_command(commands, name, summary, [f"clientcoach cases {e}" for e in examples], [*parents, user],
-                             _runner(run))
+        parser = add_command(
+            commands, name, summary, [f"clientcoach cases {e}" for e in examples], [*parents, user], _runner(run)
+        )
         parser.set_defaults(parser=parser)
         return parser
 
     listing = command("list", cmd_list, "your cases, newest first", "list", "list --page 2")
-    listing.add_argument("--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)")
+    listing.add_argument(
+        "--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)"
+    )
     command("show", cmd_show, "one case: answers, profile, history, advice and first script", "show 3").add_argument(
-        "case", metavar="N", help="the case number")
-    command("search", cmd_search, "cases whose client, typed answers or notes contain the words",
-            "search Rossi", "search fattura ritardo").add_argument("text", nargs="+", metavar="TEXT",
-                                                                  help="words to look for in client names, typed answers and notes")
+        "case", metavar="N", help="the case number"
+    )
+    command(
+        "search",
+        cmd_search,
+        "cases whose client, typed answers or notes contain the words",
+        "search Rossi",
+        "search fattura ritardo",
+    ).add_argument("text", nargs="+", metavar="TEXT", help="words to look for in client names, typed answers and notes")
     note = command("note", cmd_note, "add a note to a case", "note 3 ha pagato la fattura", "note 3 - < nota.txt")
     note.add_argument("case", metavar="N", help="the case number")
-    note.add_argument("text", nargs="+", metavar="TEXT", help="the note (the rest of the line), or - to read it from standard input")
-    outcome = command("outcome", cmd_outcome, "record how a case went", "outcome 3 risolto", "outcome 3 cliente_lasciato")
+    note.add_argument(
+        "text", nargs="+", metavar="TEXT", help="the note (the rest of the line), or - to read it from standard input"
+    )
+    outcome = command(
+        "outcome", cmd_outcome, "record how a case went", "outcome 3 risolto", "outcome 3 cliente_lasciato"
+    )
     outcome.add_argument("case", metavar="N", help="the case number")
     outcome.add_argument("status", metavar="STATUS", help="aperto | risolto | cliente_tenuto | cliente_lasciato")
     remind = command("remind", cmd_remind, "set a reminder on a case", "remind 3 3g", "remind 3 25/12/2026 10:00")
     remind.add_argument("case", metavar="N", help="the case number")
-    remind.add_argument("when", nargs="+", metavar="WHEN",
-                        help="3g | 1s | 2h (3d | 1w) or a date: 25/12/2026, 2026-12-25 (time zone: $CLIENTCOACH_TZ)")
+    remind.add_argument(
+        "when",
+        nargs="+",
+        metavar="WHEN",
+        help="3g | 1s | 2h (3d | 1w) or a date: 25/12/2026, 2026-12-25 (time zone: $CLIENTCOACH_TZ)",
+    )
     command("due", cmd_due, "reminders that have fallen due: shows them and marks them delivered", "due")
-    export = command("export", cmd_export, "all your cases with their notes, as CSV or JSON",
-                     "export --out casi.csv", "export --format json > casi.json")
+    export = command(
+        "export",
+        cmd_export,
+        "all your cases with their notes, as CSV or JSON",
+        "export --out casi.csv",
+        "export --format json > casi.json",
+    )
     export.add_argument("--format", choices=("csv", "json"), default="csv", help="(default csv)")
     export.add_argument("--out", metavar="FILE", help="write to FILE, readable by you alone (default: standard output)")
-    delete = command("delete", cmd_delete, "delete a case, or with --all everything kept about you",
-                     "delete 3", "delete --all --yes")
+    delete = command(
+        "delete", cmd_delete, "delete a case, or with --all everything kept about you", "delete 3", "delete --all --yes"
+    )
     delete.add_argument("case", nargs="?", metavar="N", help="the case number")
     delete.add_argument("--all", action="store_true", help="delete all your cases, notes, reminders and settings")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")

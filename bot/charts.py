@@ -45,14 +45,14 @@ def monthly_bars_png(title: str, months: Sequence[str], panels: Sequence[Panel],
     figure.suptitle(title, fontsize=13, fontweight="bold")
     axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     positions = range(len(months))
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=True):
         bottom = [0] * len(months)
-        for default_colour, series in zip(PALETTE, panel.series):
+        for default_colour, series in zip(PALETTE, panel.series, strict=False):  # more colours than series
             if not any(series.values):
                 continue
             colour = series.colour or default_colour
             ax.bar(positions, series.values, bottom=bottom, color=colour, label=series.label, width=BAR_WIDTH)
-            bottom = [b + v for b, v in zip(bottom, series.values)]
+            bottom = [b + v for b, v in zip(bottom, series.values, strict=True)]
         # With few months, keep the bars narrow and centred rather than stretched over the width.
         pad = max(0.0, (MIN_SLOTS - len(months)) / 2)
         ax.set_xlim(-0.5 - pad, len(months) - 0.5 + pad)
@@ -64,7 +64,12 @@ def monthly_bars_png(title: str, months: Sequence[str], panels: Sequence[Panel],
         ax.spines[["top", "right"]].set_visible(False)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
-    axes[-1].set_xticks(list(positions), list(months), rotation=45 if len(months) > 6 else 0, ha="right" if len(months) > 6 else "center")
+    axes[-1].set_xticks(
+        list(positions),
+        list(months),
+        rotation=45 if len(months) > 6 else 0,
+        ha="right" if len(months) > 6 else "center",
+    )
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

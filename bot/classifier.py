@@ -67,7 +67,9 @@ class Assessment:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Assessment":
         known = cls.__dataclass_fields__
-        return cls(**{**{k: v for k, v in data.items() if k in known}, "reasons": tuple(Reason(**r) for r in data["reasons"])})
+        return cls(
+            **{**{k: v for k, v in data.items() if k in known}, "reasons": tuple(Reason(**r) for r in data["reasons"])}
+        )
 
 
 def _contributions(q: Question, value: Any) -> tuple[dict[str, float], set[str]]:
@@ -115,9 +117,7 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
     others = [p for p in PROBLEM_PROFILES if p != main]
     second = max(others, key=lambda p: (scores[p], -PROFILES.index(p)))
     secondary = (
-        second
-        if not good_client and scores[second] >= max(SECONDARY_MIN, SECONDARY_SHARE * scores[main])
-        else None
+        second if not good_client and scores[second] >= max(SECONDARY_MIN, SECONDARY_SHARE * scores[main]) else None
     )
     runner_up = max(scores[p] for p in PROFILES if p != main)
     margin = scores[main] - runner_up

@@ -49,18 +49,29 @@ def global_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     languages = load_languages()
     common.add_argument(
-        "--db", metavar="PATH", default=argparse.SUPPRESS,
+        "--db",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
         help=f"the SQLite database (default: $CLIENTCOACH_DB, else {_default_db()})",
     )
     common.add_argument(
-        "--lang", choices=languages.codes, default=argparse.SUPPRESS,
+        "--lang",
+        choices=languages.codes,
+        default=argparse.SUPPRESS,
         help=f"language: {languages.help_text()}; also $CLIENTCOACH_LANG",
     )
     return common
 
 
-def add_command(sub: argparse._SubParsersAction, name: str, summary: str, examples: list[str], common: list,
-                func: Callable[[argparse.Namespace], int] | None = None, details: str = "") -> argparse.ArgumentParser:
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    examples: list[str],
+    common: list,
+    func: Callable[[argparse.Namespace], int] | None = None,
+    details: str = "",
+) -> argparse.ArgumentParser:
     """A subcommand with its description, examples and the global options."""
     description = summary[0].upper() + summary[1:] + "." + (f"\n\n{details}" if details else "")
     epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
@@ -129,8 +140,12 @@ async def _get_me(settings: Any) -> Any:
     from telegram.request import HTTPXRequest
 
     request = HTTPXRequest(connect_timeout=NETWORK_TIMEOUT, read_timeout=NETWORK_TIMEOUT)
-    bot = Bot(settings.token, base_url=settings.base_url or f"{TELEGRAM_ROOT}/bot",
-              base_file_url=settings.base_file_url or f"{TELEGRAM_ROOT}/file/bot", request=request)
+    bot = Bot(
+        settings.token,
+        base_url=settings.base_url or f"{TELEGRAM_ROOT}/bot",
+        base_file_url=settings.base_file_url or f"{TELEGRAM_ROOT}/file/bot",
+        request=request,
+    )
     async with bot:  # initialize() calls getMe
         return bot.bot
 
@@ -248,8 +263,17 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     finally:
         store.close()
     known = len(migrations._migrations)
-    print(ui(_lang(args), "db_report", report["path"], report["integrity"], report["schema_version"], known,
-             human_size(report["size_bytes"])))
+    print(
+        ui(
+            _lang(args),
+            "db_report",
+            report["path"],
+            report["integrity"],
+            report["schema_version"],
+            known,
+            human_size(report["size_bytes"]),
+        )
+    )
     return 0 if report["integrity"] == "ok" else 1
 
 
@@ -286,39 +310,59 @@ def _environment_help() -> str:
 def build_parser() -> argparse.ArgumentParser:
     common = global_options()
     parser = Parser(
-        prog="clientcoach", parents=[common],
+        prog="clientcoach",
+        parents=[common],
         description="Coaching through one difficult client: a short questionnaire, the client's profile, "
-                    "why, what to do, and ready-to-send messages. In the terminal or on Telegram.",
+        "why, what to do, and ready-to-send messages. In the terminal or on Telegram.",
         epilog="examples:\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
-               "  clientcoach run --check\n\nEach command has its own --help.",
+        "  clientcoach run --check\n\nEach command has its own --help.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [common]
 
     chat = add_command(
-        sub, "chat", "answer the questionnaire in the terminal", [
-            "clientcoach chat", "clientcoach chat --lang en --user 2",
+        sub,
+        "chat",
+        "answer the questionnaire in the terminal",
+        [
+            "clientcoach chat",
+            "clientcoach chat --lang en --user 2",
             "printf 'Rossi\\n3\\n' | clientcoach chat --new",
-        ], parents, cmd_chat,
+        ],
+        parents,
+        cmd_chat,
         "Type the number of an option, several numbers for 'pick all that apply', or the answer itself.\n"
         "Words that work at any question: indietro/back, salta/skip, rivedi/review, annulla/cancel,\n"
         "ricomincia/restart, aiuto/help, and esci/quit/exit (or Ctrl-D) to leave; an unfinished\n"
         "questionnaire is kept. One chat at a time holds a user's questionnaire.",
     )
-    chat.add_argument("--user", type=cases_cli._user_id, default=cases_cli.CONSOLE_USER, metavar="ID",
-                      help="the local user the answers and cases belong to (default 0)")
+    chat.add_argument(
+        "--user",
+        type=cases_cli._user_id,
+        default=cases_cli.CONSOLE_USER,
+        metavar="ID",
+        help="the local user the answers and cases belong to (default 0)",
+    )
     choice = chat.add_mutually_exclusive_group()
-    choice.add_argument("--resume", action="store_true",
-                        help="go on with an unfinished questionnaire (automatic in an interactive terminal)")
+    choice.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with an unfinished questionnaire (automatic in an interactive terminal)",
+    )
     choice.add_argument("--new", action="store_true", help="drop an unfinished questionnaire and start a new one")
     chat.add_argument("--flow", metavar="FILE", help="another flow file (default: the bundled cliente_difficile)")
 
     run = add_command(
-        sub, "run", "run the Telegram bot", [
+        sub,
+        "run",
+        "run the Telegram bot",
+        [
             "TELEGRAM_BOT_TOKEN=123456789:AA... clientcoach run",
             "clientcoach run --check",
             "clientcoach run --webhook-url https://bot.example.com/clientcoach --port 8443",
-        ], parents, cmd_run,
+        ],
+        parents,
+        cmd_run,
         "Long polling by default, or a webhook with --webhook-url. The token comes from\n"
         "TELEGRAM_BOT_TOKEN (environment or .env). Before starting, the token is checked with\n"
         "Telegram (getMe), retried a few times if the network is down.\n\n" + _environment_help(),
@@ -327,33 +371,80 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook-url", metavar="URL", help="public https URL for webhook mode (default: long polling)")
     run.add_argument("--listen", default="127.0.0.1", metavar="HOST", help="webhook listen address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
-    run.add_argument("--api-url", metavar="URL", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)")
+    run.add_argument(
+        "--api-url", metavar="URL", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)"
+    )
     run.add_argument("--flow", metavar="FILE", help="another flow file (default: the bundled cliente_difficile)")
 
-    flows = add_command(sub, "flows", "check or draw the questionnaire flows",
-                        ["clientcoach flows check", "clientcoach flows draw > flow.mmd"], parents)
+    flows = add_command(
+        sub,
+        "flows",
+        "check or draw the questionnaire flows",
+        ["clientcoach flows check", "clientcoach flows draw > flow.mmd"],
+        parents,
+    )
     flows_sub = flows.add_subparsers(dest="flows_command", required=True, metavar="COMMAND")
-    check = add_command(flows_sub, "check", "validate flow files: questions, branches, translations",
-                        ["clientcoach flows check", "clientcoach flows check my_flow.yaml"], parents, cmd_flows_check)
-    check.add_argument("files", nargs="*", metavar="FILE", help="flow files (YAML) to check (default: every bundled flow)")
-    draw = add_command(flows_sub, "draw", "print a flow as a Mermaid diagram",
-                       ["clientcoach flows draw", "clientcoach flows draw --lang en my_flow.yaml"], parents, cmd_flows_draw)
+    check = add_command(
+        flows_sub,
+        "check",
+        "validate flow files: questions, branches, translations",
+        ["clientcoach flows check", "clientcoach flows check my_flow.yaml"],
+        parents,
+        cmd_flows_check,
+    )
+    check.add_argument(
+        "files", nargs="*", metavar="FILE", help="flow files (YAML) to check (default: every bundled flow)"
+    )
+    draw = add_command(
+        flows_sub,
+        "draw",
+        "print a flow as a Mermaid diagram",
+        ["clientcoach flows draw", "clientcoach flows draw --lang en my_flow.yaml"],
+        parents,
+        cmd_flows_draw,
+    )
     draw.add_argument("file", nargs="?", metavar="FILE", help="the flow file (default: the bundled cliente_difficile)")
 
     cases_cli.add_commands(sub, parents, add_command)
 
-    db = add_command(sub, "db", "check or back up the database",
-                     ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db"], parents)
+    db = add_command(
+        sub,
+        "db",
+        "check or back up the database",
+        ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db"],
+        parents,
+    )
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    add_command(db_sub, "check", "integrity, schema version and size of the database",
-                ["clientcoach db check", "clientcoach --db /srv/clientcoach/clientcoach.db db check"], parents, cmd_db_check)
-    backup = add_command(db_sub, "backup", "copy the database to a new file, safely even while the bot runs",
-                         ["clientcoach db backup backup.db", "clientcoach --db /srv/clientcoach/clientcoach.db db backup /backups/cc.db"],
-                         parents, cmd_db_backup, "The copy is readable by you alone; an existing file is never overwritten.")
+    add_command(
+        db_sub,
+        "check",
+        "integrity, schema version and size of the database",
+        ["clientcoach db check", "clientcoach --db /srv/clientcoach/clientcoach.db db check"],
+        parents,
+        cmd_db_check,
+    )
+    backup = add_command(
+        db_sub,
+        "backup",
+        "copy the database to a new file, safely even while the bot runs",
+        [
+            "clientcoach db backup backup.db",
+            "clientcoach --db /srv/clientcoach/clientcoach.db db backup /backups/cc.db",
+        ],
+        parents,
+        cmd_db_backup,
+        "The copy is readable by you alone; an existing file is never overwritten.",
+    )
     backup.add_argument("file", metavar="FILE", help="the new file to write")
 
-    add_command(sub, "privacy", "what clientcoach keeps about whom, and how to delete it",
-                ["clientcoach privacy", "clientcoach privacy --lang en"], parents, cmd_privacy)
+    add_command(
+        sub,
+        "privacy",
+        "what clientcoach keeps about whom, and how to delete it",
+        ["clientcoach privacy", "clientcoach privacy --lang en"],
+        parents,
+        cmd_privacy,
+    )
 
     try:
         from . import sender_cli

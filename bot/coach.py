@@ -37,8 +37,7 @@ from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
 from .results import DEFAULT_VARIANT, advice_screens, script_form
-from .sender import FIELDS as SENDER_FIELDS
-from .sender import ProfileError, clean_profile, parse_field
+from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, parse_field
 from .store import Store
 
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
@@ -149,7 +148,9 @@ class Coach:
             return self._redelivered(user_id)
         return self._dialog(state)
 
-    def reassess(self, user_id: int, case_no: int, lang: str | None = None, update_id: int | None = None) -> Reply | None:
+    def reassess(
+        self, user_id: int, case_no: int, lang: str | None = None, update_id: int | None = None
+    ) -> Reply | None:
         """The questionnaire again for a saved case's client, pre-filled; None if not the user's case."""
         case = self.store.case(user_id, case_no)
         if case is None:
@@ -189,8 +190,10 @@ class Coach:
         state, meta = self.load(user_id)
         lang = state["lang"] if state else self.lang(user_id, fallback_lang)
         if state is None:
-            return Reply(toast=self.ui(lang, "stale_button") if step is not None else None,
-                         messages=[] if step is not None else [Screen("notice", self.ui(lang, "nothing_in_progress"))])
+            return Reply(
+                toast=self.ui(lang, "stale_button") if step is not None else None,
+                messages=[] if step is not None else [Screen("notice", self.ui(lang, "nothing_in_progress"))],
+            )
         if conversation is not None and (conversation != state.get("cid") or step != state["step"]):
             return Reply(toast=self.ui(lang, "stale_button"))
         if not self.engine.compatible(state):
@@ -288,8 +291,14 @@ class Coach:
         answers = {q.id: value for q, value in self.engine.answered(state)}
         assessment = classify(self.flow, answers)
         final_state = {**state, "answers": answers}
-        case_no = self.store.save_case(user_id, final_state, assessment.to_dict(), answers.get("alias"),
-                                       update_id=update_id, search_texts=self.flow.search_texts(answers))
+        case_no = self.store.save_case(
+            user_id,
+            final_state,
+            assessment.to_dict(),
+            answers.get("alias"),
+            update_id=update_id,
+            search_texts=self.flow.search_texts(answers),
+        )
         if case_no is None:
             return self.result_again(user_id, state["cid"]) or self._redelivered(user_id)
         previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
@@ -327,7 +336,11 @@ class Coach:
         if case is None:
             return []
         return advice_screens(
-            self.renderer, case["lang"], case_no, case["answers"], Assessment.from_dict(case["assessment"]),
+            self.renderer,
+            case["lang"],
+            case_no,
+            case["answers"],
+            Assessment.from_dict(case["assessment"]),
             self.sender_profile(user_id),
         )
 
@@ -341,7 +354,15 @@ class Coach:
         if not 1 <= index <= len(scripts) or variant not in VARIANTS or form not in FORMS:
             return None
         return self.renderer.script_screen(
-            case["lang"], scripts[index - 1], index, len(scripts), case["answers"], assessment, variant, form, case_no,
+            case["lang"],
+            scripts[index - 1],
+            index,
+            len(scripts),
+            case["answers"],
+            assessment,
+            variant,
+            form,
+            case_no,
             self.sender_profile(user_id),
         )
 
@@ -388,7 +409,9 @@ class Coach:
         try:
             field_id, value = parse_field(field, raw)
         except ProfileError as exc:
-            return Screen("notice", self.ui(lang, "profile_error", exc.key, exc.field, exc.params), meta={"error": exc.key})
+            return Screen(
+                "notice", self.ui(lang, "profile_error", exc.key, exc.field, exc.params), meta={"error": exc.key}
+            )
         profile = self.sender_profile(user_id)
         if value:
             profile[field_id] = value
@@ -398,7 +421,9 @@ class Coach:
         return Screen("notice", self.ui(lang, "profile_set", field_id, value), meta={"field": field_id})
 
 
-def open_coach(db_path: str | Path | None = None, flow_path: str | Path | None = None, surface: str = "telegram") -> Coach:
+def open_coach(
+    db_path: str | Path | None = None, flow_path: str | Path | None = None, surface: str = "telegram"
+) -> Coach:
     """A Coach on the given database and flow (defaults: the default database, the bundled flow);
     `surface` is the front end its texts name commands for ("telegram" or "console")."""
     flow = load_flow(flow_path) if flow_path else None

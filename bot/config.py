@@ -114,13 +114,17 @@ def load_settings(
             "(to try the bot without Telegram, run `clientcoach chat`)."
         )
     if not TOKEN_PATTERN.match(token):
-        raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters, as BotFather gives it).")
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters, as BotFather gives it)."
+        )
     allowed: set[int] = set()
     for part in re.split(r"[,\s]+", env.allowed_users):
         if not part:
             continue
         if not re.fullmatch(r"-?[0-9]{1,19}", part):  # ASCII only: int() would also take "²"
-            raise ConfigError(f"CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part[:20]}' is not one.")
+            raise ConfigError(
+                f"CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part[:20]}' is not one."
+            )
         allowed.add(int(part))
     url = (api_url or env.api_url or "").strip() or None
     if url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", url):

@@ -22,7 +22,11 @@ CONSOLE_USER = 0
 RULE = "─" * 60
 # What the typed navigation commands do (the words for them are each language's).
 COMMAND_MOVES: dict[str, Move | Restart] = {
-    "back": Back(), "skip": Skip(), "cancel": Cancel(), "review": Review(), "restart": Restart(),
+    "back": Back(),
+    "skip": Skip(),
+    "cancel": Cancel(),
+    "review": Review(),
+    "restart": Restart(),
 }
 # How a tickable option shows whether it is ticked (the console's own marks, where Telegram has ✅ and ▫️).
 TICKS = {True: "[x] ", False: "[ ] ", None: ""}
@@ -37,7 +41,9 @@ def clean_line(line: str) -> str:
     if line.isascii():
         return line
     return "".join(
-        unicodedata.normalize("NFKC", c) if (c.isdigit() and not c.isdecimal()) or unicodedata.category(c) == "Zs" else c
+        unicodedata.normalize("NFKC", c)
+        if (c.isdigit() and not c.isdecimal()) or unicodedata.category(c) == "Zs"
+        else c
         for c in line
     )
 
@@ -60,8 +66,15 @@ class CleanInput:
 class Console:
     """Drives a Coach from lines of text."""
 
-    def __init__(self, coach: Coach, user_id: int = CONSOLE_USER, lang: str = "it",
-                 stdin: TextIO | None = None, stdout: TextIO | None = None, zone: tzinfo | None = None):
+    def __init__(
+        self,
+        coach: Coach,
+        user_id: int = CONSOLE_USER,
+        lang: str = "it",
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        zone: tzinfo | None = None,
+    ):
         self.coach, self.user_id, self.lang, self.zone = coach, user_id, lang, zone
         # Typed words (navigation, script versions and forms, a result's extras): every language's work.
         languages = coach.renderer.languages
@@ -197,7 +210,9 @@ class Console:
             return  # the usual case, without loading the case book
         from .casebook import CaseBook
 
-        screens = CaseBook(store, self.coach.flow, self.coach.renderer, zone=self.zone).deliver_due(self.user_id, self.lang)
+        screens = CaseBook(store, self.coach.flow, self.coach.renderer, zone=self.zone).deliver_due(
+            self.user_id, self.lang
+        )
         if screens:
             self.say()
             self.say(self.ui("console_due_header", len(screens)))

@@ -116,7 +116,7 @@ def _strip_currency(text: str) -> str:
     folded = text.casefold()
     for mark in _CURRENCY:
         if folded.startswith(mark):
-            text, folded = text[len(mark):].lstrip(), folded[len(mark):].lstrip()
+            text, folded = text[len(mark) :].lstrip(), folded[len(mark) :].lstrip()
             break
     for mark in _CURRENCY:
         if folded.endswith(mark):
@@ -137,7 +137,7 @@ def split_unit(text: str) -> tuple[str, str]:
         i += 1
     rest = folded[i:]
     for mark in _CURRENCY:  # and one after it ("48 euro al mese"), but not the start of a word
-        if rest.startswith(mark) and not rest[len(mark):len(mark) + 1].isalpha():
+        if rest.startswith(mark) and not rest[len(mark) : len(mark) + 1].isalpha():
             i += len(mark)
             break
     return text[:i].strip(), text[i:].strip()
@@ -336,7 +336,7 @@ class Engine:
         return answered, qid
 
     def progress(self, state: dict[str, Any]) -> Progress:
-        """"Question n of total": the total follows the branch taken and the defaults after it.
+        """ "Question n of total": the total follows the branch taken and the defaults after it.
 
         The history already is the branch taken (answered questions in order), so no walk
         through the machine is needed on every screen.
@@ -515,6 +515,21 @@ class Engine:
         # Until the branch reaches the end, later answers are kept for when the walk gets there:
         # the questions the flow gained are asked as a change, then the review.
         if at == END:
-            return {**state, "answers": {q: valid[q] for q in history}, "history": history, "at": at,
-                    "mode": DONE, "editing": False, "review": False}
-        return {**state, "answers": valid, "history": history, "at": at, "mode": EDITING, "editing": True, "review": False}
+            return {
+                **state,
+                "answers": {q: valid[q] for q in history},
+                "history": history,
+                "at": at,
+                "mode": DONE,
+                "editing": False,
+                "review": False,
+            }
+        return {
+            **state,
+            "answers": valid,
+            "history": history,
+            "at": at,
+            "mode": EDITING,
+            "editing": True,
+            "review": False,
+        }

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .languages import Languages, load_languages
-from .yamlfile import LINE as _LINE
-from .yamlfile import YamlFileError, digest, read_document
+from .yamlfile import LINE as _LINE, YamlFileError, digest, read_document
 
 PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
 KINDS = ("single", "multi", "text", "number", "money")
@@ -139,8 +138,12 @@ class Question:
         if self.kind == "text":
             return isinstance(value, str)
         if self.units:
-            return (isinstance(value, dict) and set(value) == {"amount", "unit"} and _is_number(value["amount"])
-                    and value["unit"] in {u.id for u in self.units})
+            return (
+                isinstance(value, dict)
+                and set(value) == {"amount", "unit"}
+                and _is_number(value["amount"])
+                and value["unit"] in {u.id for u in self.units}
+            )
         return _is_number(value)
 
     def targets(self) -> list[str]:
@@ -165,9 +168,7 @@ class Flow:
 
     def search_texts(self, answers: dict[str, Any]) -> list[str]:
         """What the case book's search indexes of a case's answers: the searchable ones, in flow order."""
-        return [
-            value for q in self.questions.values() if q.searchable and isinstance(value := answers.get(q.id), str)
-        ]
+        return [value for q in self.questions.values() if q.searchable and isinstance(value := answers.get(q.id), str)]
 
 
 # -- loading helpers ---------------------------------------------------------------------------
@@ -241,7 +242,11 @@ class _Checker:
         out = {}
         for lang in self.langs:
             listed = words.get(lang)
-            if not isinstance(listed, list) or not listed or not all(isinstance(w, str) and unit_key(w) for w in listed):
+            if (
+                not isinstance(listed, list)
+                or not listed
+                or not all(isinstance(w, str) and unit_key(w) for w in listed)
+            ):
                 raise self.fail(words, f"unit '{node['id']}' needs a list of words for '{lang}'", qid)
             out[lang] = tuple(unit_key(w) for w in listed)
         return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE])
@@ -284,14 +289,19 @@ class _Checker:
             for lang, words in unit.words.items():
                 for word in words:
                     if named.setdefault((lang, word), unit.id) != unit.id:
-                        raise FlowError(self.path, unit.line, qid,
-                                        f"the word '{word}' ({lang}) names both '{named[lang, word]}' and '{unit.id}'")
+                        raise FlowError(
+                            self.path,
+                            unit.line,
+                            qid,
+                            f"the word '{word}' ({lang}) names both '{named[lang, word]}' and '{unit.id}'",
+                        )
         if len({u.id for u in units}) != len(units):
             raise self.fail(node, "duplicate unit id", qid)
         ask_if = node.get("ask_if") or {}
         if not isinstance(ask_if, dict) or not all(
             isinstance(k, str) and isinstance(v, list) and v and all(isinstance(o, str) for o in v)
-            for k, v in ask_if.items() if k != _LINE
+            for k, v in ask_if.items()
+            if k != _LINE
         ):
             raise self.fail(node, "'ask_if' must map earlier questions to lists of their option ids", qid)
         searchable = node.get("searchable", kind == "text")
@@ -341,7 +351,7 @@ def _check_graph(checker: _Checker, start: str, questions: dict[str, Question]) 
         if qid == END or state.get(qid) == 2:
             return
         if state.get(qid) == 1:
-            loop = " -> ".join(trail[trail.index(qid):] + [qid])
+            loop = " -> ".join(trail[trail.index(qid) :] + [qid])
             raise FlowError(checker.path, questions[qid].line, qid, f"is part of a loop: {loop}")
         state[qid] = 1
         for target in questions[qid].targets():

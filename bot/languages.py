@@ -252,8 +252,11 @@ def _check_together(languages: list[Language], directory: Path) -> None:
             for word, meaning in lang.words[table].items():
                 first = meaning_of.setdefault(word, (meaning, lang.code))
                 if first[0] != meaning:
-                    raise LanguageError(lang.path, None, f"'{table}': the word '{word}' means '{meaning}' here "
-                                                         f"but '{first[0]}' in '{first[1]}'")
+                    raise LanguageError(
+                        lang.path,
+                        None,
+                        f"'{table}': the word '{word}' means '{meaning}' here but '{first[0]}' in '{first[1]}'",
+                    )
     commands = [c for c, _ in defaults[0].menu]
     for lang in languages:
         if [c for c, _ in lang.menu] != commands:

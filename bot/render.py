@@ -35,11 +35,28 @@ from .classifier import Assessment
 from .engine import Progress
 from .flow import PROFILES, Question
 from .languages import Languages, load_languages
-from .scripts import BY_ID as SCRIPTS, CATALOGUE, Script, route
 from .paths import cache_dir, templates_dir
+from .scripts import BY_ID as SCRIPTS, CATALOGUE, Script, route
 
 TELEGRAM_TAGS = frozenset(
-    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "blockquote", "tg-spoiler", "span", "tg-emoji"}
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-spoiler",
+        "span",
+        "tg-emoji",
+    }
 )
 TELEGRAM_LIMIT = 4096
 GENDERS = ("woman", "man", "company")
@@ -258,7 +275,11 @@ class Renderer:
             return "; ".join(q.option_index[v].label[lang] for v in value)
         if q.kind == "money" and isinstance(value, dict):
             unit = next((u for u in q.units if u.id == value.get("unit")), None)
-            return f"{format_money(value.get('amount'), lang)} {unit.label[lang]}" if unit else format_money(value.get("amount"), lang) or ""
+            return (
+                f"{format_money(value.get('amount'), lang)} {unit.label[lang]}"
+                if unit
+                else format_money(value.get("amount"), lang) or ""
+            )
         if q.kind == "money":
             return format_money(value, lang) or ""
         return str(value)
@@ -392,11 +413,7 @@ class Renderer:
                 reasons.append({"question": q.short[lang], "answer": self.answer_text(q, reason.value, lang)})
         top = sorted(assessment.scores.items(), key=lambda kv: -kv[1])
         peak = max(top[0][1], 1)
-        scores = [
-            {"profile": p, "score": s, "bar": "█" * max(1, round(8 * s / peak))}
-            for p, s in top
-            if s > 0
-        ][:4]
+        scores = [{"profile": p, "score": s, "bar": "█" * max(1, round(8 * s / peak))} for p, s in top if s > 0][:4]
         text = self.render(
             f"{lang}/result.html.j2",
             a=assessment,
@@ -416,7 +433,14 @@ class Renderer:
         for p in PROFILES:
             old, new = before.scores.get(p, 0.0), assessment.scores.get(p, 0.0)
             if old or new:
-                rows.append({"profile": p, "before": old, "after": new, "arrow": "▲" if new > old else "▼" if new < old else "="})
+                rows.append(
+                    {
+                        "profile": p,
+                        "before": old,
+                        "after": new,
+                        "arrow": "▲" if new > old else "▼" if new < old else "=",
+                    }
+                )
         text = self.render(
             f"{lang}/movement.html.j2",
             before=before,
@@ -514,18 +538,30 @@ class Renderer:
         """
         title, note, body = self.script(lang, script, answers, assessment, variant, form, sender)
         text = self.render(
-            f"{lang}/script.html.j2", title=title, note=Markup(note), body=Markup(body), variant=variant,
-            form=form, index=index, total=total, formal=script.formal,
+            f"{lang}/script.html.j2",
+            title=title,
+            note=Markup(note),
+            body=Markup(body),
+            variant=variant,
+            form=form,
+            index=index,
+            total=total,
+            formal=script.formal,
         )
         here = ScriptVariant(case_no, index, variant, form)
-        rows: list[tuple[Button, ...]] = [tuple(
-            Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), replace(here, variant=v))
-            for v in VARIANTS
-        )]
+        rows: list[tuple[Button, ...]] = [
+            tuple(
+                Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), replace(here, variant=v))
+                for v in VARIANTS
+            )
+        ]
         if not script.formal:
-            rows.append(tuple(
-                Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), replace(here, form=f)) for f in FORMS
-            ))
+            rows.append(
+                tuple(
+                    Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), replace(here, form=f))
+                    for f in FORMS
+                )
+            )
         if total > 1:
             nav = []
             if index > 1:

@@ -32,8 +32,10 @@ def advice_screens(
     """The advice (extras behind buttons), then the first script with its navigation."""
     scripts = renderer.scripts_for(assessment, answers)
     advice = renderer.advice(lang, answers, assessment)
-    extras = (Button(renderer.ui(lang, "button_guide"), Extra(case_no, "guide")),
-              Button(renderer.ui(lang, "button_figures"), Extra(case_no, "figures")))
+    extras = (
+        Button(renderer.ui(lang, "button_guide"), Extra(case_no, "guide")),
+        Button(renderer.ui(lang, "button_figures"), Extra(case_no, "figures")),
+    )
     rows: list[tuple[Button, ...]] = [extras]
     if assessment.secondary:
         rows.append((Button(renderer.ui(lang, "button_second", assessment.secondary), Extra(case_no, "second")),))
@@ -43,9 +45,11 @@ def advice_screens(
     screens = [Screen("advice", text, tuple(rows), {**advice.meta, "scripts": len(scripts)})]
     if scripts:
         form = script_form(answers)
-        screens.append(renderer.script_screen(
-            lang, scripts[0], 1, len(scripts), answers, assessment, DEFAULT_VARIANT, form, case_no, sender
-        ))
+        screens.append(
+            renderer.script_screen(
+                lang, scripts[0], 1, len(scripts), answers, assessment, DEFAULT_VARIANT, form, case_no, sender
+            )
+        )
     return screens
 
 

@@ -57,18 +57,34 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("name", ("name", "nome", "firma", "signature"), _text(60)),
     Field("business", ("business", "attività", "attivita", "azienda", "studio"), _text(80)),
-    Field("voice", ("voice", "voce", "io_noi"), _choice({"io": "io", "i": "io", "me": "io", "noi": "noi", "we": "noi"})),
+    Field(
+        "voice", ("voice", "voce", "io_noi"), _choice({"io": "io", "i": "io", "me": "io", "noi": "noi", "we": "noi"})
+    ),
     Field("hours", ("hours", "orari", "orario"), _text(80)),
     Field("reply_time", ("reply_time", "risposta", "tempi", "reply"), _text(60)),
     Field("channel", ("channel", "canale"), _text(60)),
     Field(
         "vat",
         ("vat", "iva"),
-        _choice({
-            "plus": "plus", "+iva": "plus", "+ iva": "plus", "più iva": "plus", "piu iva": "plus", "esclusa": "plus",
-            "excluded": "plus", "included": "included", "inclusa": "included", "compresa": "included",
-            "none": "none", "no": "none", "nessuna": "none", "esente": "none", "forfettario": "none",
-        }),
+        _choice(
+            {
+                "plus": "plus",
+                "+iva": "plus",
+                "+ iva": "plus",
+                "più iva": "plus",
+                "piu iva": "plus",
+                "esclusa": "plus",
+                "excluded": "plus",
+                "included": "included",
+                "inclusa": "included",
+                "compresa": "included",
+                "none": "none",
+                "no": "none",
+                "nessuna": "none",
+                "esente": "none",
+                "forfettario": "none",
+            }
+        ),
     ),
 )
 BY_ID = {f.id: f for f in FIELDS}

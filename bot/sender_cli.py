@@ -35,7 +35,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
             try:
                 parse_field(name, value)
             except ProfileError as exc:
-                print(to_plain(coach.renderer.ui(lang, "profile_error", exc.key, exc.field, exc.params)), file=sys.stderr)
+                print(
+                    to_plain(coach.renderer.ui(lang, "profile_error", exc.key, exc.field, exc.params)), file=sys.stderr
+                )
                 return 1
         for name, value in pairs:
             print(coach.set_profile_field(user, name, value, lang).plain)
@@ -62,9 +64,15 @@ def add_command(
     if not any(a.dest == "user" for a in parser._actions):
         from .cases_cli import _user_id
 
-        parser.add_argument("--user", type=_user_id, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)")
-    parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                        help="set a field: name, business, voice (io/noi), hours, reply_time, channel, vat")
+        parser.add_argument(
+            "--user", type=_user_id, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)"
+        )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="set a field: name, business, voice (io/noi), hours, reply_time, channel, vat",
+    )
     return parser
 
 

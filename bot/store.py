@@ -63,8 +63,15 @@ _SQLITE_KEYS = {
     "SQLITE_PERM": "read_only",
     "SQLITE_IOERR": "cannot_open",
 }
-_ERRNO_KEYS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EROFS: "read_only", errno.EACCES: "read_only",
-               errno.EPERM: "read_only", errno.EISDIR: "is_directory", errno.ENOENT: "missing_folder"}
+_ERRNO_KEYS = {
+    errno.ENOSPC: "disk_full",
+    errno.EDQUOT: "disk_full",
+    errno.EROFS: "read_only",
+    errno.EACCES: "read_only",
+    errno.EPERM: "read_only",
+    errno.EISDIR: "is_directory",
+    errno.ENOENT: "missing_folder",
+}
 
 
 def store_error(exc: BaseException, path: str | Path | None = None) -> StoreError | None:
@@ -78,8 +85,17 @@ def store_error(exc: BaseException, path: str | Path | None = None) -> StoreErro
         key = _SQLITE_KEYS.get(primary)
         if key is None and isinstance(exc, sqlite3.OperationalError):
             message = str(exc).lower()
-            key = ("disk_full" if "full" in message else "locked" if "locked" in message or "busy" in message
-                   else "read_only" if "readonly" in message else "cannot_open" if "unable to open" in message else None)
+            key = (
+                "disk_full"
+                if "full" in message
+                else "locked"
+                if "locked" in message or "busy" in message
+                else "read_only"
+                if "readonly" in message
+                else "cannot_open"
+                if "unable to open" in message
+                else None
+            )
     elif isinstance(exc, OSError):
         key = _ERRNO_KEYS.get(exc.errno or 0, "cannot_open")
     if key is None:
@@ -190,9 +206,7 @@ def _purge_search_index(conn: sqlite3.Connection) -> None:
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["users"].create(
-        {"id": int, "lang": str, "created": str}, pk="id", not_null={"created"}
-    )
+    db["users"].create({"id": int, "lang": str, "created": str}, pk="id", not_null={"created"})
     db["conversations"].create(
         {"user_id": int, "flow": str, "state": str, "meta": str, "updated": str},
         pk="user_id",
@@ -275,8 +289,9 @@ def m002_case_history(db: Database) -> None:
 def m003_sender_and_leases(db: Database) -> None:
     """The sender's own profile (JSON, one row per user) and one-owner leases on conversations."""
     db["sender_profiles"].create({"user_id": int, "profile": str, "updated": str}, pk="user_id", not_null={"profile"})
-    db["conversation_leases"].create({"user_id": int, "owner": str, "expires": float}, pk="user_id",
-                                     not_null={"owner", "expires"})
+    db["conversation_leases"].create(
+        {"user_id": int, "owner": str, "expires": float}, pk="user_id", not_null={"owner", "expires"}
+    )
     db["processed_updates"].create_index(["at"])
 
 
@@ -407,7 +422,11 @@ class Store:
     def __init__(self, db: Database):
         self.db = db
         self.conn: sqlite3.Connection = db.conn
-        self.path = "" if db.memory else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+        self.path = (
+            ""
+            if db.memory
+            else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+        )
         self._pruned_at = float("-inf")
 
     @classmethod
@@ -439,9 +458,7 @@ class Store:
 
     def load_conversation(self, user_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The stored state and front-end meta of the user's open conversation, if any."""
-        row = self.conn.execute(
-            "SELECT state, meta FROM conversations WHERE user_id = ?", (user_id,)
-        ).fetchone()
+        row = self.conn.execute("SELECT state, meta FROM conversations WHERE user_id = ?", (user_id,)).fetchone()
         if row is None:
             return None
         return json.loads(row[0]), json.loads(row[1] or "{}")
@@ -511,7 +528,9 @@ class Store:
         now = time.time()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")  # read and write under one lock: two owners cannot both win
-            row = self.conn.execute("SELECT owner, expires FROM conversation_leases WHERE user_id = ?", (user_id,)).fetchone()
+            row = self.conn.execute(
+                "SELECT owner, expires FROM conversation_leases WHERE user_id = ?", (user_id,)
+            ).fetchone()
             if row is not None and row[0] != owner and row[1] > now:
                 return False
             self.conn.execute(
@@ -654,9 +673,7 @@ class Store:
 
     def _client_id(self, user_id: int, alias: str | None, now: str) -> int:
         key = alias_key(alias)
-        row = self.conn.execute(
-            "SELECT id FROM clients WHERE user_id = ? AND alias_key = ?", (user_id, key)
-        ).fetchone()
+        row = self.conn.execute("SELECT id FROM clients WHERE user_id = ? AND alias_key = ?", (user_id, key)).fetchone()
         if row:
             return row[0]
         cursor = self.conn.execute(
@@ -695,15 +712,13 @@ class Store:
         return cases
 
     def _case_id(self, user_id: int, case_no: int) -> int | None:
-        row = self.conn.execute(
-            "SELECT id FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)
-        ).fetchone()
+        row = self.conn.execute("SELECT id FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)).fetchone()
         return row[0] if row else None
 
     def _rows(self, sql: str, params: tuple | dict[str, Any]) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
         columns = [d[0] for d in cursor.description]
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     # -- case history: notes, status, reminders, timeline ----------------------------------------
 
@@ -743,10 +758,12 @@ class Store:
             case_id, before = row
             if before != status:
                 self.conn.execute(
-                    "UPDATE cases SET status = ?, updated = ? WHERE id = ? AND user_id = ?", (status, now, case_id, user_id)
+                    "UPDATE cases SET status = ?, updated = ? WHERE id = ? AND user_id = ?",
+                    (status, now, case_id, user_id),
                 )
                 self.conn.execute(
-                    "INSERT INTO case_events (user_id, case_id, kind, before, after, at) VALUES (?, ?, 'status', ?, ?, ?)",
+                    "INSERT INTO case_events (user_id, case_id, kind, before, after, at) "
+                    "VALUES (?, ?, 'status', ?, ?, ?)",
                     (user_id, case_id, before, status, now),
                 )
         return before
@@ -797,7 +814,9 @@ class Store:
         (anybody's), and the job armed for the deleted reminder must not consume the new one.
         """
         with self.conn:
-            row = self.conn.execute("SELECT user_id, due FROM reminders WHERE id = ? AND fired IS NULL", (reminder_id,)).fetchone()
+            row = self.conn.execute(
+                "SELECT user_id, due FROM reminders WHERE id = ? AND fired IS NULL", (reminder_id,)
+            ).fetchone()
             if row is None or (user_id is not None and row[0] != user_id):
                 return False
             if due is not None and parse_time(row[1]).replace(microsecond=0) != due.replace(microsecond=0):
@@ -818,11 +837,14 @@ class Store:
             return []
         return self._rows(
             "SELECT at, kind, text, before, after, due FROM ("
-            " SELECT created AS at, 'created' AS kind, NULL AS text, NULL AS before, NULL AS after, NULL AS due, 0 AS rank, id AS seq"
-            "  FROM cases WHERE id = :case AND user_id = :user"
-            " UNION ALL SELECT created, 'note', text, NULL, NULL, NULL, 1, id FROM notes WHERE case_id = :case AND user_id = :user"
-            " UNION ALL SELECT at, kind, NULL, before, after, NULL, 1, id FROM case_events WHERE case_id = :case AND user_id = :user"
-            " UNION ALL SELECT created, 'reminder_set', NULL, NULL, NULL, due, 1, id FROM reminders WHERE case_id = :case AND user_id = :user"
+            " SELECT created AS at, 'created' AS kind, NULL AS text, NULL AS before, NULL AS after, NULL AS due,"
+            "  0 AS rank, id AS seq FROM cases WHERE id = :case AND user_id = :user"
+            " UNION ALL SELECT created, 'note', text, NULL, NULL, NULL, 1, id FROM notes"
+            "  WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT at, kind, NULL, before, after, NULL, 1, id FROM case_events"
+            "  WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT created, 'reminder_set', NULL, NULL, NULL, due, 1, id FROM reminders"
+            "  WHERE case_id = :case AND user_id = :user"
             " UNION ALL SELECT fired, 'reminder_fired', NULL, NULL, NULL, due, 2, id FROM reminders"
             "  WHERE case_id = :case AND user_id = :user AND fired IS NOT NULL"
             ") ORDER BY at, rank, seq",
@@ -891,7 +913,8 @@ class Store:
                 return False
             self._erase_cases(user_id, "case_no = ?", (case_no,))
             self.conn.execute(
-                "DELETE FROM conversations WHERE user_id = ? AND json_extract(state, '$.previous') = ?", (user_id, case_no)
+                "DELETE FROM conversations WHERE user_id = ? AND json_extract(state, '$.previous') = ?",
+                (user_id, case_no),
             )
         self._checkpoint()
         return True
@@ -914,7 +937,9 @@ class Store:
         if not case_ids:
             return
         for table in ("notes", "reminders", "case_events"):
-            self.conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params))
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params)
+            )
         # One lookup per rowid: FTS5 answers `rowid = ?` directly, where `IN (...)` could scan it all.
         self.conn.executemany("DELETE FROM case_search WHERE rowid = ?", [(case_id,) for case_id in case_ids])
         self.conn.execute(f"DELETE FROM cases WHERE user_id = ? AND {condition}", (user_id, *params))

@@ -20,7 +20,9 @@ MAX_RAW_INPUT = 4000
 MAX_SHORT_INPUT = 100
 # C0 and C1 controls (but tab and line breaks), zero-width space, LRM/RLM, bidi embeddings,
 # overrides and isolates, word joiner and invisible operators, BOM. Not U+200C/U+200D (ZWNJ, ZWJ).
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _SPACE_RUN = re.compile(r"[^\S\n]+")  # any run of whitespace but line breaks (NBSP, thin space, tab...)
 _SEPARATORS = frozenset(",;")
 
@@ -35,7 +37,7 @@ def clean_text(raw: str) -> str:
 
 def digits_form(text: str) -> str:
     """The text as number and choice parsers read it: compatibility forms folded (NFKC), capped."""
-    return unicodedata.normalize("NFKC", text[:MAX_SHORT_INPUT * 2])[: MAX_SHORT_INPUT * 2]
+    return unicodedata.normalize("NFKC", text[: MAX_SHORT_INPUT * 2])[: MAX_SHORT_INPUT * 2]
 
 
 def as_index(token: str) -> int | None:

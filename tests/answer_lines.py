@@ -7,10 +7,10 @@ are found by walking the real engine, so they stay right while the flow gains or
 
 from __future__ import annotations
 
-from helpers import FLOW
-
 from bot.engine import END, Engine, Invalid
 from bot.flow import Flow, Question
+
+from helpers import FLOW
 
 DEFAULT_TEXT = "testo"
 
@@ -28,8 +28,9 @@ def _defaults(q: Question) -> list[str]:
     return ["3", "100", "1"]
 
 
-def typed_lines(scenario: dict[str, str | None] | None = None, lang: str = "it", flow: Flow | None = None,
-                review: bool = True) -> list[str]:
+def typed_lines(
+    scenario: dict[str, str | None] | None = None, lang: str = "it", flow: Flow | None = None, review: bool = True
+) -> list[str]:
     """The lines answering every question the branch reaches, then Enter at the review."""
     scenario = scenario or {}
     engine = Engine(flow or FLOW)

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FLOW
 
 from bot.classifier import Assessment, classify
 from bot.engine import END, Engine
 from bot.flow import Flow
 from bot.render import Renderer
 from bot.store import Store
+
+from helpers import FLOW
 
 # Answers a scenario need not spell out: they add no evidence (or none that matters) to any profile.
 # Questions with no neutral answer (payment, balance and every branch question) must be given.

@@ -75,8 +75,9 @@ def _swapped_process_state(env: dict[str, str], cwd: Path, stdin: bytes) -> Iter
         os.environ.update(saved_env)
 
 
-def run_cli(*args: str, stdin: str | bytes | list[str] | None = None, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, stdin: str | bytes | list[str] | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """`clientcoach ARGS` in this process, with piped stdin; the result as subprocess.run(text=True) gives it."""
     from bot import cli
 
@@ -90,10 +91,23 @@ def run_cli(*args: str, stdin: str | bytes | list[str] | None = None, env: dict[
     return subprocess.CompletedProcess(["clientcoach", *args], status, _text(out.getvalue()), _text(err.getvalue()))
 
 
-def run_process(*args: str | bytes, stdin: str | bytes | list[str] | None = None, env: dict[str, str] | None = None,
-                cwd: Path | None = None, timeout: float = 60, python: str = sys.executable,
-                preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+def run_process(
+    *args: str | bytes,
+    stdin: str | bytes | list[str] | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    python: str = sys.executable,
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess:
     """`python -m bot ARGS` in a real child process, with piped stdin; stdout and stderr as text."""
-    done = subprocess.run([python, "-m", "bot", *args], input=_as_bytes(stdin), capture_output=True, cwd=cwd or ROOT,
-                          env=env or clean_environment(), timeout=timeout, preexec_fn=preexec)
+    done = subprocess.run(
+        [python, "-m", "bot", *args],
+        input=_as_bytes(stdin),
+        capture_output=True,
+        cwd=cwd or ROOT,
+        env=env or clean_environment(),
+        timeout=timeout,
+        preexec_fn=preexec,
+    )
     return subprocess.CompletedProcess(done.args, done.returncode, _text(done.stdout), _text(done.stderr))

@@ -7,7 +7,6 @@ import random
 import time
 
 import pytest
-from helpers import FLOW
 
 from bot.actions import (
     CALLBACK_LIMIT,
@@ -47,33 +46,88 @@ from bot.actions import (
     decode,
 )
 
+from helpers import FLOW
+
 # Callback data as the bot writes it today (and as buttons already in users' chats carry it),
 # gathered from the code and the tests: every kind of button, with real ids and numbers.
 TODAY = [
-    "q:a1b2c3:0:opt:free", "q:a1b2c3:3:opt:below_price", "q:ffffff:1000000:tog:only_big_concessions",
-    "q:a1b2c3:7:tog:calls_back", "q:a1b2c3:7:done", "q:a1b2c3:2:back", "q:a1b2c3:2:skip", "q:a1b2c3:2:cancel",
-    "q:a1b2c3:9:review", "q:a1b2c3:12:chg:payment", "q:a1b2c3:12:chg:alias", "q:a1b2c3:13:finish",
-    "q:a1b2c3:13:resume", "q::4:back",
-    "r:restart", "r:new",
-    "s:1:1:softer:tu", "s:1:2:softer:tu", "s:7:1:firmer:lei", "s:1:1:shorter:lei", "s:999999999:99:shorter:lei",
-    "x:1:guide", "x:1:figures", "x:1:second", "x:1:all", "x:999999999:figures",
-    "h:1", "h:2", "c:1", "c:7", "o:1", "o:2", "o:1:aperto", "o:1:risolto", "o:1:cliente_tenuto",
-    "o:1:cliente_lasciato", "x:1", "x:2", "x:1:yes", "x:1:yes@6730e5c1", "x:all", "x:all:yes", "x:all:yes@6730e5c1",
-    "x:all:yes@0", "x:no",
+    "q:a1b2c3:0:opt:free",
+    "q:a1b2c3:3:opt:below_price",
+    "q:ffffff:1000000:tog:only_big_concessions",
+    "q:a1b2c3:7:tog:calls_back",
+    "q:a1b2c3:7:done",
+    "q:a1b2c3:2:back",
+    "q:a1b2c3:2:skip",
+    "q:a1b2c3:2:cancel",
+    "q:a1b2c3:9:review",
+    "q:a1b2c3:12:chg:payment",
+    "q:a1b2c3:12:chg:alias",
+    "q:a1b2c3:13:finish",
+    "q:a1b2c3:13:resume",
+    "q::4:back",
+    "r:restart",
+    "r:new",
+    "s:1:1:softer:tu",
+    "s:1:2:softer:tu",
+    "s:7:1:firmer:lei",
+    "s:1:1:shorter:lei",
+    "s:999999999:99:shorter:lei",
+    "x:1:guide",
+    "x:1:figures",
+    "x:1:second",
+    "x:1:all",
+    "x:999999999:figures",
+    "h:1",
+    "h:2",
+    "c:1",
+    "c:7",
+    "o:1",
+    "o:2",
+    "o:1:aperto",
+    "o:1:risolto",
+    "o:1:cliente_tenuto",
+    "o:1:cliente_lasciato",
+    "x:1",
+    "x:2",
+    "x:1:yes",
+    "x:1:yes@6730e5c1",
+    "x:all",
+    "x:all:yes",
+    "x:all:yes@6730e5c1",
+    "x:all:yes@0",
+    "x:no",
 ]
 BIG = 10**MAX_DIGITS - 1
 LONGEST_ID = "z" * MAX_ID
 # One action of every kind, each with the largest values `decode` accepts.
 LARGEST: list[Action] = [
-    *(Step("f" * MAX_NONCE, BIG, move) for move in (
-        Answer(LONGEST_ID), Toggle(LONGEST_ID), Change(LONGEST_ID), Done(), Back(), Skip(), Cancel(), Review(),
-        Finish(), Resume(),
-    )),
+    *(
+        Step("f" * MAX_NONCE, BIG, move)
+        for move in (
+            Answer(LONGEST_ID),
+            Toggle(LONGEST_ID),
+            Change(LONGEST_ID),
+            Done(),
+            Back(),
+            Skip(),
+            Cancel(),
+            Review(),
+            Finish(),
+            Resume(),
+        )
+    ),
     *(Restart(word) for word in RESTART_WORDS),
     ScriptVariant(BIG, BIG, max(VARIANTS, key=len), max(FORMS, key=len)),
     Extra(BIG, max(EXTRAS, key=len)),
-    ListPage(BIG), OpenCase(BIG), ChooseOutcome(BIG), SetOutcome(BIG, LONGEST_ID), AskDelete(BIG),
-    ConfirmDelete(BIG, stamp=16**16 - 1), AskDeleteAll(), ConfirmDeleteAll(stamp=16**16 - 1), KeepCases(),
+    ListPage(BIG),
+    OpenCase(BIG),
+    ChooseOutcome(BIG),
+    SetOutcome(BIG, LONGEST_ID),
+    AskDelete(BIG),
+    ConfirmDelete(BIG, stamp=16**16 - 1),
+    AskDeleteAll(),
+    ConfirmDeleteAll(stamp=16**16 - 1),
+    KeepCases(),
 ]
 
 
@@ -130,17 +184,79 @@ def test_the_stamp_of_a_confirmation():
 
 
 HOSTILE = [
-    "", ":", "::::", "q", "q:", "q:a1b2c3", "q:a1b2c3:1", "q:a1b2c3:1:", "q:a1b2c3:x:back",
+    "",
+    ":",
+    "::::",
+    "q",
+    "q:",
+    "q:a1b2c3",
+    "q:a1b2c3:1",
+    "q:a1b2c3:1:",
+    "q:a1b2c3:x:back",
     "q:zz:" + "9" * 50 + ":back",
-    "q:a1b2c3:1:opt:", "q:a1b2c3:1:opt:a:b", "q:a1b2c3:1:restart", "q:a1b2c3:1:q:a1b2c3:1:back", "q:123456789:1:back",
-    "q:a1b2c3:1:opt:" + "z" * (MAX_ID + 1), "q:a1b2c3:-1:back", "q:a1b2c3:1:BACK", "back:", "opt", "opt:é",
-    "r:", "r:restart:now", "r:start", "s:1:1:firmer", "s:1:1:firmer:tu:x", "s:1:1:hard:tu", "s:1:1:firmer:voi",
-    "s:" + "9" * 40 + ":1:firmer:tu", "s:1:" + "9" * 30 + ":softer:lei", "s:-1:1:softer:tu", "s:1:²:softer:tu",
-    "x:", "x:abc:guide", "x:1:nothing", "x:1:yes:yes", "x:1:yes@", "x:1:yes@zz", "x:1:yes@FF", "x:all:yes@",
-    "x:all:no", "x:no:yes", "x:1:2:3", "x:" + "9" * 70 + ":guide", "x:1:yes@" + "f" * 17,
-    "h:", "h:x", "h:-1", "h:1:2", "h:" + "9" * 20, "c:", "c:abc", "c:#1", "c:-1", "c:1.5", "c:١", "c:" + "9" * 80,
-    "o:", "o:1:", "o:x:risolto", "o:1:\ud800", "o:1:boh boh", "\udfff", "\ud800:1", "c:\udc00", "zz", "garbage",
-    "y:1:guide", "\x00", "q:\x00:1:back", "x:1\n", " c:1", "c:1 ",
+    "q:a1b2c3:1:opt:",
+    "q:a1b2c3:1:opt:a:b",
+    "q:a1b2c3:1:restart",
+    "q:a1b2c3:1:q:a1b2c3:1:back",
+    "q:123456789:1:back",
+    "q:a1b2c3:1:opt:" + "z" * (MAX_ID + 1),
+    "q:a1b2c3:-1:back",
+    "q:a1b2c3:1:BACK",
+    "back:",
+    "opt",
+    "opt:é",
+    "r:",
+    "r:restart:now",
+    "r:start",
+    "s:1:1:firmer",
+    "s:1:1:firmer:tu:x",
+    "s:1:1:hard:tu",
+    "s:1:1:firmer:voi",
+    "s:" + "9" * 40 + ":1:firmer:tu",
+    "s:1:" + "9" * 30 + ":softer:lei",
+    "s:-1:1:softer:tu",
+    "s:1:²:softer:tu",
+    "x:",
+    "x:abc:guide",
+    "x:1:nothing",
+    "x:1:yes:yes",
+    "x:1:yes@",
+    "x:1:yes@zz",
+    "x:1:yes@FF",
+    "x:all:yes@",
+    "x:all:no",
+    "x:no:yes",
+    "x:1:2:3",
+    "x:" + "9" * 70 + ":guide",
+    "x:1:yes@" + "f" * 17,
+    "h:",
+    "h:x",
+    "h:-1",
+    "h:1:2",
+    "h:" + "9" * 20,
+    "c:",
+    "c:abc",
+    "c:#1",
+    "c:-1",
+    "c:1.5",
+    "c:١",
+    "c:" + "9" * 80,
+    "o:",
+    "o:1:",
+    "o:x:risolto",
+    "o:1:\ud800",
+    "o:1:boh boh",
+    "\udfff",
+    "\ud800:1",
+    "c:\udc00",
+    "zz",
+    "garbage",
+    "y:1:guide",
+    "\x00",
+    "q:\x00:1:back",
+    "x:1\n",
+    " c:1",
+    "c:1 ",
 ]
 
 
@@ -182,8 +298,11 @@ def test_the_telegram_keyboards_tick_options_add_the_nonce_and_stamp_confirmatio
     from bot.telegram.cases import CONFIRM_TTL, case_keyboard, honoured
     from bot.telegram.dialog import dialog_keyboard
 
-    rows = ((Button("A", Toggle("a"), checked=True),), (Button("B", Toggle("b"), checked=False),),
-            (Button("Fatto", Done()), Button("Versione", ScriptVariant(1, 1, "softer", "tu"))))
+    rows = (
+        (Button("A", Toggle("a"), checked=True),),
+        (Button("B", Toggle("b"), checked=False),),
+        (Button("Fatto", Done()), Button("Versione", ScriptVariant(1, 1, "softer", "tu"))),
+    )
     markup = dialog_keyboard(Screen("question", "?", rows), ("a1b2c3", 3))
     assert [[b.text for b in row] for row in markup.inline_keyboard] == [["✅ A"], ["▫️ B"], ["Fatto", "Versione"]]
     datas = [b.callback_data for row in markup.inline_keyboard for b in row]
@@ -204,7 +323,10 @@ def test_the_console_marks_ticked_options_its_own_way(tmp_path):
     from bot.store import Store
 
     console = Console(Coach(Store.open(tmp_path / "cc.db"), FLOW))
-    rows = ((Button("A", Toggle("a"), checked=True),), (Button("B", Toggle("b"), checked=False),),
-            (Button("Fatto", Done()),))
+    rows = (
+        (Button("A", Toggle("a"), checked=True),),
+        (Button("B", Toggle("b"), checked=False),),
+        (Button("Fatto", Done()),),
+    )
     lines = console.describe(Screen("question", "Quali?", rows)).splitlines()
     assert lines[2:4] == ["  1) [x] A", "  2) [ ] B"]

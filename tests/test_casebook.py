@@ -13,18 +13,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.actions import Extra, Finish, OpenCase, Skip, decode
-from bot.casebook import CaseBook, CaseBookError, parse_case_no, parse_status, parse_when
-from bot.casebook import book as book_module
+from bot.casebook import CaseBook, CaseBookError, book as book_module, parse_case_no, parse_status, parse_when
 from bot.coach import Coach
 from bot.flow import load_flow
 from bot.paths import default_flow
 from bot.render import Renderer, html_problems
-from answer_lines import typed_lines
 from bot.store import STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
+
+from answer_lines import typed_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 ROME = ZoneInfo("Europe/Rome")
@@ -45,8 +44,14 @@ def answer_lines(alias: str | None, service: str | None = None, sender: str | No
     return [line or None for line in lines]
 
 
-def make_case(coach: Coach, user_id: int, alias: str | None, service: str | None = None,
-              sender: str | None = None, lang: str = "it") -> int:
+def make_case(
+    coach: Coach,
+    user_id: int,
+    alias: str | None,
+    service: str | None = None,
+    sender: str | None = None,
+    lang: str = "it",
+) -> int:
     """Run the real questionnaire through the Coach and save the case."""
     coach.start(user_id, lang)
     for line in answer_lines(alias, service, sender):
@@ -163,7 +168,9 @@ def test_migration_indexes_cases_saved_before_it(tmp_path: Path, coach: Coach):
     migrations.apply(db, stop_before="m002_case_history")
     db.execute("PRAGMA user_version = 1")
     db.execute("INSERT INTO users (id, lang, created) VALUES (5, 'it', '2025-01-01T00:00:00+00:00')")
-    db.execute("INSERT INTO clients (id, user_id, alias, alias_key, created) VALUES (1, 5, 'Zeta', 'zeta', '2025-01-01')")
+    db.execute(
+        "INSERT INTO clients (id, user_id, alias, alias_key, created) VALUES (1, 5, 'Zeta', 'zeta', '2025-01-01')"
+    )
     answers = json.dumps({"alias": "Zeta", "service": "traduzioni"})
     db.execute(
         "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, main, status, "
@@ -228,10 +235,18 @@ def test_show_case_reads_back_answers_profile_status_and_history(book, alice_cas
     assert "Caso n. 1 · Rossi Srl" in card.plain
     assert f"• {SERVICE_IT}: sito web" in card.plain and f"• {PAYMENT_IT}: {FREE_IT}" in card.plain
     assert "Esito: ✅ risolto" in card.plain
-    assert result.kind == "result" and f"profilo {RENDERER.ui('it', 'profile_short', book.case(ALICE, 1)['main'])}" in result.plain
+    assert (
+        result.kind == "result"
+        and f"profilo {RENDERER.ui('it', 'profile_short', book.case(ALICE, 1)['main'])}" in result.plain
+    )
     assert "Perché lo penso" in result.plain
     lines = history.plain.splitlines()
-    order = [i for i, line in enumerate(lines) for mark in ("caso salvato", "nota: Ha chiesto", "esito: aperto → risolto", "promemoria fissato") if mark in line]
+    order = [
+        i
+        for i, line in enumerate(lines)
+        for mark in ("caso salvato", "nota: Ha chiesto", "esito: aperto → risolto", "promemoria fissato")
+        if mark in line
+    ]
     assert len(order) == 4 and order == sorted(order)
     assert "⏰ 13/03/2026 10:00" in history.plain  # three days after NOW, in Rome time
     assert actions(history) == [*(f"o:1:{s}" for s in STATUSES), "x:1", "h:1"]
@@ -280,10 +295,17 @@ def test_every_screen_is_telegram_safe_html_and_fits_one_message(book, alice_cas
     book.remind(ALICE, 1, "1s")
     for lang in ("it", "en"):
         screens = [
-            book.list_cases(ALICE, 1, lang), book.search(ALICE, "rossi", lang), *book.show_case(ALICE, 1, lang),
-            book.outcome_choices(ALICE, 1, lang), book.set_outcome(ALICE, 1, "kept", lang),
-            book.add_note(ALICE, 2, "ok", lang), book.remind(ALICE, 2, "2h", lang), book.reminder_message(ALICE, 1, lang),
-            book.confirm_delete(ALICE, 3, lang), book.confirm_delete_all(ALICE, lang), book.stats(ALICE, lang),
+            book.list_cases(ALICE, 1, lang),
+            book.search(ALICE, "rossi", lang),
+            *book.show_case(ALICE, 1, lang),
+            book.outcome_choices(ALICE, 1, lang),
+            book.set_outcome(ALICE, 1, "kept", lang),
+            book.add_note(ALICE, 2, "ok", lang),
+            book.remind(ALICE, 2, "2h", lang),
+            book.reminder_message(ALICE, 1, lang),
+            book.confirm_delete(ALICE, 3, lang),
+            book.confirm_delete_all(ALICE, lang),
+            book.stats(ALICE, lang),
             book.delete_cancelled(ALICE, lang),
         ]
         for screen in screens:
@@ -319,8 +341,14 @@ def test_notes_per_case_are_capped(book, store, alice_cases, monkeypatch):
 
 @pytest.mark.parametrize(
     "raw, status",
-    [("risolto", "risolto"), ("Cliente tenuto", "cliente_tenuto"), ("cliente-lasciato", "cliente_lasciato"),
-     ("kept", "cliente_tenuto"), ("let go", "cliente_lasciato"), ("OPEN", "aperto")],
+    [
+        ("risolto", "risolto"),
+        ("Cliente tenuto", "cliente_tenuto"),
+        ("cliente-lasciato", "cliente_lasciato"),
+        ("kept", "cliente_tenuto"),
+        ("let go", "cliente_lasciato"),
+        ("OPEN", "aperto"),
+    ],
 )
 def test_outcome_words(raw, status):
     assert parse_status(raw) == status
@@ -343,11 +371,18 @@ def test_outcome_choices_offer_the_four_statuses(book, alice_cases):
 @pytest.mark.parametrize(
     "raw, due",
     [
-        ("3g", NOW + timedelta(days=3)), ("3 giorni", NOW + timedelta(days=3)), ("3d", NOW + timedelta(days=3)),
-        ("1s", NOW + timedelta(weeks=1)), ("1w", NOW + timedelta(weeks=1)), ("2 settimane", NOW + timedelta(weeks=2)),
-        ("2h", NOW + timedelta(hours=2)), ("1 mese", NOW + timedelta(days=30)),
-        ("25/12/2026", datetime(2026, 12, 25, 9, 0, tzinfo=ROME)), ("2026-12-25", datetime(2026, 12, 25, 9, 0, tzinfo=ROME)),
-        ("25/12/2026 15:30", datetime(2026, 12, 25, 15, 30, tzinfo=ROME)), ("10.3.2026 18:00", datetime(2026, 3, 10, 18, 0, tzinfo=ROME)),
+        ("3g", NOW + timedelta(days=3)),
+        ("3 giorni", NOW + timedelta(days=3)),
+        ("3d", NOW + timedelta(days=3)),
+        ("1s", NOW + timedelta(weeks=1)),
+        ("1w", NOW + timedelta(weeks=1)),
+        ("2 settimane", NOW + timedelta(weeks=2)),
+        ("2h", NOW + timedelta(hours=2)),
+        ("1 mese", NOW + timedelta(days=30)),
+        ("25/12/2026", datetime(2026, 12, 25, 9, 0, tzinfo=ROME)),
+        ("2026-12-25", datetime(2026, 12, 25, 9, 0, tzinfo=ROME)),
+        ("25/12/2026 15:30", datetime(2026, 12, 25, 15, 30, tzinfo=ROME)),
+        ("10.3.2026 18:00", datetime(2026, 3, 10, 18, 0, tzinfo=ROME)),
     ],
 )
 def test_when_a_reminder_is_due(raw, due):
@@ -357,9 +392,20 @@ def test_when_a_reminder_is_due(raw, due):
 
 @pytest.mark.parametrize(
     "raw, key",
-    [("", "bad_when"), ("domani forse", "bad_when"), ("3x", "bad_when"), ("g3", "bad_when"), ("0g", "when_past"),
-     ("09/03/2026", "when_past"), ("10/03/2026", "when_past"), ("31/02/2027", "bad_date"), ("2026-13-01", "bad_date"),
-     ("3000g", "when_too_far"), ("01/01/2099", "when_too_far"), ("99999g", "bad_when")],
+    [
+        ("", "bad_when"),
+        ("domani forse", "bad_when"),
+        ("3x", "bad_when"),
+        ("g3", "bad_when"),
+        ("0g", "when_past"),
+        ("09/03/2026", "when_past"),
+        ("10/03/2026", "when_past"),
+        ("31/02/2027", "bad_date"),
+        ("2026-13-01", "bad_date"),
+        ("3000g", "when_too_far"),
+        ("01/01/2099", "when_too_far"),
+        ("99999g", "bad_when"),
+    ],
 )
 def test_when_refuses_garbage_past_and_far_dates(raw, key):
     assert error_key(lambda: parse_when(raw, NOW, ROME)) == key
@@ -368,7 +414,11 @@ def test_when_refuses_garbage_past_and_far_dates(raw, key):
 def test_remind_stores_a_reminder_the_scheduler_can_arm_and_fire_once(book, store, alice_cases):
     screen = book.remind(ALICE, 2, "2026-04-01")
     reminder = screen.meta["reminder"]
-    assert reminder.user_id == ALICE and reminder.case_no == 2 and reminder.due == datetime(2026, 4, 1, 7, 0, tzinfo=timezone.utc)
+    assert (
+        reminder.user_id == ALICE
+        and reminder.case_no == 2
+        and reminder.due == datetime(2026, 4, 1, 7, 0, tzinfo=timezone.utc)
+    )
     assert "01/04/2026 09:00" in screen.plain
     book.remind(BOB, 1, "1s")
     pending = book.pending_reminders()
@@ -393,14 +443,16 @@ def test_pending_reminders_per_case_are_capped(book, store, alice_cases, monkeyp
 
 
 def test_export_csv_has_a_row_per_case_with_readable_answers_and_notes(book, alice_cases):
-    book.add_note(ALICE, 1, "=HYPERLINK(\"http://evil\")")
+    book.add_note(ALICE, 1, '=HYPERLINK("http://evil")')
     book.add_note(ALICE, 1, "seconda nota")
     export = book.export(ALICE, "csv")
     assert export.filename == "clientcoach-20260310.csv" and export.media_type == "text/csv" and export.count == 3
     rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
     assert [r["caso"] for r in rows] == ["1", "2", "3"]
     assert rows[0]["cliente"] == "Rossi Srl" and rows[0][PAYMENT_IT] == FREE_IT
-    assert rows[0]["esito"] == "aperto" and rows[0]["profilo"] == RENDERER.ui("it", "profile_short", book.case(ALICE, 1)["main"])
+    assert rows[0]["esito"] == "aperto" and rows[0]["profilo"] == RENDERER.ui(
+        "it", "profile_short", book.case(ALICE, 1)["main"]
+    )
     notes = rows[0]["note"].splitlines()
     assert notes[0].startswith("[2") and notes[0].endswith('=HYPERLINK("http://evil")')  # a date first: no formula
     assert notes[1].endswith("seconda nota")
@@ -494,7 +546,9 @@ def test_delete_all_leaves_nothing_of_the_user_in_any_table_or_index(book, store
     coach.text(ALICE, "Xilofono Open")  # a questionnaire in progress
     needles = ["zanzibar", "quokka", "wombat", "yeti", "kiwifruit", "xilofono", str(ALICE), "u777001x"]
     before = _traces(store, needles, ALICE)
-    assert {"case_search_data", "case_search_content", "cases", "notes", "clients", "conversations", "users"} <= set(before)
+    assert {"case_search_data", "case_search_content", "cases", "notes", "clients", "conversations", "users"} <= set(
+        before
+    )
 
     screen = book.delete_all(ALICE)
 
@@ -524,7 +578,9 @@ def test_stats_count_by_profile_and_outcome(book, alice_cases):
 def test_stats_chart_is_a_real_png_over_the_months(book, store, alice_cases, tmp_path):
     import matplotlib.image
 
-    store.conn.execute("UPDATE cases SET created = '2025-11-20T10:00:00+00:00' WHERE user_id = ? AND case_no = 1", (ALICE,))
+    store.conn.execute(
+        "UPDATE cases SET created = '2025-11-20T10:00:00+00:00' WHERE user_id = ? AND case_no = 1", (ALICE,)
+    )
     store.conn.commit()
     data = book.stats_chart(ALICE, "en")
     assert _png_size(data) == (800, 600)
@@ -535,7 +591,10 @@ def test_stats_chart_is_a_real_png_over_the_months(book, store, alice_cases, tmp
 
 
 def test_the_console_does_not_import_matplotlib_or_the_case_book():
-    code = "import sys, bot.cli, bot.console; print(sorted(m for m in ('matplotlib', 'bot.casebook', 'bot.charts') if m in sys.modules))"
+    code = (
+        "import sys, bot.cli, bot.console; "
+        "print(sorted(m for m in ('matplotlib', 'bot.casebook', 'bot.charts') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -567,10 +626,23 @@ def test_act_dispatches_every_button_action(book, store, alice_cases):
 
 
 ERROR_PARAMS = {
-    "bad_case_no": {"raw": "abc"}, "unknown_case": {"no": 9}, "note_empty": {}, "note_too_long": {"max": 2000, "length": 2500},
-    "too_many_notes": {"max": 200}, "bad_status": {"raw": "boh"}, "bad_when": {}, "bad_date": {"raw": "31/02/2027"},
-    "when_past": {}, "when_too_far": {"days": 730}, "too_many_reminders": {"max": 10}, "unknown_reminder": {},
-    "search_empty": {}, "search_too_long": {"max": 200}, "bad_format": {}, "no_cases": {}, "unknown_action": {},
+    "bad_case_no": {"raw": "abc"},
+    "unknown_case": {"no": 9},
+    "note_empty": {},
+    "note_too_long": {"max": 2000, "length": 2500},
+    "too_many_notes": {"max": 200},
+    "bad_status": {"raw": "boh"},
+    "bad_when": {},
+    "bad_date": {"raw": "31/02/2027"},
+    "when_past": {},
+    "when_too_far": {"days": 730},
+    "too_many_reminders": {"max": 10},
+    "unknown_reminder": {},
+    "search_empty": {},
+    "search_too_long": {"max": 200},
+    "bad_format": {},
+    "no_cases": {},
+    "unknown_action": {},
 }
 
 
@@ -598,7 +670,9 @@ def snapshot(store: Store):
 
     def take() -> str:
         return json.dumps(
-            [store.case_history(ALICE), store.timeline(ALICE, 1), store.search_cases(ALICE, "rossi")], sort_keys=True, default=str
+            [store.case_history(ALICE), store.timeline(ALICE, 1), store.search_cases(ALICE, "rossi")],
+            sort_keys=True,
+            default=str,
         )
 
     return take

@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from answer_lines import question_ids, typed_lines
-from helpers import FLOW, clean_environment, run_cli
 
 from bot import cases_cli
 from bot.render import Renderer, to_plain
 from bot.store import Store
+
+from answer_lines import question_ids, typed_lines
+from helpers import FLOW, clean_environment, run_cli
 
 OTHER_USER = 7
 # A line per answer, as typed in `clientcoach chat`; an empty line skips an optional question,
@@ -92,8 +93,13 @@ def test_show_reads_back_a_case(db):
     text = out(cases(db, "show", "1"))
     (case, _) = stored_cases(db)
     profile = Renderer().ui("it", "profile_short", case["main"])
-    parts = ["Caso n. 1 · Rossi Srl", f"• {FLOW.questions['service'].short['it']}: sito web", f"profilo {profile}",
-             "Storia del caso n. 1", "caso salvato"]
+    parts = [
+        "Caso n. 1 · Rossi Srl",
+        f"• {FLOW.questions['service'].short['it']}: sito web",
+        f"profilo {profile}",
+        "Storia del caso n. 1",
+        "caso salvato",
+    ]
     if "price" in question_ids(ROSSI_ANSWERS):
         parts.append(f"• {FLOW.questions['price'].short['it']}: 1.200,00 €")
     for part in parts:
@@ -150,7 +156,7 @@ def test_bad_input_is_refused_on_stderr_and_changes_nothing(db, args, message):
 
 def test_errors_in_english(db):
     done = cases(db, "outcome", "1", "maybe", "--lang", "en")
-    assert done.returncode == 1 and "I don't know the outcome \"maybe\"" in done.stderr
+    assert done.returncode == 1 and 'I don\'t know the outcome "maybe"' in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -192,8 +198,10 @@ def test_delete_when_confirmed(db):
     assert [c["case_no"] for c in stored_cases(db)] == [2]
 
 
-@pytest.mark.parametrize("answer, confirmed", [("s", True), ("SÌ", True), ("si", True), ("y", True), ("yes", True),
-                                               ("n", False), ("forse", False), ("", False)])
+@pytest.mark.parametrize(
+    "answer, confirmed",
+    [("s", True), ("SÌ", True), ("si", True), ("y", True), ("yes", True), ("n", False), ("forse", False), ("", False)],
+)
 def test_only_an_explicit_yes_confirms(answer, confirmed, monkeypatch, capsys):
     from bot.casebook import CaseBook
 
@@ -204,7 +212,9 @@ def test_only_an_explicit_yes_confirms(answer, confirmed, monkeypatch, capsys):
 
 
 def test_delete_one_with_yes_is_scoped_by_user(db):
-    assert "Case no. 1 has been deleted" in out(cases(db, "delete", "1", "--yes", "--user", str(OTHER_USER), "--lang", "en"))
+    assert "Case no. 1 has been deleted" in out(
+        cases(db, "delete", "1", "--yes", "--user", str(OTHER_USER), "--lang", "en")
+    )
     assert stored_cases(db, OTHER_USER) == []
     assert [c["case_no"] for c in stored_cases(db)] == [1, 2]
 
@@ -288,8 +298,12 @@ def test_export_counts_in_the_singular_and_the_plural(db, tmp_path):
     two = tmp_path / "two.csv"
     assert f"Ho esportato 2 casi in {two}." in out(cases(db, "export", "--out", str(two)))
     one = tmp_path / "one.csv"
-    assert f"Exported 1 case to {one}." in out(cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "en"))
-    assert f"Ho esportato 1 caso in {one}." in out(cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it"))
+    assert f"Exported 1 case to {one}." in out(
+        cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "en")
+    )
+    assert f"Ho esportato 1 caso in {one}." in out(
+        cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it")
+    )
     assert one.stat().st_mode & 0o777 == 0o600 and two.stat().st_mode & 0o777 == 0o600, "readable by the owner only"
 
 

@@ -25,105 +25,320 @@ def scenario(sid: str, main: str, secondary: str | None = None, **answers):
 
 PROBLEM_SCENARIOS = [
     # -- gratis: free or almost free work, treated as worthless or contested as if premium -------
-    scenario("gratis/free-website-then-disputes-every-detail", "gratis",
-             payment="free", free_attitude="demands"),
+    scenario("gratis/free-website-then-disputes-every-detail", "gratis", payment="free", free_attitude="demands"),
     # Free work brings nothing in, so taking it for granted and losing sleep over it is a drain too.
-    scenario("gratis/free-consultation-taken-for-granted", "gratis", "lvc",
-             payment="free", free_attitude="takes_for_granted", feelings=["nights"]),
-    scenario("gratis/big-discount-judged-as-if-premium", "gratis",
-             payment="below_price", free_attitude="demands", balance="even"),
-    scenario("gratis/free-trial-that-never-ends", "gratis",
-             payment="free", free_attitude="takes_for_granted", behaviours=["rude"],
-             pattern="often"),
+    scenario(
+        "gratis/free-consultation-taken-for-granted",
+        "gratis",
+        "lvc",
+        payment="free",
+        free_attitude="takes_for_granted",
+        feelings=["nights"],
+    ),
+    scenario(
+        "gratis/big-discount-judged-as-if-premium",
+        "gratis",
+        payment="below_price",
+        free_attitude="demands",
+        balance="even",
+    ),
+    scenario(
+        "gratis/free-trial-that-never-ends",
+        "gratis",
+        payment="free",
+        free_attitude="takes_for_granted",
+        behaviours=["rude"],
+        pattern="often",
+    ),
     # -- incontentabile: calls back at once, wants discounts even for their own error -------------
-    scenario("incontentabile/calls-back-and-wants-discount-for-own-wrong-order", "incontentabile",
-             payment="full", balance="even", behaviours=["calls_back", "discount_demands"], concessions="none_yet", origin="their_error"),
-    scenario("incontentabile/discount-after-their-mistake-and-rude", "incontentabile",
-             payment="full", balance="even", behaviours=["discount_demands", "rude"], concessions="none_yet", origin="their_error"),
-    scenario("incontentabile/everything-at-once-and-draining", "incontentabile",
-             payment="full", balance="drains", behaviours=["calls_back", "discount_demands", "rude"], concessions="none_yet",
-             origin="their_error", pattern="often"),
-    scenario("incontentabile/harsh-complaint-settles-only-for-big-concessions", "incontentabile",
-             payment="full", balance="even", behaviours=["calls_back", "offended"], conflict=["fair_complaint"],
-             settle="only_big_concessions", concessions="none_yet", origin="their_error"),
-    scenario("incontentabile/impatient-and-keeps-me-up-at-night", "incontentabile", "lvc",
-             payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
-             feelings=["nights"]),
+    scenario(
+        "incontentabile/calls-back-and-wants-discount-for-own-wrong-order",
+        "incontentabile",
+        payment="full",
+        balance="even",
+        behaviours=["calls_back", "discount_demands"],
+        concessions="none_yet",
+        origin="their_error",
+    ),
+    scenario(
+        "incontentabile/discount-after-their-mistake-and-rude",
+        "incontentabile",
+        payment="full",
+        balance="even",
+        behaviours=["discount_demands", "rude"],
+        concessions="none_yet",
+        origin="their_error",
+    ),
+    scenario(
+        "incontentabile/everything-at-once-and-draining",
+        "incontentabile",
+        payment="full",
+        balance="drains",
+        behaviours=["calls_back", "discount_demands", "rude"],
+        concessions="none_yet",
+        origin="their_error",
+        pattern="often",
+    ),
+    scenario(
+        "incontentabile/harsh-complaint-settles-only-for-big-concessions",
+        "incontentabile",
+        payment="full",
+        balance="even",
+        behaviours=["calls_back", "offended"],
+        conflict=["fair_complaint"],
+        settle="only_big_concessions",
+        concessions="none_yet",
+        origin="their_error",
+    ),
+    scenario(
+        "incontentabile/impatient-and-keeps-me-up-at-night",
+        "incontentabile",
+        "lvc",
+        payment="full",
+        balance="drains",
+        behaviours=["calls_back", "rude"],
+        origin="no_error",
+        feelings=["nights"],
+    ),
     # -- distruttivo: offended, no will to settle, shows how they can harm you -------------------
-    scenario("distruttivo/bad-reviews-posted-and-no-will-to-settle", "distruttivo",
-             payment="full", balance="even", behaviours=["threats"], conflict=["review_posted"], settle="no_will",
-             feelings=["afraid"]),
-    scenario("distruttivo/offended-threatens-and-refuses-any-deal", "distruttivo",
-             payment="full", balance="even", behaviours=["offended"], conflict=["review_threatened"], settle="no_will"),
-    scenario("distruttivo/our-mistake-then-offensive-reviews", "distruttivo",
-             payment="full", balance="even", behaviours=["offended"], conflict=["review_posted"], settle="no_will",
-             origin="our_error"),
-    scenario("distruttivo/hostile-rude-and-attacking-in-public", "distruttivo",
-             payment="full", balance="drains", behaviours=["rude", "threats", "offended"],
-             conflict=["review_posted"], settle="only_big_concessions", concessions="none_yet"),
+    scenario(
+        "distruttivo/bad-reviews-posted-and-no-will-to-settle",
+        "distruttivo",
+        payment="full",
+        balance="even",
+        behaviours=["threats"],
+        conflict=["review_posted"],
+        settle="no_will",
+        feelings=["afraid"],
+    ),
+    scenario(
+        "distruttivo/offended-threatens-and-refuses-any-deal",
+        "distruttivo",
+        payment="full",
+        balance="even",
+        behaviours=["offended"],
+        conflict=["review_threatened"],
+        settle="no_will",
+    ),
+    scenario(
+        "distruttivo/our-mistake-then-offensive-reviews",
+        "distruttivo",
+        payment="full",
+        balance="even",
+        behaviours=["offended"],
+        conflict=["review_posted"],
+        settle="no_will",
+        origin="our_error",
+    ),
+    scenario(
+        "distruttivo/hostile-rude-and-attacking-in-public",
+        "distruttivo",
+        payment="full",
+        balance="drains",
+        behaviours=["rude", "threats", "offended"],
+        conflict=["review_posted"],
+        settle="only_big_concessions",
+        concessions="none_yet",
+    ),
     # -- vip: prestige or influence, special attentions, lawyers -------------------------------
-    scenario("vip/well-known-name-with-special-attentions-and-lawyers", "vip",
-             payment="full", balance="even", prestige="very", vip_signals=["special_attentions", "influential_lawyers"]),
-    scenario("vip/influential-expects-to-jump-the-queue", "vip",
-             payment="full", balance="worth_it", behaviours=["calls_back"], prestige="very",
-             vip_signals=["special_attentions", "jumps_queue"]),
-    scenario("vip/somewhat-known-but-every-vip-signal", "vip",
-             payment="full", balance="even", prestige="somewhat",
-             vip_signals=["special_attentions", "influential_lawyers", "jumps_queue"]),
-    scenario("vip/very-powerful-and-i-fear-for-my-reputation", "vip",
-             payment="full", balance="even", prestige="very", vip_signals=["none"], feelings=["afraid"]),
+    scenario(
+        "vip/well-known-name-with-special-attentions-and-lawyers",
+        "vip",
+        payment="full",
+        balance="even",
+        prestige="very",
+        vip_signals=["special_attentions", "influential_lawyers"],
+    ),
+    scenario(
+        "vip/influential-expects-to-jump-the-queue",
+        "vip",
+        payment="full",
+        balance="worth_it",
+        behaviours=["calls_back"],
+        prestige="very",
+        vip_signals=["special_attentions", "jumps_queue"],
+    ),
+    scenario(
+        "vip/somewhat-known-but-every-vip-signal",
+        "vip",
+        payment="full",
+        balance="even",
+        prestige="somewhat",
+        vip_signals=["special_attentions", "influential_lawyers", "jumps_queue"],
+    ),
+    scenario(
+        "vip/very-powerful-and-i-fear-for-my-reputation",
+        "vip",
+        payment="full",
+        balance="even",
+        prestige="very",
+        vip_signals=["none"],
+        feelings=["afraid"],
+    ),
     # A VIP usually also pays well and values the work, like an MVC: prestige decides (DOMAIN.md).
-    scenario("vip/prestigious-pays-well-values-the-work-and-i-like-them", "vip",
-             payment="full", balance="worth_it", behaviours=["values_work"], prestige="very",
-             vip_signals=["special_attentions"], feelings=["glad"]),
+    scenario(
+        "vip/prestigious-pays-well-values-the-work-and-i-like-them",
+        "vip",
+        payment="full",
+        balance="worth_it",
+        behaviours=["values_work"],
+        prestige="very",
+        vip_signals=["special_attentions"],
+        feelings=["glad"],
+    ),
     # -- lvc: pays little, asks far more; exceptions, nights, better served elsewhere ------------
-    scenario("lvc/discounted-always-asks-exceptions-another-firm-would-serve-better", "lvc",
-             payment="below_price", free_attitude="grateful", balance="drains", behaviours=["exceptions"], concessions="none_yet",
-             feelings=["nights", "better_elsewhere"]),
-    scenario("lvc/pays-list-price-for-a-tiny-job-but-takes-far-more", "lvc",
-             payment="full", balance="drains", behaviours=["exceptions"], concessions="none_yet", feelings=["better_elsewhere"]),
-    scenario("lvc/pays-late-asks-exceptions-sleepless-nights", "lvc",
-             payment="late", owed_since="overdue", balance="drains", behaviours=["exceptions"], concessions="none_yet",
-             feelings=["nights"]),
+    scenario(
+        "lvc/discounted-always-asks-exceptions-another-firm-would-serve-better",
+        "lvc",
+        payment="below_price",
+        free_attitude="grateful",
+        balance="drains",
+        behaviours=["exceptions"],
+        concessions="none_yet",
+        feelings=["nights", "better_elsewhere"],
+    ),
+    scenario(
+        "lvc/pays-list-price-for-a-tiny-job-but-takes-far-more",
+        "lvc",
+        payment="full",
+        balance="drains",
+        behaviours=["exceptions"],
+        concessions="none_yet",
+        feelings=["better_elsewhere"],
+    ),
+    scenario(
+        "lvc/pays-late-asks-exceptions-sleepless-nights",
+        "lvc",
+        payment="late",
+        owed_since="overdue",
+        balance="drains",
+        behaviours=["exceptions"],
+        concessions="none_yet",
+        feelings=["nights"],
+    ),
     # A late payer is not free work: the money owed is a payment matter, not a gratis signal.
-    scenario("lvc/never-pays-drains-and-rude", "lvc",
-             payment="late", owed_since="reminded", balance="drains", behaviours=["rude"]),
-    scenario("lvc/discounted-takes-it-for-granted-and-drains", "lvc",
-             payment="below_price", free_attitude="takes_for_granted", balance="drains", behaviours=["exceptions"], concessions="none_yet",
-             feelings=["better_elsewhere"]),
+    scenario(
+        "lvc/never-pays-drains-and-rude",
+        "lvc",
+        payment="late",
+        owed_since="reminded",
+        balance="drains",
+        behaviours=["rude"],
+    ),
+    scenario(
+        "lvc/discounted-takes-it-for-granted-and-drains",
+        "lvc",
+        payment="below_price",
+        free_attitude="takes_for_granted",
+        balance="drains",
+        behaviours=["exceptions"],
+        concessions="none_yet",
+        feelings=["better_elsewhere"],
+    ),
 ]
 
 MIXED_SCENARIOS = [
-    scenario("mixed/vip-turned-destructive", "distruttivo", "vip",
-             payment="full", balance="even", behaviours=["threats"], conflict=["review_posted"], settle="no_will",
-             prestige="very", vip_signals=["special_attentions", "influential_lawyers"], feelings=["afraid"]),
-    scenario("mixed/free-client-who-is-also-never-satisfied", "gratis", "incontentabile",
-             payment="free", free_attitude="demands", behaviours=["calls_back", "discount_demands"], concessions="none_yet"),
-    scenario("mixed/never-satisfied-and-not-worth-the-time", "incontentabile", "lvc",
-             payment="full", balance="drains", behaviours=["calls_back", "rude"], origin="no_error",
-             feelings=["nights"]),
-    scenario("mixed/destructive-and-never-satisfied", "distruttivo", "incontentabile",
-             payment="full", balance="even", behaviours=["calls_back", "discount_demands", "threats"],
-             conflict=["review_posted"], settle="no_will", origin="their_error"),
+    scenario(
+        "mixed/vip-turned-destructive",
+        "distruttivo",
+        "vip",
+        payment="full",
+        balance="even",
+        behaviours=["threats"],
+        conflict=["review_posted"],
+        settle="no_will",
+        prestige="very",
+        vip_signals=["special_attentions", "influential_lawyers"],
+        feelings=["afraid"],
+    ),
+    scenario(
+        "mixed/free-client-who-is-also-never-satisfied",
+        "gratis",
+        "incontentabile",
+        payment="free",
+        free_attitude="demands",
+        behaviours=["calls_back", "discount_demands"],
+        concessions="none_yet",
+    ),
+    scenario(
+        "mixed/never-satisfied-and-not-worth-the-time",
+        "incontentabile",
+        "lvc",
+        payment="full",
+        balance="drains",
+        behaviours=["calls_back", "rude"],
+        origin="no_error",
+        feelings=["nights"],
+    ),
+    scenario(
+        "mixed/destructive-and-never-satisfied",
+        "distruttivo",
+        "incontentabile",
+        payment="full",
+        balance="even",
+        behaviours=["calls_back", "discount_demands", "threats"],
+        conflict=["review_posted"],
+        settle="no_will",
+        origin="their_error",
+    ),
 ]
 
 GOOD_CLIENT_SCENARIOS = [
-    scenario("mvc/pays-full-brings-more-values-the-work", "mvc",
-             payment="full", balance="worth_it", behaviours=["values_work"], feelings=["glad"]),
+    scenario(
+        "mvc/pays-full-brings-more-values-the-work",
+        "mvc",
+        payment="full",
+        balance="worth_it",
+        behaviours=["values_work"],
+        feelings=["glad"],
+    ),
     # An occasional exception from a client who values the work and pays is care, not an LVC alarm.
-    scenario("mvc/asks-an-exception-now-and-then-but-values-the-work", "mvc",
-             payment="full", balance="worth_it", behaviours=["values_work", "exceptions"], concessions="none_yet", feelings=["glad"]),
-    scenario("mvc/our-mistake-with-a-loyal-client", "mvc",
-             payment="full", balance="even", behaviours=["values_work"], origin="our_error"),
-    scenario("mvc/discounted-but-grateful-and-worth-it", "mvc",
-             payment="below_price", free_attitude="grateful", balance="worth_it", behaviours=["values_work"],
-             feelings=["glad"]),
-    scenario("mvc/a-harsh-but-fair-complaint-and-willing-to-settle", "mvc",
-             payment="full", balance="worth_it", behaviours=["offended", "values_work"], conflict=["fair_complaint"],
-             settle="willing", feelings=["glad"]),
-    scenario("mvc/somewhat-known-and-a-pleasure-to-work-with", "mvc",
-             payment="full", balance="worth_it", behaviours=["values_work"], prestige="somewhat",
-             vip_signals=["special_attentions"], feelings=["glad"]),
+    scenario(
+        "mvc/asks-an-exception-now-and-then-but-values-the-work",
+        "mvc",
+        payment="full",
+        balance="worth_it",
+        behaviours=["values_work", "exceptions"],
+        concessions="none_yet",
+        feelings=["glad"],
+    ),
+    scenario(
+        "mvc/our-mistake-with-a-loyal-client",
+        "mvc",
+        payment="full",
+        balance="even",
+        behaviours=["values_work"],
+        origin="our_error",
+    ),
+    scenario(
+        "mvc/discounted-but-grateful-and-worth-it",
+        "mvc",
+        payment="below_price",
+        free_attitude="grateful",
+        balance="worth_it",
+        behaviours=["values_work"],
+        feelings=["glad"],
+    ),
+    scenario(
+        "mvc/a-harsh-but-fair-complaint-and-willing-to-settle",
+        "mvc",
+        payment="full",
+        balance="worth_it",
+        behaviours=["offended", "values_work"],
+        conflict=["fair_complaint"],
+        settle="willing",
+        feelings=["glad"],
+    ),
+    scenario(
+        "mvc/somewhat-known-and-a-pleasure-to-work-with",
+        "mvc",
+        payment="full",
+        balance="worth_it",
+        behaviours=["values_work"],
+        prestige="somewhat",
+        vip_signals=["special_attentions"],
+        feelings=["glad"],
+    ),
 ]
 
 
@@ -178,8 +393,15 @@ def test_every_profile_is_reachable_by_a_full_questionnaire(assess):
 
 
 def test_a_strong_clear_case_is_high_confidence_and_a_thin_one_low(assess):
-    strong, _ = assess({"payment": "full", "balance": "even", "behaviours": ["threats"],
-                        "conflict": ["review_posted"], "settle": "no_will"})
+    strong, _ = assess(
+        {
+            "payment": "full",
+            "balance": "even",
+            "behaviours": ["threats"],
+            "conflict": ["review_posted"],
+            "settle": "no_will",
+        }
+    )
     assert strong.confidence == "high"
     thin, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"]})
     assert thin.confidence == "low"
@@ -220,8 +442,13 @@ def test_a_good_client_on_a_first_occurrence_gets_no_bad_day_caveat(assess):
 
 
 def test_own_error_puts_recovery_first_for_a_destructive_client(assess, renderer):
-    answers = {"payment": "full", "balance": "even", "behaviours": ["offended"], "conflict": ["review_posted"],
-               "settle": "no_will"}
+    answers = {
+        "payment": "full",
+        "balance": "even",
+        "behaviours": ["offended"],
+        "conflict": ["review_posted"],
+        "settle": "no_will",
+    }
     ours, _ = assess({**answers, "origin": "our_error"})
     theirs, _ = assess({**answers, "origin": "their_error"})
     assert ours.main == theirs.main == "distruttivo"
@@ -233,8 +460,16 @@ def test_own_error_puts_recovery_first_for_a_destructive_client(assess, renderer
 
 
 def test_own_error_is_shown_on_the_result_card(assess, flow, renderer):
-    a, answers = assess({"payment": "full", "balance": "even", "behaviours": ["offended"],
-                         "conflict": ["review_threatened"], "settle": "no_will", "origin": "our_error"})
+    a, answers = assess(
+        {
+            "payment": "full",
+            "balance": "even",
+            "behaviours": ["offended"],
+            "conflict": ["review_threatened"],
+            "settle": "no_will",
+            "origin": "our_error",
+        }
+    )
     assert "Prima il recupero" in renderer.result("it", flow.questions, answers, a).plain
     assert "Recovery comes first" in renderer.result("en", flow.questions, answers, a).plain
 
@@ -289,8 +524,13 @@ def test_answers_to_unknown_questions_are_ignored(assess, flow):
 
 def test_answers_that_do_not_fit_their_question_are_ignored(assess, flow):
     _, answers = assess(PROBLEM_SCENARIOS[0].values[0])
-    misfit_for = {"single": lambda v: [v], "multi": lambda v: [*v, "vanished_option"], "text": lambda v: 42,
-                  "number": str, "money": lambda v: True}
+    misfit_for = {
+        "single": lambda v: [v],
+        "multi": lambda v: [*v, "vanished_option"],
+        "text": lambda v: 42,
+        "number": str,
+        "money": lambda v: True,
+    }
     for qid, value in answers.items():
         if value is None:
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import DIAGRAM_FILE, FLOW, FLOW_FILE, run_cli, run_process
 
 REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
@@ -143,8 +144,11 @@ def test_the_environment_wins_over_dot_env_and_empty_values_are_unset(tmp_path):
     from bot.config import ConfigError, load_settings, read_environment
 
     env_file = tmp_path / ".env"
-    env_file.write_text("CLIENTCOACH_DB=/from/dotenv.db\nCLIENTCOACH_LANG=EN\nCLIENTCOACH_TZ=Europe/London\n"
-                        "TELEGRAM_BOT_TOKEN=123456789:" + "B" * 35 + "\n", encoding="utf-8")
+    env_file.write_text(
+        "CLIENTCOACH_DB=/from/dotenv.db\nCLIENTCOACH_LANG=EN\nCLIENTCOACH_TZ=Europe/London\n"
+        "TELEGRAM_BOT_TOKEN=123456789:" + "B" * 35 + "\n",
+        encoding="utf-8",
+    )
     env = read_environment(env_file, {"CLIENTCOACH_DB": "/from/environment.db", "CLIENTCOACH_TZ": ""})
     assert env.db == "/from/environment.db" and env.lang == "en" and env.tz == "Europe/London"
     assert read_environment(None, {"CLIENTCOACH_LANG": "fr"}).lang is None
@@ -152,8 +156,11 @@ def test_the_environment_wins_over_dot_env_and_empty_values_are_unset(tmp_path):
     assert settings.token.startswith("123456789:") and settings.tz == "Europe/London"
     for bad in ("12,abc", "²", "1" * 25):  # "²" is a digit to str.isdigit, not to int()
         with pytest.raises(ConfigError, match="CLIENTCOACH_ALLOWED_USERS"):
-            load_settings(environment=read_environment(None, {"TELEGRAM_BOT_TOKEN": settings.token,
-                                                              "CLIENTCOACH_ALLOWED_USERS": bad}))
+            load_settings(
+                environment=read_environment(
+                    None, {"TELEGRAM_BOT_TOKEN": settings.token, "CLIENTCOACH_ALLOWED_USERS": bad}
+                )
+            )
 
 
 def test_run_help_and_the_readme_list_the_same_variables():

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from answer_lines import typed_lines
-from helpers import ROOT, clean_environment, run_cli
 
 from bot.render import Renderer, to_plain
+
+from answer_lines import typed_lines
+from helpers import ROOT, clean_environment, run_cli
 
 FULL = os.environ.get("CLIENTCOACH_FULL_CAMPAIGN") == "1"
 PAIRS = 50 if FULL else 4
@@ -33,8 +34,14 @@ RUNS = {
 
 
 def chat(db: Path, tag: str, pair: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bot", "chat", "--db", str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environment(), cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--db", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environment(),
+        cwd=ROOT,
+    )
 
 
 def answers_for(tag: str, pair: int) -> bytes:
@@ -75,12 +82,17 @@ def test_two_chats_for_the_same_user_never_mix_and_never_hit_a_lock(tmp_path):
         for case in saved:
             answers = json.loads(case["answers"])
             tag = answers["alias"][0]
-            if answers["alias"] != f"{tag}{pair}" or answers.get("service") != f"lavoro {tag}{pair}" or \
-                    answers["payment"] != RUNS[tag]["expected"]:
+            if (
+                answers["alias"] != f"{tag}{pair}"
+                or answers.get("service") != f"lavoro {tag}{pair}"
+                or answers["payment"] != RUNS[tag]["expected"]
+            ):
                 mixed.append((pair, answers))
         outcomes["one refused" if 1 in codes.values() else "one after the other"] += 1
-    print(f"\nconcurrent console pairs: {PAIRS}, mixed cases: {len(mixed)}, lock errors: {len(lock_errors)}, "
-          f"tracebacks: {len(tracebacks)}, outcomes: {dict(outcomes)}")
+    print(
+        f"\nconcurrent console pairs: {PAIRS}, mixed cases: {len(mixed)}, lock errors: {len(lock_errors)}, "
+        f"tracebacks: {len(tracebacks)}, outcomes: {dict(outcomes)}"
+    )
     assert not mixed, mixed
     assert not lock_errors, lock_errors
     assert not tracebacks, tracebacks
@@ -134,7 +146,10 @@ def consoles(tmp_path, monkeypatch):
 
     monkeypatch.setattr(console_module, "LEASE_SECONDS", 0.2)
     db = tmp_path / "cc.db"
-    make = lambda: Coach(Store.open(db), renderer=Renderer(surface="console"))
+
+    def make() -> Coach:
+        return Coach(Store.open(db), renderer=Renderer(surface="console"))
+
     return make(), make(), Console, io
 
 
@@ -149,7 +164,9 @@ def test_a_run_whose_questionnaire_moved_on_elsewhere_shows_it_and_applies_nothi
 
     out = io.StringIO()
     # A types "1" meant for the payment question, after B has answered it ("3") and left.
-    status = Console(coach_a, 0, "it", stdin=ScriptedInput(["Rossi", "1"], {2: other_run_takes_over}), stdout=out).run(new=True)
+    status = Console(coach_a, 0, "it", stdin=ScriptedInput(["Rossi", "1"], {2: other_run_takes_over}), stdout=out).run(
+        new=True
+    )
     assert status == 0
     ui = Renderer(surface="console")
     assert to_plain(ui.ui("it", "console_changed_elsewhere")) in out.getvalue()
@@ -167,7 +184,9 @@ def test_a_run_whose_questionnaire_was_taken_over_stops_without_touching_it(tmp_
         assert coach_b.store.lease_conversation(0, "another console", 30)
 
     out = io.StringIO()
-    status = Console(coach_a, 0, "it", stdin=ScriptedInput(["Rossi", "1"], {2: other_run_holds_it}), stdout=out).run(new=True)
+    status = Console(coach_a, 0, "it", stdin=ScriptedInput(["Rossi", "1"], {2: other_run_holds_it}), stdout=out).run(
+        new=True
+    )
     assert status == 1
     assert to_plain(Renderer(surface="console").ui("it", "console_taken_over")) in out.getvalue()
     state, _ = coach_a.load(0)

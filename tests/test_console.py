@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from answer_lines import question_ids, typed_lines
-from helpers import FLOW, clean_environment, run_cli
 
 from bot.render import Renderer, to_plain
+
+from answer_lines import question_ids, typed_lines
+from helpers import FLOW, clean_environment, run_cli
 
 CONSOLE = Renderer(surface="console")
 Q = FLOW.questions
@@ -152,8 +153,13 @@ def test_enter_skips_an_optional_question_and_the_review_accepts_a_change_at_the
     lines = ["", *FREE_CLIENT_LINES[1:-1], "1", "Bianchi", ""]
     result = chat(db, "it", lines)
     assert result.returncode == 0
-    in_order(result.stdout, Q["payment"].text["it"], "Riepilogo delle tue risposte", "Riepilogo delle tue risposte",
-             "Caso n. 1 salvato.")
+    in_order(
+        result.stdout,
+        Q["payment"].text["it"],
+        "Riepilogo delle tue risposte",
+        "Riepilogo delle tue risposte",
+        "Caso n. 1 salvato.",
+    )
     (case,) = cases(db)
     answers = json.loads(case["answers"])
     assert answers["alias"] == "Bianchi" and answers["payment"] == "free", "the change was made, the rest kept"
@@ -224,7 +230,12 @@ def test_eof_in_the_middle_keeps_the_questionnaire_and_says_how_to_resume(tmp_pa
     resumed = chat(db, lang, ["1"], "--resume")
     assert resumed.returncode == 0
     asked = question_ids({**FREE, "free_attitude": "1"}, lang)
-    in_order(resumed.stdout, ui(lang, "resumed"), Q["free_attitude"].text[lang], Q[asked[asked.index("free_attitude") + 1]].text[lang])
+    in_order(
+        resumed.stdout,
+        ui(lang, "resumed"),
+        Q["free_attitude"].text[lang],
+        Q[asked[asked.index("free_attitude") + 1]].text[lang],
+    )
 
 
 def test_piped_input_never_replaces_an_unfinished_questionnaire_unasked(tmp_path):
@@ -303,8 +314,14 @@ def test_the_database_comes_from_a_dot_env_file_in_the_current_folder(tmp_path, 
 
 def test_db_on_the_command_line_wins_over_the_environment(tmp_path, workdir):
     env_db, arg_db = tmp_path / "env.db", tmp_path / "arg.db"
-    result = run_cli("chat", "--db", str(arg_db), stdin=FREE_CLIENT_LINES, cwd=workdir,
-                     env=clean_environment(CLIENTCOACH_DB=str(env_db)))
+    result = run_cli(
+        "chat",
+        "--db",
+        str(arg_db),
+        stdin=FREE_CLIENT_LINES,
+        cwd=workdir,
+        env=clean_environment(CLIENTCOACH_DB=str(env_db)),
+    )
     assert result.returncode == 0
     assert len(cases(arg_db)) == 1 and not env_db.exists()
 
@@ -319,7 +336,9 @@ def test_without_any_setting_the_database_is_in_the_user_data_folder(tmp_path, w
 
 
 def test_the_language_comes_from_clientcoach_lang(tmp_path, workdir):
-    result = run_cli("chat", "--db", str(tmp_path / "cc.db"), stdin=[], cwd=workdir, env=clean_environment(CLIENTCOACH_LANG="en"))
+    result = run_cli(
+        "chat", "--db", str(tmp_path / "cc.db"), stdin=[], cwd=workdir, env=clean_environment(CLIENTCOACH_LANG="en")
+    )
     assert Q["alias"].text["en"] in result.stdout and "Goodbye." in result.stdout
 
 
@@ -358,8 +377,13 @@ def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(tmp_path
     db = tmp_path / "cc.db"
     chat(db, "it", ["Rossi"])
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "chat", "--db", str(db)], stdin=slave,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environment())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--db", str(db)],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environment(),
+    )
     os.close(slave)
     try:
         os.write(master, b"3\n\x04")  # an answer, then Ctrl-D at the start of a line
@@ -370,7 +394,9 @@ def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(tmp_path
             proc.kill()
     text = out.decode()
     assert proc.returncode == 0, err.decode()
-    in_order(text, ui("it", "resumed"), Q["payment"].text["it"], Q["free_attitude"].text["it"], ui("it", "console_kept"))
+    in_order(
+        text, ui("it", "resumed"), Q["payment"].text["it"], Q["free_attitude"].text["it"], ui("it", "console_kept")
+    )
 
 
 def test_a_script_version_without_a_form_keeps_the_form_of_the_case(store, flow):

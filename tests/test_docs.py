@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from helpers import ROOT
-
 from bot.cli import build_parser
+
+from helpers import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -59,6 +59,15 @@ def test_the_readme_documents_every_environment_variable_and_the_deploy_unit():
 
     missing = [name for name, _ in ENVIRONMENT if name not in README]
     assert not missing, f"README.md does not mention: {missing}"
-    for words in ("deploy/clientcoach.service", ".env", "/newbot", "/setprivacy", "clientcoach db backup",
-                  "esci", "CLIENTCOACH_TZ", "/healthz", "SIGTERM"):
+    for words in (
+        "deploy/clientcoach.service",
+        ".env",
+        "/newbot",
+        "/setprivacy",
+        "clientcoach db backup",
+        "esci",
+        "CLIENTCOACH_TZ",
+        "/healthz",
+        "SIGTERM",
+    ):
         assert words in README, words

@@ -9,8 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from bot.engine import CANCELLED, END, MODES, Engine, Invalid, Progress, clean_text, parse_money
 from bot.flow import load_flow
@@ -18,21 +17,48 @@ from bot.flow import load_flow
 FLOW = load_flow(Path(__file__).resolve().parents[1] / "flows" / "cliente_difficile.yaml")
 
 # A valid typed answer for every non-choice question.
-TYPED = {"alias": "Rossi", "owed": "850", "price": "1.200", "concession_offer": "uno sconto del 10%",
-         "attention": "telefonate la sera", "service": "consulenza fiscale", "address": "Mario"}
+TYPED = {
+    "alias": "Rossi",
+    "owed": "850",
+    "price": "1.200",
+    "concession_offer": "uno sconto del 10%",
+    "attention": "telefonate la sera",
+    "service": "consulenza fiscale",
+    "address": "Mario",
+}
 
 GOOD_CLIENT = {"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "feelings": ["glad"]}
 FREE_CLIENT = {"payment": "free", "free_attitude": "demands"}
-DESTRUCTIVE = {"payment": "full", "balance": "even", "behaviours": ["threats"], "conflict": ["review_posted"], "settle": "no_will"}
+DESTRUCTIVE = {
+    "payment": "full",
+    "balance": "even",
+    "behaviours": ["threats"],
+    "conflict": ["review_posted"],
+    "settle": "no_will",
+}
 PRESTIGIOUS = {"payment": "full", "balance": "even", "prestige": "very", "vip_signals": ["jumps_queue"]}
 VIP_TURNED_DESTRUCTIVE = {**DESTRUCTIVE, "prestige": "very", "vip_signals": ["jumps_queue", "influential_lawyers"]}
 EVERY_BRANCH = {
-    "alias": "Rossi", "payment": "free", "free_attitude": "demands", "price": "1.200,50 al mese",
-    "stage": "ongoing", "behaviours": ["calls_back", "threats"], "conflict": ["lawyer_letter"],
-    "settle": "only_big_concessions", "concessions": "none_yet", "concession_offer": "uno sconto",
-    "origin": "their_error", "pattern": "often", "prestige": "very", "vip_signals": ["special_attentions"],
-    "attention": "telefonate", "feelings": ["nights"], "notice": "no_notice", "service": "il sito web",
-    "who": "company_lei", "address": "Studio Bianchi",
+    "alias": "Rossi",
+    "payment": "free",
+    "free_attitude": "demands",
+    "price": "1.200,50 al mese",
+    "stage": "ongoing",
+    "behaviours": ["calls_back", "threats"],
+    "conflict": ["lawyer_letter"],
+    "settle": "only_big_concessions",
+    "concessions": "none_yet",
+    "concession_offer": "uno sconto",
+    "origin": "their_error",
+    "pattern": "often",
+    "prestige": "very",
+    "vip_signals": ["special_attentions"],
+    "attention": "telefonate",
+    "feelings": ["nights"],
+    "notice": "no_notice",
+    "service": "il sito web",
+    "who": "company_lei",
+    "address": "Studio Bianchi",
 }
 
 
@@ -79,7 +105,9 @@ def test_every_branch_takes_between_12_and_20_questions(engine):
         pytest.param(GOOD_CLIENT, 12, id="good-client"),
         pytest.param(FREE_CLIENT, 14, id="free-client"),
         pytest.param({"payment": "below_price", "free_attitude": "demands", "balance": "drains"}, 14, id="underpaid"),
-        pytest.param({"payment": "late", "owed": "850", "owed_since": "overdue", "balance": "drains"}, 14, id="late-payer"),
+        pytest.param(
+            {"payment": "late", "owed": "850", "owed_since": "overdue", "balance": "drains"}, 14, id="late-payer"
+        ),
         pytest.param(PRESTIGIOUS, 13, id="prestigious"),
         pytest.param(DESTRUCTIVE, 14, id="destructive"),
     ],
@@ -109,7 +137,14 @@ def test_changing_to_free_work_drops_the_balance_and_asks_the_stage(engine, driv
         state = engine.answer(state, value)
     assert state["at"] == END, "the rest of the branch was answered before"
     answered = [q.id for q, _ in engine.answered(state)]
-    assert "balance" not in answered and answered[:6] == ["alias", "payment", "free_attitude", "price", "stage", "behaviours"]
+    assert "balance" not in answered and answered[:6] == [
+        "alias",
+        "payment",
+        "free_attitude",
+        "price",
+        "stage",
+        "behaviours",
+    ]
     assert {q.id: v for q, v in engine.answered(state)}["price"] == {"amount": 1500.0, "unit": "once"}
 
 
@@ -167,9 +202,16 @@ def test_a_required_question_cannot_be_skipped(engine, state_at, qid):
 def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, state_at):
     for qid, q in FLOW.questions.items():
         payment = {"owed": "late", "owed_since": "late", "balance": "below_price"}.get(qid, "free")
-        answers = {"payment": payment, "free_attitude": "demands",
-                   "behaviours": ["threats"], "conflict": ["lawyer_letter"], "settle": "only_big_concessions",
-                   "concessions": "none_yet", "prestige": "very", "vip_signals": ["special_attentions"]}
+        answers = {
+            "payment": payment,
+            "free_attitude": "demands",
+            "behaviours": ["threats"],
+            "conflict": ["lawyer_letter"],
+            "settle": "only_big_concessions",
+            "concessions": "none_yet",
+            "prestige": "very",
+            "vip_signals": ["special_attentions"],
+        }
         state = state_at(qid, answers)
         if q.optional:
             assert engine.skip(state)["answers"][qid] is None
@@ -215,7 +257,12 @@ def test_changing_payment_to_free_asks_only_the_free_work_question(engine, drive
         state = engine.answer(state, raw)
     assert state["at"] == END and not state["editing"], "then straight back to the review"
 
-    brought_in = {"payment": "free", "free_attitude": "demands", "price": {"amount": 900.0, "unit": "once"}, "stage": "ongoing"}
+    brought_in = {
+        "payment": "free",
+        "free_attitude": "demands",
+        "price": {"amount": 900.0, "unit": "once"},
+        "stage": "ongoing",
+    }
     kept = {k: v for k, v in done["answers"].items() if k != "balance"}
     assert state["answers"] == {**kept, **brought_in}, "every other answer is kept; the balance is off this branch"
     assert state["history"] == ["alias", "payment", "free_attitude", "price", "stage", *done["history"][3:]]
@@ -340,8 +387,16 @@ NUMBER = dataclasses.replace(FLOW.questions["price"], id="how_many", kind="numbe
 
 @pytest.mark.parametrize(
     ("raw", "key"),
-    [("tre", "not_number"), ("NaN", "not_number"), ("1e3", "not_number"), ("1 1 1", "not_number"), ("٣", "not_number"),
-     ("2,5", "not_integer"), ("1000", "out_of_range"), ("-1", "out_of_range")],
+    [
+        ("tre", "not_number"),
+        ("NaN", "not_number"),
+        ("1e3", "not_number"),
+        ("1 1 1", "not_number"),
+        ("٣", "not_number"),
+        ("2,5", "not_integer"),
+        ("1000", "out_of_range"),
+        ("-1", "out_of_range"),
+    ],
 )
 def test_a_number_question_refuses_what_is_not_a_number(engine, raw, key):
     """No question of the flow is a number today; the engine still reads them (flows may have them)."""
@@ -420,7 +475,7 @@ def test_refusals_carry_what_the_reprompt_needs(engine, state_at):
         ("behaviours", "\u00a0\u00a0\u00a0\u00a01" * 20, ["threats"], "it"),
         ("behaviours", "Nessuno di questi", ["none"], "it"),
         ("alias", "  Mario \t  Rossi\x00 ", "Mario Rossi", "it"),
-        ("alias", "<b>x</b> & \"y\"", "<b>x</b> & \"y\"", "it"),
+        ("alias", '<b>x</b> & "y"', '<b>x</b> & "y"', "it"),
         ("price", "1.200", {"amount": 1200.0, "unit": "once"}, "it"),
         ("price", "350,5", {"amount": 350.5, "unit": "once"}, "it"),
         ("price", "€ 1,200.50", {"amount": 1200.5, "unit": "once"}, "en"),
@@ -461,7 +516,24 @@ def test_money_is_read_the_italian_and_the_english_way(raw, amount):
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "   ", "€", "abc", "dodici", "12a", "-5", "1.200,505", ",500", ".500", "12,345,67", "1.2.3", "1,2.3", "1.200,000.50", "..."]
+    "raw",
+    [
+        "",
+        "   ",
+        "€",
+        "abc",
+        "dodici",
+        "12a",
+        "-5",
+        "1.200,505",
+        ",500",
+        ".500",
+        "12,345,67",
+        "1.2.3",
+        "1,2.3",
+        "1.200,000.50",
+        "...",
+    ],
 )
 def test_garbage_is_not_money(raw):
     with pytest.raises(Invalid) as caught:
@@ -485,11 +557,21 @@ def test_typed_text_is_cleaned():
 
 
 def test_the_state_is_plain_json_and_stays_small(engine, drive):
-    every = lambda qid: [o.id for o in FLOW.questions[qid].options if not o.exclusive]
+    def every(qid: str) -> list[str]:
+        return [o.id for o in FLOW.questions[qid].options if not o.exclusive]
+
     longest = {
         **EVERY_BRANCH,
-        **{qid: c * FLOW.questions[qid].validate["max_length"] for qid, c in
-           (("alias", "A"), ("concession_offer", "C"), ("attention", "T"), ("service", "S"), ("address", "Z"))},
+        **{
+            qid: c * FLOW.questions[qid].validate["max_length"]
+            for qid, c in (
+                ("alias", "A"),
+                ("concession_offer", "C"),
+                ("attention", "T"),
+                ("service", "S"),
+                ("address", "Z"),
+            )
+        },
         "price": "1.234.567,89",
         **{qid: every(qid) for qid in ("behaviours", "conflict", "vip_signals", "feelings")},
     }
@@ -531,7 +613,7 @@ def test_interleaved_conversations_do_not_disturb_each_other(engine, drive):
     a, b = engine.new(), engine.new("en")
     script_a = ["Rossi", "full", "drains", ["threats"], ["lawyer_letter"], "no_will", "unsure"]
     script_b = ["Bianchi", "full", "worth_it", ["values_work"], "unsure", "few", "very"]
-    for raw_a, raw_b in zip(script_a, script_b):
+    for raw_a, raw_b in zip(script_a, script_b, strict=True):
         a, b = engine.answer(a, raw_a), engine.answer(b, raw_b)
     assert a["at"] == "pattern" and b["at"] == "vip_signals"
     assert b["lang"] == "en" and a["lang"] == "it"
@@ -569,7 +651,9 @@ def _valid_answers(q) -> list:
     if q.kind == "multi":
         plain = [o.id for o in q.options if not o.exclusive]
         return [[o.id] for o in q.options] + [plain[:2], plain[1:], " ".join(str(i) for i in range(1, len(plain) + 1))]
-    return {"text": ["Rossi", "<b>x</b> & y", "è"], "number": ["0", "1", "4", "999"], "money": ["1.200", "350,5", "0"]}[q.kind]
+    return {"text": ["Rossi", "<b>x</b> & y", "è"], "number": ["0", "1", "4", "999"], "money": ["1.200", "350,5", "0"]}[
+        q.kind
+    ]
 
 
 GARBAGE = ["", " ", "0", "99", "1 99", "x" * 100, "dodici", "-3", "1,5", "<b>", ["none", "rude"], [], ["1", "9"], None]
@@ -601,7 +685,11 @@ def _stray_answer_actions() -> list[tuple[str, int]]:
     state, branching = engine.new(), None
     while state["at"] != END and branching is None:
         q = engine.question(state)
-        if q.kind == "single" and any(o.next and o.next != q.next for o in q.options) and any(not o.next for o in q.options):
+        if (
+            q.kind == "single"
+            and any(o.next and o.next != q.next for o in q.options)
+            and any(not o.next for o in q.options)
+        ):
             branching = q
         state = engine.answer(state, _valid_answers(q)[0])
     into = next(o.id for o in branching.options if o.next and o.next != branching.next)

@@ -15,8 +15,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from bot.casebook import clean_note, local_zone, parse_case_no, parse_status, parse_when
 from bot.engine import MAX_RAW_INPUT, Engine, Invalid, clean_text, parse_money
@@ -30,10 +29,27 @@ PATHOLOGICAL = [
     "1" + "\u00a0\u00a0\u00a0\u00a01" * 200 + "x",
     "1 " * 3000 + "x",
     "1," * 3000 + ";",
-    "²", "１", "１ ２", "٣", "¹²³", "1\u200d2", "\ufeff1", "\u202e1",
-    "1 1 1", "1.2.3.4.5.6.7.8.9" * 50, "€" * 5000, "eur" * 2000,
-    "9" * 5000, "1e999999", "NaN", "-0", "\x00" * 100, "\ud7ff" * 10,
-    "a\u0301" * 3000, "\u0300" * 5000, "x" * 1_000_000,
+    "²",
+    "１",
+    "１ ２",
+    "٣",
+    "¹²³",
+    "1\u200d2",
+    "\ufeff1",
+    "\u202e1",
+    "1 1 1",
+    "1.2.3.4.5.6.7.8.9" * 50,
+    "€" * 5000,
+    "eur" * 2000,
+    "9" * 5000,
+    "1e999999",
+    "NaN",
+    "-0",
+    "\x00" * 100,
+    "\ud7ff" * 10,
+    "a\u0301" * 3000,
+    "\u0300" * 5000,
+    "x" * 1_000_000,
 ]
 UNICODE = st.text(st.characters(codec="utf-8"), max_size=300)
 HOSTILE = st.one_of(UNICODE, st.sampled_from(PATHOLOGICAL), st.text("0123456789 ,;.\u00a0\u2009€²１", max_size=400))
@@ -86,7 +102,9 @@ def assert_valid(q: Question, value: Any) -> None:
         assert len(value) == 1 or not any(q.option_index[v].exclusive for v in value)
     elif q.kind == "text":
         assert isinstance(value, str) and 0 < len(value) <= q.validate.get("max_length", 500)
-        assert value == value.strip() and not set(value) & set("\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\x00")
+        assert value == value.strip() and not set(value) & set(
+            "\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\x00"
+        )
     else:
         assert q.accepts(value)
         if q.units:  # a price with its unit: the amount is checked below
@@ -98,7 +116,9 @@ def assert_valid(q: Question, value: Any) -> None:
 # -- every question, through the engine's public entry point -------------------------------------------
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(raw=HOSTILE, pick=st.integers(0, 10_000))
 @example(raw="\u00a0\u00a0\u00a0\u00a01" * 20, pick=0)
 def test_any_text_at_any_question_is_refused_or_read_in_bounded_time(engine, waiting, raw, pick):
@@ -206,8 +226,10 @@ def test_loose_digits_are_not_an_amount(raw):
     assert caught.value.key == "not_money"
 
 
-@pytest.mark.parametrize(("raw", "amount"), [("1 200", "1200.00"), ("1\u00a0200,50 €", "1200.50"), ("€ 12 345", "12345.00"),
-                                            ("１.２００", "1200.00")])
+@pytest.mark.parametrize(
+    ("raw", "amount"),
+    [("1 200", "1200.00"), ("1\u00a0200,50 €", "1200.50"), ("€ 12 345", "12345.00"), ("１.２００", "1200.00")],
+)
 def test_amounts_grouped_by_spaces_are_read(raw, amount):
     assert parse_money(raw) == Decimal(amount)
 

@@ -23,8 +23,16 @@ ASSESSMENT = {"main": "vip", "secondary": None, "confidence": "high"}
 
 def state(lang: str = "it", **answers: str) -> dict:
     """A finished conversation as the store keeps it (the store does not read the flow)."""
-    return {"v": 1, "flow": "cliente_difficile", "flow_version": 1, "lang": lang, "at": "end",
-            "answers": answers, "history": list(answers), "step": len(answers)}
+    return {
+        "v": 1,
+        "flow": "cliente_difficile",
+        "flow_version": 1,
+        "lang": lang,
+        "at": "end",
+        "answers": answers,
+        "history": list(answers),
+        "step": len(answers),
+    }
 
 
 def hits(path: Path, *markers: str) -> dict[str, int]:
@@ -67,10 +75,12 @@ def opened(tmp_path):
 def fill(store: Store, user: int) -> int:
     """A case with the markers in its alias, answers and notes, among the user's other cases."""
     for n in range(5):
-        store.save_case(user, state(alias=f"client{n}", service="sito"), ASSESSMENT, f"client{n}",
-                        search_texts=["sito"])
-    case_no = store.save_case(user, state(alias=NAME, service=f"{ANSWER} web"), ASSESSMENT, NAME,
-                              search_texts=[f"{ANSWER} web"])
+        store.save_case(
+            user, state(alias=f"client{n}", service="sito"), ASSESSMENT, f"client{n}", search_texts=["sito"]
+        )
+    case_no = store.save_case(
+        user, state(alias=NAME, service=f"{ANSWER} web"), ASSESSMENT, NAME, search_texts=[f"{ANSWER} web"]
+    )
     for n in range(20):  # several versions of the case's pages pass through the WAL
         store.add_note(user, case_no, f"{NOTE} {n}")
         store.set_status(user, case_no, ("risolto", "aperto")[n % 2])

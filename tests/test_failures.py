@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
-from answer_lines import typed_lines
-from helpers import clean_environment, run_cli, run_process
 
 from bot.actions import Finish, Skip
 from bot.coach import Coach
 from bot.render import Renderer, to_plain
 from bot.store import Store
+
+from answer_lines import typed_lines
+from helpers import clean_environment, run_cli, run_process
 
 CONSOLE = Renderer(surface="console")
 TOKEN = "123456789:" + "A" * 35  # well formed, known to nobody
@@ -105,8 +106,10 @@ def test_a_directory_is_not_a_database(tmp_path):
 
 def test_a_typo_in_the_folder_is_refused_not_created(tmp_path):
     db = tmp_path / "no-such-folder" / "cc.db"
-    one_line(clientcoach("cases", "--db", str(db), "list"),
-             store_line("it", "missing_folder", path=str(db), folder=str(db.parent)))
+    one_line(
+        clientcoach("cases", "--db", str(db), "list"),
+        store_line("it", "missing_folder", path=str(db), folder=str(db.parent)),
+    )
     assert not db.parent.exists()
 
 
@@ -180,10 +183,14 @@ def test_a_lock_held_too_long_is_one_line(tmp_path, good_db):
     db = tmp_path / "locked.db"
     copy_db(good_db, db)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
-         f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-         "c.execute('PRAGMA journal_mode = wal'); c.execute('BEGIN EXCLUSIVE')\n"
-         "print('held', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+            "c.execute('PRAGMA journal_mode = wal'); c.execute('BEGIN EXCLUSIVE')\n"
+            "print('held', flush=True); time.sleep(60)",
+        ],
         stdout=subprocess.PIPE,
     )
     try:
@@ -266,15 +273,23 @@ runpy.run_module("bot", run_name="__main__", alter_sys=True)
 
 @pytest.mark.parametrize("module", ["bot.cli", "bot.flow", "jinja2", "sqlite_utils", "transitions", "bot.console"])
 def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module):
-    done = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module, "chat", "--db", str(tmp_path / "cc.db")],
-                          capture_output=True, env=clean_environment(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_AT_IMPORT, module, "chat", "--db", str(tmp_path / "cc.db")],
+        capture_output=True,
+        env=clean_environment(),
+        timeout=60,
+    )
     assert done.stderr == b"", done.stderr.decode()
     assert done.returncode == 130
 
 
 def test_a_real_ctrl_c_soon_after_start_is_quiet(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "cases", "list", "--db", str(tmp_path / "cc.db")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environment())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "cases", "list", "--db", str(tmp_path / "cc.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environment(),
+    )
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
@@ -286,9 +301,14 @@ def test_output_cut_short_by_a_pipe_ends_quietly(good_db):
     for command in (["cases", "list"], ["cases", "export", "--format", "json"], ["flows", "draw"]):
         read, write = os.pipe()
         os.close(read)  # the reader (`head`) has gone before the first line is written
-        proc = subprocess.Popen([sys.executable, "-m", "bot", *command, "--db", str(good_db)] if command[0] == "cases"
-                                else [sys.executable, "-m", "bot", *command],
-                                stdout=write, stderr=subprocess.PIPE, env=clean_environment())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", *command, "--db", str(good_db)]
+            if command[0] == "cases"
+            else [sys.executable, "-m", "bot", *command],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=clean_environment(),
+        )
         os.close(write)
         _, err = proc.communicate(timeout=30)
         assert err == b"", err.decode()
@@ -328,8 +348,9 @@ def test_run_check_against_the_bot_api_server():
         assert good.returncode == 0 and err == ""
         assert out == ui("it", "run_check_ok", "test_bot", "Test Bot") + "\n"
         assert [c.method for c in server.calls()] == ["getMe"]
-        english = clientcoach("run", "--check", "--lang", "en", "--api-url", server.root,
-                              env={"TELEGRAM_BOT_TOKEN": server.token})
+        english = clientcoach(
+            "run", "--check", "--lang", "en", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": server.token}
+        )
         assert clean(english)[0].startswith("The token works: the bot is @test_bot")
         refused = clientcoach("run", "--check", "--api-url", server.root, env={"TELEGRAM_BOT_TOKEN": TOKEN})
         one_line(refused, ui("it", "run_token_refused"))
@@ -353,7 +374,10 @@ def test_run_check_with_a_malformed_token_says_what_is_wrong():
 def test_a_note_read_from_stdin_must_be_utf8(good_db, tmp_path):
     db = tmp_path / "cc.db"
     copy_db(good_db, db)
-    one_line(clientcoach("cases", "note", "1", "-", "--db", str(db), stdin=b"pagato a met\xe0\n"), ui("it", "cli_not_utf8", "stdin"))
+    one_line(
+        clientcoach("cases", "note", "1", "-", "--db", str(db), stdin=b"pagato a met\xe0\n"),
+        ui("it", "cli_not_utf8", "stdin"),
+    )
     done = clientcoach("cases", "note", "1", "-", "--db", str(db), stdin="pagato a metà\n".encode())
     assert done.returncode == 0 and "Nota aggiunta al caso n. 1" in clean(done)[0]
     with sqlite3.connect(db) as conn:

@@ -147,10 +147,29 @@ def test_a_stored_answer_fits_its_question_only_with_the_right_shape(tmp_path):
     questions = load_flow(write(tmp_path, GOOD.replace("kind: single", "kind: multi"))).questions
     single = load_flow(write(tmp_path, GOOD, "single.yaml")).questions["who"]
     alias, sender, price, multi = (questions[q] for q in ("alias", "sender", "price", "who"))
-    fits = [(alias, None), (alias, "Rossi"), (sender, "Studio"), (price, 12), (price, 12.5), (single, "lei"),
-            (multi, ["tu", "lei"]), (multi, [])]
-    misfits = [(sender, None), (sender, 12), (price, "12"), (price, True), (single, "voi"), (single, ["tu"]),
-               (single, None), (multi, "tu"), (multi, ["tu", "voi"]), (multi, [["tu"]]), (multi, None)]
+    fits = [
+        (alias, None),
+        (alias, "Rossi"),
+        (sender, "Studio"),
+        (price, 12),
+        (price, 12.5),
+        (single, "lei"),
+        (multi, ["tu", "lei"]),
+        (multi, []),
+    ]
+    misfits = [
+        (sender, None),
+        (sender, 12),
+        (price, "12"),
+        (price, True),
+        (single, "voi"),
+        (single, ["tu"]),
+        (single, None),
+        (multi, "tu"),
+        (multi, ["tu", "voi"]),
+        (multi, [["tu"]]),
+        (multi, None),
+    ]
     assert [q.accepts(value) for q, value in fits] == [True] * len(fits)
     assert [q.accepts(value) for q, value in misfits] == [False] * len(misfits)
 
@@ -165,7 +184,10 @@ def test_unknown_target_is_refused(tmp_path):
 
 
 def test_unknown_target_on_an_option_is_refused(tmp_path):
-    text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: nowhere\n")
+    text = GOOD.replace(
+        "        label: {it: Del Lei, en: Formal}\n",
+        "        label: {it: Del Lei, en: Formal}\n        next: nowhere\n",
+    )
     path = write(tmp_path, text)
     assert_names(refused(path), path, line_of(text, "- id: who"), "who", "unknown question 'nowhere'")
 
@@ -178,14 +200,18 @@ def test_unreachable_question_is_refused(tmp_path):
 
 def test_a_loop_is_refused(tmp_path):
     # who -> (lei) -> price -> who: every question stays reachable, but the path would cycle.
-    text = GOOD.replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: price\n")
+    text = GOOD.replace(
+        "        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n        next: price\n"
+    )
     path = write(tmp_path, text)
     error = refused(path)
     assert_names(error, path, line_of(text, "- id: price"), "price", "loop", "price -> who -> price")
 
 
 def test_a_question_leading_to_itself_is_a_loop(tmp_path):
-    text = GOOD.replace("        label: {it: Del tu, en: Informal}\n", "        label: {it: Del tu, en: Informal}\n        next: who\n")
+    text = GOOD.replace(
+        "        label: {it: Del tu, en: Informal}\n", "        label: {it: Del tu, en: Informal}\n        next: who\n"
+    )
     path = write(tmp_path, text)
     assert_names(refused(path), path, line_of(text, "- id: who"), "who", "loop", "who -> who")
 
@@ -197,7 +223,11 @@ def test_a_missing_question_translation_is_refused(tmp_path, lang):
     text = GOOD.replace("    text: {it: Firma?, en: Signature?}\n", f"    text: {{{other}}}\n")
     path = write(tmp_path, text)
     assert_names(
-        refused(path), path, line_of(text, f"text: {{{other}}}"), "sender", f"'text' is missing the '{lang}' translation"
+        refused(path),
+        path,
+        line_of(text, f"text: {{{other}}}"),
+        "sender",
+        f"'text' is missing the '{lang}' translation",
     )
 
 
@@ -237,9 +267,7 @@ def test_a_choice_question_with_one_option_is_refused(tmp_path):
 
 
 def test_a_multiple_choice_question_with_no_options_is_refused(tmp_path):
-    text = GOOD.replace(
-        "  - id: price\n    kind: money\n", "  - id: price\n    kind: multi\n"
-    )
+    text = GOOD.replace("  - id: price\n    kind: money\n", "  - id: price\n    kind: multi\n")
     path = write(tmp_path, text)
     assert_names(refused(path), path, line_of(text, "- id: price"), "price", "at least two options")
 
@@ -277,7 +305,9 @@ def test_invalid_yaml_is_refused_with_file_and_line(tmp_path):
     path = write(tmp_path, text)
     error = refused(path)
     assert "not valid YAML" in str(error)
-    assert error.line is not None and line_of(text, "{it: Prezzo?, en: Price?") <= error.line <= line_of(text, "- id: who")
+    assert error.line is not None and line_of(text, "{it: Prezzo?, en: Price?") <= error.line <= line_of(
+        text, "- id: who"
+    )
     assert str(error).startswith(f"{path}:{error.line}:")
 
 
@@ -372,7 +402,9 @@ def test_a_needed_option_must_lead_along_the_path(flow):
     exclusive = Script("none_and_conflict", 0, needs={"behaviours": ("none",), "conflict": ("review_posted",)})
     refused = Script("refused_way", 0, needs={"owed": ()}, refuses={"payment": ("late",)})
     assert unreachable(flow, (wrong_option, paired, exclusive, refused)) == [
-        "full_but_overdue", "none_and_conflict", "refused_way"
+        "full_but_overdue",
+        "none_and_conflict",
+        "refused_way",
     ]
     assert unreachable(flow) == [], "every message of the catalogue can be reached"
     assert len(CATALOGUE) >= 18
@@ -381,7 +413,9 @@ def test_a_needed_option_must_lead_along_the_path(flow):
 def test_flows_check_fails_on_a_broken_condition(monkeypatch, capsys):
     from bot import cli, scripts
 
-    monkeypatch.setattr(scripts, "CATALOGUE", (*scripts.CATALOGUE, scripts.Script("broken", 0, needs={"nowhere": ("x",)})))
+    monkeypatch.setattr(
+        scripts, "CATALOGUE", (*scripts.CATALOGUE, scripts.Script("broken", 0, needs={"nowhere": ("x",)}))
+    )
     assert cli.main(["flows", "check"]) == 1
     assert "script 'broken'" in capsys.readouterr().err
 
@@ -405,10 +439,14 @@ def test_ask_if_names_an_earlier_choice_and_its_options(tmp_path, ask_if, proble
 
 
 def test_ask_if_refuses_an_unknown_option_and_the_first_question(tmp_path):
-    moved = GOOD.replace("start: alias", "start: who").replace("    next: end\n", "    next: alias\n").replace(
-        "    next: who\n", "    next: end\n"
+    moved = (
+        GOOD.replace("start: alias", "start: who")
+        .replace("    next: end\n", "    next: alias\n")
+        .replace("    next: who\n", "    next: end\n")
     )
-    text = moved.replace("  - id: price\n    kind: money\n", "  - id: price\n    kind: money\n    ask_if: {who: [maybe]}\n")
+    text = moved.replace(
+        "  - id: price\n    kind: money\n", "  - id: price\n    kind: money\n    ask_if: {who: [maybe]}\n"
+    )
     path = write(tmp_path, text)
     assert_names(refused(path), path, line_of(text, "- id: price"), "price", "unknown option 'who=maybe'")
     text = moved.replace("  - id: who\n    kind: single\n", "  - id: who\n    kind: single\n    ask_if: {who: [tu]}\n")
@@ -434,11 +472,21 @@ def test_units_are_validated_at_load(tmp_path):
     text = GOOD.replace("    text: {it: Prezzo?, en: Price?}\n", "    text: {it: Prezzo?, en: Price?}\n" + units)
     path = write(tmp_path, text)
     assert_names(refused(path), path, line_of(text, "- id: hour"), "price", "'tutto' (it) names both 'once' and 'hour'")
-    text = GOOD.replace("  - id: who\n    kind: single\n", "  - id: who\n    kind: single\n" + units.replace("Tutto", "x"))
+    text = GOOD.replace(
+        "  - id: who\n    kind: single\n", "  - id: who\n    kind: single\n" + units.replace("Tutto", "x")
+    )
     path = write(tmp_path, text, "single.yaml")
     assert_names(refused(path), path, line_of(text, "- id: who"), "who", "'units' apply only to money questions")
-    flow = load_flow(write(tmp_path, GOOD.replace("    text: {it: Prezzo?, en: Price?}\n",
-                                                  "    text: {it: Prezzo?, en: Price?}\n" + units.replace("Tutto", "x")), "ok.yaml"))
+    flow = load_flow(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "    text: {it: Prezzo?, en: Price?}\n",
+                "    text: {it: Prezzo?, en: Price?}\n" + units.replace("Tutto", "x"),
+            ),
+            "ok.yaml",
+        )
+    )
     price = flow.questions["price"]
     assert price.unit_named("  ORA. ", "it").id == "hour" and price.unit_named("", "en").id == "once"
     assert price.accepts({"amount": 12.0, "unit": "hour"}) and not price.accepts({"amount": 12.0, "unit": "day"})

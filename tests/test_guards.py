@@ -10,12 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
 
 from bot.actions import Done, Toggle
 from bot.coach import Coach
 from bot.engine import Engine, Invalid
 from bot.store import Store
+
+from helpers import ROOT
 
 USER = 11
 
@@ -29,7 +30,9 @@ def at_multi(flow):
     while not (engine.question(state).kind == "multi" and any(o.exclusive for o in engine.question(state).options)):
         q = engine.question(state)
         try:
-            state = engine.answer(state, q.options[0].id if q.kind == "single" else [q.options[0].id] if q.is_choice else "100")
+            state = engine.answer(
+                state, q.options[0].id if q.kind == "single" else [q.options[0].id] if q.is_choice else "100"
+            )
         except Invalid:
             state = engine.skip(state)
     coach = Coach(Store.open(":memory:"), flow)
@@ -74,8 +77,9 @@ logging.getLogger("bot").info("another bot's token: bot987654321:" + "Z" * 40 + 
 
 def test_configure_logging_redacts_every_token(tmp_path):
     token = "123456789:" + "A1b2C3d4E5" * 4
-    done = subprocess.run([sys.executable, "-c", _LOGGING_CHILD, token], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOGGING_CHILD, token], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 4, done.stderr

@@ -12,7 +12,9 @@ from bot.cli import build_parser, main
 from bot.config import ENVIRONMENT
 
 
-def subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def subcommands(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     found = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -69,12 +71,15 @@ def test_chat_help_names_the_words_and_the_automatic_resume(capsys):
     assert "automatic in an interactive terminal" in text and "--new" in text
 
 
-@pytest.mark.parametrize("argv", [
-    ["--db", "X.db", "--lang", "en", "cases", "list"],
-    ["cases", "--db", "X.db", "--lang", "en", "list"],
-    ["cases", "list", "--db", "X.db", "--lang", "en"],
-    ["--db", "other.db", "cases", "list", "--db", "X.db", "--lang", "en"],  # the last one given wins
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--db", "X.db", "--lang", "en", "cases", "list"],
+        ["cases", "--db", "X.db", "--lang", "en", "list"],
+        ["cases", "list", "--db", "X.db", "--lang", "en"],
+        ["--db", "other.db", "cases", "list", "--db", "X.db", "--lang", "en"],  # the last one given wins
+    ],
+)
 def test_global_options_work_before_or_after_the_subcommand(argv):
     args = build_parser().parse_args(argv)
     assert args.db == "X.db" and args.lang == "en" and args.cases_command == "list"
@@ -85,13 +90,16 @@ def test_a_global_option_not_repeated_is_kept():
     assert args.lang == "en" and args.user == 3
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["chat", "--user", "99999999999999999999"], "user id out of range"),
-    (["chat", "--user", "x"], "not a user id"),
-    (["chat", "--lang", "fr"], "invalid choice: 'fr'"),
-    (["chat", "--resume", "--new"], "not allowed with argument"),
-    (["cases"], "required"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["chat", "--user", "99999999999999999999"], "user id out of range"),
+        (["chat", "--user", "x"], "not a user id"),
+        (["chat", "--lang", "fr"], "invalid choice: 'fr'"),
+        (["chat", "--resume", "--new"], "not allowed with argument"),
+        (["cases"], "required"),
+    ],
+)
 def test_a_usage_error_is_one_line_with_where_to_look(capsys, argv, fragment):
     with pytest.raises(SystemExit) as stop:
         main(argv)

@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-from answer_lines import question_ids, typed_lines
-from helpers import run_cli
 
 from bot import cli
 from bot.actions import Finish, Skip
@@ -28,28 +26,88 @@ from bot.console import Console, clean_line
 from bot.render import Renderer
 from bot.store import Store
 
+from answer_lines import question_ids, typed_lines
+from helpers import run_cli
+
 FULL = os.environ.get("CLIENTCOACH_FULL_CAMPAIGN") == "1"
 BOUND = 2.0  # seconds per input: generous, so only a hang or a blow-up trips it
 OTHER = 7
 TOKEN = "987654321:" + "Z" * 35
 
 HOSTILE_BASE = [
-    "", " ", "\t", "0", "-1", "00000000000000000001", "99999999999999999999", "1e309", "NaN", "inf", "-0",
-    "1.5", "1,5", "1 1 1", "1,2,3", "1;2", "1 99", "2 2 2 2", "0x10", "+1", "²", "①", "٣", "𝟑", "１",
-    "\u00a0\u00a0\u00a0\u00a01" * 12, "1\u2007200", "\x00", "\x00" * 50, "\u202eevil", "\ufeffRossi",
-    "👨\u200d👩\u200d👧", "مهسا\u200cجان", "x" * 100_000, "1 " * 5_000, "<b>bold</b>", "</i><script>alert(1)</script>",
-    "{{ 7*7 }}", "{% raw %}", "' OR 1=1 --", '"; DROP TABLE cases; --', "NEAR(a b)", "*", "a AND b OR",
-    "../../etc/passwd", "%s%s%s%n", "\r\n", "esci\x00", "rivedi rivedi", "ricomincia?", "\udcff\udcfe",
-    "1.200.000.000.000.000", "-1.200", "€", "1\n2",
+    "",
+    " ",
+    "\t",
+    "0",
+    "-1",
+    "00000000000000000001",
+    "99999999999999999999",
+    "1e309",
+    "NaN",
+    "inf",
+    "-0",
+    "1.5",
+    "1,5",
+    "1 1 1",
+    "1,2,3",
+    "1;2",
+    "1 99",
+    "2 2 2 2",
+    "0x10",
+    "+1",
+    "²",
+    "①",
+    "٣",
+    "𝟑",
+    "１",
+    "\u00a0\u00a0\u00a0\u00a01" * 12,
+    "1\u2007200",
+    "\x00",
+    "\x00" * 50,
+    "\u202eevil",
+    "\ufeffRossi",
+    "👨\u200d👩\u200d👧",
+    "مهسا\u200cجان",
+    "x" * 100_000,
+    "1 " * 5_000,
+    "<b>bold</b>",
+    "</i><script>alert(1)</script>",
+    "{{ 7*7 }}",
+    "{% raw %}",
+    "' OR 1=1 --",
+    '"; DROP TABLE cases; --',
+    "NEAR(a b)",
+    "*",
+    "a AND b OR",
+    "../../etc/passwd",
+    "%s%s%s%n",
+    "\r\n",
+    "esci\x00",
+    "rivedi rivedi",
+    "ricomincia?",
+    "\udcff\udcfe",
+    "1.200.000.000.000.000",
+    "-1.200",
+    "€",
+    "1\n2",
 ]
-
 
 
 def _mutations(raw: str) -> list[str]:
     """The same input as a user could also send it: padded, marked, repeated, mixed with words."""
     short = raw[:2_000]
-    return [raw, f"  {raw}  ", "\ufeff" + raw, raw + "\u202e", raw.upper(), short * 3, "1 " + raw, raw + " fermo",
-            "\u200b" + raw, raw + "\x00\x01"]
+    return [
+        raw,
+        f"  {raw}  ",
+        "\ufeff" + raw,
+        raw + "\u202e",
+        raw.upper(),
+        short * 3,
+        "1 " + raw,
+        raw + " fermo",
+        "\u200b" + raw,
+        raw + "\x00\x01",
+    ]
 
 
 # Every base input and its mutations, once each: the corpus the README counts.
@@ -66,7 +124,9 @@ def other_users_data(db: Path) -> list:
             columns = [c[1] for c in conn.execute(f"PRAGMA table_info('{table}')")]
             column = "user_id" if "user_id" in columns else "id" if table == "users" else None
             if column:
-                rows.append((table, sorted(map(repr, conn.execute(f"SELECT * FROM '{table}' WHERE {column} = ?", (OTHER,))))))
+                rows.append(
+                    (table, sorted(map(repr, conn.execute(f"SELECT * FROM '{table}' WHERE {column} = ?", (OTHER,)))))
+                )
         return rows
 
 
@@ -147,8 +207,10 @@ def test_every_console_answer_takes_the_whole_corpus(db):
                 coach.act(0, Skip()) if line == "" else coach.text(0, line)
     finally:
         store.close()
-    print(f"\nhostile corpus, console: {len(HOSTILE)} distinct inputs, {tally.tried} tries at {positions} answers, "
-          f"slowest {tally.slowest * 1000:.0f} ms, failures {len(tally.failures)}")
+    print(
+        f"\nhostile corpus, console: {len(HOSTILE)} distinct inputs, {tally.tried} tries at {positions} answers, "
+        f"slowest {tally.slowest * 1000:.0f} ms, failures {len(tally.failures)}"
+    )
     assert tally.tried >= len(HOSTILE) and not tally.failures, tally.failures[:10]
     assert other_users_data(db) == before, "another user's data changed"
 
@@ -183,10 +245,18 @@ def cases_commands(raw: str) -> list[list[str]]:
     No file paths from the corpus: `--out` and `--png` would write wherever the text points.
     """
     return [
-        ["cases", "show", raw], ["cases", "note", "1", raw], ["cases", "note", raw, "testo"],
-        ["cases", "outcome", "1", raw], ["cases", "remind", "1", raw], ["cases", "search", raw],
-        ["cases", "list", "--page", raw], ["cases", "list", "--user", raw], ["cases", "export", "--format", raw],
-        ["cases", "delete", raw, "--yes"], ["cases", "stats", "--lang", raw], ["cases", "due", "--user", raw],
+        ["cases", "show", raw],
+        ["cases", "note", "1", raw],
+        ["cases", "note", raw, "testo"],
+        ["cases", "outcome", "1", raw],
+        ["cases", "remind", "1", raw],
+        ["cases", "search", raw],
+        ["cases", "list", "--page", raw],
+        ["cases", "list", "--user", raw],
+        ["cases", "export", "--format", raw],
+        ["cases", "delete", raw, "--yes"],
+        ["cases", "stats", "--lang", raw],
+        ["cases", "due", "--user", raw],
     ]
 
 
@@ -206,7 +276,10 @@ def test_every_cases_subcommand_takes_the_corpus(db, tmp_path):
             err = done.stderr if done is not None else ""
             if "Traceback" in err or unexpected in err:
                 tally.failures.append((" ".join(argv)[:60], err[:200]))
-    print(f"\nhostile corpus, cases: {tally.tried} commands, slowest {tally.slowest * 1000:.0f} ms, failures {len(tally.failures)}")
+    print(
+        f"\nhostile corpus, cases: {tally.tried} commands, slowest {tally.slowest * 1000:.0f} ms, "
+        f"failures {len(tally.failures)}"
+    )
     assert not tally.failures, tally.failures[:10]
     assert other_users_data(work) == before, "another user's data changed"
 
@@ -222,7 +295,9 @@ def test_a_whole_session_with_debug_logging_shows_no_token_answers_or_notes(db, 
         store = Store.open(work)
         coach = Coach(store, renderer=Renderer(surface="console"))
         lines = typed_lines({"payment": "3", **secrets}) + ["1 fermo", ""]
-        assert Console(coach, 0, "it", stdin=io.StringIO("\n".join(lines) + "\n"), stdout=io.StringIO()).run(new=True) == 0
+        assert (
+            Console(coach, 0, "it", stdin=io.StringIO("\n".join(lines) + "\n"), stdout=io.StringIO()).run(new=True) == 0
+        )
         store.close()
         assert cli.main(["--db", str(work), "cases", "note", "1", "appunto", "confidenziale"]) == 0
         assert cli.main(["--db", str(work), "cases", "search", "Zebedeo"]) == 0

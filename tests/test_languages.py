@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 import yaml
-from answer_lines import typed_lines
-from helpers import FLOW_FILE, ROOT, run_cli
 
 from bot import cli, paths
 from bot.flow import FlowError, load_flow, mermaid
 from bot.languages import WORD_TABLES, LanguageError, load_language, load_languages
 from bot.render import Renderer, format_money, to_plain
 from bot.store import STATUSES
+
+from answer_lines import typed_lines
+from helpers import FLOW_FILE, ROOT, run_cli
 
 TEMPLATES = ROOT / "templates"
 # The dummy language: English texts, its own name, Telegram code, money format, words and labels.
@@ -98,7 +99,14 @@ def test_the_bundled_languages_are_italian_first_then_english():
 def test_a_telegram_language_code_maps_to_a_registered_language_else_the_default():
     languages = load_languages()
     assert [languages.for_telegram(c) for c in ("en", "en-GB", "EN_us", "it", "de", "", None)] == [
-        "en", "en", "en", "it", "it", "it", "it"]
+        "en",
+        "en",
+        "en",
+        "it",
+        "it",
+        "it",
+        "it",
+    ]
     assert languages.pick("en") == "en" and languages.pick("fr") == "it" and languages.pick(None) == "it"
 
 
@@ -174,15 +182,18 @@ def broken(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
-@pytest.mark.parametrize("old, new, problem", [
-    ("  confirm: [zyes]\n", "", "'words' is missing the tables: confirm"),
-    ("    quit: [zquit]\n", "", "'commands' needs words for 'quit'"),
-    ("  confirm: [zyes]\n", "  confirm: [yes]\n", "must be a list of texts"),
-    ('format: "XX {amount}"', 'format: "XX"', "must hold {amount} once"),
-    ("after_greeting: upper", "after_greeting: sideways", "'after_greeting' must be one of lower, upper"),
-    ("variants: {softer:", "variants: {softest: [x], softer:", "'variants' has unknown meanings: softest"),
-    ("name: Dummy\n", "name: Dummy\ncolour: blue\n", "unknown keys: colour"),
-])
+@pytest.mark.parametrize(
+    "old, new, problem",
+    [
+        ("  confirm: [zyes]\n", "", "'words' is missing the tables: confirm"),
+        ("    quit: [zquit]\n", "", "'commands' needs words for 'quit'"),
+        ("  confirm: [zyes]\n", "  confirm: [yes]\n", "must be a list of texts"),
+        ('format: "XX {amount}"', 'format: "XX"', "must hold {amount} once"),
+        ("after_greeting: upper", "after_greeting: sideways", "'after_greeting' must be one of lower, upper"),
+        ("variants: {softer:", "variants: {softest: [x], softer:", "'variants' has unknown meanings: softest"),
+        ("name: Dummy\n", "name: Dummy\ncolour: blue\n", "unknown keys: colour"),
+    ],
+)
 def test_a_broken_language_file_is_refused_with_its_file_and_line(tmp_path, old, new, problem):
     text = broken(dummy_language_file(), old, new)
     path = write_language(tmp_path, text)

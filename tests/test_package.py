@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from answer_lines import typed_lines
-from helpers import DIAGRAM_FILE, ROOT, clean_environment
 
 from bot.cli import build_parser
+
+from answer_lines import typed_lines
+from helpers import DIAGRAM_FILE, ROOT, clean_environment
 
 FREE_CLIENT_LINES = typed_lines({"alias": "Rossi", "payment": "3", "free_attitude": "1"})
 UNIT = ROOT / "deploy" / "clientcoach.service"
@@ -40,14 +41,29 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def installed(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("package")
     wheels = base / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-          "-w", str(wheels), str(ROOT)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ]
+    )
     (wheel,) = wheels.glob("clientcoach-*.whl")
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)])
-    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    purelib = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    )
     deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
     (purelib / "zz_outer_dependencies.pth").write_text("\n".join(deps) + "\n", encoding="utf-8")
     return {"wheel": wheel, "venv": venv, "python": python, "purelib": purelib, "bin": venv / "bin" / "clientcoach"}

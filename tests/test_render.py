@@ -6,7 +6,6 @@ import re
 from decimal import Decimal
 
 import pytest
-from helpers import FLOW
 from jinja2 import StrictUndefined, UndefinedError
 
 from bot.actions import ScriptVariant, Toggle
@@ -26,6 +25,8 @@ from bot.render import (
 )
 from bot.scripts import CATALOGUE
 
+from helpers import FLOW
+
 RENDERER = Renderer()
 LANGS = ("it", "en")
 GUIDES = ("prevention", "vip_audit", "relationship_basics")
@@ -33,25 +34,59 @@ HOSTILE = '<b>x</b> & "y"'
 
 # Answers that make every script of the catalogue fit, and a sender's profile.
 PERSONAL = {
-    "alias": "Rossi furbetto", "address": "Rossi", "who": "man_tu", "service": "la consulenza fiscale",
-    "price": {"amount": 1200.0, "unit": "month"}, "payment": "below_price", "owed": 850.0,
-    "notice": "with_notice", "concession_offer": "uno sconto del 10%", "attention": "un aggiornamento scritto",
-    "conflict": ["review_posted", "damages"], "behaviours": ["insults_staff", "exceptions"],
+    "alias": "Rossi furbetto",
+    "address": "Rossi",
+    "who": "man_tu",
+    "service": "la consulenza fiscale",
+    "price": {"amount": 1200.0, "unit": "month"},
+    "payment": "below_price",
+    "owed": 850.0,
+    "notice": "with_notice",
+    "concession_offer": "uno sconto del 10%",
+    "attention": "un aggiornamento scritto",
+    "conflict": ["review_posted", "damages"],
+    "behaviours": ["insults_staff", "exceptions"],
 }
-ANONYMOUS = {"alias": None, "address": None, "service": None, "price": None, "form": "tu",
-             "concession_offer": "uno sconto del 10%", "attention": "un aggiornamento scritto"}
+ANONYMOUS = {
+    "alias": None,
+    "address": None,
+    "service": None,
+    "price": None,
+    "form": "tu",
+    "concession_offer": "uno sconto del 10%",
+    "attention": "un aggiornamento scritto",
+}
 SENDER = {"name": "Giulia Bianchi", "business": "Studio Bianchi", "voice": "io"}
-HOSTILE_ANSWERS = {**PERSONAL, "alias": HOSTILE, "address": HOSTILE, "service": "<script>x</script>", "who": "man_lei",
-                   "concession_offer": "<i>Me</i> & co"}
+HOSTILE_ANSWERS = {
+    **PERSONAL,
+    "alias": HOSTILE,
+    "address": HOSTILE,
+    "service": "<script>x</script>",
+    "who": "man_lei",
+    "concession_offer": "<i>Me</i> & co",
+}
 ERROR_KEYS = (
-    "not_an_option", "pick_at_least_one", "exclusive_option", "empty", "too_long", "too_short", "not_number",
-    "not_integer", "not_money", "out_of_range", "cannot_skip", "nothing_to_undo", "not_answered",
-    "nothing_to_review", "no_question",
+    "not_an_option",
+    "pick_at_least_one",
+    "exclusive_option",
+    "empty",
+    "too_long",
+    "too_short",
+    "not_number",
+    "not_integer",
+    "not_money",
+    "out_of_range",
+    "cannot_skip",
+    "nothing_to_undo",
+    "not_answered",
+    "nothing_to_review",
+    "no_question",
 )
 ERROR_PARAMS = {"count": 4, "option": "Nessuno", "optional": True, "max": 60, "min": 0}
 
 
 SCRIPT_CASES = [pytest.param(lang, script, id=f"{lang}/{script.id}") for lang in LANGS for script in CATALOGUE]
+
 
 def assessment(main: str, **changes) -> Assessment:
     base = dict(
@@ -84,7 +119,9 @@ def assert_telegram_safe(html: str) -> None:
 def test_every_script_in_the_catalogue_has_one_template_per_language_and_no_stray_ones(lang):
     files = {p.name.removesuffix(".html.j2") for p in (RENDERER.directory / lang / "scripts").glob("*.html.j2")}
     assert files == {s.id for s in CATALOGUE}
-    assert not [p for p in (RENDERER.directory / lang / "scripts").iterdir() if p.is_dir()], "no per-profile folders left"
+    assert not [p for p in (RENDERER.directory / lang / "scripts").iterdir() if p.is_dir()], (
+        "no per-profile folders left"
+    )
 
 
 # -- every script, every variant, every form ---------------------------------------------------
@@ -129,8 +166,11 @@ def test_a_script_escapes_what_the_user_typed(lang, script):
 
 
 def test_user_text_appears_escaped_in_the_scripts():
-    bodies = [RENDERER.script(lang, s, HOSTILE_ANSWERS, assessment("gratis"), "softer", "lei")[2]
-              for lang in LANGS for s in CATALOGUE]
+    bodies = [
+        RENDERER.script(lang, s, HOSTILE_ANSWERS, assessment("gratis"), "softer", "lei")[2]
+        for lang in LANGS
+        for s in CATALOGUE
+    ]
     assert any("&lt;b&gt;x&lt;/b&gt; &amp; " in body for body in bodies)
 
 
@@ -167,7 +207,7 @@ def test_autoescape_is_on():
 
 
 def test_plain_text_has_no_tags_and_decodes_entities():
-    html = "<b>Ciao</b> <i>Rossi</i> &amp; <a href=\"https://x.example\">soci</a> &lt;3"
+    html = '<b>Ciao</b> <i>Rossi</i> &amp; <a href="https://x.example">soci</a> &lt;3'
     assert to_plain(html) == "Ciao Rossi & soci <3"
 
 
@@ -179,7 +219,10 @@ def test_console_text_of_every_result_screen_has_no_tags(lang, flow):
         RENDERER.result(lang, flow.questions, answers, a),
         RENDERER.advice(lang, answers, a),
         RENDERER.guide(lang, "prevention", a, "Rossi"),
-        *(RENDERER.script_screen(lang, r, i, 9, answers, a, "softer", "tu", 1) for i, r in enumerate(RENDERER.scripts_for(a, answers), 1)),
+        *(
+            RENDERER.script_screen(lang, r, i, 9, answers, a, "softer", "tu", 1)
+            for i, r in enumerate(RENDERER.scripts_for(a, answers), 1)
+        ),
     ]
     tag = re.compile(r"</?(%s)\b" % "|".join(sorted(TELEGRAM_TAGS)))
     for screen in screens:
@@ -268,7 +311,9 @@ def test_every_question_renders(lang, qid):
     labels = [b.label for row in screen.buttons for b in row]
     if q.kind == "single":
         assert [a for a in actions if a.startswith("opt:")] == [f"opt:{o.id}" for o in q.options]
-        assert [o.label[lang] for o in q.options] == [label for label, a in zip(labels, actions) if a.startswith("opt:")]
+        assert [o.label[lang] for o in q.options] == [
+            label for label, a in zip(labels, actions, strict=True) if a.startswith("opt:")
+        ]
     elif q.kind == "multi":
         assert [a for a in actions if a.startswith("tog:")] == [f"tog:{o.id}" for o in q.options]
         assert "done" in actions
@@ -281,11 +326,23 @@ def test_every_question_renders(lang, qid):
 @pytest.mark.parametrize(("lang", "qid"), QUESTION_CASES)
 def test_every_question_renders_with_an_error_a_current_answer_and_picks(lang, qid):
     q = FLOW.questions[qid]
-    current = {"single": q.options[0].id if q.options else None, "multi": [q.options[0].id] if q.options else None,
-               "text": HOSTILE, "number": 3, "money": 1200.0}[q.kind]
+    current = {
+        "single": q.options[0].id if q.options else None,
+        "multi": [q.options[0].id] if q.options else None,
+        "text": HOSTILE,
+        "number": 3,
+        "money": 1200.0,
+    }[q.kind]
     error = RENDERER.ui(lang, "error", "not_an_option", {"count": 3})
-    screen = RENDERER.question(lang, q, Progress(1, 16), error=error, current=current,
-                               picked=[q.options[0].id] if q.kind == "multi" else None, can_back=False)
+    screen = RENDERER.question(
+        lang,
+        q,
+        Progress(1, 16),
+        error=error,
+        current=current,
+        picked=[q.options[0].id] if q.kind == "multi" else None,
+        can_back=False,
+    )
     assert_telegram_safe(screen.text)
     assert to_plain(error) in screen.plain
     assert "back" not in [b.action.encode() for row in screen.buttons for b in row]
@@ -296,16 +353,30 @@ def test_every_question_renders_with_an_error_a_current_answer_and_picks(lang, q
     if q.kind == "multi":
         ticks = [b.checked for row in screen.buttons for b in row if isinstance(b.action, Toggle)]
         assert ticks == [True] + [False] * (len(q.options) - 1), "the picked option is ticked, the others not"
-        assert not any(b.label.startswith(("✅", "▫️")) for row in screen.buttons for b in row), "ticks are the front end's"
+        assert not any(b.label.startswith(("✅", "▫️")) for row in screen.buttons for b in row), (
+            "ticks are the front end's"
+        )
 
 
 FULL_ANSWERS = {
-    "alias": HOSTILE, "payment": "free", "free_attitude": "demands",
-    "price": {"amount": 1200.0, "unit": "hour"}, "stage": "ongoing",
-    "behaviours": ["calls_back", "threats"], "conflict": ["review_threatened"], "settle": "no_will", "origin": "our_error",
-    "pattern": "first", "prestige": "very", "vip_signals": ["special_attentions", "influential_lawyers"],
-    "attention": "una chiamata a fine mese", "feelings": ["nights", "afraid"], "notice": "unknown", "service": None,
-    "address": "Studio & Figli", "who": "company_lei",
+    "alias": HOSTILE,
+    "payment": "free",
+    "free_attitude": "demands",
+    "price": {"amount": 1200.0, "unit": "hour"},
+    "stage": "ongoing",
+    "behaviours": ["calls_back", "threats"],
+    "conflict": ["review_threatened"],
+    "settle": "no_will",
+    "origin": "our_error",
+    "pattern": "first",
+    "prestige": "very",
+    "vip_signals": ["special_attentions", "influential_lawyers"],
+    "attention": "una chiamata a fine mese",
+    "feelings": ["nights", "afraid"],
+    "notice": "unknown",
+    "service": None,
+    "address": "Studio & Figli",
+    "who": "company_lei",
 }
 
 

@@ -34,23 +34,43 @@ STAGES = ("not_started", "ongoing", "finished")
 LABEL = "Furbetto Privato"
 
 FACTS = {
-    "alias": LABEL, "service": "«la consulenza fiscale»", "price": {"amount": 48.0, "unit": "hour"}, "owed": 850.0,
-    "payment": "below_price", "notice": "with_notice", "concession_offer": "uno sconto del 10% su questa fattura",
-    "attention": "un aggiornamento scritto a ogni consegna", "conflict": ["review_posted", "damages", "lawyer_letter"],
+    "alias": LABEL,
+    "service": "«la consulenza fiscale»",
+    "price": {"amount": 48.0, "unit": "hour"},
+    "owed": 850.0,
+    "payment": "below_price",
+    "notice": "with_notice",
+    "concession_offer": "uno sconto del 10% su questa fattura",
+    "attention": "un aggiornamento scritto a ogni consegna",
+    "conflict": ["review_posted", "damages", "lawyer_letter"],
     "behaviours": ["insults_staff", "free_extras"],
 }
 NO_FACTS = {"alias": LABEL, "concession_offer": "una revisione in più", "attention": "una telefonata di verifica"}
 ADDRESS = {"woman": "signora Rossi", "man": "dott. Bianchi", "company": "Studio Verdi"}
 ADDRESS_EN = {"woman": "Ms Rossi", "man": "Dr Bianchi", "company": "Verdi & Partners"}
-SENDER = {"name": "Giulia Neri", "business": "Studio Neri", "hours": "dal lunedì al venerdì, 9-13",
-          "reply_time": "entro 2 giorni lavorativi", "channel": "email", "vat": "plus"}
+SENDER = {
+    "name": "Giulia Neri",
+    "business": "Studio Neri",
+    "hours": "dal lunedì al venerdì, 9-13",
+    "reply_time": "entro 2 giorni lavorativi",
+    "channel": "email",
+    "vat": "plus",
+}
 
 
 def assessment(**flags: bool) -> Assessment:
     return Assessment(
-        scores={p: 1.0 for p in PROFILES} | {"gratis": 8.0}, main="gratis", secondary=None, confidence="medium",
-        reasons=(Reason("payment", "free", 4.0),), own_error=flags.get("own_error", False), first_time=False,
-        recurring=False, thin=False, good_client=False, shared_error=flags.get("shared_error", False),
+        scores={p: 1.0 for p in PROFILES} | {"gratis": 8.0},
+        main="gratis",
+        secondary=None,
+        confidence="medium",
+        reasons=(Reason("payment", "free", 4.0),),
+        own_error=flags.get("own_error", False),
+        first_time=False,
+        recurring=False,
+        thin=False,
+        good_client=False,
+        shared_error=flags.get("shared_error", False),
     )
 
 
@@ -59,7 +79,9 @@ def assessment(**flags: bool) -> Assessment:
 MASCULINE_IT = re.compile(r"\b(lui|signore|Caro|Lascialo|seguirlo|soddisfatto|interessato|contento|sicuro|libero)\b")
 MASCULINE_EN = re.compile(r"\b(he|him|his|Mr|Sir)\b")
 # Second person singular (tu) in a Lei letter, and Lei in a tu letter.
-TU_WORDS = re.compile(r"\b(ti|tuo|tua|tuoi|tue|te|hai|sei|puoi|vuoi|dimmelo|fammi|mandami|scusami)\b|\b\w+(?<!cer)(?<!par)(?<!aper)[aei]rti\b")
+TU_WORDS = re.compile(
+    r"\b(ti|tuo|tua|tuoi|tue|te|hai|sei|puoi|vuoi|dimmelo|fammi|mandami|scusami)\b|\b\w+(?<!cer)(?<!par)(?<!aper)[aei]rti\b"
+)
 LEI_WORDS = re.compile(r"\b(Lei|Sua|Suo|Suoi|Sue)\b|[a-z,] (Le|La|Gli) ")
 # First person singular in a "noi" letter, plural in an "io" one (inclusive "we, you and I" is fine).
 IO_WORDS_IT = re.compile(
@@ -74,7 +96,9 @@ NOI_WORDS_IT = re.compile(
 # Articles after a bare preposition: «a la consulenza» must be «alla consulenza».
 UNCONTRACTED = re.compile(r"\b(a|di|da|in|su) (il|lo|la|i|gli|le|l')\b")
 IO_WORDS_EN = re.compile(r"\b(I|I'm|I'll|I'd|my|me|mine)\b")
-NOI_WORDS_EN = re.compile(r"\bwe (have|will|would|believe|need|charge|offer|take|owe|follow|handle|were|wish)\b|\bours\b")
+NOI_WORDS_EN = re.compile(
+    r"\bwe (have|will|would|believe|need|charge|offer|take|owe|follow|handle|were|wish)\b|\bours\b"
+)
 DANGLING = re.compile(
     r"\s[,.;:]|,,|\.\.(?!\.)|:\s*\.|,\s*\.|\(\s*\)|\[|\]|\{|\}|\bNone\b|  |"
     r"\b(di|a|da|per|con|su|the|of|regarding)\s*[.,;:]\s|\. [a-zà-ù]"
@@ -127,7 +151,8 @@ def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
         allowed = figures_allowed(answers, sender)
         for number in re.findall(r"\d+", plain.replace(".", "").replace(",", "")):
             assert number in allowed.replace(".", "").replace(",", "") or number in ("4800", "85000", "48", "850"), (
-                f"invented figure {number}: {where}")
+                f"invented figure {number}: {where}"
+            )
         if gender == "woman":
             masculine = (MASCULINE_IT if lang == "it" else MASCULINE_EN).search(plain)
             assert not masculine, f"{masculine.group(0)!r} for a woman: {where}"
@@ -144,11 +169,14 @@ def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
     assert seen == len(VARIANTS) * len(FORMS) * len(GENDERS) * len(VOICES) * len(STAGES) * 2
 
 
-@pytest.mark.parametrize(("gender", "it", "en"), [
-    ("woman", "Gentile signora Rossi,", "Dear Ms Rossi,"),
-    ("man", "Gentile dott. Bianchi,", "Dear Dr Bianchi,"),
-    ("company", "Gentile Studio Verdi,", "Dear Verdi & Partners,"),
-])
+@pytest.mark.parametrize(
+    ("gender", "it", "en"),
+    [
+        ("woman", "Gentile signora Rossi,", "Dear Ms Rossi,"),
+        ("man", "Gentile dott. Bianchi,", "Dear Dr Bianchi,"),
+        ("company", "Gentile Studio Verdi,", "Dear Verdi & Partners,"),
+    ],
+)
 def test_the_greeting_uses_the_address_with_its_title(gender, it, en):
     for lang, expected in (("it", it), ("en", en)):
         for form in FORMS:
@@ -168,14 +196,21 @@ def test_first_name_terms_greet_by_first_name_and_without_a_name_nobody_is_inven
 
 
 def test_the_service_phrase_sits_in_the_sentence_without_quotes():
-    body = to_plain(RENDERER.script("it", "sollecito", {"service": "«il sito del ristorante»", "owed": 300},
-                                    assessment(), "softer", "tu")[2])
+    body = to_plain(
+        RENDERER.script(
+            "it", "sollecito", {"service": "«il sito del ristorante»", "owed": 300}, assessment(), "softer", "tu"
+        )[2]
+    )
     assert "per il sito del ristorante" in body and "«" not in body
 
 
 def test_a_public_reply_is_formal_even_between_people_on_first_name_terms():
-    tu = RENDERER.script("it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "tu"}, assessment(), "softer", "tu")[2]
-    lei = RENDERER.script("it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "lei"}, assessment(), "softer", "lei")[2]
+    tu = RENDERER.script(
+        "it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "tu"}, assessment(), "softer", "tu"
+    )[2]
+    lei = RENDERER.script(
+        "it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "lei"}, assessment(), "softer", "lei"
+    )[2]
     assert tu == lei and tu.startswith("Buongiorno,") and "Marco" not in tu
     _, note, _ = RENDERER.script("it", "risposta_recensione", FACTS, assessment(), "softer", "tu")
     assert "segnalala alla piattaforma" in note
@@ -195,21 +230,36 @@ def test_unknown_terms_are_left_out_not_invented():
 def test_the_recovery_admits_the_error_without_taking_on_liability():
     for lang in LANGS:
         for variant, form in product(VARIANTS, FORMS):
-            body = to_plain(RENDERER.script(lang, "recupero", FACTS, assessment(own_error=True), variant, form)[2]).casefold()
-            for phrase in ("responsabilità", "a nostro carico", "a nostre spese", "prossima fattura", "responsibility",
-                           "at our expense", "next invoice"):
+            body = to_plain(
+                RENDERER.script(lang, "recupero", FACTS, assessment(own_error=True), variant, form)[2]
+            ).casefold()
+            for phrase in (
+                "responsabilità",
+                "a nostro carico",
+                "a nostre spese",
+                "prossima fattura",
+                "responsibility",
+                "at our expense",
+                "next invoice",
+            ):
                 assert phrase not in body, (lang, variant, form, phrase)
 
 
 def test_the_firmer_reminder_names_the_next_step_and_interest_only_between_businesses():
-    person = to_plain(RENDERER.script("it", "sollecito_fermo", {**FACTS, "who": "woman"}, assessment(), "firmer", "lei")[2])
-    company = to_plain(RENDERER.script("it", "sollecito_fermo", {**FACTS, "who": "company"}, assessment(), "firmer", "lei")[2])
+    person = to_plain(
+        RENDERER.script("it", "sollecito_fermo", {**FACTS, "who": "woman"}, assessment(), "firmer", "lei")[2]
+    )
+    company = to_plain(
+        RENDERER.script("it", "sollecito_fermo", {**FACTS, "who": "company"}, assessment(), "firmer", "lei")[2]
+    )
     assert "diffida formale" in person and "interessi di mora" not in person
     assert "interessi di mora" in company
 
 
 def test_the_withdrawal_respects_notice_and_hands_over_what_is_urgent():
-    with_notice = to_plain(RENDERER.script("it", "recesso", {**FACTS, "stage": "ongoing"}, assessment(), "softer", "lei")[2])
+    with_notice = to_plain(
+        RENDERER.script("it", "recesso", {**FACTS, "stage": "ongoing"}, assessment(), "softer", "lei")[2]
+    )
     assert "nel rispetto del preavviso" in with_notice and "quanto è urgente" in with_notice
     assert "con effetto da oggi" not in with_notice.casefold()
     _, note, _ = RENDERER.script("it", "recesso", {"notice": "unknown"}, assessment(), "softer", "lei")

@@ -21,34 +21,40 @@ def coach(store: Store, flow) -> Coach:
 # -- parsing -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "raw", "expected"), [
-    ("nome", "  Giulia   Neri ", ("name", "Giulia Neri")),
-    ("firma", "«Giulia Neri»", ("name", "Giulia Neri")),
-    ("attività", "Studio Neri", ("business", "Studio Neri")),
-    ("voce", "NOI", ("voice", "noi")),
-    ("voice", "we", ("voice", "noi")),
-    ("voce", "io", ("voice", "io")),
-    ("orari", "dal lunedì al venerdì,\n9-13", ("hours", "dal lunedì al venerdì, 9-13")),
-    ("risposta", "entro un giorno lavorativo", ("reply_time", "entro un giorno lavorativo")),
-    ("reply time", "within a day", ("reply_time", "within a day")),
-    ("canale", "email", ("channel", "email")),
-    ("iva", "+ IVA", ("vat", "plus")),
-    ("vat", "included", ("vat", "included")),
-    ("iva", "forfettario", ("vat", "none")),
-    ("nome", "", ("name", "")),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("nome", "  Giulia   Neri ", ("name", "Giulia Neri")),
+        ("firma", "«Giulia Neri»", ("name", "Giulia Neri")),
+        ("attività", "Studio Neri", ("business", "Studio Neri")),
+        ("voce", "NOI", ("voice", "noi")),
+        ("voice", "we", ("voice", "noi")),
+        ("voce", "io", ("voice", "io")),
+        ("orari", "dal lunedì al venerdì,\n9-13", ("hours", "dal lunedì al venerdì, 9-13")),
+        ("risposta", "entro un giorno lavorativo", ("reply_time", "entro un giorno lavorativo")),
+        ("reply time", "within a day", ("reply_time", "within a day")),
+        ("canale", "email", ("channel", "email")),
+        ("iva", "+ IVA", ("vat", "plus")),
+        ("vat", "included", ("vat", "included")),
+        ("iva", "forfettario", ("vat", "none")),
+        ("nome", "", ("name", "")),
+    ],
+)
 def test_each_field_is_parsed_and_cleaned(name, raw, expected):
     assert parse_field(name, raw) == expected
 
 
-@pytest.mark.parametrize(("name", "raw", "key"), [
-    ("colore", "blu", "unknown_field"),
-    ("nome", "x" * 61, "too_long"),
-    ("nome", "<b>Giulia</b>", "no_markup"),
-    ("voce", "forse", "choose"),
-    ("iva", "qualche volta", "choose"),
-    ("nome", "x" * (MAX_RAW + 1), "too_long"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "key"),
+    [
+        ("colore", "blu", "unknown_field"),
+        ("nome", "x" * 61, "too_long"),
+        ("nome", "<b>Giulia</b>", "no_markup"),
+        ("voce", "forse", "choose"),
+        ("iva", "qualche volta", "choose"),
+        ("nome", "x" * (MAX_RAW + 1), "too_long"),
+    ],
+)
 def test_a_bad_value_is_refused_with_its_reason(name, raw, key):
     with pytest.raises(ProfileError) as exc:
         parse_field(name, raw)

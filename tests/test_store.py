@@ -33,7 +33,17 @@ def test_migrations_create_the_schema(tmp_path):
     assert [m.name for m in migrations.applied(store.db)] == [m.name for m in migrations._migrations]
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations._migrations)
     columns = set(store.db["cases"].columns_dict)
-    assert {"user_id", "case_no", "client_id", "answers", "assessment", "main", "secondary", "confidence", "status"} <= columns
+    assert {
+        "user_id",
+        "case_no",
+        "client_id",
+        "answers",
+        "assessment",
+        "main",
+        "secondary",
+        "confidence",
+        "status",
+    } <= columns
     unique = [i for i in store.db["cases"].indexes if i.unique and i.columns == ["user_id", "case_no"]]
     assert unique, "case numbers are unique per user"
     store.close()
@@ -87,8 +97,11 @@ def test_an_in_memory_store_has_the_same_schema(store):
 
 
 def test_a_conversation_round_trips(file_store, state_at):
-    state = {**state_at("behaviours", {"alias": "Caffè «Roma» ✓", "payment": "free", "free_attitude": "demands"}),
-             "cid": "a1b2c3", "picked": ["rude"]}
+    state = {
+        **state_at("behaviours", {"alias": "Caffè «Roma» ✓", "payment": "free", "free_attitude": "demands"}),
+        "cid": "a1b2c3",
+        "picked": ["rude"],
+    }
     meta = {"message_id": 42, "chat": [1, 2]}
     assert file_store.save_conversation(5, state, meta) is True
     assert file_store.load_conversation(5) == (state, meta)
@@ -141,7 +154,11 @@ def test_a_saved_case_round_trips_and_closes_the_conversation(file_store, finish
     case = file_store.case(1, case_no)
     assert case["answers"] == state["answers"]
     assert case["assessment"] == assessment
-    assert (case["main"], case["secondary"], case["confidence"]) == (assessment["main"], assessment["secondary"], assessment["confidence"])
+    assert (case["main"], case["secondary"], case["confidence"]) == (
+        assessment["main"],
+        assessment["secondary"],
+        assessment["confidence"],
+    )
     assert (case["alias"], case["lang"], case["status"], case["flow"]) == ("Rossi", "en", "aperto", "cliente_difficile")
     assert file_store.load_conversation(1) is None, "the finished questionnaire is no longer open"
 

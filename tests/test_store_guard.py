@@ -21,8 +21,19 @@ from bot.render import Renderer
 from bot.store import PROCESSED_UPDATES_MAX_AGE, Store, StoreError, migrations
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("empty_path", "is_directory", "not_a_database", "foreign_database", "newer_schema", "read_only",
-        "disk_full", "locked", "missing_folder", "cannot_open", "target_exists")
+KEYS = (
+    "empty_path",
+    "is_directory",
+    "not_a_database",
+    "foreign_database",
+    "newer_schema",
+    "read_only",
+    "disk_full",
+    "locked",
+    "missing_folder",
+    "cannot_open",
+    "target_exists",
+)
 
 
 def refused(path, key: str, **kwargs) -> StoreError:
@@ -176,8 +187,9 @@ def test_a_read_only_database_is_refused(tmp_path, fresh):
     folder.chmod(0o555)
     tmp_path.chmod(0o755)  # so an ordinary user can reach it
     try:
-        done = subprocess.run([sys.executable, "-c", _READ_ONLY_CHILD, str(path)], cwd=ROOT, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", _READ_ONLY_CHILD, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
     finally:
         folder.chmod(0o755)
     assert done.stdout.strip() == "read_only", done.stdout + done.stderr
@@ -266,8 +278,16 @@ def test_concurrent_first_runs_on_a_new_database_never_see_a_lock(tmp_path):
     children = []
     for i in range(pairs):
         for _ in range(2):
-            children.append(subprocess.Popen([sys.executable, "-c", _OPENER, str(tmp_path / f"new{i}.db")], cwd=ROOT,
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _OPENER, str(tmp_path / f"new{i}.db")],
+                    cwd=ROOT,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
     for child in children:  # every child has imported everything: release them together
         assert child.stdout.readline().strip() == "ready"
     for child in children:
@@ -408,5 +428,6 @@ def test_claiming_prunes_at_most_once_an_hour(store):
     assert store.conn.execute("SELECT COUNT(*) FROM processed_updates WHERE update_id = 1").fetchone()[0] == 0
     _claimed_at(store, 2, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE + 60))
     assert store.claim_update(11) is True
-    assert store.conn.execute("SELECT COUNT(*) FROM processed_updates WHERE update_id = 2").fetchone()[0] == 1, \
+    assert store.conn.execute("SELECT COUNT(*) FROM processed_updates WHERE update_id = 2").fetchone()[0] == 1, (
         "not again within the hour"
+    )

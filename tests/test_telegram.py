@@ -6,7 +6,15 @@ import pytest
 import sqlite_utils
 
 from botapi import BotApiServer
-from tg import bot_db as db, bot_api_server as server, GRATIS_RUN, TgUser, answer_current, running_bot, run_questionnaire
+from tg import (
+    GRATIS_RUN,
+    TgUser,
+    answer_current,
+    bot_api_server as server,
+    bot_db as db,
+    run_questionnaire,
+    running_bot,
+)
 
 ALICE, BOB = 1001, 1002
 
@@ -222,8 +230,18 @@ async def test_unknown_commands_and_stray_messages_get_a_hint(server, db):
         assert "/aiuto" in alice.last().text
         await alice.say("ciao")
         assert "/nuovo" in alice.last().text
-        await alice.server.send_message(ALICE, sticker={"file_id": "x", "file_unique_id": "y", "width": 1, "height": 1,
-                                                        "is_animated": False, "is_video": False, "type": "regular"})
+        await alice.server.send_message(
+            ALICE,
+            sticker={
+                "file_id": "x",
+                "file_unique_id": "y",
+                "width": 1,
+                "height": 1,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            },
+        )
         await alice.settle(lambda: "/nuovo" in (alice.last().text or "") and len(alice.messages()) >= 3)
         await alice.say("/lingua de")
         assert "/lingua en" in alice.last().text
@@ -242,8 +260,13 @@ async def test_a_flow_changed_incompatibly_offers_a_restart(server, db, tmp_path
         await alice.say("Rossi")
         await alice.choose("free")
     changed = tmp_path / "flow.yaml"
-    changed.write_text(default_flow().read_text(encoding="utf-8").replace("id: free\n", "id: gratuito\n")
-                       .replace("ask_if: {payment: [free]}", "ask_if: {payment: [gratuito]}"), encoding="utf-8")
+    changed.write_text(
+        default_flow()
+        .read_text(encoding="utf-8")
+        .replace("id: free\n", "id: gratuito\n")
+        .replace("ask_if: {payment: [free]}", "ask_if: {payment: [gratuito]}"),
+        encoding="utf-8",
+    )
     async with running_bot(server, db, flow=changed):
         await alice.say("/rivedi")
         assert "aggiornato" in alice.last().text
@@ -284,9 +307,9 @@ async def test_a_failure_is_logged_without_secrets_and_the_user_is_told_what_to_
 
 
 def test_every_button_of_every_screen_fits_telegrams_64_bytes(flow):
+    from bot.actions import Answer, Back, Cancel, Change, Done, Finish, Resume, Review, Skip, Step, Toggle
     from bot.coach import Coach
     from bot.store import Store
-    from bot.actions import Answer, Back, Cancel, Change, Done, Finish, Resume, Review, Skip, Step, Toggle
 
     coach = Coach(Store.open(":memory:"), flow)
     nonce = ("ffffff", 10**6)

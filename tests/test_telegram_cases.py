@@ -35,6 +35,7 @@ from bot.paths import default_flow
 from bot.render import Renderer
 from bot.store import Store
 from bot.telegram.cases import CONFIRM_TTL, stamp_destructive
+
 from botapi import BotApiServer
 from tg import GRATIS_RUN, TgUser, default_answer, run_questionnaire, running_bot
 
@@ -57,16 +58,52 @@ def variant(alias: str, **changes: Any) -> list[tuple[str, Any]]:
 
 # One run per profile (checked in test_the_answer_runs_give_the_profiles_they_are_named_after).
 GRATIS = variant("Studio Rossi")
-MVC = variant("Verdi Arredi", payment="full", free_attitude=DROP, balance="worth_it", behaviours=["values_work"],
-              origin="no_error", feelings=["glad"], occurrences="=0", who="company_tu")
-DISTRUTTIVO = variant("Neri Costruzioni", payment="late", free_attitude="takes_for_granted", balance="drains",
-                      behaviours=["threats", "rude"], conflict="public_attacks", settle="no_will", origin="no_error",
-                      feelings=["afraid", "nights"], occurrences="=8", service="=ristrutturazione")
-VIP = variant("Dottor Blu", payment="full", free_attitude=DROP, balance="even", behaviours=["exceptions"],
-              origin="no_error", prestige="very", vip_signals=["special_attentions", "jumps_queue"],
-              feelings=["none"], occurrences="=3")
-LVC = variant("Grigi Forniture", payment="below_price", free_attitude="grateful", balance="drains", behaviours=["none"],
-              origin="no_error", feelings=["better_elsewhere"], occurrences="=2")
+MVC = variant(
+    "Verdi Arredi",
+    payment="full",
+    free_attitude=DROP,
+    balance="worth_it",
+    behaviours=["values_work"],
+    origin="no_error",
+    feelings=["glad"],
+    occurrences="=0",
+    who="company_tu",
+)
+DISTRUTTIVO = variant(
+    "Neri Costruzioni",
+    payment="late",
+    free_attitude="takes_for_granted",
+    balance="drains",
+    behaviours=["threats", "rude"],
+    conflict="public_attacks",
+    settle="no_will",
+    origin="no_error",
+    feelings=["afraid", "nights"],
+    occurrences="=8",
+    service="=ristrutturazione",
+)
+VIP = variant(
+    "Dottor Blu",
+    payment="full",
+    free_attitude=DROP,
+    balance="even",
+    behaviours=["exceptions"],
+    origin="no_error",
+    prestige="very",
+    vip_signals=["special_attentions", "jumps_queue"],
+    feelings=["none"],
+    occurrences="=3",
+)
+LVC = variant(
+    "Grigi Forniture",
+    payment="below_price",
+    free_attitude="grateful",
+    balance="drains",
+    behaviours=["none"],
+    origin="no_error",
+    feelings=["better_elsewhere"],
+    occurrences="=2",
+)
 # Bob's client shares no word with Alice's: nothing of Alice's may ever show in Bob's chat.
 BOB_RUN = variant("Bob Bianco", service="=grafica", sender="=Bob", price=None)
 ALICE_WORDS = ("Rossi", "Verdi", "fiscale", "Giulia", "segreto", "1.200")
@@ -220,7 +257,9 @@ def user_rows(db: Path, user_id: int) -> dict[str, list[tuple]]:
                 continue  # the index is compared below, by the entries of the user's cases
             columns = [c[1] for c in conn.execute(f'PRAGMA table_info("{table}")')]
             if "user_id" in columns:
-                rows[table] = conn.execute(f'SELECT * FROM "{table}" WHERE user_id = ? ORDER BY 1', (user_id,)).fetchall()
+                rows[table] = conn.execute(
+                    f'SELECT * FROM "{table}" WHERE user_id = ? ORDER BY 1', (user_id,)
+                ).fetchall()
             elif table == "users":
                 rows[table] = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchall()
         rows["case_search"] = conn.execute(
@@ -316,14 +355,23 @@ async def test_case_shows_answers_profile_reasons_advice_scripts_notes_and_timel
     card, result, history, *advice = shown
     assert card.startswith("📁 Caso n. 1 · Studio Rossi") and "Esito: ✅ risolto" in card
     assert "Profilo: Gratis, con segnali forti di Incontentabile" in card
-    for line in ("• Etichetta privata: Studio Rossi", "• Come paga: Niente: lavoro gratis o quasi",
-                 "• Quante volte: Quattro volte o più", "• Il tuo lavoro per questo cliente: la consulenza fiscale", "• Chi è e come vi parlate: "):
+    for line in (
+        "• Etichetta privata: Studio Rossi",
+        "• Come paga: Niente: lavoro gratis o quasi",
+        "• Quante volte: Quattro volte o più",
+        "• Il tuo lavoro per questo cliente: la consulenza fiscale",
+        "• Chi è e come vi parlate: ",
+    ):
         assert line in card, line
     assert "profilo Gratis" in result and "Affidabilità della valutazione" in result
     assert "Perché lo penso" in result and "• Come paga → Niente: lavoro gratis o quasi" in result
     assert history.startswith("🗂 Storia del caso n. 1") and "Promemoria in attesa" in history
-    for entry in ("📁 caso salvato", "📝 nota: Ha pagato metà\nil resto a fine mese", "🔄 esito: aperto → risolto",
-                  "⏰ promemoria fissato per il"):
+    for entry in (
+        "📁 caso salvato",
+        "📝 nota: Ha pagato metà\nil resto a fine mese",
+        "🔄 esito: aperto → risolto",
+        "⏰ promemoria fissato per il",
+    ):
         assert entry in history, entry
     assert history.index("caso salvato") < history.index("nota:")
     assert "Cosa fare" in advice[0]
@@ -371,8 +419,14 @@ async def test_search_finds_clients_typed_answers_and_notes(server, db):
         found = alice.last()
         assert "🔎 Ricerca: rossi" in found.text and "1 caso trovato" in found.text
         assert "1. Rossi & <Figli>" in found.text and [d for _, d in found.buttons] == ["c:1"]
-        for words, numbers in (("CAFFE", ["c:2"]), ("caffè", ["c:2"]), ("fiscal", ["c:1"]), ("bonif", ["c:2"]),
-                               ("studio", []), ("rossi grafica", [])):
+        for words, numbers in (
+            ("CAFFE", ["c:2"]),
+            ("caffè", ["c:2"]),
+            ("fiscal", ["c:1"]),
+            ("bonif", ["c:2"]),
+            ("studio", []),
+            ("rossi grafica", []),
+        ):
             await alice.say(f"/cerca {words}")
             assert [d for _, d in alice.last().buttons] == numbers, words
         assert "Nessun caso contiene queste parole" in alice.last().text
@@ -396,7 +450,9 @@ async def test_note_is_added_with_its_line_breaks(server, db):
         notes = query(db, "SELECT text FROM notes WHERE user_id = ? ORDER BY id", ALICE)
         assert notes == [("Telefonata del 3:\n- chiede lo sconto\n- <b>non</b> paga & sparisce",), ("x" * 2000,)]
         await alice.tap("Apri il caso n. 1", alice.last())
-        assert "📝 nota: Telefonata del 3:\n- chiede lo sconto\n- <b>non</b> paga & sparisce" in alice.find("Storia").text
+        assert (
+            "📝 nota: Telefonata del 3:\n- chiede lo sconto\n- <b>non</b> paga & sparisce" in alice.find("Storia").text
+        )
 
 
 # -- /esito -------------------------------------------------------------------------------------
@@ -409,7 +465,12 @@ async def test_outcome_by_buttons_and_by_word(server, db):
         await alice.say("/esito 1")
         question = alice.last()
         assert "Com'è andata con il caso n. 1 (Studio Rossi)? Adesso risulta aperto" in question.text
-        assert [d for _, d in question.buttons] == ["o:1:aperto", "o:1:risolto", "o:1:cliente_tenuto", "o:1:cliente_lasciato"]
+        assert [d for _, d in question.buttons] == [
+            "o:1:aperto",
+            "o:1:risolto",
+            "o:1:cliente_tenuto",
+            "o:1:cliente_lasciato",
+        ]
         await alice.tap("Risolto", question)
         assert alice.last().text == "Fatto: il caso n. 1 ora risulta risolto."
         await alice.say("/esito 1 cliente tenuto")
@@ -437,7 +498,10 @@ async def test_reminder_is_stored_and_armed_for_a_duration_or_a_date(server, db)
         await alice.say(f"/promemoria 1 25/12/{next_year} 15:30")
         assert f"25/12/{next_year} 15:30" in alice.last().text
         jobs = reminder_jobs(watch.app)
-    dues = [datetime.fromisoformat(due) for (due,) in query(db, "SELECT due FROM reminders WHERE user_id = ? ORDER BY id", ALICE)]
+    dues = [
+        datetime.fromisoformat(due)
+        for (due,) in query(db, "SELECT due FROM reminders WHERE user_id = ? ORDER BY id", ALICE)
+    ]
     assert abs(dues[0] - (start + timedelta(days=3))) < timedelta(minutes=1)
     assert abs(dues[1] - (start + timedelta(weeks=1))) < timedelta(minutes=1)
     assert dues[2] == datetime(next_year, 12, 25, 14, 30, tzinfo=timezone.utc)  # 15:30 in Rome, winter time
@@ -450,7 +514,7 @@ async def test_a_reminder_fires_after_a_restart_and_only_once(server, db):
         await run_questionnaire(alice, GRATIS)
         await alice.say("/promemoria 1 1g")
         assert len(reminder_jobs(watch.app)) == 1
-    (reminder_id, fired), = query(db, "SELECT id, fired FROM reminders WHERE user_id = ?", ALICE)
+    ((reminder_id, fired),) = query(db, "SELECT id, fired FROM reminders WHERE user_id = ?", ALICE)
     assert fired is None
 
     # The shortest reminder /promemoria accepts is an hour away and a past time is refused, so the
@@ -468,14 +532,21 @@ async def test_a_reminder_fires_after_a_restart_and_only_once(server, db):
             timeout=WAIT,
         )
         assert "Studio Rossi" in reminder.text and "Esito attuale: aperto" in reminder.text
-        assert [d for _, d in reminder.buttons] == ["o:1:aperto", "o:1:risolto", "o:1:cliente_tenuto",
-                                                    "o:1:cliente_lasciato", "c:1"]
+        assert [d for _, d in reminder.buttons] == [
+            "o:1:aperto",
+            "o:1:risolto",
+            "o:1:cliente_tenuto",
+            "o:1:cliente_lasciato",
+            "c:1",
+        ]
         # Marked sent once Telegram has accepted it (just after the message is there).
-        await server.wait_for(lambda: query(db, "SELECT fired IS NOT NULL FROM reminders WHERE id = ?", reminder_id) == [(1,)], WAIT)
+        await server.wait_for(
+            lambda: query(db, "SELECT fired IS NOT NULL FROM reminders WHERE id = ?", reminder_id) == [(1,)], WAIT
+        )
         await alice.tap("Risolto", reminder)
         assert case_row(db, ALICE, 1)["status"] == "risolto"
         await alice.say("/promemoria 1 2g")  # another one, still waiting at the next restart
-        (waiting_id,), = query(db, "SELECT id FROM reminders WHERE user_id = ? AND fired IS NULL", ALICE)
+        ((waiting_id,),) = query(db, "SELECT id FROM reminders WHERE user_id = ? AND fired IS NULL", ALICE)
 
     async with case_bot(server, db) as watch:
         alice = User(server, ALICE, watch)
@@ -558,10 +629,21 @@ async def test_export_sends_csv_and_json_documents_with_the_users_cases(server, 
 
     assert csv_file.content.startswith(b"\xef\xbb\xbf"), "a BOM, so spreadsheets read UTF-8"
     header, *rows = list(csv.reader(io.StringIO(csv_file.content.decode("utf-8-sig"))))
-    assert header[:8] == ["caso", "creato", "aggiornato", "esito", "cliente", "profilo", "profilo secondario", "affidabilità"]
+    assert header[:8] == [
+        "caso",
+        "creato",
+        "aggiornato",
+        "esito",
+        "cliente",
+        "profilo",
+        "profilo secondario",
+        "affidabilità",
+    ]
     assert header[-2:] == ["note", "promemoria"] and "Come paga" in header
-    assert [(r[0], r[3], r[4], r[5]) for r in rows] == [("1", "aperto", "Studio Rossi", "Gratis"),
-                                                        ("2", "risolto", "'=SOMMA(A1)", "Gratis")]
+    assert [(r[0], r[3], r[4], r[5]) for r in rows] == [
+        ("1", "aperto", "Studio Rossi", "Gratis"),
+        ("2", "risolto", "'=SOMMA(A1)", "Gratis"),
+    ]
     assert rows[0][header.index("Come paga")] == "Niente: lavoro gratis o quasi"
     assert "prima riga\nseconda riga" in rows[0][header.index("note")]
 
@@ -569,7 +651,9 @@ async def test_export_sends_csv_and_json_documents_with_the_users_cases(server, 
     assert document["format"] == "clientcoach-cases" and document["version"] == 1
     cases = document["cases"]
     assert [(c["case_no"], c["client"], c["profile"], c["status"]) for c in cases] == [
-        (1, "Studio Rossi", "gratis", "aperto"), (2, "=SOMMA(A1)", "gratis", "risolto")]
+        (1, "Studio Rossi", "gratis", "aperto"),
+        (2, "=SOMMA(A1)", "gratis", "risolto"),
+    ]
     assert cases[0]["answers"]["payment"] == "free" and cases[0]["notes"][0]["text"] == "prima riga\nseconda riga"
     assert cases[1]["events"][0]["after"] == "risolto"
     both = csv_file.content.decode("utf-8-sig") + json_file.content.decode()
@@ -626,7 +710,15 @@ async def test_an_expired_or_forged_confirmation_deletes_nothing(server, db):
         before = user_rows(db, ALICE)
         expired = stamp_destructive(ConfirmDelete(1), now=time.time() - CONFIRM_TTL - 60).encode()
         future = stamp_destructive(ConfirmDelete(1), now=time.time() + 3600).encode()
-        for data in (expired, future, "x:1:yes", "x:1:yes@zz", "x:all:yes", "x:all:yes@", expired.replace("x:1", "x:all")):
+        for data in (
+            expired,
+            future,
+            "x:1:yes",
+            "x:1:yes@zz",
+            "x:all:yes",
+            "x:all:yes@",
+            expired.replace("x:1", "x:all"),
+        ):
             toast = await alice.press(confirm, data, forge=True)
             assert toast == "Questo pulsante non è più attivo.", data
         assert user_rows(db, ALICE) == before
@@ -648,10 +740,29 @@ async def test_delete_all_leaves_nothing_of_the_user_in_any_table_or_index(serve
         await alice.say("Xilofono Open")  # a questionnaire in progress
         await run_questionnaire(bob, BOB_RUN)
         await bob.say("/nota 1 nota di Bob")
-        needles = ["zanzibar", "quokka", "wombat", "yeti", "ornitorinco", "kiwifruit", "xilofono", str(ALICE), f"u{ALICE}x"]
+        needles = [
+            "zanzibar",
+            "quokka",
+            "wombat",
+            "yeti",
+            "ornitorinco",
+            "kiwifruit",
+            "xilofono",
+            str(ALICE),
+            f"u{ALICE}x",
+        ]
         found = traces(db, ALICE, needles)
-        assert {"cases", "notes", "reminders", "case_events", "clients", "conversations", "users",
-                "case_search_content", "case_search_data"} <= set(found), found
+        assert {
+            "cases",
+            "notes",
+            "reminders",
+            "case_events",
+            "clients",
+            "conversations",
+            "users",
+            "case_search_content",
+            "case_search_data",
+        } <= set(found), found
 
         await alice.say("/cancellatutto")
         confirm = alice.last()
@@ -684,8 +795,13 @@ async def test_stats_sends_the_counts_and_a_png_chart_over_time(server, db):
         # Cases are saved "now"; the chart is over the months, so some are dated back in the file.
         now = datetime.now(timezone.utc)
         for case_no, days in ((2, 40), (3, 70), (4, 70), (5, 130)):
-            execute(db, "UPDATE cases SET created = ? WHERE user_id = ? AND case_no = ?",
-                    (now - timedelta(days=days)).isoformat(timespec="seconds"), ALICE, case_no)
+            execute(
+                db,
+                "UPDATE cases SET created = ? WHERE user_id = ? AND case_no = ?",
+                (now - timedelta(days=days)).isoformat(timespec="seconds"),
+                ALICE,
+                case_no,
+            )
         await alice.say("/esito 1 risolto")
         await alice.say("/esito 3 lasciato")
         await alice.say("/esito 4 tenuto")
@@ -694,16 +810,26 @@ async def test_stats_sends_the_counts_and_a_png_chart_over_time(server, db):
         await bob.say("/statistiche")
 
     assert texts[0].startswith("📊 I tuoi casi in numeri") and "Casi salvati: 6" in texts[0]
-    for line in ("• Gratis: 1", "• Distruttivo: 1", "• VIP: 1", "• LVC (cliente di minor valore): 2",
-                 "• MVC (cliente di maggior valore): 1", "🟡 aperto: 3", "✅ risolto: 1", "🤝 cliente tenuto: 1",
-                 "👋 cliente lasciato andare: 1"):
+    for line in (
+        "• Gratis: 1",
+        "• Distruttivo: 1",
+        "• VIP: 1",
+        "• LVC (cliente di minor valore): 2",
+        "• MVC (cliente di maggior valore): 1",
+        "🟡 aperto: 3",
+        "✅ risolto: 1",
+        "🤝 cliente tenuto: 1",
+        "👋 cliente lasciato andare: 1",
+    ):
         assert line in texts[0], line
     assert photo.photo and texts[1] == ""
     data = server.file(photo.photo[-1]["file_id"]).content
     assert png_size(data) == (800, 600)
     pixels = matplotlib.image.imread(io.BytesIO(data), format="png")
     assert pixels.shape[:2] == (600, 800) and pixels.std() > 0.05, "the chart is not blank"
-    colours = {tuple(int(round(v * 255)) for v in px[:3]) for px in numpy.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)}
+    colours = {
+        tuple(int(round(v * 255)) for v in px[:3]) for px in numpy.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)
+    }
     bars = {(0xE6, 0x9F, 0x00), (0x00, 0x9E, 0x73), (0x00, 0x72, 0xB2), (0x99, 0x99, 0x99), (0x56, 0xB4, 0xE9)}
     assert len(bars & colours) >= 4, "bars of several profiles and outcomes"
 
@@ -796,23 +922,45 @@ def forge(data: str) -> str:
 # Alice; number 1 is Bob's own, so whatever it does must touch his case only.
 PRIVACY = {
     "storico": [("/storico", "1. Bob Bianco"), ("h:1", "1. Bob Bianco"), ("h:999", "1. Bob Bianco")],
-    "caso": [("/caso 2", "non c'è il n. 2"), ("c:2", "non c'è il n. 2"), ("/caso 1", "Caso n. 1 · Bob Bianco"),
-             ("c:1", "Caso n. 1 · Bob Bianco")],
-    "cerca": [("/cerca rossi", "Nessun caso"), ("/cerca verdi", "Nessun caso"), ("/cerca segreto", "Nessun caso"),
-              ("/cerca bianco", "1. Bob Bianco")],
+    "caso": [
+        ("/caso 2", "non c'è il n. 2"),
+        ("c:2", "non c'è il n. 2"),
+        ("/caso 1", "Caso n. 1 · Bob Bianco"),
+        ("c:1", "Caso n. 1 · Bob Bianco"),
+    ],
+    "cerca": [
+        ("/cerca rossi", "Nessun caso"),
+        ("/cerca verdi", "Nessun caso"),
+        ("/cerca segreto", "Nessun caso"),
+        ("/cerca bianco", "1. Bob Bianco"),
+    ],
     "nota": [("/nota 2 intrusione", "non c'è il n. 2"), ("/nota 1 nota di Bob", "Nota aggiunta al caso n. 1")],
-    "esito": [("/esito 2", "non c'è il n. 2"), ("/esito 2 risolto", "non c'è il n. 2"), ("o:2", "non c'è il n. 2"),
-              ("o:2:risolto", "non c'è il n. 2"), ("o:1:risolto", "il caso n. 1 ora risulta risolto"),
-              ("/esito 1 lasciato", "ora risulta cliente lasciato andare")],
+    "esito": [
+        ("/esito 2", "non c'è il n. 2"),
+        ("/esito 2 risolto", "non c'è il n. 2"),
+        ("o:2", "non c'è il n. 2"),
+        ("o:2:risolto", "non c'è il n. 2"),
+        ("o:1:risolto", "il caso n. 1 ora risulta risolto"),
+        ("/esito 1 lasciato", "ora risulta cliente lasciato andare"),
+    ],
     "promemoria": [("/promemoria 2 1g", "non c'è il n. 2"), ("/promemoria 1 1g", "ti ricorderò il caso n. 1")],
     "rivaluta": [("/rivaluta 2", "non c'è il n. 2"), ("/rivaluta 1", "Bob Bianco")],
     "esporta": [("/esporta", "clientcoach-")],
     "statistiche": [("/statistiche", "Casi salvati: 1")],
-    "cancella": [("/cancella 2", "non c'è il n. 2"), ("x:2", "non c'è il n. 2"), ("x:2:yes", None),
-                 (fresh("x:2:yes"), "non c'è il n. 2"), ("x:1:yes", None), ("/cancella 1", "(Bob Bianco)"),
-                 (fresh("x:1:yes"), "Il caso n. 1 è stato eliminato")],
-    "cancellatutto": [("x:all:yes", None), ("/cancellatutto", "il tuo unico caso"),
-                      (fresh("x:all:yes"), "Ho cancellato tutti i tuoi dati")],
+    "cancella": [
+        ("/cancella 2", "non c'è il n. 2"),
+        ("x:2", "non c'è il n. 2"),
+        ("x:2:yes", None),
+        (fresh("x:2:yes"), "non c'è il n. 2"),
+        ("x:1:yes", None),
+        ("/cancella 1", "(Bob Bianco)"),
+        (fresh("x:1:yes"), "Il caso n. 1 è stato eliminato"),
+    ],
+    "cancellatutto": [
+        ("x:all:yes", None),
+        ("/cancellatutto", "il tuo unico caso"),
+        (fresh("x:all:yes"), "Ho cancellato tutti i tuoi dati"),
+    ],
 }
 
 

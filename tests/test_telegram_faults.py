@@ -20,8 +20,17 @@ from bot.render import Screen
 from bot.telegram.cases import schedule, stamp_destructive
 from bot.telegram.messages import send, telegram_parts, utf16_len
 from bot.telegram.updates import ALLOWED_UPDATES, HOLD_LIMIT, UpdateLedger
+
 from botapi import BotApiServer
-from tg import bot_db as db, bot_api_server as server, WEBHOOK_SECRET, TgUser, answer_current, run_questionnaire, running_bot
+from tg import (
+    WEBHOOK_SECRET,
+    TgUser,
+    answer_current,
+    bot_api_server as server,
+    bot_db as db,
+    run_questionnaire,
+    running_bot,
+)
 
 ALICE, BOB, GROUP = 2001, 2002, -100777
 TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
@@ -44,10 +53,17 @@ def user(uid: int, **extra) -> dict:
 def group_message(server: BotApiServer, uid: int, text: str) -> dict:
     """A message in a group the bot is in (the test server has no groups: injected as Telegram sends it)."""
     entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
-    return server.inject_update("message", {
-        "message_id": 5, "date": 0, "from": user(uid), "text": text, "entities": entities,
-        "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"},
-    })
+    return server.inject_update(
+        "message",
+        {
+            "message_id": 5,
+            "date": 0,
+            "from": user(uid),
+            "text": text,
+            "entities": entities,
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"},
+        },
+    )
 
 
 # -- 1. a poison update never stops the bot ----------------------------------------------------
@@ -164,8 +180,9 @@ async def test_a_finish_tapped_again_after_a_restart_shows_the_result_it_saved(s
         review = alice.dialog()
         finish = next(d for label, d in review.buttons if "risultato" in label)
         tapped = decode(finish)
-        saved = app.bot_data["coach"].act(ALICE, tapped.move, conversation=tapped.conversation, step=tapped.step,
-                                          update_id=10**9)
+        saved = app.bot_data["coach"].act(
+            ALICE, tapped.move, conversation=tapped.conversation, step=tapped.step, update_id=10**9
+        )
         assert saved.case_no == 1 and results() == 0
     async with running_bot(server, db):
         toast = await alice.press(review, finish)
@@ -187,7 +204,7 @@ async def test_edited_messages_are_never_taken_as_answers(server, db, caplog):
             server.inject_update("edited_message", {**typed, "text": text, "edit_date": 1})
         await alice.say("/aiuto")  # handled after the edits: they have been seen and ignored
         assert sqlite_utils.Database(db)["conversations"].get(ALICE)["state"] == before[0]
-        methods = [c.method for c in server.calls()[before[1]:] if c.method != "getUpdates"]
+        methods = [c.method for c in server.calls()[before[1] :] if c.method != "getUpdates"]
         assert methods == ["sendMessage"], methods  # only the answer to /aiuto
     assert not tracebacks(caplog)
 
@@ -199,15 +216,30 @@ async def test_in_groups_and_channels_commands_and_buttons_do_nothing(server, db
         before = len(server.calls())
         for text in ("/storico", "/caso 1", "/cancellatutto", "/nuovo", "Studio Rossi"):
             group_message(server, ALICE, text)
-        server.inject_update("callback_query", {
-            "id": "g1", "from": user(ALICE), "chat_instance": "9", "data": stamp_destructive(ConfirmDeleteAll()).encode(),
-            "message": {"message_id": 5, "date": 1, "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"}},
-        })
-        server.inject_update("channel_post", {"message_id": 6, "date": 0, "text": "/storico",
-                                              "chat": {"id": -100888, "type": "channel", "title": "News"}})
+        server.inject_update(
+            "callback_query",
+            {
+                "id": "g1",
+                "from": user(ALICE),
+                "chat_instance": "9",
+                "data": stamp_destructive(ConfirmDeleteAll()).encode(),
+                "message": {"message_id": 5, "date": 1, "chat": {"id": GROUP, "type": "supergroup", "title": "Soci"}},
+            },
+        )
+        server.inject_update(
+            "channel_post",
+            {
+                "message_id": 6,
+                "date": 0,
+                "text": "/storico",
+                "chat": {"id": -100888, "type": "channel", "title": "News"},
+            },
+        )
         await alice.say("/aiuto")
         sent = [c for c in server.calls()[before:] if c.method not in ("getUpdates", "answerCallbackQuery")]
-        assert [c.params.get("chat_id") for c in sent] == [str(ALICE)] or [c.params.get("chat_id") for c in sent] == [ALICE]
+        assert [c.params.get("chat_id") for c in sent] == [str(ALICE)] or [c.params.get("chat_id") for c in sent] == [
+            ALICE
+        ]
         assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "nothing erased from a group"
     assert not tracebacks(caplog)
 
@@ -233,21 +265,54 @@ async def test_hostile_edges_give_no_tracebacks(server, db, caplog):
         alice = TgUser(server, ALICE)
         await run_questionnaire(alice)
         card = alice.messages()[-1]
-        for data in ("c:#1", "c:-1", "s:" + "9" * 40 + ":1:firmer:tu", "s:1:" + "9" * 30 + ":softer:lei",
-                     "q:zz:" + "9" * 50 + ":back", "h:99999999999999999999", "o:1:\ud800", "\udfff"):
+        for data in (
+            "c:#1",
+            "c:-1",
+            "s:" + "9" * 40 + ":1:firmer:tu",
+            "s:1:" + "9" * 30 + ":softer:lei",
+            "q:zz:" + "9" * 50 + ":back",
+            "h:99999999999999999999",
+            "o:1:\ud800",
+            "\udfff",
+        ):
             await alice.press(card, data, forge=True)
         await alice.say("/nota 1 appunto \ud83d con una surrogata sola")
         await alice.say("/nuovo")
         await alice.say("Studio \udc00 Rossi")
         assert "Domanda 2 di" in alice.dialog().text
-        server.inject_update("message", {"message_id": 90, "date": 0, "text": "/storico",
-                                         "chat": {"id": ALICE, "type": "private", "first_name": "A"}})  # no from
-        server.inject_update("callback_query", {"id": "inl1", "from": user(ALICE), "chat_instance": "1",
-                                                "inline_message_id": "AAAA", "data": "s:1:1:firmer:tu"})
-        server.inject_update("callback_query", {"id": "old1", "from": user(ALICE), "chat_instance": "1",
-                                                "data": alice.buttons()[0][1],
-                                                "message": {"message_id": alice.dialog().message_id, "date": 0,
-                                                            "chat": {"id": ALICE, "type": "private"}}})
+        server.inject_update(
+            "message",
+            {
+                "message_id": 90,
+                "date": 0,
+                "text": "/storico",
+                "chat": {"id": ALICE, "type": "private", "first_name": "A"},
+            },
+        )  # no from
+        server.inject_update(
+            "callback_query",
+            {
+                "id": "inl1",
+                "from": user(ALICE),
+                "chat_instance": "1",
+                "inline_message_id": "AAAA",
+                "data": "s:1:1:firmer:tu",
+            },
+        )
+        server.inject_update(
+            "callback_query",
+            {
+                "id": "old1",
+                "from": user(ALICE),
+                "chat_instance": "1",
+                "data": alice.buttons()[0][1],
+                "message": {
+                    "message_id": alice.dialog().message_id,
+                    "date": 0,
+                    "chat": {"id": ALICE, "type": "private"},
+                },
+            },
+        )
         await alice.say("/storico")
         assert "Studio Rossi" in alice.last().text
     assert not tracebacks(caplog), tracebacks(caplog)
@@ -260,8 +325,11 @@ async def announce_big_body(port: int, headers: dict[str, str]) -> int:
     """POST with Content-Length 90 MB but only 64 KB of it; the status the server answers with."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    writer.write(f"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{head}"
-                 f"Content-Length: {90 * 2**20}\r\n\r\n".encode() + b" " * 65536)
+    writer.write(
+        f"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{head}"
+        f"Content-Length: {90 * 2**20}\r\n\r\n".encode()
+        + b" " * 65536
+    )
     await writer.drain()
     status = await asyncio.wait_for(reader.readline(), 5)
     writer.close()
@@ -277,7 +345,9 @@ async def test_the_webhook_checks_the_secret_and_caps_the_body_before_reading_it
         too_big = await announce_big_body(port, {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})
         async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
             json_type = {"Content-Type": "application/json"}
-            wrong = await client.post(url, content=b"{}", headers=json_type | {"X-Telegram-Bot-Api-Secret-Token": "nope"})
+            wrong = await client.post(
+                url, content=b"{}", headers=json_type | {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+            )
             secret = json_type | {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
             bad_json = await client.post(url, content=b"{not json", headers=secret)
             not_update = await client.post(url, content=b"[1, 2]", headers=secret)
@@ -297,11 +367,22 @@ async def test_a_webhook_flood_with_and_without_the_secret(server, db, caplog):
     url = f"http://127.0.0.1:{port}/hook"
     async with running_bot(server, db, webhook_port=port):
         async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
-            update = lambda i, secret: client.post(url, json={  # noqa: E731
-                "update_id": 10_000 + i,
-                "message": {"message_id": i, "date": 0, "text": "ciao", "from": user(BOB),
-                            "chat": {"id": BOB, "type": "private", "first_name": "B"}},
-            }, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+
+            def update(i: int, secret: str):
+                return client.post(url, json=message(i), headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+
+            def message(i: int) -> dict:
+                return {
+                    "update_id": 10_000 + i,
+                    "message": {
+                        "message_id": i,
+                        "date": 0,
+                        "text": "ciao",
+                        "from": user(BOB),
+                        "chat": {"id": BOB, "type": "private", "first_name": "B"},
+                    },
+                }
+
             forged = await asyncio.gather(*(update(i, "wrong") for i in range(200)))
             assert {r.status_code for r in forged} == {403}
         alice = TgUser(server, ALICE)
@@ -339,9 +420,10 @@ async def test_a_long_screen_is_sent_in_parts_that_telegram_accepts(server, db):
 async def test_a_case_with_an_emoji_heavy_note_is_shown_whole_with_its_advice_and_scripts(server, db):
     from contextlib import closing
 
+    from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
+
     from bot.casebook import CaseBook
     from bot.store import Store
-    from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
 
     case_no = make_case(db, ALICE, GRATIS)
     with closing(Store.open(db)) as store:  # under 4096 characters, well over 4096 UTF-16 units
@@ -361,9 +443,10 @@ async def test_a_case_with_an_emoji_heavy_note_is_shown_whole_with_its_advice_an
 async def test_a_reminder_is_marked_sent_only_once_telegram_accepted_it(server, db):
     from contextlib import closing
 
+    from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
+
     from bot.casebook import CaseBook
     from bot.store import Store, utcnow
-    from test_telegram_cases import FLOW, GRATIS, RENDERER, make_case
 
     case_no = make_case(db, ALICE, GRATIS)
     with closing(Store.open(db)) as store:
@@ -390,8 +473,11 @@ async def test_a_reminder_is_marked_sent_only_once_telegram_accepted_it(server, 
 def test_the_ledger_confirms_only_handled_updates_and_skips_poison():
     ledger = UpdateLedger()
     message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
-    raw = [{"update_id": 5, "message": message}, {"update_id": 6, "poll_answer": {"poll_id": "1", "option_ids": [0]}},
-           {"update_id": 7, "message": message}]
+    raw = [
+        {"update_id": 5, "message": message},
+        {"update_id": 6, "poll_answer": {"poll_id": "1", "option_ids": [0]}},
+        {"update_id": 7, "message": message},
+    ]
     updates, waiting = ledger.parse(raw, None)
     assert [u.update_id for u in updates] == [5, 7] and not waiting
     assert ledger.offset() == 5, "nothing handled yet: Telegram keeps all three"
@@ -411,26 +497,58 @@ def hostile_corpus() -> list[tuple[str, dict]]:
     from telegram import Update
 
     alice, private = user(ALICE), {"id": ALICE, "type": "private", "first_name": "A"}
-    group, channel = {"id": GROUP, "type": "supergroup", "title": "Soci"}, {"id": -100888, "type": "channel", "title": "N"}
-    message = {"message_id": 3, "date": 0, "text": "/cancellatutto",
-               "entities": [{"type": "bot_command", "offset": 0, "length": 14}]}
+    group, channel = (
+        {"id": GROUP, "type": "supergroup", "title": "Soci"},
+        {"id": -100888, "type": "channel", "title": "N"},
+    )
+    message = {
+        "message_id": 3,
+        "date": 0,
+        "text": "/cancellatutto",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 14}],
+    }
     plausible = {
-        "message": [{**message, "from": alice, "chat": group}, {**message, "chat": private},  # a group; no from
-                    {**message, "from": alice, "chat": private, "text": "\ud800", "entities": []}],
+        "message": [
+            {**message, "from": alice, "chat": group},
+            {**message, "chat": private},  # a group; no from
+            {**message, "from": alice, "chat": private, "text": "\ud800", "entities": []},
+        ],
         "edited_message": [{**message, "from": alice, "chat": private, "edit_date": 1}],
-        "channel_post": [{**message, "chat": channel}], "edited_channel_post": [{**message, "chat": channel, "edit_date": 1}],
+        "channel_post": [{**message, "chat": channel}],
+        "edited_channel_post": [{**message, "chat": channel, "edit_date": 1}],
         "business_message": [{**message, "from": alice, "chat": private, "business_connection_id": "b"}],
-        "callback_query": [{"id": "f1", "from": alice, "chat_instance": "1", "data": "x:all:yes@0"},
-                           {"id": "f2", "from": alice, "chat_instance": "1", "game_short_name": "g"},
-                           {"id": "f3", "from": alice, "chat_instance": "1", "data": "c:" + "9" * 80,
-                            "message": {"message_id": 1, "date": 0, "chat": private}}],
+        "callback_query": [
+            {"id": "f1", "from": alice, "chat_instance": "1", "data": "x:all:yes@0"},
+            {"id": "f2", "from": alice, "chat_instance": "1", "game_short_name": "g"},
+            {
+                "id": "f3",
+                "from": alice,
+                "chat_instance": "1",
+                "data": "c:" + "9" * 80,
+                "message": {"message_id": 1, "date": 0, "chat": private},
+            },
+        ],
         "inline_query": [{"id": "i", "from": alice, "query": "Rossi", "offset": ""}],
         "poll_answer": [{"poll_id": "1", "user": alice, "option_ids": [0]}],
-        "my_chat_member": [{"chat": group, "from": alice, "date": 0,
-                            "old_chat_member": {"status": "left", "user": alice},
-                            "new_chat_member": {"status": "member", "user": alice}}],
-        "message_reaction": [{"chat": private, "message_id": 1, "date": 0, "user": alice, "old_reaction": [],
-                              "new_reaction": [{"type": "emoji", "emoji": "👍"}]}],
+        "my_chat_member": [
+            {
+                "chat": group,
+                "from": alice,
+                "date": 0,
+                "old_chat_member": {"status": "left", "user": alice},
+                "new_chat_member": {"status": "member", "user": alice},
+            }
+        ],
+        "message_reaction": [
+            {
+                "chat": private,
+                "message_id": 1,
+                "date": 0,
+                "user": alice,
+                "old_reaction": [],
+                "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+            }
+        ],
     }
     corpus = [(kind, {}) for kind in Update.ALL_TYPES]
     for kind, payloads in plausible.items():

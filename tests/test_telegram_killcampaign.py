@@ -128,7 +128,11 @@ class User:
             return answer if answer.text or done else None
 
         answer = await self.reaction(reacted)
-        stale = answer is not None and answer.text and ("non è più attivo" in answer.text or "no longer active" in answer.text)
+        stale = (
+            answer is not None
+            and answer.text
+            and ("non è più attivo" in answer.text or "no longer active" in answer.text)
+        )
         if stale and newest is not None and newest.message_id == dialog.message_id:
             self.figures.dead_buttons += 1  # the question at the bottom of the chat did not work
             self.figures.dead.append(f"user {uid} tapped {data} on message {dialog.message_id}: {dialog.text[:60]!r}")
@@ -188,16 +192,25 @@ async def campaign(tmp_path: Path, users: int = USERS, kills: int = KILLS, seed:
         await asyncio.wait_for(bot.wait(), 30)
         with sqlite3.connect(db) as conn:
             figures.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            open_states = {uid: json.loads(state) for uid, state in conn.execute("SELECT user_id, state FROM conversations")}
+            open_states = {
+                uid: json.loads(state) for uid, state in conn.execute("SELECT user_id, state FROM conversations")
+            }
             cases = conn.execute("SELECT user_id, case_no FROM cases").fetchall()
         for person in people:
             state = open_states.get(person.uid)
             dialog = current_dialog(server, person.uid)
             if state is not None and (dialog is None or nonce(dialog) != (state.get("cid"), state["step"])):
                 figures.saved_not_shown += 1
-                figures.behind.append(f"user {person.uid}: saved {(state.get('cid'), state['step'])}, shown "
-                                      f"{nonce(dialog) if dialog else None}")
-        shown = {(uid, int(n)) for uid in (p.uid for p in people) for m in server.chat(uid) for n in SAVED.findall(m.text or "")}
+                figures.behind.append(
+                    f"user {person.uid}: saved {(state.get('cid'), state['step'])}, shown "
+                    f"{nonce(dialog) if dialog else None}"
+                )
+        shown = {
+            (uid, int(n))
+            for uid in (p.uid for p in people)
+            for m in server.chat(uid)
+            for n in SAVED.findall(m.text or "")
+        }
         figures.cases = len(cases)
         missing = [tuple(case) for case in cases if tuple(case) not in shown]
         figures.results_never_shown = len(missing)

@@ -22,8 +22,11 @@ def start_bot(root: str, db: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
     env.update(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], env=env, cwd=db.parent,
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=db.parent,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -76,11 +79,15 @@ def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(t
     assert ALIAS not in logs, "case contents never reach the logs"
 
 
-@pytest.mark.parametrize("token, message", [("", "TELEGRAM_BOT_TOKEN is not set"), ("abc", "does not look like a bot token")])
+@pytest.mark.parametrize(
+    "token, message", [("", "TELEGRAM_BOT_TOKEN is not set"), ("abc", "does not look like a bot token")]
+)
 def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
     env["TELEGRAM_BOT_TOKEN"] = token
-    result = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -95,8 +102,14 @@ def run_env(root: str, db: Path, token: str = DEFAULT_TOKEN) -> dict[str, str]:
 def test_a_token_the_server_refuses_at_start_is_one_line_and_never_printed(tmp_path):
     token = "1111111111:" + "Q" * 35
     with BotApiServer.in_thread() as server:
-        result = subprocess.run([sys.executable, "-m", "bot", "run"], env=run_env(server.root, tmp_path / "b.db", token),
-                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            env=run_env(server.root, tmp_path / "b.db", token),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
     assert "Traceback" not in output and token not in output and "Q" * 35 not in output
@@ -157,7 +170,10 @@ def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
         env = run_env(server.root, db) | {"CLIENTCOACH_WEBHOOK_SECRET": "a-secret-for-this-test"}
         bot = subprocess.Popen(
             [sys.executable, "-m", "bot", "run", "--webhook-url", f"http://127.0.0.1:{port}/hook", "--port", str(port)],
-            env=env, cwd=tmp_path, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         try:
             server.wait_for(lambda: server.webhook() is not None, 20)

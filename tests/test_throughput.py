@@ -16,7 +16,17 @@ from contextlib import asynccontextmanager
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import RetryAfter
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.telegram.throughput import ChatOrderedProcessor, FairRateLimiter, expected_delay
 
@@ -32,7 +42,9 @@ async def server():
 
 
 def _builder(server: BotApiServer) -> ApplicationBuilder:
-    return ApplicationBuilder().token(server.token).base_url(f"{server.root}/bot").base_file_url(f"{server.root}/file/bot")
+    return (
+        ApplicationBuilder().token(server.token).base_url(f"{server.root}/bot").base_file_url(f"{server.root}/file/bot")
+    )
 
 
 @asynccontextmanager
@@ -64,7 +76,11 @@ async def limited_bot(server: BotApiServer, limiter: BaseRateLimiter, *chats: in
 
 
 def _sent_at(server: BotApiServer, chat: int) -> list[tuple[float, str]]:
-    return [(c.at, c.params["text"]) for c in server.calls("sendMessage") if c.status == 200 and int(c.params["chat_id"]) == chat]
+    return [
+        (c.at, c.params["text"])
+        for c in server.calls("sendMessage")
+        if c.status == 200 and int(c.params["chat_id"]) == chat
+    ]
 
 
 async def _eventually(condition, timeout: float = 2.0) -> None:
@@ -150,7 +166,9 @@ def _assert_paced(arrivals: list[float], rate: float, burst: int, slack: int = 2
     on a busy machine; without the pace every call would arrive at once)."""
     for i, first in enumerate(arrivals):
         for j in range(i + burst + slack, len(arrivals)):
-            assert arrivals[j] - first >= (j - i - burst - slack + 1) / rate, f"calls {i}..{j} came faster than {rate}/s"
+            assert arrivals[j] - first >= (j - i - burst - slack + 1) / rate, (
+                f"calls {i}..{j} came faster than {rate}/s"
+            )
 
 
 # -- throttling where Telegram throttles -------------------------------------------------------
@@ -166,15 +184,19 @@ async def test_a_429_for_one_chat_holds_back_that_chat_only(server):
         await app.bot.send_message(FAST, "to fast")
         assert time.monotonic() - began < 0.8, "the other chat did not wait for the 429 (1 s)"
         await first
-        (refused, *_), ((delivered, _),) = [c.at for c in server.calls("sendMessage") if c.status == 429], _sent_at(server, SLOW)
+        (refused, *_), ((delivered, _),) = (
+            [c.at for c in server.calls("sendMessage") if c.status == 429],
+            _sent_at(server, SLOW),
+        )
         assert delivered - refused >= 1.0, "retry_after is honoured for the chat that got it"
 
 
 async def test_callback_answers_never_wait_behind_the_send_queue(server):
     server.fail_next("sendMessage", retry_after=1)
     async with limited_bot(server, FairRateLimiter(chat_per_second=2, chat_burst=1), SLOW) as app:
-        message = await app.bot.send_message(SLOW, "buttons", reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton("a", callback_data="a")]]))
+        message = await app.bot.send_message(
+            SLOW, "buttons", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("a", callback_data="a")]])
+        )
         queued = [asyncio.create_task(app.bot.send_message(SLOW, f"m{i}")) for i in range(4)]
         query = await server.press_button(SLOW, message.message_id, "a")
         await asyncio.sleep(0.05)

@@ -28,8 +28,7 @@ from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
 
 WEBHOOK_SECRET = "s3cret-token"
 LIVE: list[Application] = []  # the running bots, newest last: scripted users read their state there
-QUIET = 0.12
-TEST_CHAT_PACE = 200.0  # messages a second per chat in the end-to-end tests  # no API call for this long after the bot's first reaction: it has finished
+TEST_CHAT_PACE = 200.0  # messages a second per chat in the end-to-end tests
 
 
 @asynccontextmanager
@@ -58,7 +57,9 @@ async def running_bot(
         if webhook_port is None:
             await app.updater.start_polling(poll_interval=0, timeout=2, allowed_updates=allowed_updates)
         else:
-            hook = start_webhook_server(app, listen="127.0.0.1", port=webhook_port, url_path="hook", secret=WEBHOOK_SECRET)
+            hook = start_webhook_server(
+                app, listen="127.0.0.1", port=webhook_port, url_path="hook", secret=WEBHOOK_SECRET
+            )
             await app.bot.set_webhook(
                 f"http://127.0.0.1:{webhook_port}/hook", secret_token=WEBHOOK_SECRET, allowed_updates=allowed_updates
             )
@@ -129,24 +130,15 @@ class TgUser:
     async def settle(self, reacted) -> None:
         """Wait for the bot's first reaction, then until it has handled every update it was sent.
 
-        When polling, that is exact: the bot's ledger knows the newest update it fetched and the
-        ones still in hand (handled = its handler returned, every call it made answered). On a
-        webhook, the bot must be quiet for a moment with nothing left to handle."""
+        Exact, polling or on a webhook: the bot's ledger knows the newest update it fetched and
+        the ones still in hand (taken, and not yet handled = its handler returned, every call it
+        made answered); the webhook puts an update in hand before it answers the POST."""
         await self.server.wait_for(reacted, timeout=10)
-        app = LIVE[-1] if LIVE else None
-        if app is not None and getattr(app, "ledger", None) is not None and app.updater is not None and app.updater.running:
-            deadline = asyncio.get_running_loop().time() + 10
-            while not self._all_handled(app):  # a handler's end is no API call: look, briefly
-                assert asyncio.get_running_loop().time() < deadline, "the bot did not finish within 10 s"
-                await asyncio.sleep(0.003)
-            return
-        while True:
-            seen = len(self.server.calls())
-            try:
-                await self.server.wait_for(lambda: len(self.server.calls()) > seen, timeout=QUIET)
-            except TimeoutError:
-                if not self.bot_busy():
-                    return
+        app = LIVE[-1]
+        deadline = asyncio.get_running_loop().time() + 10
+        while not self._all_handled(app):  # a handler's end is no API call: look, briefly
+            assert asyncio.get_running_loop().time() < deadline, "the bot did not finish within 10 s"
+            await asyncio.sleep(0.003)
 
     def _all_handled(self, app) -> bool:
         newest = self.server.last_update().get("update_id", 0) if self.server.pending_updates() else 0

@@ -147,8 +147,14 @@ class CaseBook(CaseTexts):
         keep the case's own language, like the extras and variants their buttons open."""
         case = self.case(user_id, case_no)
         sender = clean_profile(self.store.sender_profile(user_id))
-        advice = advice_screens(self.renderer, case["lang"], case["case_no"], case["answers"],
-                                Assessment.from_dict(case["assessment"]), sender)
+        advice = advice_screens(
+            self.renderer,
+            case["lang"],
+            case["case_no"],
+            case["answers"],
+            Assessment.from_dict(case["assessment"]),
+            sender,
+        )
         return self._record(user_id, self.lang_for(user_id, lang), case) + advice
 
     def _record(self, user_id: int, lang: str, case: dict[str, Any]) -> list[Screen]:
@@ -164,8 +170,10 @@ class CaseBook(CaseTexts):
         result = self.renderer.result(lang, self.answered(answers), answers, Assessment.from_dict(case["assessment"]))
         buttons = (
             *self._outcome_rows(lang, no),
-            (Button(self.label(lang, "button_delete"), AskDelete(no)),
-             Button(self.label(lang, "button_list"), ListPage(1))),
+            (
+                Button(self.label(lang, "button_delete"), AskDelete(no)),
+                Button(self.label(lang, "button_list"), ListPage(1)),
+            ),
         )
         history = Screen("history", self._history_text(user_id, lang, case), buttons, {"case_no": no})
         return [Screen("case", card, meta={"case_no": no}), result, history]
@@ -328,8 +336,10 @@ class CaseBook(CaseTexts):
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
         no = case["case_no"]
-        buttons = (Button(self.label(lang, "button_confirm_delete"), ConfirmDelete(no)),
-                   Button(self.label(lang, "button_keep"), KeepCases()))
+        buttons = (
+            Button(self.label(lang, "button_confirm_delete"), ConfirmDelete(no)),
+            Button(self.label(lang, "button_keep"), KeepCases()),
+        )
         return Screen("confirm", self.text(lang, "confirm_delete", no, case["alias"]), (buttons,), {"case_no": no})
 
     def delete_case(self, user_id: int, case_no: int | str, lang: str | None = None) -> Screen:
@@ -344,8 +354,10 @@ class CaseBook(CaseTexts):
         """Ask before erasing everything about the user: buttons to erase it and to keep it."""
         lang = self.lang_for(user_id, lang)
         count = self.store.count_cases(user_id)
-        buttons = (Button(self.label(lang, "button_confirm_delete_all"), ConfirmDeleteAll()),
-                   Button(self.label(lang, "button_keep"), KeepCases()))
+        buttons = (
+            Button(self.label(lang, "button_confirm_delete_all"), ConfirmDeleteAll()),
+            Button(self.label(lang, "button_keep"), KeepCases()),
+        )
         return Screen("confirm", self.text(lang, "confirm_delete_all", count), (buttons,), {"count": count})
 
     def delete_all(self, user_id: int, lang: str | None = None) -> Screen:
@@ -390,13 +402,17 @@ class CaseBook(CaseTexts):
 
 
 def open_casebook(
-    db_path: str | Path | None = None, flow_path: str | Path | None = None, *, surface: str = "telegram",
+    db_path: str | Path | None = None,
+    flow_path: str | Path | None = None,
+    *,
+    surface: str = "telegram",
     tz: str | None = None,
 ) -> CaseBook:
     """A CaseBook on the given database and flow (defaults: the default database, the bundled flow),
     its dates in time zone `tz` (CLIENTCOACH_TZ); `surface` is the front end its texts are for."""
-    return CaseBook(Store.open(db_path), load_flow(flow_path) if flow_path else None, Renderer(surface=surface),
-                    zone=local_zone(tz))
+    return CaseBook(
+        Store.open(db_path), load_flow(flow_path) if flow_path else None, Renderer(surface=surface), zone=local_zone(tz)
+    )
 
 
 __all__ = ["CaseBook", "open_casebook"]

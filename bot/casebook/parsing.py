@@ -23,7 +23,10 @@ DEFAULT_TIMEZONE = "Europe/Rome"
 # What a duration's unit word means ("3g", "3 giorni", "3d", "1w", "2 ore": the words are in each
 # language's `words: durations`, and every language's words work).
 DURATIONS = {
-    "hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1), "month": timedelta(days=30),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    "month": timedelta(days=30),
 }
 _DURATION = re.compile(r"([0-9]{1,4}) ?([a-z]+)")
 _ITALIAN_DATE = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})(?: ([0-9]{1,2})[:.]([0-9]{2}))?")

@@ -31,7 +31,12 @@ from .throughput import expected_delay  # how long the chat's send queue is
 LATE_REPLY = 2.0
 
 NAVIGATION: dict[str, Move] = {
-    "annulla": Cancel(), "indietro": Back(), "rivedi": Review(), "cancel": Cancel(), "back": Back(), "review": Review()
+    "annulla": Cancel(),
+    "indietro": Back(),
+    "rivedi": Review(),
+    "cancel": Cancel(),
+    "back": Back(),
+    "review": Review(),
 }
 TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
 

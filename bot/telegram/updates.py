@@ -41,7 +41,8 @@ def stop_unauthorized(application: Application) -> None:
 
 
 class UpdateLedger:
-    """Which polled updates are still being handled, and so the offset to confirm up to."""
+    """Which updates are still being handled (polled, or taken by the webhook), and so the
+    getUpdates offset to confirm up to."""
 
     def __init__(self) -> None:
         self.in_hand: set[int] = set()

@@ -58,6 +58,9 @@ class _WebhookHandler(tornado.web.RequestHandler):
         except Exception as exc:  # answered 200 all the same, or Telegram would send it forever
             log.warning("update %s skipped: it could not be read (%s)", data["update_id"], type(exc).__name__)
         else:
+            ledger = getattr(self.application_, "ledger", None)
+            if ledger is not None:  # in hand until handled, as a polled update is
+                ledger.in_hand.add(update.update_id)
             await self.application_.update_queue.put(update)
         self.finish("ok")
 

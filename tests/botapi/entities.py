@@ -12,13 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 ENTITY_TYPES = {
-    "b": "bold", "strong": "bold",
-    "i": "italic", "em": "italic",
-    "u": "underline", "ins": "underline",
-    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-    "tg-spoiler": "spoiler", "span": "spoiler",
-    "a": "text_link", "code": "code", "pre": "pre",
-    "blockquote": "blockquote", "tg-emoji": "custom_emoji",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
 }
 NAMED_CHARACTERS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
@@ -202,8 +211,10 @@ class _HtmlParser:
             raise self._error("Unclosed end tag", begin)
         tag = self.open_tags.pop()
         if name and name != tag.name:
-            raise EntityParseError(f'Unmatched end tag at byte offset {self._byte_offset(begin)}, '
-                                   f'expected "</{tag.name}>", found "</{name}>"')
+            raise EntityParseError(
+                f"Unmatched end tag at byte offset {self._byte_offset(begin)}, "
+                f'expected "</{tag.name}>", found "</{name}>"'
+            )
         self.pos = i + 1
         self._close(tag)
 
@@ -220,7 +231,11 @@ class _HtmlParser:
             entity["language"] = tag.argument  # becomes the language of an enclosing <pre>
         elif tag.name == "pre" and self.entities:
             last = self.entities[-1]
-            if last["type"] == "code" and "language" in last and (last["offset"], last["length"]) == (tag.offset, length):
+            if (
+                last["type"] == "code"
+                and "language" in last
+                and (last["offset"], last["length"]) == (tag.offset, length)
+            ):
                 last["type"] = "pre"
                 return
         elif tag.name == "blockquote" and tag.argument:

@@ -20,16 +20,35 @@ CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64  # bytes
 CALLBACK_ANSWER_LIMIT = 200
 BUTTON_ACTIONS = (
-    "url", "callback_data", "web_app", "login_url", "switch_inline_query", "switch_inline_query_current_chat",
-    "switch_inline_query_chosen_chat", "copy_text", "callback_game", "pay",
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
 )
 CHAT_ACTIONS = {
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-    "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note",
+    "typing",
+    "upload_photo",
+    "record_video",
+    "upload_video",
+    "record_voice",
+    "upload_voice",
+    "upload_document",
+    "choose_sticker",
+    "find_location",
+    "record_video_note",
+    "upload_video_note",
 }
 QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
-NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are exactly the same "
-                "as a current content and reply markup of the message")
+NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly the same "
+    "as a current content and reply markup of the message"
+)
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _BUTTON_URL = re.compile(r"(https?|tg)://\S+")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -162,8 +181,11 @@ def delete_webhook(bot: FakeBot, p: Params) -> bool:
 
 @api_method("getWebhookInfo")
 def get_webhook_info(bot: FakeBot, p: Params) -> dict[str, Any]:
-    info: dict[str, Any] = {"url": "", "has_custom_certificate": False,
-                            "pending_update_count": bot.pending_update_count}
+    info: dict[str, Any] = {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": bot.pending_update_count,
+    }
     if (webhook := bot.webhook) is not None:
         info |= {"url": webhook.url, "max_connections": webhook.max_connections, "ip_address": "127.0.0.1"}
         if bot.allowed_updates:
@@ -213,8 +235,12 @@ def edit_message_text(bot: FakeBot, p: Params) -> dict[str, Any]:
     markup = _reply_markup(p)
     if text == old.text and entities == old.data.get("entities", []) and markup == old.reply_markup:
         raise bad_request(NOT_MODIFIED)
-    changes: dict[str, Any] = {"text": text, "entities": entities, "reply_markup": markup,
-                               "link_preview_options": _link_preview(p)}
+    changes: dict[str, Any] = {
+        "text": text,
+        "entities": entities,
+        "reply_markup": markup,
+        "link_preview_options": _link_preview(p),
+    }
     return _edit(bot, chat, old, changes, source=p.string("text"), parse_mode=p.string("parse_mode"))
 
 
@@ -313,8 +339,14 @@ def _store(bot: FakeBot, upload: Upload, kind: str) -> StoredFile:
     number = bot.unique_id()
     suffix = PurePosixPath(upload.filename or "").suffix or (".jpg" if kind == "photo" else "")
     mime_type = upload.content_type or mimetypes.guess_type(upload.filename or "")[0]
-    stored = StoredFile(f"{kind}-{bot.user['id']}-{number}", f"u{number}", f"{kind}s/file_{number}{suffix}",
-                        upload.content, upload.filename, mime_type)
+    stored = StoredFile(
+        f"{kind}-{bot.user['id']}-{number}",
+        f"u{number}",
+        f"{kind}s/file_{number}{suffix}",
+        upload.content,
+        upload.filename,
+        mime_type,
+    )
     bot.files[stored.file_id] = bot.files_by_path[stored.file_path] = stored
     return stored
 
@@ -502,8 +534,9 @@ def _message_to_edit(bot: FakeBot, p: Params) -> tuple[Chat, ChatMessage]:
     return chat, message
 
 
-def _edit(bot: FakeBot, chat: Chat, old: ChatMessage, changes: dict[str, Any], *,
-          source: str | None, parse_mode: str | None) -> dict[str, Any]:
+def _edit(
+    bot: FakeBot, chat: Chat, old: ChatMessage, changes: dict[str, Any], *, source: str | None, parse_mode: str | None
+) -> dict[str, Any]:
     """Record the new version of a message; empty changes remove the field, as Telegram does."""
     data = {name: value for name, value in old.data.items() if name not in changes}
     data |= {name: value for name, value in changes.items() if value}

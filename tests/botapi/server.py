@@ -138,8 +138,15 @@ class BotApiServer:
 
     # -- fault injection ----------------------------------------------------------------------
 
-    def fail_next(self, method: str, times: int = 1, retry_after: int = 1, *,
-                  error_code: int = 429, description: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        times: int = 1,
+        retry_after: int = 1,
+        *,
+        error_code: int = 429,
+        description: str | None = None,
+    ) -> None:
         """Make the next `times` calls of `method` fail: 429 "retry after" by default, or any error.
 
         e.g. fail_next("sendMessage", error_code=403, description="Forbidden: bot was blocked by the user")
@@ -170,8 +177,15 @@ class BotApiServer:
 
     # -- the fake user ------------------------------------------------------------------------
 
-    async def send_text(self, user_id: int, text: str, *, language_code: str | None = None,
-                        first_name: str | None = None, token: str | None = None) -> dict[str, Any]:
+    async def send_text(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        language_code: str | None = None,
+        first_name: str | None = None,
+        token: str | None = None,
+    ) -> dict[str, Any]:
         """The user types `text`; a leading /command gets its bot_command entity, as Telegram adds it.
 
         Returns the Message object the bot receives.
@@ -179,11 +193,19 @@ class BotApiServer:
         content: dict[str, Any] = {"text": text}
         if command := _COMMAND.match(text):
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": command.end()}]
-        return await self.send_message(user_id, language_code=language_code, first_name=first_name,
-                                       token=token, **content)
+        return await self.send_message(
+            user_id, language_code=language_code, first_name=first_name, token=token, **content
+        )
 
-    async def send_message(self, user_id: int, *, language_code: str | None = None, first_name: str | None = None,
-                           token: str | None = None, **content: Any) -> dict[str, Any]:
+    async def send_message(
+        self,
+        user_id: int,
+        *,
+        language_code: str | None = None,
+        first_name: str | None = None,
+        token: str | None = None,
+        **content: Any,
+    ) -> dict[str, Any]:
         """The user sends any message; `content` holds its fields, e.g. sticker={...} or text="...".
 
         The first message opens the private chat (before it, the bot gets "chat not found").
@@ -191,15 +213,20 @@ class BotApiServer:
         """
         bot = self._bot(token)
         user, chat = bot.meet(user_id, first_name, language_code)
-        message = {"message_id": chat.next_message_id(), "from": user, "chat": chat.data,
-                   "date": int(time.time())} | content
+        message = {
+            "message_id": chat.next_message_id(),
+            "from": user,
+            "chat": chat.data,
+            "date": int(time.time()),
+        } | content
         bot.record(chat, ChatMessage(message))
         bot.enqueue("message", message)
         self._activity.notify()
         return message
 
-    async def press_button(self, user_id: int, message_id: int, callback_data: str, *,
-                           forge: bool = False, token: str | None = None) -> dict[str, Any]:
+    async def press_button(
+        self, user_id: int, message_id: int, callback_data: str, *, forge: bool = False, token: str | None = None
+    ) -> dict[str, Any]:
         """The user taps the button carrying `callback_data` on a bot message; returns the CallbackQuery.
 
         Raises AssertionError when the message, as it is now, has no such button, unless forge=True
@@ -211,13 +238,20 @@ class BotApiServer:
         if message is None or not message.from_bot:
             raise AssertionError(f"user {user_id} sees no bot message {message_id} to press a button on")
         if not forge and callback_data not in [data for _, data in message.buttons]:
-            raise AssertionError(f"message {message_id} has no button {callback_data!r}; "
-                                 f"its buttons: {message.buttons}")
-        query = CallbackQuery(f"{bot.user['id']}{bot.unique_id():08d}", user_id, message_id, callback_data,
-                              time.monotonic())
+            raise AssertionError(
+                f"message {message_id} has no button {callback_data!r}; its buttons: {message.buttons}"
+            )
+        query = CallbackQuery(
+            f"{bot.user['id']}{bot.unique_id():08d}", user_id, message_id, callback_data, time.monotonic()
+        )
         bot.queries[query.id] = query
-        payload = {"id": query.id, "from": bot.users[user_id], "message": message.data,
-                   "chat_instance": chat.instance, "data": callback_data}
+        payload = {
+            "id": query.id,
+            "from": bot.users[user_id],
+            "message": message.data,
+            "chat_instance": chat.instance,
+            "data": callback_data,
+        }
         bot.enqueue("callback_query", payload)
         self._activity.notify()
         return payload
@@ -247,8 +281,9 @@ class BotApiServer:
         messages = self.chat(user_id, token=token)
         return messages[-1] if messages else None
 
-    async def next_bot_message(self, user_id: int, timeout: float = 5.0, *, include_edits: bool = True,
-                               token: str | None = None) -> ChatMessage:
+    async def next_bot_message(
+        self, user_id: int, timeout: float = 5.0, *, include_edits: bool = True, token: str | None = None
+    ) -> ChatMessage:
         """The next message the bot sent (or version it made by an edit) in the chat, in order.
 
         Each one is handed out once, so nothing is missed between calls; waits up to `timeout`
@@ -308,8 +343,9 @@ class BotApiServer:
         """The requests bots made (all, or of one method), oldest first."""
         return [call for call in self._calls if method is None or call.method.lower() == method.lower()]
 
-    def commands(self, language_code: str = "", scope: dict[str, Any] | None = None, *,
-                 token: str | None = None) -> list[dict[str, str]]:
+    def commands(
+        self, language_code: str = "", scope: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> list[dict[str, str]]:
         """The command list setMyCommands stored for a language ("" = all) and scope (None = default)."""
         return list(self._bot(token).commands.get(commands_key(scope, language_code), []))
 
@@ -374,9 +410,11 @@ class BotApiServer:
     def _describe_silence(self, user_id: int, timeout: float, token: str | None) -> str:
         last = self.last_message(user_id, token=token)
         failed = [f"{call.method}: {call.error}" for call in self._calls if call.error][-3:]
-        return (f"the bot sent nothing new to user {user_id} within {timeout} s; "
-                f"its last message there: {(last.text or last.caption) if last else None!r}; "
-                f"last failed calls: {failed or 'none'}")
+        return (
+            f"the bot sent nothing new to user {user_id} within {timeout} s; "
+            f"its last message there: {(last.text or last.caption) if last else None!r}; "
+            f"last failed calls: {failed or 'none'}"
+        )
 
 
 class ServerThread:
@@ -459,6 +497,8 @@ def _params(request: Request) -> Params:
         except HTTPInputError as exc:
             raise bad_request(f"can't parse multipart/form-data: {exc}") from None
         values |= {name: parts[-1].decode() for name, parts in arguments.items()}
-        uploads = {name: Upload(parts[0].filename, parts[0].body, parts[0].content_type or None)
-                   for name, parts in files.items()}
+        uploads = {
+            name: Upload(parts[0].filename, parts[0].body, parts[0].content_type or None)
+            for name, parts in files.items()
+        }
     return Params(values, uploads)

@@ -169,8 +169,12 @@ class StoredFile:
 
     def to_json(self) -> dict[str, Any]:
         """The File object getFile returns."""
-        return {"file_id": self.file_id, "file_unique_id": self.file_unique_id,
-                "file_size": len(self.content), "file_path": self.file_path}
+        return {
+            "file_id": self.file_id,
+            "file_unique_id": self.file_unique_id,
+            "file_size": len(self.content),
+            "file_path": self.file_path,
+        }
 
 
 @dataclass
@@ -187,12 +191,26 @@ class Webhook:
 class FakeBot:
     """One bot's side of Telegram: its user object, its chats, and its queue of updates."""
 
-    def __init__(self, token: str, *, username: str, first_name: str, activity: Signal,
-                 webhook_retry_delay: float, callback_query_timeout: float) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        username: str,
+        first_name: str,
+        activity: Signal,
+        webhook_retry_delay: float,
+        callback_query_timeout: float,
+    ) -> None:
         self.user: dict[str, Any] = {
-            "id": int(token.split(":", maxsplit=1)[0]), "is_bot": True, "first_name": first_name, "username": username,
-            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
-            "can_connect_to_business": False, "has_main_web_app": False,
+            "id": int(token.split(":", maxsplit=1)[0]),
+            "is_bot": True,
+            "first_name": first_name,
+            "username": username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
         }
         self.users: dict[int, dict[str, Any]] = {}
         self.chats: dict[int, Chat] = {}
@@ -225,15 +243,19 @@ class FakeBot:
         """The fake user (created or updated) and their private chat with the bot."""
         known = self.users.get(user_id, {})
         user = {
-            "id": user_id, "is_bot": False,
+            "id": user_id,
+            "is_bot": False,
             "first_name": first_name or known.get("first_name") or f"User{user_id}",
             "language_code": language_code or known.get("language_code") or "it",
         }
         self.users[user_id] = user
         chat = self.chats.get(user_id)
         if chat is None:
-            chat = Chat(user_id, {"id": user_id, "first_name": user["first_name"], "type": "private"},
-                        instance=str(self.user["id"] * 1_000_003 + user_id))
+            chat = Chat(
+                user_id,
+                {"id": user_id, "first_name": user["first_name"], "type": "private"},
+                instance=str(self.user["id"] * 1_000_003 + user_id),
+            )
             self.chats[user_id] = chat
         return user, chat
 
@@ -300,11 +322,16 @@ class FakeBot:
         deadline = time.monotonic() + timeout
         while True:
             if self.webhook is not None:
-                raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                    "use deleteWebhook to delete the webhook first")
+                raise ApiError(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             if generation != self._poll_generation:
-                raise ApiError(409, "Conflict: terminated by other getUpdates request; "
-                                    "make sure that only one bot instance is running")
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                )
             updates = self._take(offset, limit)
             remaining = deadline - time.monotonic()
             if updates or remaining <= 0:

@@ -196,19 +196,23 @@ async def test_telegram_refusals(server: BotApiServer) -> None:
         await bot.send_message(USER, "🙂" * 2048)
         await bot.send_message(USER, f"<b>{'a' * 4000}</b>{'&amp;' * 96}", parse_mode="HTML")  # 4096 once parsed
         assert await rejection(bot.send_message(USER, "<b>x", parse_mode="HTML")) == (
-            'Can\'t parse entities: can\'t find end tag corresponding to start tag "b"')
+            "Can't parse entities: can't find end tag corresponding to start tag \"b\""
+        )
         assert "unsupported start tag" in await rejection(bot.send_message(USER, "<div>x</div>", parse_mode="HTML"))
         assert await rejection(bot.send_message(USER, "x", reply_markup=keyboard("è" * 33))) == "Button_data_invalid"
         await bot.send_message(USER, "x", reply_markup=keyboard("è" * 32))  # 64 bytes
         assert await rejection(bot.send_document(USER, b"x", filename="a.txt", caption="c" * 1025)) == (
-            "Message caption is too long")
+            "Message caption is too long"
+        )
         assert await rejection(bot.edit_message_text("x", USER, 999)) == "Message to edit not found"
         sent = await bot.send_message(USER, "same", reply_markup=keyboard("a"))
-        assert (await rejection(bot.edit_message_text("same", USER, sent.message_id, reply_markup=keyboard("a")))
-                ).startswith("Message is not modified: specified new message content and reply markup are exactly")
+        assert (
+            await rejection(bot.edit_message_text("same", USER, sent.message_id, reply_markup=keyboard("a")))
+        ).startswith("Message is not modified: specified new message content and reply markup are exactly")
         await bot.edit_message_text("same", USER, sent.message_id, reply_markup=keyboard("b"))
         assert await rejection(bot.answer_callback_query("123")) == (
-            "Query is too old and response timeout expired or query id is invalid")
+            "Query is too old and response timeout expired or query id is invalid"
+        )
         assert await bot.delete_message(USER, sent.message_id)
         assert await rejection(bot.delete_message(USER, sent.message_id)) == "Message to delete not found"
 
@@ -239,7 +243,8 @@ async def test_webhook_mode(server: BotApiServer) -> None:
     async with build_app(server) as app:
         await app.start()
         await app.updater.start_webhook(
-            listen="127.0.0.1", port=port, url_path="hook", webhook_url=url, secret_token="s3cret")
+            listen="127.0.0.1", port=port, url_path="hook", webhook_url=url, secret_token="s3cret"
+        )
         try:
             await server.send_text(USER, "via webhook")
             assert (await server.next_bot_message(USER)).text == "via webhook"
@@ -262,10 +267,15 @@ async def test_documents_photos_and_downloads(server: BotApiServer) -> None:
     await server.send_text(USER, "/start")
     async with make_bot(server) as bot:
         sent = await bot.send_document(
-            USER, b"%PDF-1.4 fake", filename="report.pdf", caption="<b>Report</b>", parse_mode="HTML")
+            USER, b"%PDF-1.4 fake", filename="report.pdf", caption="<b>Report</b>", parse_mode="HTML"
+        )
         document = sent.document
         assert (document.file_name, document.mime_type, document.file_size, sent.caption) == (
-            "report.pdf", "application/pdf", 13, "Report")
+            "report.pdf",
+            "application/pdf",
+            13,
+            "Report",
+        )
         stored = server.file(document.file_id)
         assert (stored.content, stored.filename) == (b"%PDF-1.4 fake", "report.pdf")
         assert server.calls("sendDocument")[0].params["document"] == {"filename": "report.pdf", "size": 13}
@@ -283,7 +293,8 @@ async def test_commands_are_stored_per_language_and_scope(server: BotApiServer) 
     async with make_bot(server) as bot:
         await bot.set_my_commands([BotCommand("nuovo", "Nuovo questionario")], language_code="it")
         await bot.set_my_commands(
-            [BotCommand("new", "New questionnaire")], scope=BotCommandScopeAllPrivateChats(), language_code="en")
+            [BotCommand("new", "New questionnaire")], scope=BotCommandScopeAllPrivateChats(), language_code="en"
+        )
         assert [c.command for c in await bot.get_my_commands(language_code="it")] == ["nuovo"]
         assert await bot.get_my_commands() == ()
         assert await rejection(bot.set_my_commands([BotCommand("Bad Name", "x")])) == "Bot_command_invalid"
@@ -341,10 +352,16 @@ async def test_json_bodies_and_a_second_bot(server: BotApiServer) -> None:
     async with httpx.AsyncClient(base_url=server.root) as client:
         answer = await client.post(f"/bot{server.token}/sendMessage", json={"chat_id": USER, "text": "x"})
         assert answer.json()["description"] == "Bad Request: chat not found"  # USER only started the other bot
-        answer = await client.post(f"/bot{OTHER_TOKEN}/sendMessage", json={
-            "chat_id": USER, "text": "<i>json</i>", "parse_mode": "HTML",
-            "reply_markup": {"inline_keyboard": [[{"text": "Sito", "url": "https://example.com"}]]},
-            "reply_parameters": {"message_id": 1}})
+        answer = await client.post(
+            f"/bot{OTHER_TOKEN}/sendMessage",
+            json={
+                "chat_id": USER,
+                "text": "<i>json</i>",
+                "parse_mode": "HTML",
+                "reply_markup": {"inline_keyboard": [[{"text": "Sito", "url": "https://example.com"}]]},
+                "reply_parameters": {"message_id": 1},
+            },
+        )
         result = answer.json()["result"]
     assert (result["text"], result["reply_to_message"]["text"]) == ("json", "/start")
     assert server.last_message(USER, token=OTHER_TOKEN).buttons == [("Sito", None)]
@@ -367,30 +384,39 @@ def test_in_thread_for_synchronous_tests() -> None:
 # -- HTML entities -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("html", "text", "entities"), [
-    ("<b>a</b> <i>b<u>c</u></i>", "a bc", [("bold", 0, 1), ("italic", 2, 2), ("underline", 3, 1)]),
-    ("🙂<strong>x</strong> &lt;&amp;&gt; &#39;", "🙂x <&> '", [("bold", 2, 1)]),
-    ('<pre><code class="language-python">x = 1</code></pre>', "x = 1", [("pre", 0, 5)]),
-    ('<a href="https://e.it/?a=1&amp;b=2">link</a>', "link", [("text_link", 0, 4)]),
-    ('<blockquote expandable>q</blockquote><span class="tg-spoiler">s</span>', "qs",
-     [("expandable_blockquote", 0, 1), ("spoiler", 1, 1)]),
-])
+@pytest.mark.parametrize(
+    ("html", "text", "entities"),
+    [
+        ("<b>a</b> <i>b<u>c</u></i>", "a bc", [("bold", 0, 1), ("italic", 2, 2), ("underline", 3, 1)]),
+        ("🙂<strong>x</strong> &lt;&amp;&gt; &#39;", "🙂x <&> '", [("bold", 2, 1)]),
+        ('<pre><code class="language-python">x = 1</code></pre>', "x = 1", [("pre", 0, 5)]),
+        ('<a href="https://e.it/?a=1&amp;b=2">link</a>', "link", [("text_link", 0, 4)]),
+        (
+            '<blockquote expandable>q</blockquote><span class="tg-spoiler">s</span>',
+            "qs",
+            [("expandable_blockquote", 0, 1), ("spoiler", 1, 1)],
+        ),
+    ],
+)
 def test_html_is_parsed_as_telegram_does(html: str, text: str, entities: list[tuple[str, int, int]]) -> None:
     parsed_text, parsed = parse_html(html)
     assert parsed_text == text
     assert [(e["type"], e["offset"], e["length"]) for e in parsed] == entities
 
 
-@pytest.mark.parametrize(("html", "error"), [
-    ("<b>x", 'Can\'t find end tag corresponding to start tag "b"'),
-    ("<b>x</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
-    ("è <br>", 'Unsupported start tag "br" at byte offset 3'),
-    ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
-    ("x</b>", "Unexpected end tag at byte offset 1"),
-    ("&nbsp;", 'Unsupported HTML entity "&nbsp;" at byte offset 0'),
-    ("<span>x</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
-    ('<a =x>y</a>', 'Empty attribute name in the tag "a" at byte offset 0'),
-])
+@pytest.mark.parametrize(
+    ("html", "error"),
+    [
+        ("<b>x", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("<b>x</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
+        ("è <br>", 'Unsupported start tag "br" at byte offset 3'),
+        ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
+        ("x</b>", "Unexpected end tag at byte offset 1"),
+        ("&nbsp;", 'Unsupported HTML entity "&nbsp;" at byte offset 0'),
+        ("<span>x</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
+        ("<a =x>y</a>", 'Empty attribute name in the tag "a" at byte offset 0'),
+    ],
+)
 def test_malformed_html_is_refused(html: str, error: str) -> None:
     with pytest.raises(EntityParseError) as caught:
         parse_html(html)
