@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -75,6 +76,7 @@ class _Cursor:
     """The one model the shared questions machine drives; it holds a state only during a call."""
 
     state: str
+    trigger: Callable[..., bool]  # added by the Machine
 
 
 class _ModeCursor:
@@ -82,6 +84,7 @@ class _ModeCursor:
 
     state: str
     data: dict[str, Any]
+    trigger: Callable[..., bool]  # added by the Machine
 
     def at_end(self, event) -> bool:
         return self.data["at"] == END

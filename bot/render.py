@@ -298,7 +298,7 @@ class Renderer:
         can_back: bool = True,
     ) -> Screen:
         picked = picked or []
-        options = [
+        options: list[dict[str, Any]] = [
             {"id": o.id, "label": o.label[lang], "picked": o.id in picked, "number": i}
             for i, o in enumerate(q.options, 1)
         ]
@@ -332,12 +332,14 @@ class Renderer:
         return Screen("question", text, tuple(rows), {"question": q.id})
 
     def review(self, lang: str, answered: list[tuple[Question, Any]], complete: bool) -> Screen:
-        items = [
+        items: list[dict[str, Any]] = [
             {"number": i, "question": q.short[lang], "answer": self.answer_text(q, v, lang), "id": q.id}
             for i, (q, v) in enumerate(answered, 1)
         ]
         text = self.render(f"{lang}/review.html.j2", items=items, complete=complete)
-        rows = [(Button(f"✏️ {i['number']}. {i['question']}", Change(i["id"])),) for i in items]
+        rows: list[tuple[Button, ...]] = [
+            (Button(f"✏️ {i['number']}. {i['question']}", Change(i["id"])),) for i in items
+        ]
         if complete:
             last = Button(self.ui(lang, "button_result"), Finish())
         else:
@@ -516,8 +518,8 @@ class Renderer:
         # its courtesy capital); an English one starts a new sentence.
         language = self.languages[lang]
         body = _AFTER_GREETING.sub(lambda m: m.group(1) + language.continue_letter(m.group(2)), body, count=1)
-        module = template.make_module(context)
-        return str(module.title), str(getattr(module, "note", "") or "").strip(), body
+        exported = vars(template.make_module(context))  # the template's {% set %} names, untyped by jinja2
+        return str(exported["title"]), str(exported.get("note", "") or "").strip(), body
 
     def script_screen(
         self,

@@ -198,8 +198,8 @@ def _leads(q: Question, allowed: set[str] | None, barred: set[str]) -> set[tuple
             if other is not needed and (needed.exclusive or other.exclusive):
                 continue
             picked = frozenset({needed.id, other.id})
-            first = next((o for o in q.options if o.id in picked and o.next), None)
-            leads.add((first.next if first else q.next, picked))
+            first = next((o.next for o in q.options if o.id in picked and o.next), None)
+            leads.add((first or q.next, picked))
     return leads
 
 

@@ -195,6 +195,13 @@ def _index_texts(conn: sqlite3.Connection, case_id: int, user_id: int, texts: It
         conn.execute("INSERT INTO case_search (rowid, terms) VALUES (?, ?)", (case_id, terms))
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (sqlite3 types it Optional: no INSERT yet on that cursor)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the cursor has made no row")
+    return cursor.lastrowid
+
+
 def _purge_search_index(conn: sqlite3.Connection) -> None:
     """Merge the index into one segment, so deleted terms are gone from its storage, not just hidden.
 
@@ -206,19 +213,19 @@ def _purge_search_index(conn: sqlite3.Connection) -> None:
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["users"].create({"id": int, "lang": str, "created": str}, pk="id", not_null={"created"})
-    db["conversations"].create(
+    db.table("users").create({"id": int, "lang": str, "created": str}, pk="id", not_null={"created"})
+    db.table("conversations").create(
         {"user_id": int, "flow": str, "state": str, "meta": str, "updated": str},
         pk="user_id",
         not_null={"state", "updated"},
     )
-    db["clients"].create(
+    db.table("clients").create(
         {"id": int, "user_id": int, "alias": str, "alias_key": str, "created": str},
         pk="id",
         not_null={"user_id", "alias_key", "created"},
     )
-    db["clients"].create_index(["user_id", "alias_key"], unique=True)
-    db["cases"].create(
+    db.table("clients").create_index(["user_id", "alias_key"], unique=True)
+    db.table("cases").create(
         {
             "id": int,
             "user_id": int,
@@ -241,36 +248,36 @@ def m001_initial(db: Database) -> None:
         foreign_keys=[("client_id", "clients", "id")],
         defaults={"status": "aperto"},
     )
-    db["cases"].create_index(["user_id", "case_no"], unique=True)
-    db["cases"].create_index(["user_id", "created"])
-    db["notes"].create(
+    db.table("cases").create_index(["user_id", "case_no"], unique=True)
+    db.table("cases").create_index(["user_id", "created"])
+    db.table("notes").create(
         {"id": int, "user_id": int, "case_id": int, "text": str, "created": str},
         pk="id",
         not_null={"user_id", "case_id", "text", "created"},
         foreign_keys=[("case_id", "cases", "id")],
     )
-    db["notes"].create_index(["case_id"])
-    db["reminders"].create(
+    db.table("notes").create_index(["case_id"])
+    db.table("reminders").create(
         {"id": int, "user_id": int, "case_id": int, "due": str, "created": str, "fired": str},
         pk="id",
         not_null={"user_id", "case_id", "due", "created"},
         foreign_keys=[("case_id", "cases", "id")],
     )
-    db["reminders"].create_index(["fired", "due"])
-    db["processed_updates"].create({"update_id": int, "at": str}, pk="update_id")
+    db.table("reminders").create_index(["fired", "due"])
+    db.table("processed_updates").create({"update_id": int, "at": str}, pk="update_id")
 
 
 @migrations()
 def m002_case_history(db: Database) -> None:
     """Status changes as events, reminder lookups by case, and the per-user search index."""
-    db["case_events"].create(
+    db.table("case_events").create(
         {"id": int, "user_id": int, "case_id": int, "kind": str, "before": str, "after": str, "at": str},
         pk="id",
         not_null={"user_id", "case_id", "kind", "at"},
         foreign_keys=[("case_id", "cases", "id")],
     )
-    db["case_events"].create_index(["case_id"])
-    db["reminders"].create_index(["case_id"])
+    db.table("case_events").create_index(["case_id"])
+    db.table("reminders").create_index(["case_id"])
     db.execute("CREATE VIRTUAL TABLE case_search USING fts5(terms, tokenize = 'ascii', detail = none, columnsize = 0)")
     # The cases saved before this migration, with the flow's text answers as they were then: a
     # migration replays history, it does not follow today's flow.
@@ -288,18 +295,20 @@ def m002_case_history(db: Database) -> None:
 @migrations()
 def m003_sender_and_leases(db: Database) -> None:
     """The sender's own profile (JSON, one row per user) and one-owner leases on conversations."""
-    db["sender_profiles"].create({"user_id": int, "profile": str, "updated": str}, pk="user_id", not_null={"profile"})
-    db["conversation_leases"].create(
+    db.table("sender_profiles").create(
+        {"user_id": int, "profile": str, "updated": str}, pk="user_id", not_null={"profile"}
+    )
+    db.table("conversation_leases").create(
         {"user_id": int, "owner": str, "expires": float}, pk="user_id", not_null={"owner", "expires"}
     )
-    db["processed_updates"].create_index(["at"])
+    db.table("processed_updates").create_index(["at"])
 
 
 @migrations()
 def m004_case_conversation(db: Database) -> None:
     """Which questionnaire a case came from, so a late "see the result" tap can find its result."""
-    db["cases"].add_column("conversation", str)
-    db["cases"].create_index(["user_id", "conversation"])
+    db.table("cases").add_column("conversation", str)
+    db.table("cases").create_index(["user_id", "conversation"])
 
 
 def _create_private(path: Path) -> None:
@@ -666,8 +675,7 @@ class Store:
                     state.get("cid"),
                 ),
             )
-            assert cursor.lastrowid is not None  # an INSERT always sets it
-            _index_texts(self.conn, cursor.lastrowid, user_id, [alias, *search_texts])
+            _index_texts(self.conn, _inserted_id(cursor), user_id, [alias, *search_texts])
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return case_no
 
@@ -680,7 +688,7 @@ class Store:
             "INSERT INTO clients (user_id, alias, alias_key, created) VALUES (?, ?, ?, ?)",
             (user_id, alias, key, now),
         )
-        return cursor.lastrowid
+        return _inserted_id(cursor)
 
     def case(self, user_id: int, case_no: int) -> dict[str, Any] | None:
         """One of the user's cases by its number, decoded; None if the user has no such case."""

@@ -842,3 +842,15 @@ def test_the_console_reaches_the_extras_and_every_script_by_typing(store, flow, 
     assert "Cliente incontentabile" in text, "the second profile's advice"
     assert "Messaggi pronti per questo caso" in text
     assert text.count("Non ho capito") == 2, "a number out of range and an unknown word get one clear answer each"
+
+
+def test_a_refused_answer_reads_right_on_both_front_ends(store, flow, drive):
+    """The reason for a refusal names the units with their apostrophes, escaped once for Telegram."""
+    coach = Coach(store, flow)
+    state = drive({"payment": "free", "free_attitude": "demands"} | {"alias": "Rossi"}, "it")
+    state = {**state, "at": "price", "history": state["history"][: state["history"].index("price")]}
+    store.save_conversation(7, {**state, "cid": "c", "picked": []}, {})
+    reply = coach.text(7, "48 al secolo")
+    assert "«al secolo»" in reply.dialog.plain and "per l'intero lavoro" in reply.dialog.plain
+    assert "&#39;" not in reply.dialog.plain and "&amp;#39;" not in reply.dialog.text
+    assert coach.text(7, "48 all ora").dialog.plain.startswith("Domanda 5 di 14"), "«all ora» is an hour too"

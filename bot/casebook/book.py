@@ -70,7 +70,7 @@ class CaseBook(CaseTexts):
     def lang_for(self, user_id: int, lang: str | None = None) -> str:
         """The language to answer in: the one asked for, else the user's, else the default language."""
         languages = self.renderer.languages
-        return lang if lang in languages else languages.pick(self.store.user_lang(user_id))
+        return lang if lang is not None and lang in languages else languages.pick(self.store.user_lang(user_id))
 
     def _notice(self, text: str, *buttons: Button) -> Screen:
         return Screen("notice", text, (tuple(buttons),) if buttons else ())

@@ -12,10 +12,11 @@ import asyncio
 import logging
 import secrets
 import signal
+from typing import cast
 from urllib.parse import urlparse
 
 import tornado.httpserver
-from telegram import BotCommand
+from telegram import Bot, BotCommand
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -80,13 +81,14 @@ def build_application(
     rate_limit: bool = True,
     request: BaseRequest | None = None,
     limiter: FairRateLimiter | None = None,
-) -> Application:
+) -> CoachApplication:
     """The python-telegram-bot Application with every handler wired to the coach.
 
     `request` replaces the HTTP client (the benchmarks use one that answers at once); `limiter`
     replaces Telegram's own pace (the end-to-end tests keep the limiter, at a faster pace per chat).
     """
-    builder = (
+    # Annotated as any builder: rate_limiter() changes the bot's type parameter on the way.
+    builder: ApplicationBuilder = (
         ApplicationBuilder()
         .application_class(CoachApplication)
         .context_types(CONTEXT_TYPES)
@@ -99,16 +101,20 @@ def build_application(
         # A second connection for the last getUpdates at a stop: under load the cancelled long
         # poll can hold the only one past the pool timeout, and the stop then logs an error.
         builder = builder.get_updates_connection_pool_size(2)
-    if settings.base_url:
-        builder = builder.base_url(settings.base_url).base_file_url(settings.base_file_url)
+    base_url, base_file_url = settings.base_url, settings.base_file_url  # both set, or neither (api_url)
+    if base_url and base_file_url:
+        builder = builder.base_url(base_url).base_file_url(base_file_url)
     # Updates in parallel, each user's in order; Telegram's limits kept per chat (see throughput).
     builder = builder.concurrent_updates(ChatOrderedProcessor())
     if rate_limit:
         builder = builder.rate_limiter(limiter or FairRateLimiter())
     application = builder.build()
+    if not isinstance(application, CoachApplication):  # set by application_class; build() is typed as the base
+        raise TypeError(f"expected a CoachApplication, built {type(application).__name__}")
     if application.updater is not None:  # polling through the ledger (see updates.UpdateLedger)
         poller = PollingBot(application.bot, application.ledger, lambda: stop_unauthorized(application))
-        application.updater = Updater(poller, application.update_queue)
+        # PollingBot stands in for the Bot: it forwards every attribute but getUpdates to it.
+        application.updater = Updater(cast(Bot, poller), application.update_queue)
     install_services(application, coach, settings)
     add_handlers(application)
     return application
@@ -145,6 +151,8 @@ async def serve(
             path = urlparse(webhook_url).path
             server = start_webhook_server(application, listen=listen, port=port, url_path=path, secret=secret or "")
             await application.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        elif application.updater is None:
+            raise RuntimeError("long polling needs the Application's Updater")
         else:
             await application.updater.start_polling(
                 allowed_updates=ALLOWED_UPDATES, error_callback=lambda exc: log.warning("polling: %s", exc)

@@ -21,7 +21,7 @@ from ..actions import Action, CaseAction, Confirmation, Deletion, ListPage, Open
 from ..casebook import CaseBook, CaseBookError, DueReminder
 from ..render import Screen
 from ..store import parse_time
-from .context import CoachContext
+from .context import CoachContext, button_query, incoming_message, job_queue, private_chat_id, sender_id
 from .dialog import show
 from .messages import (
     answer_query,
@@ -80,7 +80,7 @@ def _usage(name: str) -> Callable[[str], Screen]:
 
 async def _send_all(update: Update, context: CoachContext, screens: list[Screen]) -> None:
     for screen in screens:
-        await send(context.bot, update.effective_chat.id, screen, case_keyboard(screen))
+        await send(context.bot, private_chat_id(update), screen, case_keyboard(screen))
 
 
 async def _guarded(update: Update, context: CoachContext, call: Callable[[str], Screen | list[Screen]]) -> None:
@@ -98,13 +98,13 @@ async def _guarded(update: Update, context: CoachContext, call: Callable[[str], 
 
 async def on_history(update: Update, context: CoachContext) -> None:
     """/storico: the user's cases, newest first."""
-    uid = update.effective_user.id
+    uid = sender_id(update)
     await _guarded(update, context, lambda lang: context.casebook.list_cases(uid, 1, lang))
 
 
 async def on_case(update: Update, context: CoachContext) -> None:
     """/caso N: one case in full, with its advice and scripts."""
-    uid, args = update.effective_user.id, context.clean_args
+    uid, args = sender_id(update), context.clean_args
     if not args:
         await _guarded(update, context, _usage("caso"))
         return
@@ -114,25 +114,25 @@ async def on_case(update: Update, context: CoachContext) -> None:
 
 async def on_search(update: Update, context: CoachContext) -> None:
     """/cerca testo: search aliases, notes and typed answers."""
-    uid, text = update.effective_user.id, " ".join(context.clean_args)
+    uid, text = sender_id(update), " ".join(context.clean_args)
     await _guarded(update, context, lambda lang: context.casebook.search(uid, text, lang))
 
 
 async def on_note(update: Update, context: CoachContext) -> None:
     """/nota N testo: add a note to a case."""
-    uid, args = update.effective_user.id, context.clean_args
+    uid, args = sender_id(update), context.clean_args
     if len(args) < 2:
         await _guarded(update, context, _usage("nota"))
         return
     # The note keeps the user's own line breaks: take it from the message, not the split args.
-    typed = update.effective_message.text
+    typed = incoming_message(update).text
     text = clean_text(typed).split(maxsplit=2)[2] if typed else " ".join(args[1:])
     await _guarded(update, context, lambda lang: context.casebook.add_note(uid, args[0], text, lang))
 
 
 async def on_outcome(update: Update, context: CoachContext) -> None:
     """/esito N: buttons for the case's outcome (or /esito N risolto)."""
-    uid, args, book = update.effective_user.id, context.clean_args, context.casebook
+    uid, args, book = sender_id(update), context.clean_args, context.casebook
     if not args:
         await _guarded(update, context, _usage("esito"))
     elif len(args) >= 2:
@@ -143,7 +143,7 @@ async def on_outcome(update: Update, context: CoachContext) -> None:
 
 async def on_remind(update: Update, context: CoachContext) -> None:
     """/promemoria N 3g | 1s | a date: a reminder that survives restarts."""
-    uid, args = update.effective_user.id, context.clean_args
+    uid, args = sender_id(update), context.clean_args
     if len(args) < 2:
         await _guarded(update, context, _usage("promemoria"))
         return
@@ -158,32 +158,35 @@ async def on_remind(update: Update, context: CoachContext) -> None:
 
 async def on_reassess(update: Update, context: CoachContext) -> None:
     """/rivaluta N: the questionnaire again for the same client, pre-filled."""
-    uid, args = update.effective_user.id, context.clean_args
+    uid, args = sender_id(update), context.clean_args
     if not args:
         await _guarded(update, context, _usage("rivaluta"))
         return
     book, lang = context.casebook, context.lang(update)
     try:
         case_no = book.case(uid, args[0])["case_no"]
+        reply = context.coach.reassess(uid, case_no, lang, update.update_id)
+        if reply is None:  # deleted between the look-up and the reassessment
+            raise CaseBookError("unknown_case", no=case_no)
     except CaseBookError as exc:
         await _send_all(update, context, [book.error_screen(lang, exc)])
         return
-    await show(update, context, context.coach.reassess(uid, case_no, lang, update.update_id))
+    await show(update, context, reply)
 
 
 async def on_export(update: Update, context: CoachContext) -> None:
     """/esporta: all the user's cases as CSV and JSON documents."""
-    uid, lang = update.effective_user.id, context.lang(update)
+    uid, lang = sender_id(update), context.lang(update)
     for fmt in ("csv", "json"):
         export = context.casebook.export(uid, fmt, lang)
         await context.bot.send_document(
-            update.effective_chat.id, InputFile(export.data, filename=export.filename), caption=export.filename
+            private_chat_id(update), InputFile(export.data, filename=export.filename), caption=export.filename
         )
 
 
 async def on_delete(update: Update, context: CoachContext) -> None:
     """/cancella N: delete one case, after confirmation."""
-    uid, args = update.effective_user.id, context.clean_args
+    uid, args = sender_id(update), context.clean_args
     if not args:
         await _guarded(update, context, _usage("cancella"))
         return
@@ -192,13 +195,13 @@ async def on_delete(update: Update, context: CoachContext) -> None:
 
 async def on_delete_all(update: Update, context: CoachContext) -> None:
     """/cancellatutto: erase everything of this user, after confirmation."""
-    uid = update.effective_user.id
+    uid = sender_id(update)
     await _guarded(update, context, lambda lang: context.casebook.confirm_delete_all(uid, lang))
 
 
 async def on_stats(update: Update, context: CoachContext) -> None:
     """/statistiche: counts by profile and outcome, and a chart over time."""
-    uid, book, lang = update.effective_user.id, context.casebook, context.lang(update)
+    uid, book, lang = sender_id(update), context.casebook, context.lang(update)
     screen = book.stats(uid, lang)
     await _send_all(update, context, [screen])
     if screen.meta.get("total"):
@@ -206,13 +209,13 @@ async def on_stats(update: Update, context: CoachContext) -> None:
 
         # Drawing takes a while (the first time, importing matplotlib): off the loop, so other users go on.
         png = await asyncio.to_thread(monthly_bars_png, *book.chart_data(uid, lang))
-        await context.bot.send_photo(update.effective_chat.id, InputFile(png, filename="statistiche.png"))
+        await context.bot.send_photo(private_chat_id(update), InputFile(png, filename="statistiche.png"))
 
 
 async def on_case_button(update: Update, context: CoachContext) -> None:
     """A case-book button: page, open, outcome, delete."""
-    query = update.callback_query
-    uid, lang = update.effective_user.id, context.lang(update)
+    query = button_query(update)
+    uid, lang = sender_id(update), context.lang(update)
     action = decode(clean_text(query.data))
     if not isinstance(action, CaseAction) or not honoured(action):  # expired or forged
         await answer_query(query, context.coach.ui(lang, "stale_button"))
@@ -221,7 +224,7 @@ async def on_case_button(update: Update, context: CoachContext) -> None:
     screens = context.casebook.act(uid, action, lang)
     message = tapped_message(query)
     tapped_a_list = any(isinstance(shown, OpenCase) for shown in button_actions(message))
-    if isinstance(action, ListPage) and screens and tapped_a_list:
+    if isinstance(action, ListPage) and screens and tapped_a_list and message is not None:
         try:  # paging edits the list in place; from a case's page the list comes as a new message
             await edit(message, screens[0], case_keyboard(screens[0]))
             return
@@ -250,7 +253,9 @@ def _same_time(stored: Any, due: datetime) -> bool:
 async def fire_reminder(context: CoachContext) -> None:
     """Send a due reminder, and mark it sent only once Telegram has accepted it: a failed send
     (or a kill in between) leaves it pending, to be sent at the next start."""
-    reminder: DueReminder = context.job.data
+    if context.job is None or not isinstance(context.job.data, DueReminder):
+        raise RuntimeError("fire_reminder runs only as a job armed by schedule()")
+    reminder = context.job.data
     book = context.casebook
     if not _still_due(book, reminder):
         return
@@ -271,7 +276,7 @@ def schedule(application: Application, reminder: DueReminder) -> None:
     """Arm one reminder on the JobQueue; one already due fires at once."""
     soon = datetime.now(timezone.utc) + timedelta(seconds=1)
     when = max(reminder.due, soon)
-    application.job_queue.run_once(fire_reminder, when=when, data=reminder, name=f"reminder-{reminder.id}")
+    job_queue(application).run_once(fire_reminder, when=when, data=reminder, name=f"reminder-{reminder.id}")
 
 
 def arm_reminders(application: Application) -> int:

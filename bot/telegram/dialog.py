@@ -14,7 +14,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from ..actions import Action, Back, Cancel, Extra, Finish, Move, Restart, Review, ScriptVariant, Step, decode
 from ..coach import Reply
 from ..render import Screen
-from .context import CoachContext, user_lang
+from .context import CoachContext, button_query, incoming_message, private_chat_id, sender_id, user_lang
 from .messages import (
     answer_query,
     button_actions,
@@ -56,7 +56,7 @@ def dialog_keyboard(screen: Screen, nonce: tuple[str, int] | None = None) -> Inl
 
 
 def _command(update: Update) -> str:
-    return (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
+    return (incoming_message(update).text or "").split()[0].lstrip("/").split("@")[0].lower()
 
 
 def _shown_nonce(message: Message | None) -> tuple[str, int] | None:
@@ -76,7 +76,7 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
     A step costs one throttled call: the edit, or (after a typed answer or a command) the new
     question. The old question's buttons are left as they are: their nonce makes them stale.
     """
-    coach, user_id, chat_id = context.coach, update.effective_user.id, update.effective_chat.id
+    coach, user_id, chat_id = context.coach, sender_id(update), private_chat_id(update)
     if reply.dialog is not None:
         markup = dialog_keyboard(reply.dialog, reply.nonce)
         if in_place is not None:
@@ -91,7 +91,7 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
 
 
 async def _send(update: Update, context: CoachContext, screen: Screen) -> None:
-    await send(context.bot, update.effective_chat.id, screen, dialog_keyboard(screen))
+    await send(context.bot, private_chat_id(update), screen, dialog_keyboard(screen))
 
 
 async def _notice(update: Update, context: CoachContext, name: str, *args: Any, lang: str | None = None) -> None:
@@ -100,7 +100,7 @@ async def _notice(update: Update, context: CoachContext, name: str, *args: Any, 
 
 def dialog_lang(update: Update, context: CoachContext) -> str:
     """The open questionnaire's language, else the user's."""
-    state, _ = context.coach.load(update.effective_user.id)
+    state, _ = context.coach.load(sender_id(update))
     return state["lang"] if state else context.lang(update)
 
 
@@ -108,7 +108,7 @@ def _late_notice(update: Update, context: CoachContext, dialog: Screen | None) -
     """A toast saying the reply will be late, when the chat's send queue is long (else None)."""
     if dialog is None:
         return None
-    delay = expected_delay(context.bot, update.effective_chat.id)
+    delay = expected_delay(context.bot, private_chat_id(update))
     if delay < LATE_REPLY:
         return None
     return context.coach.ui(dialog_lang(update, context), "reply_late", max(1, round(delay)))
@@ -121,19 +121,19 @@ async def on_start(update: Update, context: CoachContext) -> None:
     """Say what the bot does and, if a questionnaire is open, offer to go on with it."""
     coach, lang = context.coach, context.lang(update)
     await _notice(update, context, "welcome", lang=lang)
-    state, _ = coach.load(update.effective_user.id)
+    state, _ = coach.load(sender_id(update))
     if state is not None:
-        await show(update, context, coach.show(update.effective_user.id, lang))
+        await show(update, context, coach.show(sender_id(update), lang))
 
 
 async def on_new(update: Update, context: CoachContext) -> None:
     """Start a new questionnaire."""
-    await show(update, context, context.coach.start(update.effective_user.id, context.lang(update), update.update_id))
+    await show(update, context, context.coach.start(sender_id(update), context.lang(update), update.update_id))
 
 
 async def on_navigation(update: Update, context: CoachContext) -> None:
     """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
-    move, user_id = NAVIGATION[_command(update)], update.effective_user.id
+    move, user_id = NAVIGATION[_command(update)], sender_id(update)
     reply = context.coach.act(user_id, move, update_id=update.update_id, fallback_lang=user_lang(update))
     if reply.toast and reply.dialog is not None:
         reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
@@ -151,17 +151,17 @@ async def on_language(update: Update, context: CoachContext) -> None:
     if choice not in context.coach.renderer.languages:
         await _notice(update, context, "language_usage")
         return
-    context.coach.set_language(update.effective_user.id, choice)
+    context.coach.set_language(sender_id(update), choice)
     await _notice(update, context, "language_set", lang=choice)
 
 
 async def on_profile(update: Update, context: CoachContext) -> None:
     """/profilo: the user's own profile; /profilo <field> <value...> changes one field."""
-    coach, user_id, lang = context.coach, update.effective_user.id, context.lang(update)
+    coach, user_id, lang = context.coach, sender_id(update), context.lang(update)
     if not hasattr(coach, "profile_screen"):  # the Coach side is not there yet
         await _notice(update, context, "unknown_command", lang=lang)
         return
-    words = clean_text(update.effective_message.text).split(maxsplit=2)
+    words = clean_text(incoming_message(update).text).split(maxsplit=2)
     if len(words) < 2:
         screen = coach.profile_screen(user_id, lang)
     else:
@@ -171,15 +171,15 @@ async def on_profile(update: Update, context: CoachContext) -> None:
 
 async def on_text(update: Update, context: CoachContext) -> None:
     """Typed text: the answer to the current question, or a hint when nothing is open."""
-    text = clean_text(update.effective_message.text)
-    user_id, update_id, fallback = update.effective_user.id, update.update_id, user_lang(update)
+    text = clean_text(incoming_message(update).text)
+    user_id, update_id, fallback = sender_id(update), update.update_id, user_lang(update)
     reply = context.coach.text(user_id, text, update_id=update_id, fallback_lang=fallback)
     await show(update, context, reply)
 
 
 async def on_other_message(update: Update, context: CoachContext) -> None:
     """Stickers, photos, voice notes...: explain what the bot understands."""
-    state, _ = context.coach.load(update.effective_user.id)
+    state, _ = context.coach.load(sender_id(update))
     await _notice(update, context, "use_buttons" if state is not None else "stray_message")
 
 
@@ -194,8 +194,8 @@ async def on_unknown_command(update: Update, context: CoachContext) -> None:
 async def on_button(update: Update, context: CoachContext) -> None:
     """A tapped button: a questionnaire step, a script variant, more of a result, or a restart offer.
     The callback query is always answered before anything else is sent."""
-    query = update.callback_query
-    coach, user_id = context.coach, update.effective_user.id
+    query = button_query(update)
+    coach, user_id = context.coach, sender_id(update)
     match decode(clean_text(query.data)):
         case Step() as tapped:
             await on_dialog_button(update, context, tapped)
@@ -215,7 +215,7 @@ async def on_button(update: Update, context: CoachContext) -> None:
 
 async def on_dialog_button(update: Update, context: CoachContext, tapped: Step) -> None:
     """One questionnaire step: apply it, answer the tap, edit the question in place (one call)."""
-    query, coach, user_id = update.callback_query, context.coach, update.effective_user.id
+    query, coach, user_id = button_query(update), context.coach, sender_id(update)
     reply = coach.act(
         user_id,
         tapped.move,
@@ -240,7 +240,7 @@ async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toas
     before a restart sends its result again; another questionnaire's buttons are switched off; a
     double tap on the current question just gets the toast.
     """
-    query, coach, user_id = update.callback_query, context.coach, update.effective_user.id
+    query, coach, user_id = button_query(update), context.coach, sender_id(update)
     message = tapped_message(query)
     state, _ = coach.load(user_id)
     shown = _shown_nonce(message)
@@ -259,14 +259,14 @@ async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toas
         await show(update, context, coach.show(user_id, user_lang(update)), in_place=message)
         return
     await answer_query(query, toast)
-    if shown is not None and shown != now:
+    if shown is not None and shown != now and message is not None:  # shown implies a message
         await strip_keyboard(context.bot, message.chat_id, message.message_id)
 
 
 async def on_script_variant(update: Update, context: CoachContext, variant: ScriptVariant) -> None:
     """Switch one script message to another variant or form of address, in place."""
-    query, coach = update.callback_query, context.coach
-    user_id = update.effective_user.id
+    query, coach = button_query(update), context.coach
+    user_id = sender_id(update)
     screen = coach.script_variant(user_id, variant.case_no, variant.index, variant.variant, variant.form)
     message = tapped_message(query)
     if screen is None or message is None:
@@ -278,8 +278,8 @@ async def on_script_variant(update: Update, context: CoachContext, variant: Scri
 
 async def on_extra(update: Update, context: CoachContext, extra: Extra) -> None:
     """More of a result on demand (the rest of the scripts, the guide...), as new messages."""
-    query, coach = update.callback_query, context.coach
-    screens = coach.extra(update.effective_user.id, extra)
+    query, coach = button_query(update), context.coach
+    screens = coach.extra(sender_id(update), extra)
     if screens is None:
         await answer_query(query, coach.ui(context.lang(update), "stale_button"))
         return

@@ -44,11 +44,11 @@ async def gatekeeper(update: object, context: CoachContext) -> None:
     if not isinstance(update, Update):
         raise ApplicationHandlerStop
     user, chat, query = update.effective_user, update.effective_chat, update.callback_query
-    private = chat is not None and chat.type == ChatType.PRIVATE
-    if query is not None and (user is None or not private):  # a group's or an inline message's button
+    private_chat = chat if chat is not None and chat.type == ChatType.PRIVATE else None
+    if query is not None and (user is None or private_chat is None):  # a group's or an inline message's button
         await answer_query(query)
         raise ApplicationHandlerStop
-    if user is None or not private or (update.message is None and query is None):
+    if user is None or private_chat is None or (update.message is None and query is None):
         raise ApplicationHandlerStop  # edits, channel posts, groups, no sender: nothing to act on
     if context.settings.allows(user.id):
         return
@@ -56,7 +56,7 @@ async def gatekeeper(update: object, context: CoachContext) -> None:
     if query is not None:
         await answer_query(query, text, alert=True)
     elif _refuse_now(context, user.id):
-        await context.bot.send_message(chat.id, text)
+        await context.bot.send_message(private_chat.id, text)
     raise ApplicationHandlerStop
 
 

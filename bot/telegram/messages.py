@@ -18,7 +18,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError
 
 from ..actions import CALLBACK_LIMIT, Action, decode
-from ..render import TELEGRAM_LIMIT, Button, Screen, split_message
+from ..render import TELEGRAM_LIMIT, Button, Screen, split_message, to_plain
 
 log = logging.getLogger("clientcoach.telegram")
 
@@ -101,7 +101,7 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, alert: 
     """Answer a callback query (stop the spinner); a late or failed answer is logged and ignored,
     so the edit or the result that follows is never skipped."""
     try:
-        await query.answer(text, show_alert=alert)
+        await query.answer(to_plain(text) if text else text, show_alert=alert)  # a toast is plain text
     except (BadRequest, NetworkError) as exc:  # "query is too old", timeouts
         log.info("callback answer not delivered: %s", exc)
 

@@ -10,12 +10,14 @@ import hmac
 import json
 import logging
 import re
+from types import TracebackType
 from typing import Any
 
 import tornado.httpserver
 import tornado.web
 from telegram import Update
 from telegram.ext import Application
+from tornado.http1connection import HTTP1Connection
 
 log = logging.getLogger("clientcoach.telegram")
 
@@ -27,7 +29,7 @@ WEBHOOK_BODY_LIMIT = 1 << 20
 class _WebhookHandler(tornado.web.RequestHandler):
     """POST /<path>: the secret is checked and the size capped before the body is read."""
 
-    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+    SUPPORTED_METHODS = ("POST",)
 
     def initialize(self, bot_app: Application, secret: str) -> None:
         self.application_ = bot_app
@@ -41,7 +43,9 @@ class _WebhookHandler(tornado.web.RequestHandler):
         length = self.request.headers.get("Content-Length")
         if length is not None and (not length.isdigit() or int(length) > WEBHOOK_BODY_LIMIT):
             raise tornado.web.HTTPError(413)
-        self.request.connection.set_max_body_size(WEBHOOK_BODY_LIMIT)  # chunked bodies too
+        connection = self.request.connection  # typed as the interface; HTTPServer's is an HTTP1Connection
+        if isinstance(connection, HTTP1Connection):
+            connection.set_max_body_size(WEBHOOK_BODY_LIMIT)  # chunked bodies too
 
     def data_received(self, chunk: bytes) -> None:
         self.body += chunk
@@ -67,7 +71,9 @@ class _WebhookHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish(str(status_code))  # never a traceback page
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if not isinstance(value, tornado.web.HTTPError):
             log.warning("webhook request failed: %s", type(value).__name__)
 
