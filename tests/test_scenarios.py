@@ -777,11 +777,11 @@ def test_the_readme_section_on_messages_is_current(flow):
     """README's "Which messages you get, and why" is generated from the conditions: run `python -m bot.scripts`."""
     from pathlib import Path
 
-    from bot.scripts import README_BEGIN, README_END, _script_titles, readme_section
+    from bot.scripts_doc import README_BEGIN, README_END, readme_section, script_titles
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     current = text[text.index(README_BEGIN) : text.index(README_END) + len(README_END)]
-    assert current == readme_section(flow, _script_titles()), "stale: run `python -m bot.scripts`"
+    assert current == readme_section(flow, script_titles()), "stale: run `python -m bot.scripts_doc`"
 
 
 def test_a_case_saved_with_the_first_flow_still_reads_and_routes(store, flow):
