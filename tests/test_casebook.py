@@ -18,19 +18,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from bot.actions import Extra, Finish, OpenCase, Skip, decode
 from bot.casebook import CaseBook, CaseBookError, book as book_module, parse_case_no, parse_status, parse_when
 from bot.coach import Coach
-from bot.flow import load_flow
-from bot.paths import default_flow
 from bot.render import Renderer, html_problems
 from bot.store import STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
 
 from answer_lines import typed_lines
+from helpers import FLOW, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 ROME = ZoneInfo("Europe/Rome")
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
 ALICE, BOB = 777001, 888002
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FLOW = load_flow(default_flow())
 RENDERER = Renderer()
 # How today's flow names the questions and the answer the test cases give (a free client).
 SERVICE_IT, SERVICE_EN = FLOW.questions["service"].short["it"], FLOW.questions["service"].short["en"]

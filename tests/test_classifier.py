@@ -9,14 +9,13 @@ answers lead to them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from bot.classifier import PROBLEM_PROFILES, Assessment, classify
-from bot.flow import PROFILES, load_flow
+from bot.flow import PROFILES
 
-FLOW = load_flow(Path(__file__).resolve().parents[1] / "flows" / "cliente_difficile.yaml")
+from helpers import FLOW
 
 
 def scenario(sid: str, main: str, secondary: str | None = None, **answers):

@@ -6,15 +6,13 @@ import copy
 import dataclasses
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from bot.engine import CANCELLED, END, MODES, Engine, Invalid, Progress, clean_text, parse_money
-from bot.flow import load_flow
 
-FLOW = load_flow(Path(__file__).resolve().parents[1] / "flows" / "cliente_difficile.yaml")
+from helpers import FLOW
 
 # A valid typed answer for every non-choice question.
 TYPED = {

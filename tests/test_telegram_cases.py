@@ -30,13 +30,12 @@ from telegram.ext import Application, TypeHandler
 
 from bot.actions import Answer, ConfirmDelete, Done, Finish, Skip, Toggle, decode
 from bot.coach import Coach
-from bot.flow import load_flow
-from bot.paths import default_flow
 from bot.render import Renderer
 from bot.store import Store
 from bot.telegram.cases import CONFIRM_TTL, stamp_destructive
 
 from botapi import BotApiServer
+from helpers import FLOW
 from tg import GRATIS_RUN, TgUser, default_answer, run_questionnaire, running_bot
 
 # Ids long enough that the database scan after /cancellatutto can look for them in every column
@@ -45,7 +44,6 @@ ALICE, BOB = 777001, 888002
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WAIT = 15.0
 INTERNAL_ERROR = "Qualcosa è andato storto"
-FLOW = load_flow(default_flow())
 RENDERER = Renderer()
 DROP = object()  # in variant(): this question is not on the branch the variant takes
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from botapi import DEFAULT_TOKEN, BotApiServer, ChatMessage
+from helpers import clean_environment
 
 FULL = os.environ.get("CLIENTCOACH_FULL_CAMPAIGN") == "1"
 USERS, KILLS = (20, 200) if FULL else (3, 4)
@@ -57,8 +58,7 @@ class Figures:
 
 
 async def start_bot(root: str, db: Path, log: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
-    env.update(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
+    env = clean_environment(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=env, cwd=db.parent, stdout=out, stderr=out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,14 +12,14 @@ import pytest
 import sqlite_utils
 
 from botapi import DEFAULT_TOKEN, BotApiServer
+from helpers import clean_environment
 
 ALICE = 3001
 ALIAS = "Studio Segretissimo"
 
 
 def start_bot(root: str, db: Path, log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
-    env.update(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
+    env = run_env(root, db)
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],
         env=env,
@@ -83,8 +82,7 @@ def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(t
     "token, message", [("", "TELEGRAM_BOT_TOKEN is not set"), ("abc", "does not look like a bot token")]
 )
 def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
-    env["TELEGRAM_BOT_TOKEN"] = token
+    env = clean_environment(TELEGRAM_BOT_TOKEN=token)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -94,9 +92,7 @@ def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message
 
 
 def run_env(root: str, db: Path, token: str = DEFAULT_TOKEN) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CLIENTCOACH_"))}
-    env.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
-    return env
+    return clean_environment(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
 
 
 def test_a_token_the_server_refuses_at_start_is_one_line_and_never_printed(tmp_path):
