@@ -272,6 +272,7 @@ except StoreError as e:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_first_runs_on_a_new_database_never_see_a_lock(tmp_path):
     """20 pairs of real processes open 20 new databases, each pair released at the same moment."""
     pairs = 20

@@ -147,6 +147,7 @@ async def test_stale_double_and_forged_taps_change_nothing(server, db):
         assert all(q.answered for q in server.callback_queries(ALICE)), "every callback query is answered"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_ten_users_at_once_do_not_cross_talk(server, db):
     import asyncio

@@ -46,6 +46,7 @@ def press_option(server, option: str) -> None:
     server.press_button(ALICE, message.message_id, data)
 
 
+@pytest.mark.slow
 def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(tmp_path):
     db, log = tmp_path / "bot.db", tmp_path / "bot.log"
     with BotApiServer.in_thread() as server:
@@ -112,6 +113,7 @@ def test_a_token_the_server_refuses_at_start_is_one_line_and_never_printed(tmp_p
     assert "TELEGRAM_BOT_TOKEN" in output
 
 
+@pytest.mark.slow
 def test_a_401_while_running_exits_non_zero_so_a_supervisor_restarts_the_bot(tmp_path):
     db, log = tmp_path / "bot.db", tmp_path / "bot.log"
     with BotApiServer.in_thread() as server:
@@ -128,6 +130,7 @@ def test_a_401_while_running_exits_non_zero_so_a_supervisor_restarts_the_bot(tmp
     assert "401" in logs and "Traceback" not in logs and DEFAULT_TOKEN.split(":")[1] not in logs
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_path):
     db, log = tmp_path / "bot.db", tmp_path / "bot.log"
     with BotApiServer.in_thread() as server:
@@ -154,6 +157,7 @@ def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_pat
     assert " ERROR " not in logs and "Traceback" not in logs, logs[-3000:]
 
 
+@pytest.mark.slow
 def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
     import socket
     import urllib.request
