@@ -311,6 +311,12 @@ def m004_case_conversation(db: Database) -> None:
     db.table("cases").create_index(["user_id", "conversation"])
 
 
+@migrations()
+def m005_update_inbox(db: Database) -> None:
+    """Updates confirmed to Telegram before they were handled (a crowd, a webhook), until handled."""
+    db.table("update_inbox").create({"update_id": int, "body": str, "at": str}, pk="update_id", not_null={"body"})
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -520,6 +526,27 @@ class Store:
             (update_id, utcnow()),
         )
         return cursor.rowcount == 1
+
+    # -- the update inbox ----------------------------------------------------------------------
+    # Telegram forgets an update once it is confirmed (a getUpdates offset past it, or a webhook's
+    # 200). One confirmed before it was handled is kept here until it is, so a kill -9 loses none.
+
+    def hold_updates(self, updates: list[tuple[int, str]]) -> None:
+        """Keep (update id, its JSON) until `release_update`; an update already held stays as it is."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO update_inbox (update_id, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(update_id, body, utcnow()) for update_id, body in updates],
+            )
+
+    def held_updates(self) -> list[tuple[int, str]]:
+        """The updates held and not yet released, oldest first (to handle them after a restart)."""
+        return self.conn.execute("SELECT update_id, body FROM update_inbox ORDER BY update_id").fetchall()
+
+    def release_update(self, update_id: int) -> None:
+        """The update has been handled: forget its JSON (it holds what the user typed)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM update_inbox WHERE update_id = ?", (update_id,))
 
     def prune_processed_updates(self, max_age_seconds: float) -> int:
         """Forget redelivery claims older than `max_age_seconds`; returns how many went."""

@@ -17,11 +17,12 @@ import sqlite_utils
 
 from bot.actions import ConfirmDeleteAll, decode
 from bot.render import Screen
+from bot.store import Store
 from bot.telegram.cases import schedule, stamp_destructive
 from bot.telegram.messages import send, telegram_parts, utf16_len
 from bot.telegram.updates import ALLOWED_UPDATES, HOLD_LIMIT, UpdateLedger
 
-from botapi import BotApiServer
+from botapi import DEFAULT_TOKEN, BotApiServer
 from tg import (
     WEBHOOK_SECRET,
     TgUser,
@@ -489,6 +490,43 @@ def test_the_ledger_confirms_only_handled_updates_and_skips_poison():
     crowd = [{"update_id": 100 + i, "message": message} for i in range(HOLD_LIMIT)]
     ledger.parse(crowd, None)
     assert ledger.offset() == 100 + HOLD_LIMIT, "a crowd in hand is confirmed so new taps are seen"
+
+
+def test_a_crowd_confirmed_before_it_is_handled_is_held_in_the_inbox_until_done(tmp_path):
+    store = Store.open(tmp_path / "bot.db")
+    ledger = UpdateLedger(store)
+    message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+    crowd = [{"update_id": 100 + i, "message": message} for i in range(HOLD_LIMIT)]
+    ledger.parse(crowd[:-1], None)
+    assert ledger.offset() == 100 and store.held_updates() == [], "below the limit: held back, not confirmed"
+    ledger.parse(crowd, None)
+    assert ledger.offset() == 100 + HOLD_LIMIT
+    held = store.held_updates()
+    assert [i for i, _ in held] == list(range(100, 100 + HOLD_LIMIT)), "each one in hand, before its confirmation"
+    assert json.loads(held[1][1]) == crowd[1], "as Telegram sent it"
+    for update_id in range(100, 100 + HOLD_LIMIT):
+        ledger.done(update_id)
+    assert store.held_updates() == [], "handled: what the user typed is not kept"
+    store.close()
+
+
+async def test_updates_held_when_the_bot_stopped_are_handled_first_at_the_next_start(server, db):
+    """A kill -9 after a crowd was confirmed early: Telegram will not send those updates again."""
+    alice = TgUser(server, ALICE)
+    async with running_bot(server, db):
+        await alice.say("/aiuto")
+    await server.send_text(ALICE, "/nuovo")  # fetched, confirmed early and held by a bot then killed:
+    held = server.last_update()
+    async with httpx.AsyncClient(trust_env=False) as client:
+        await client.get(f"{server.root}/bot{DEFAULT_TOKEN}/getUpdates", params={"offset": held["update_id"] + 1})
+    assert server.pending_updates() == 0, "Telegram has it confirmed: it will not come again"
+    store = Store.open(db)
+    store.hold_updates([(held["update_id"], json.dumps(held))])
+    store.close()
+    async with running_bot(server, db):
+        await server.wait_for(lambda: any("Domanda 1 di" in (m.text or "") for m in alice.messages()), 10)
+        await alice.say("/aiuto")  # and the bot goes on with new updates
+        assert Store.open(db).held_updates() == [], "handled, then released"
 
 
 def hostile_corpus() -> list[tuple[str, dict]]:

@@ -53,7 +53,10 @@ async def post_init(application: Application) -> None:
             await application.bot.set_my_commands(menu, language_code=code)
     await application.bot.set_my_commands([BotCommand(c, d) for c, d in languages.menu(languages.default)])
     armed = cases.arm_reminders(application)
-    log.info("bot started; %d reminders armed", armed)
+    held = application.ledger.held_at_start(application.bot) if isinstance(application, CoachApplication) else []
+    for update in held:  # confirmed to Telegram before a stop, never handled: first in line now
+        await application.update_queue.put(update)
+    log.info("bot started; %d reminders armed, %d held updates to handle", armed, len(held))
 
 
 def add_handlers(application: Application) -> None:
@@ -111,6 +114,7 @@ def build_application(
     application = builder.build()
     if not isinstance(application, CoachApplication):  # set by application_class; build() is typed as the base
         raise TypeError(f"expected a CoachApplication, built {type(application).__name__}")
+    application.ledger.inbox = coach.store  # updates confirmed before they are handled wait there
     if application.updater is not None:  # polling through the ledger (see updates.UpdateLedger)
         poller = PollingBot(application.bot, application.ledger, lambda: stop_unauthorized(application))
         # PollingBot stands in for the Bot: it forwards every attribute but getUpdates to it.

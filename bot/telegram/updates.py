@@ -1,20 +1,24 @@
-"""Fetching updates under faults: a polled update is confirmed to Telegram only once handled.
+"""Fetching updates under faults: an update is confirmed to Telegram only once handled, or held.
 
 getUpdates confirms every update below the offset it is asked with, so `UpdateLedger` asks with the
 oldest update still in hand: after a kill -9 Telegram delivers again what was fetched but not yet
-handled (the store recognises what had been applied). An update the library cannot parse (a poison
-update) is logged without its content and skipped past. `PollingBot` is the bot as the Updater
-sees it, fetching through the ledger; `CoachApplication` tells the ledger when an update is done.
+handled (the store recognises what had been applied). When a crowd fills the window Telegram
+returns, or the webhook answers 200, updates are confirmed before they are handled: they are first
+held in the store's inbox, and handled from there after a restart. An update the library cannot
+parse (a poison update) is logged without its content and skipped past. `PollingBot` is the bot as
+the Updater sees it, fetching through the ledger; `CoachApplication` tells the ledger when an
+update is done and hands it what the inbox held at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import Update
 from telegram.error import InvalidToken
@@ -40,21 +44,42 @@ def stop_unauthorized(application: Application) -> None:
         stop.set()
 
 
+class Inbox(Protocol):
+    """Where updates confirmed before they are handled wait (the Store)."""
+
+    def hold_updates(self, updates: list[tuple[int, str]]) -> None: ...
+    def held_updates(self) -> list[tuple[int, str]]: ...
+    def release_update(self, update_id: int) -> None: ...
+
+
 class UpdateLedger:
     """Which updates are still being handled (polled, or taken by the webhook), and so the
-    getUpdates offset to confirm up to."""
+    getUpdates offset to confirm up to; those confirmed early are held in the inbox until done."""
 
-    def __init__(self) -> None:
+    def __init__(self, inbox: Inbox | None = None) -> None:
         self.in_hand: set[int] = set()
         self.seen = 0  # the newest update id handed out or skipped
         self.changed = asyncio.Event()
+        self.inbox = inbox
+        self.raw: dict[int, str] = {}  # the JSON of each update in hand, to hold it if need be
+        self.held: set[int] = set()  # in hand and in the inbox
+
+    def hold(self, below: int | None = None) -> None:
+        """Put in the inbox every update in hand (below `below`) not there yet: it is about to be
+        confirmed before it is handled."""
+        ids = sorted(i for i in self.in_hand - self.held if below is None or i < below)
+        if self.inbox is not None and ids:
+            self.inbox.hold_updates([(i, self.raw[i]) for i in ids])
+        self.held.update(ids)
 
     def offset(self) -> int | None:
-        """The getUpdates offset: the oldest update in hand, else the one after the newest seen."""
-        if self.in_hand and len(self.in_hand) < HOLD_LIMIT:
-            return min(self.in_hand)
-        # Past HOLD_LIMIT (a crowd) serving new updates comes first: Telegram returns at most 100
-        # from the offset, and held ones would hide the new taps whose answers can't wait.
+        """The getUpdates offset: the oldest update in hand and not held, else the one after the
+        newest seen. Past HOLD_LIMIT in hand (a crowd), the ones in hand are held and confirmed:
+        Telegram returns at most 100 from the offset, and new taps can't wait behind them."""
+        waiting = self.in_hand - self.held
+        if waiting and len(waiting) < HOLD_LIMIT:
+            return min(waiting)
+        self.hold()
         return self.seen + 1 if self.seen else None
 
     def parse(self, raw: Sequence[Any], bot: Any) -> tuple[list[Update], bool]:
@@ -76,12 +101,42 @@ class UpdateLedger:
                 log.warning("update %s skipped: it could not be read (%s)", update_id, type(exc).__name__)
                 continue
             self.in_hand.add(update_id)
+            self.raw[update_id] = json.dumps(item, separators=(",", ":"))
             updates.append(update)
         return updates, waiting
 
+    def take(self, update: Update, body: str) -> None:
+        """An update confirmed at once (the webhook answers 200): hold it, in hand, until done."""
+        self.in_hand.add(update.update_id)
+        self.raw[update.update_id] = body
+        self.hold()
+
+    def held_at_start(self, bot: Any) -> list[Update]:
+        """What the inbox held when the bot stopped, in hand again (oldest first)."""
+        if self.inbox is None:
+            return []
+        updates = []
+        for update_id, body in self.inbox.held_updates():
+            try:
+                update = Update.de_json(json.loads(body), bot)
+            except Exception as exc:  # a library that changed since: as a poison update
+                log.warning("held update %s skipped: it could not be read (%s)", update_id, type(exc).__name__)
+                self.inbox.release_update(update_id)
+                continue
+            self.in_hand.add(update_id)
+            self.held.add(update_id)
+            self.seen = max(self.seen, update_id)  # Telegram has them confirmed: none comes again
+            updates.append(update)
+        return updates
+
     def done(self, update_id: int) -> None:
-        """An update has been handled: it may be confirmed."""
+        """An update has been handled: it may be confirmed (and leaves the inbox if it was held)."""
         self.in_hand.discard(update_id)
+        self.raw.pop(update_id, None)
+        if update_id in self.held:
+            self.held.discard(update_id)
+            if self.inbox is not None:
+                self.inbox.release_update(update_id)
         self.changed.set()
 
 

@@ -63,8 +63,8 @@ class _WebhookHandler(tornado.web.RequestHandler):
             log.warning("update %s skipped: it could not be read (%s)", data["update_id"], type(exc).__name__)
         else:
             ledger = getattr(self.application_, "ledger", None)
-            if ledger is not None:  # in hand until handled, as a polled update is
-                ledger.in_hand.add(update.update_id)
+            if ledger is not None:  # the 200 confirms it to Telegram: held in the inbox until handled
+                ledger.take(update, json.dumps(data, separators=(",", ":")))
             await self.application_.update_queue.put(update)
         self.finish("ok")
 
