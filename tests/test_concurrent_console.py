@@ -1,7 +1,7 @@
 """One conversation owner: two `clientcoach chat` runs for the same user, started together on a new
 database, never mix their answers into one case, and never fail on a lock.
 
-Reduced in CI; `CLIENTCOACH_FULL_CAMPAIGN=1 python -m pytest -s tests/test_concurrent_console.py`
+Reduced in CI; `CLIENTCOACH_FULL_CAMPAIGN=1 python -m pytest -n 0 -s tests/test_concurrent_console.py`
 runs the 50 pairs the README reports.
 """
 

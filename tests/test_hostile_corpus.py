@@ -3,7 +3,7 @@ every `cases` subcommand, in-process for speed (the real Console and the real `c
 
 For each input: no exception escapes (a traceback), another user's data is byte for byte the same,
 and the answer comes within a bound. CI runs every input at every console answer and a sample in
-each `cases` subcommand; `CLIENTCOACH_FULL_CAMPAIGN=1 python -m pytest -s tests/test_hostile_corpus.py`
+each `cases` subcommand; `CLIENTCOACH_FULL_CAMPAIGN=1 python -m pytest -n 0 -s tests/test_hostile_corpus.py`
 runs the whole corpus everywhere and prints the figures the README reports.
 """
 
