@@ -454,8 +454,17 @@ class Renderer:
         )
         return Screen("movement", text)
 
-    def advice(self, lang: str, answers: dict[str, Any], assessment: Assessment, profile: str | None = None) -> Screen:
-        """The advice for the main profile (or, on demand, for the strong second one)."""
+    def advice(
+        self,
+        lang: str,
+        answers: dict[str, Any],
+        assessment: Assessment,
+        profile: str | None = None,
+        *,
+        second_below: bool = False,
+    ) -> Screen:
+        """The advice for the main profile (or, on demand, for the strong second one); with
+        `second_below`, the second profile's advice comes right after it (no button, no prompt)."""
         profile = profile or assessment.main
         context = self.script_context(lang, answers, assessment)
         text = self.render(
@@ -476,6 +485,7 @@ class Renderer:
             notice=answers.get("notice"),
             payment=answers.get("payment"),
             conflict=list(answers.get("conflict") or []),
+            second_below=second_below,
         )
         return Screen("advice", text, meta={"profile": profile})
 

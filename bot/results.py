@@ -28,10 +28,15 @@ def advice_screens(
     answers: dict[str, Any],
     assessment: Assessment,
     sender: dict[str, str] | None = None,
+    *,
+    second_below: bool = False,
 ) -> list[Screen]:
-    """The advice (extras behind buttons), then the first script with its navigation."""
+    """The advice (extras behind buttons), then the first script with its navigation. With
+    `second_below` (a case printed once, where nothing can be asked for), the second profile's
+    advice follows the first instead of waiting behind a button."""
     scripts = renderer.scripts_for(assessment, answers)
-    advice = renderer.advice(lang, answers, assessment)
+    second_below = second_below and assessment.secondary is not None
+    advice = renderer.advice(lang, answers, assessment, second_below=second_below)
     extras = (
         Button(renderer.ui(lang, "button_guide"), Extra(case_no, "guide")),
         Button(renderer.ui(lang, "button_figures"), Extra(case_no, "figures")),
@@ -43,6 +48,8 @@ def advice_screens(
         rows.append((Button(renderer.ui(lang, "button_all_scripts", len(scripts)), Extra(case_no, "all")),))
     text = advice.text if scripts else f"{advice.text}\n\n{renderer.ui(lang, 'no_scripts')}"
     screens = [Screen("advice", text, tuple(rows), {**advice.meta, "scripts": len(scripts)})]
+    if second_below:
+        screens.append(renderer.advice(lang, answers, assessment, profile=assessment.secondary))
     if scripts:
         form = script_form(answers)
         screens.append(

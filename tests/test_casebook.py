@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.actions import Extra, Finish, OpenCase, Skip, decode
 from bot.casebook import CaseBook, CaseBookError, book as book_module, parse_case_no, parse_status, parse_when
+from bot.classifier import Assessment
 from bot.coach import Coach
 from bot.render import Renderer, html_problems
 from bot.store import STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
@@ -274,7 +275,13 @@ def test_cases_show_prints_the_same_case_view_as_telegram_gets_without_button_hi
     console = CaseBook(store, FLOW, Renderer(surface="console"), zone=ROME).case_view(ALICE, 1)
     assert printed == "\n\n".join(screen.plain for screen in console) + "\n"
     telegram = book.case_view(ALICE, 1)  # the bot's case book renders for Telegram
-    assert [s.kind for s in console] == [s.kind for s in telegram] == ["case", "result", "history", "advice", "script"]
+    kinds = ["case", "result", "history", "advice", "script"]
+    assert Assessment.from_dict(store.case(ALICE, 1)["assessment"]).secondary, "the case has a second profile"
+    # Printed once: the second profile's advice follows, where Telegram has a button for it.
+    assert [s.kind for s in console] == kinds[:4] + ["advice"] + kinds[4:]
+    assert "seguono qui sotto" in console[3].plain and "«secondo»" not in printed
+    console = console[:4] + console[5:]
+    assert [s.kind for s in console] == [s.kind for s in telegram] == kinds
     advice, script = console[3:]
     assert "Cosa fare" in advice.plain and script.plain.startswith("✉️ 1/") and script.plain in printed
     assert "pulsanti" not in printed and "clientcoach cases outcome 1" in printed

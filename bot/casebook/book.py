@@ -143,8 +143,9 @@ class CaseBook(CaseTexts):
 
     def case_view(self, user_id: int, case_no: int | str, lang: str | None = None) -> list[Screen]:
         """The whole case, the same on every front end: its record (`show_case`), then its advice and
-        first script with the variants' navigation, as the result showed them. The advice and script
-        keep the case's own language, like the extras and variants their buttons open."""
+        first script with the variants' navigation, as the result showed them (in a terminal the
+        second profile's advice follows at once). The advice and script keep the case's own
+        language, like the extras and variants their buttons open."""
         case = self.case(user_id, case_no)
         sender = clean_profile(self.store.sender_profile(user_id))
         advice = advice_screens(
@@ -154,6 +155,8 @@ class CaseBook(CaseTexts):
             case["answers"],
             Assessment.from_dict(case["assessment"]),
             sender,
+            # Printed once in a terminal, where no button or prompt can open it later.
+            second_below=self.renderer.surface == "console",
         )
         return self._record(user_id, self.lang_for(user_id, lang), case) + advice
 
