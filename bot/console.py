@@ -191,7 +191,7 @@ class Console:
                 screen = self.coach.script_variant(self.user_id, reply.case_no, int(words[0]), variant, chosen_form)
                 screens = [screen] if screen is not None else None
             if not screens:
-                self.say(self.ui("console_extras_error", max(count, 1)))
+                self.say(self.ui("console_extras_error", has_second, max(count, 1)))
                 continue
             for screen in screens:
                 self.say(RULE)

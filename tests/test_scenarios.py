@@ -842,6 +842,22 @@ def test_the_console_reaches_the_extras_and_every_script_by_typing(store, flow, 
     assert "Cliente incontentabile" in text, "the second profile's advice"
     assert "Messaggi pronti per questo caso" in text
     assert text.count("Non ho capito") == 2, "a number out of range and an unknown word get one clear answer each"
+    assert "«secondo», «numeri», «messaggi» oppure un numero da 1 a" in text
+
+
+def test_the_console_names_only_the_extras_a_result_has(store, flow, drive):
+    import io
+
+    from bot.console import Console
+    from bot.render import Renderer
+
+    coach = Coach(store, flow, Renderer(surface="console"))
+    reply = finish(coach, drive, 0, {"payment": "full", "balance": "worth_it", "feelings": ["glad"]})
+    assert reply.case_no == 1 and not any("secondo" in m.plain for m in reply.messages)
+    out = io.StringIO()
+    Console(coach, user_id=0, stdin=io.StringIO("boh\n\n"), stdout=out).variants(reply)
+    error = next(line for line in out.getvalue().splitlines() if "Non ho capito" in line)
+    assert "«secondo»" not in error and "«messaggi»" not in error, "no second profile, one message: not offered"
 
 
 def test_a_refused_answer_reads_right_on_both_front_ends(store, flow, drive):
