@@ -61,7 +61,8 @@ class UpdateLedger:
         self.seen = 0  # the newest update id handed out or skipped
         self.changed = asyncio.Event()
         self.inbox = inbox
-        self.raw: dict[int, str] = {}  # the JSON of each update in hand, to hold it if need be
+        # Each update in hand as Telegram sent it, written out only if it has to be held (rarely).
+        self.raw: dict[int, dict[str, Any]] = {}
         self.held: set[int] = set()  # in hand and in the inbox
 
     def hold(self, below: int | None = None) -> None:
@@ -69,7 +70,7 @@ class UpdateLedger:
         confirmed before it is handled."""
         ids = sorted(i for i in self.in_hand - self.held if below is None or i < below)
         if self.inbox is not None and ids:
-            self.inbox.hold_updates([(i, self.raw[i]) for i in ids])
+            self.inbox.hold_updates([(i, json.dumps(self.raw[i], separators=(",", ":"))) for i in ids])
         self.held.update(ids)
 
     def offset(self) -> int | None:
@@ -101,11 +102,11 @@ class UpdateLedger:
                 log.warning("update %s skipped: it could not be read (%s)", update_id, type(exc).__name__)
                 continue
             self.in_hand.add(update_id)
-            self.raw[update_id] = json.dumps(item, separators=(",", ":"))
+            self.raw[update_id] = item
             updates.append(update)
         return updates, waiting
 
-    def take(self, update: Update, body: str) -> None:
+    def take(self, update: Update, body: dict[str, Any]) -> None:
         """An update confirmed at once (the webhook answers 200): hold it, in hand, until done."""
         self.in_hand.add(update.update_id)
         self.raw[update.update_id] = body

@@ -64,7 +64,7 @@ class _WebhookHandler(tornado.web.RequestHandler):
         else:
             ledger = getattr(self.application_, "ledger", None)
             if ledger is not None:  # the 200 confirms it to Telegram: held in the inbox until handled
-                ledger.take(update, json.dumps(data, separators=(",", ":")))
+                ledger.take(update, data)
             await self.application_.update_queue.put(update)
         self.finish("ok")
 
