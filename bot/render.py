@@ -273,15 +273,10 @@ class Renderer:
             return q.option_index[value].label[lang]
         if q.kind == "multi":
             return "; ".join(q.option_index[v].label[lang] for v in value)
-        if q.kind == "money" and isinstance(value, dict):
-            unit = next((u for u in q.units if u.id == value.get("unit")), None)
-            return (
-                f"{format_money(value.get('amount'), lang)} {unit.label[lang]}"
-                if unit
-                else format_money(value.get("amount"), lang) or ""
-            )
-        if q.kind == "money":
-            return format_money(value, lang) or ""
+        if q.kind == "money":  # an amount, or {"amount", "unit"} for a question with units
+            amount, unit = (value.get("amount"), value.get("unit")) if isinstance(value, dict) else (value, None)
+            label = next((u.label[lang] for u in q.units if u.id == unit), None)
+            return " ".join(filter(None, (format_money(amount, lang), label)))
         return str(value)
 
     # -- dialogue screens ----------------------------------------------------------------------
