@@ -270,6 +270,8 @@ def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(tmp_path, workd
         stderr=subprocess.PIPE,
         cwd=workdir,
         env=clean_environment(),
+        # Ctrl-C as in a terminal, whatever the test runner's worker did with SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         proc.stdin.write(b"Rossi\n")
@@ -283,7 +285,8 @@ def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(tmp_path, workd
             seen += chunk
         assert Q["payment"].text["it"].encode() in seen
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)  # stdin still open: only the Ctrl-C can end the chat, never an end of input
+        rest, err = proc.communicate()
     finally:
         if proc.poll() is None:
             proc.kill()
