@@ -20,6 +20,10 @@ HIGH_EVIDENCE = 9.0
 SECONDARY_SHARE = 0.6
 SECONDARY_MIN = 4.0
 CLEAR_MARGIN = 3.0
+# A prestigious client who also scores as a good client is a VIP when the two are this close: the
+# risks of seed 000 (informal processes, the owner on call, other clients paying for the priority)
+# matter more than the comfort of a good client, and the VIP advice never drops the client.
+VIP_OVER_MVC = 2.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,10 @@ class Assessment:
     # Added with flow version 2; stored assessments from before read them as False.
     shared_error: bool = False
     new_behaviour: bool = False
+    # Added with flow version 4.
+    escalated: bool = False
+    legal: bool = False
+    pressure: bool = False
 
     @property
     def recovery_first(self) -> bool:
@@ -56,8 +64,14 @@ class Assessment:
 
     @property
     def bad_day_caveat(self) -> bool:
-        """Thin evidence or a first occurrence: suggest watching for a repeat before acting."""
-        return (self.thin or self.first_time) and not self.good_client
+        """Thin evidence or a first occurrence: suggest watching for a repeat before acting. Never
+        once the harm is done (a review posted, a lawyer's letter): that is no bad day."""
+        return (self.thin or self.first_time) and not self.good_client and not self.escalated
+
+    def ranked(self) -> list[str]:
+        """Profiles with some evidence, as the card names them: main, then second, then by score."""
+        order = sorted(self.scores, key=lambda p: (p != self.main, p != self.secondary, -self.scores[p]))
+        return [p for p in order if self.scores[p] > 0]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,6 +121,8 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
     # Ties go to the profile listed first, problem profiles before mvc.
     ranked = sorted(PROFILES, key=lambda p: (-scores[p], PROFILES.index(p)))
     main = ranked[0]
+    if main == "mvc" and scores["vip"] > 0 and scores["vip"] >= scores["mvc"] - VIP_OVER_MVC:
+        main = "vip"
     top_problem = max(PROBLEM_PROFILES, key=lambda p: (scores[p], -PROFILES.index(p)))
     good_client = main == "mvc" and scores["mvc"] >= scores[top_problem] + 1
     if scores[main] <= 0:
@@ -147,4 +163,7 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
         good_client=good_client,
         shared_error="shared_error" in flags,
         new_behaviour="new_behaviour" in flags,
+        escalated="escalated" in flags,
+        legal="legal" in flags,
+        pressure="pressure" in flags,
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from transitions import Machine
 
-from .flow import END, Flow, Question
+from .flow import END, Flow, Question, word_key
 from .textin import MAX_RAW_INPUT, MAX_SHORT_INPUT, as_index, clean_text, digits_form, split_list
 
 __all__ = ["CANCELLED", "END", "MAX_RAW_INPUT", "MODES", "Engine", "Invalid", "Progress", "clean_text", "parse_money"]
@@ -54,6 +54,11 @@ _GROUPED = re.compile(r"\d{1,3}([.,])\d{3}(\1\d{3})*")
 _SPACE_GROUPED = re.compile(r"\d{1,3}( \d{3})+([.,]\d{1,2})?")  # "1 200" and "1 200,50", never "1 1 1"
 _NUMBER = re.compile(r"[+-]?\d+([.,]\d+)?")
 _CURRENCY = ("euro", "eur", "€")
+# Words that tell no option apart, in any language of the bot.
+STOPWORDS = frozenset(
+    "il lo la i gli le l un uno una un' di a da in con su per tra fra e ed o ma del della dei delle al alla "
+    "ai alle che ci mi ti si the an of and or to in on for with my me i is it".split()
+)
 
 
 class Invalid(ValueError):
@@ -378,13 +383,18 @@ class Engine:
                 raise Invalid("too_short", min=rules.get("min_length", 1))
             return text
         unit = None
-        if q.kind == "money" and q.units:
+        if q.units:
             text, written = split_unit(text)
             if not any(c.isdigit() for c in text):
-                raise Invalid("not_money")
+                raise Invalid("not_money" if q.kind == "money" else "not_number")
             unit = q.unit_named(written, lang)
             if unit is None:
-                raise Invalid("unknown_unit", unit=written[:30], units=" · ".join(u.label[lang] for u in q.units))
+                raise Invalid(
+                    "unknown_unit",
+                    unit=written[:30],
+                    units=" · ".join(u.label[lang] for u in q.units),
+                    first=q.units[0].label[lang],
+                )
         if q.kind == "money":
             value = parse_money(text)
         else:
@@ -392,11 +402,17 @@ class Engine:
             if rules.get("integer", True) and value != value.to_integral_value():
                 raise Invalid("not_integer")
         low, high = rules.get("min", 0), rules.get("max", MAX_MONEY)
+        if unit is not None and unit.max is not None:
+            high = min(high, unit.max)
+        if value <= 0 < low:
+            # Nothing is worth 0 €: a price or a debt of nothing would end up printed in a message.
+            raise Invalid("not_positive")
         if not low <= value <= high:
             raise Invalid("out_of_range", min=low, max=high)
+        number = float(value) if q.kind == "money" or value != value.to_integral_value() else int(value)
         if unit is not None:
-            return {"amount": float(value), "unit": unit.id}
-        return float(value) if q.kind == "money" else int(value) if value == value.to_integral_value() else float(value)
+            return {"amount": number, "unit": unit.id}
+        return number
 
     def _option_by_token(self, q: Question, token: str, lang: str) -> str:
         token = token.strip()
@@ -411,7 +427,35 @@ class Engine:
         for option in q.options:
             if option.label[lang].casefold() == folded:
                 return option.id
-        raise Invalid("not_an_option", count=len(q.options))
+        named = self._option_by_words(q, token, lang)
+        if named is None:
+            raise Invalid("not_an_option", count=len(q.options))
+        return named
+
+    @staticmethod
+    def _option_by_words(q: Question, token: str, lang: str) -> str | None:
+        """The one option the typed words tell apart («uomo, Lei», «spesso»), or None.
+
+        An option is meant when one of its `words` stands in the text as a whole phrase, or when
+        every meaningful typed word is in its label or its words. Exactly one option must fit.
+        """
+        key = word_key(token[:MAX_SHORT_INPUT])
+        typed = set(key.split()) - STOPWORDS
+        if not typed:
+            return None
+        padded = f" {key} "
+        by_phrase, by_words = [], []
+        for option in q.options:
+            phrases = option.words.get(lang, ())
+            if any(f" {phrase} " in padded for phrase in phrases):
+                by_phrase.append(option.id)
+            vocabulary = set(word_key(option.label[lang]).split()).union(*(p.split() for p in phrases))
+            if typed <= vocabulary:
+                by_words.append(option.id)
+        for found in (by_words, by_phrase):
+            if len(found) == 1:
+                return found[0]
+        return None
 
     def _parse_single(self, q: Question, raw: Any, lang: str) -> str:
         text = clean_text(raw) if isinstance(raw, str) else ""
@@ -425,6 +469,12 @@ class Engine:
             # "1 3, 4" is a list of numbers; anything else is one option named by its label.
             tokens = split_list(text) or [text]
             raw = [t for t in tokens if t]
+            if len(raw) == 1 and any(sep in text for sep in ",;"):
+                # "recensione pubblicata, avvocato": one option per item, unless the whole text names one.
+                try:
+                    return self._parse_multi(q, [self._option_by_token(q, text, lang)], lang)
+                except Invalid:
+                    raw = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
         if not isinstance(raw, list) or not raw or len(raw) > 2 * len(q.options) + 10:
             raise Invalid("pick_at_least_one") if not raw else Invalid("not_an_option", count=len(q.options))
         chosen: list[str] = []

@@ -7,6 +7,7 @@ the question and the problem, so a broken flow never reaches a user.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from .yamlfile import LINE as _LINE, YamlFileError, digest, read_document
 
 PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
 KINDS = ("single", "multi", "text", "number", "money")
-FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring")
+# What an answer can say beyond evidence: the user's error (own, shared), a first occurrence (for a
+# long-standing good client: new behaviour), a habit; the dispute already escalated (a review
+# posted, a lawyer's letter...), a legal dispute, a threat used as pressure.
+FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring", "escalated", "legal", "pressure")
 END = "end"
 # Questions the scripts and the case book read by id; a flow must have them.
 REQUIRED_IDS = ("alias", "price", "who")
@@ -44,20 +48,32 @@ class Option:
     next: str | None
     exclusive: bool
     line: int
+    # Words a person would type for this option besides its label («uomo, Lei»), per language,
+    # as `word_key` writes them.
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Unit:
-    """A unit a money answer may name after the amount ("48 all'ora"), and the words for it."""
+    """A unit a money or number answer may name after the amount ("48 all'ora"), and the words for it."""
 
     id: str
     label: dict[str, str]
     words: dict[str, tuple[str, ...]]  # language -> words, as `unit_key` writes them
     line: int
+    max: float | None = None  # a tighter upper bound for amounts in this unit (a percentage: 100)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def word_key(text: str) -> str:
+    """Typed words as option words are compared: case, accents, apostrophes and punctuation do not
+    matter ("Sì, Lei" -> "si lei"). One pass over the text."""
+    folded = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
+    kept = (" " if not (c.isalnum() or c in "%'") else c for c in folded if not unicodedata.combining(c))
+    return " ".join("".join(kept).split())
 
 
 def unit_key(text: str) -> str:
@@ -231,25 +247,37 @@ class _Checker:
             next=node.get("next"),
             exclusive=bool(node.get("exclusive", False)),
             line=node[_LINE],
+            words=self.word_lists(node, qid, f"option '{node['id']}'", word_key, required=False),
         )
+
+    def word_lists(
+        self, node: dict, qid: str, owner: str, key: Any, required: bool = True
+    ) -> dict[str, tuple[str, ...]]:
+        """`words`: a list of words per language, each written as `key` writes it."""
+        words = node.get("words")
+        if words is None and not required:
+            return {}
+        if not isinstance(words, dict):
+            raise self.fail(node, f"{owner} needs 'words' per language ({', '.join(self.langs)})", qid)
+        out = {}
+        for lang in self.langs:
+            listed = words.get(lang)
+            if not isinstance(listed, list) or not listed or not all(isinstance(w, str) and key(w) for w in listed):
+                raise self.fail(words, f"{owner} needs a list of words for '{lang}'", qid)
+            out[lang] = tuple(key(w) for w in listed)
+        unknown = set(words) - set(self.langs) - {_LINE}
+        if unknown:
+            raise self.fail(words, f"{owner}: 'words' has unknown languages: {', '.join(sorted(unknown))}", qid)
+        return out
 
     def unit(self, node: Any, qid: str) -> Unit:
         if not isinstance(node, dict) or not isinstance(node.get("id"), str):
             raise self.fail(node if isinstance(node, dict) else {}, "every unit needs an 'id'", qid)
-        words = node.get("words")
-        if not isinstance(words, dict):
-            raise self.fail(node, f"unit '{node['id']}' needs 'words' per language ({', '.join(self.langs)})", qid)
-        out = {}
-        for lang in self.langs:
-            listed = words.get(lang)
-            if (
-                not isinstance(listed, list)
-                or not listed
-                or not all(isinstance(w, str) and unit_key(w) for w in listed)
-            ):
-                raise self.fail(words, f"unit '{node['id']}' needs a list of words for '{lang}'", qid)
-            out[lang] = tuple(unit_key(w) for w in listed)
-        return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE])
+        out = self.word_lists(node, qid, f"unit '{node['id']}'", unit_key)
+        top = node.get("max")
+        if top is not None and not _is_number(top):
+            raise self.fail(node, f"unit '{node['id']}': 'max' must be a number", qid)
+        return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE], top)
 
     def band(self, node: Any, qid: str) -> Band:
         if not isinstance(node, dict) or ("min" not in node and "max" not in node):
@@ -275,6 +303,17 @@ class _Checker:
             if option.id in seen:
                 raise FlowError(self.path, option.line, qid, f"duplicate option id '{option.id}'")
             seen.add(option.id)
+        said: dict[tuple[str, str], str] = {}
+        for option in options:
+            for lang, words in option.words.items():
+                for word in words:
+                    if said.setdefault((lang, word), option.id) != option.id:
+                        raise FlowError(
+                            self.path,
+                            option.line,
+                            qid,
+                            f"the word '{word}' ({lang}) names both '{said[lang, word]}' and '{option.id}'",
+                        )
         validate = {k: v for k, v in (node.get("validate") or {}).items() if k != _LINE}
         if kind == "text":
             validate.setdefault("max_length", TEXT_MAX_DEFAULT)
@@ -282,8 +321,8 @@ class _Checker:
         if bands and kind not in ("number", "money"):
             raise self.fail(node, "'bands' apply only to number and money questions", qid)
         units = tuple(self.unit(u, qid) for u in node.get("units") or [])
-        if units and kind != "money":
-            raise self.fail(node, "'units' apply only to money questions", qid)
+        if units and kind not in ("number", "money"):
+            raise self.fail(node, "'units' apply only to number and money questions", qid)
         named: dict[tuple[str, str], str] = {}
         for unit in units:
             for lang, words in unit.words.items():

@@ -408,9 +408,12 @@ class Renderer:
             q = flow_questions.get(reason.question)
             if q is not None:
                 reasons.append({"question": q.short[lang], "answer": self.answer_text(q, reason.value, lang)})
-        top = sorted(assessment.scores.items(), key=lambda kv: -kv[1])
-        peak = max(top[0][1], 1)
-        scores = [{"profile": p, "score": s, "bar": "█" * max(1, round(8 * s / peak))} for p, s in top if s > 0][:4]
+        # The chart names the profiles in the card's order (main, second, then by score).
+        peak = max([*assessment.scores.values(), 1])
+        scores = [
+            {"profile": p, "score": assessment.scores[p], "bar": "█" * max(1, round(8 * assessment.scores[p] / peak))}
+            for p in assessment.ranked()
+        ][:4]
         text = self.render(
             f"{lang}/result.html.j2",
             a=assessment,

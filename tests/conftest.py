@@ -27,6 +27,9 @@ from helpers import FLOW
 # Questions with no neutral answer (payment, balance and every branch question) must be given.
 NEUTRAL: dict[str, Any] = {
     "alias": None,  # None = skip (optional questions only)
+    "relationship": "ongoing",
+    "trade": "professional",
+    "prepaid_state": "active",
     "behaviours": ["none"],
     "origin": "unsure",
     "pattern": "few",
@@ -39,7 +42,8 @@ NEUTRAL: dict[str, Any] = {
     # Follow-ups that open only on some branches: the facts a message needs, no evidence.
     "owed": None,
     "price": None,
-    "stage": "ongoing",
+    "free_attitude": "neutral",
+    "notice_period": None,
     "concession_offer": None,
     "attention": None,
 }
