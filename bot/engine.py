@@ -141,6 +141,8 @@ def split_unit(text: str) -> tuple[str, str]:
         if folded.startswith(mark):
             i = len(mark)
             break
+    if text[i : i + 1] in ("+", "-"):  # a sign: "+7 giorni" is 7 days, "-1" is refused by the bounds
+        i += 1
     while i < len(text) and (text[i].isdigit() or text[i] in "., "):
         i += 1
     rest = folded[i:]
@@ -440,9 +442,10 @@ class Engine:
         every meaningful typed word is in its label or its words. Exactly one option must fit.
         """
         key = word_key(token[:MAX_SHORT_INPUT])
-        typed = set(key.split()) - STOPWORDS
-        if not typed:
+        if not key:
             return None
+        # Stopwords tell no option apart, but a whole phrase may be one («sì» folds to "si").
+        typed = set(key.split()) - STOPWORDS
         padded = f" {key} "
         by_phrase, by_words = [], []
         for option in q.options:
@@ -450,7 +453,7 @@ class Engine:
             if any(f" {phrase} " in padded for phrase in phrases):
                 by_phrase.append(option.id)
             vocabulary = set(word_key(option.label[lang]).split()).union(*(p.split() for p in phrases))
-            if typed <= vocabulary:
+            if typed and typed <= vocabulary:
                 by_words.append(option.id)
         for found in (by_words, by_phrase):
             if len(found) == 1:

@@ -23,6 +23,7 @@ TYPED = {
     "attention": "telefonate la sera",
     "service": "consulenza fiscale",
     "address": "Mario",
+    "notice_period": "3 mesi",
 }
 
 GOOD_CLIENT = {"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "feelings": ["glad"]}
@@ -41,7 +42,6 @@ EVERY_BRANCH = {
     "payment": "free",
     "free_attitude": "demands",
     "price": "1.200,50 al mese",
-    "stage": "ongoing",
     "behaviours": ["calls_back", "threats"],
     "conflict": ["lawyer_letter"],
     "settle": "only_big_concessions",
@@ -53,7 +53,8 @@ EVERY_BRANCH = {
     "vip_signals": ["special_attentions"],
     "attention": "telefonate",
     "feelings": ["nights"],
-    "notice": "no_notice",
+    "notice": "with_notice",
+    "notice_period": "3 mesi",
     "service": "il sito web",
     "who": "company_lei",
     "address": "Studio Bianchi",
@@ -63,7 +64,10 @@ EVERY_BRANCH = {
 def all_branches(engine: Engine) -> list[dict]:
     """Every finished conversation, one per distinct branch: the options of a choice question are
     grouped by where they lead and one of each group is followed (a multiple choice leads where
-    one of its options leads, so single picks cover every branch)."""
+    one of its options leads, so single picks cover every branch). The options of a question that
+    an `ask_if` reads are all followed: two of them may lead to the same question and still open
+    different questions later (a one-off job its kind of work, an ongoing contract its notice)."""
+    read_by_ask_if = {qid for q in engine.flow.questions.values() for qid in q.ask_if}
     finished: list[dict] = []
 
     def visit(state: dict) -> None:
@@ -74,10 +78,10 @@ def all_branches(engine: Engine) -> list[dict]:
         if not q.is_choice:
             visit(engine.answer(state, TYPED[q.id]))
             return
-        by_target: dict[str, dict] = {}
+        by_target: dict[tuple[str, str | None], dict] = {}
         for option in q.options:
             after = engine.answer(state, [option.id] if q.kind == "multi" else option.id)
-            by_target.setdefault(after["at"], after)
+            by_target.setdefault((after["at"], option.id if q.id in read_by_ask_if else None), after)
         for after in by_target.values():
             visit(after)
 
@@ -88,59 +92,75 @@ def all_branches(engine: Engine) -> list[dict]:
 # -- path length -------------------------------------------------------------------------------
 
 
-def test_every_branch_takes_between_12_and_20_questions(engine):
-    lengths = sorted(len(state["history"]) for state in all_branches(engine))
-    # payment (cheap work, money owed), behaviours (conflict, concessions) and prestige (VIP) branch,
-    # and some branches open a follow-up of their own.
-    assert lengths[0] == 12, "the shortest path (no branch taken)"
-    assert lengths[-1] == 20, "the longest path (cheap work + conflict + concessions + VIP attentions)"
-    assert set(lengths) == set(range(12, 21))
+def test_every_branch_takes_between_12_and_23_questions(engine):
+    branches = all_branches(engine)
+    lengths = sorted(len(state["history"]) for state in branches)
+    # relationship (kind of work, package, notice), payment (cheap work, money owed), behaviours
+    # (conflict, concessions) and prestige (VIP) branch, and some branches open a follow-up of their own.
+    assert lengths[0] == 12, "the shortest path (a finished one-off job paid in full, no branch taken)"
+    assert lengths[-1] == 23, "the longest path (late payer + conflict + concessions + VIP attentions + notice)"
+    assert set(lengths) == set(range(12, 24))
+    assert {qid for state in branches for qid in state["history"]} == set(FLOW.questions), "every question is reached"
 
 
 @pytest.mark.parametrize(
     ("answers", "expected"),
     [
-        pytest.param(GOOD_CLIENT, 12, id="good-client"),
+        pytest.param(GOOD_CLIENT, 13, id="good-client"),
         pytest.param(FREE_CLIENT, 14, id="free-client"),
-        pytest.param({"payment": "below_price", "free_attitude": "demands", "balance": "drains"}, 14, id="underpaid"),
+        pytest.param({"payment": "below_price", "free_attitude": "demands", "balance": "drains"}, 15, id="underpaid"),
+        # The typical late payer: a job delivered and not paid (no notice to end it). On an ongoing
+        # contract the notice joins the count: 16 questions.
         pytest.param(
-            {"payment": "late", "owed": "850", "owed_since": "overdue", "balance": "drains"}, 14, id="late-payer"
+            {
+                "relationship": "one_off_finished",
+                "payment": "late",
+                "owed": "850",
+                "owed_since": "overdue",
+                "balance": "drains",
+            },
+            15,
+            id="late-payer",
         ),
-        pytest.param(PRESTIGIOUS, 13, id="prestigious"),
-        pytest.param(DESTRUCTIVE, 14, id="destructive"),
+        pytest.param(PRESTIGIOUS, 14, id="prestigious"),
+        pytest.param(DESTRUCTIVE, 15, id="destructive"),
     ],
 )
-def test_a_typical_run_asks_14_questions_or_fewer(drive, answers, expected):
+def test_a_typical_run_asks_15_questions_or_fewer(drive, answers, expected):
     state = drive(answers)
-    assert len(state["history"]) == expected
+    assert len(state["history"]) == expected <= 15
     asked = set(state["history"])
-    # Follow-ups open only on their branch: the price and stage only for cheap work, the money owed
-    # only for a late payer, the balance never for free work (it brings nothing in).
-    assert ({"price", "free_attitude"} <= asked) == (answers["payment"] in ("free", "below_price"))
-    assert ("stage" in asked) == (answers["payment"] == "free")
+    # Follow-ups open only on their branch: the price only for cheap work, how the client treats the
+    # work and its price whenever the price is not paid in full on time, the money owed only for a
+    # late payer, the balance never for free work (it brings nothing in), the notice only for a
+    # relationship that goes on.
+    assert ("price" in asked) == (answers["payment"] in ("free", "below_price"))
+    assert ("free_attitude" in asked) == (answers["payment"] in ("free", "below_price", "late"))
     assert ("balance" in asked) == (answers["payment"] != "free")
     assert ({"owed", "owed_since"} <= asked) == (answers["payment"] == "late")
+    assert ("notice" in asked) == (answers.get("relationship", "ongoing") in ("ongoing", "mandate"))
+    assert not asked & {"trade", "prepaid_state", "notice_period"}, "no branch of the relationship or the notice"
 
 
 def test_a_mixed_profile_run_asks_every_branch_it_touches(drive):
-    assert len(drive(VIP_TURNED_DESTRUCTIVE)["history"]) == 15
-    assert len(drive(EVERY_BRANCH)["history"]) == 20
+    assert len(drive(VIP_TURNED_DESTRUCTIVE)["history"]) == 16
+    assert len(drive(EVERY_BRANCH)["history"]) == 21
 
 
-def test_changing_to_free_work_drops_the_balance_and_asks_the_stage(engine, drive):
+def test_changing_to_free_work_drops_the_balance_and_asks_the_price(engine, drive):
     state = drive({"payment": "full", "balance": "drains"})
     state = engine.answer(engine.change(state, "payment"), "free")
     assert state["at"] == "free_attitude"
-    for value in ("demands", "1.500 una tantum", "ongoing"):
+    for value in ("demands", "1.500 una tantum"):
         state = engine.answer(state, value)
     assert state["at"] == END, "the rest of the branch was answered before"
     answered = [q.id for q, _ in engine.answered(state)]
     assert "balance" not in answered and answered[:6] == [
         "alias",
+        "relationship",
         "payment",
         "free_attitude",
         "price",
-        "stage",
         "behaviours",
     ]
     assert {q.id: v for q, v in engine.answered(state)}["price"] == {"amount": 1500.0, "unit": "once"}
@@ -186,7 +206,7 @@ def test_back_at_the_first_question_changes_nothing(engine):
 def test_skip_leaves_an_optional_question_unanswered(engine):
     state = engine.skip(engine.new())
     assert state["answers"] == {"alias": None}
-    assert state["at"] == "payment"
+    assert state["at"] == "relationship"
 
 
 @pytest.mark.parametrize("qid", ["payment", "behaviours", "pattern", "who"])
@@ -200,7 +220,9 @@ def test_a_required_question_cannot_be_skipped(engine, state_at, qid):
 def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, state_at):
     for qid, q in FLOW.questions.items():
         payment = {"owed": "late", "owed_since": "late", "balance": "below_price"}.get(qid, "free")
+        relationship = {"trade": "one_off_in_progress", "prepaid_state": "prepaid"}.get(qid, "ongoing")
         answers = {
+            "relationship": relationship,
             "payment": payment,
             "free_attitude": "demands",
             "behaviours": ["threats"],
@@ -209,6 +231,7 @@ def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, st
             "concessions": "none_yet",
             "prestige": "very",
             "vip_signals": ["special_attentions"],
+            "notice": "with_notice",
         }
         state = state_at(qid, answers)
         if q.optional:
@@ -251,19 +274,18 @@ def test_changing_payment_to_free_asks_only_the_free_work_question(engine, drive
     assert state["at"] == "free_attitude", "the question the change brings in comes next"
     state = engine.answer(state, "demands")
     assert state["at"] == "price", "price was answered, but not on this branch: it is asked"
-    for raw in ("900", "ongoing"):  # the price (with its unit: for the whole job), the stage of the work
-        state = engine.answer(state, raw)
+    state = engine.answer(state, "900")  # the price, with its unit: for the whole job
     assert state["at"] == END and not state["editing"], "then straight back to the review"
 
     brought_in = {
         "payment": "free",
         "free_attitude": "demands",
         "price": {"amount": 900.0, "unit": "once"},
-        "stage": "ongoing",
     }
     kept = {k: v for k, v in done["answers"].items() if k != "balance"}
     assert state["answers"] == {**kept, **brought_in}, "every other answer is kept; the balance is off this branch"
-    assert state["history"] == ["alias", "payment", "free_attitude", "price", "stage", *done["history"][3:]]
+    assert done["history"][:4] == ["alias", "relationship", "payment", "balance"]
+    assert state["history"] == ["alias", "relationship", "payment", "free_attitude", "price", *done["history"][4:]]
 
 
 def test_dropping_threats_drops_the_conflict_answers(engine, drive):
@@ -304,7 +326,7 @@ def test_a_change_in_the_middle_of_the_questionnaire_resumes_where_the_user_was(
     state = engine.change(engine.show_review(state), "payment")
     state = engine.answer(state, "below_price")
     assert state["at"] == "free_attitude" and state["editing"]
-    for raw in ("grateful", "900 al mese"):  # the stage is asked for free work only
+    for raw in ("grateful", "900 al mese"):  # how the client treats the work, the price
         state = engine.answer(state, raw)
     assert state["at"] == "origin", "the unanswered question the user had reached"
     assert state["editing"] and {"balance", "behaviours"} <= set(state["answers"])
@@ -347,13 +369,16 @@ def test_prefill_keeps_answers_after_a_question_the_flow_gained(engine, drive):
 
 def test_progress_follows_the_branch(engine):
     state = engine.new()
-    assert engine.progress(state) == Progress(1, 12)
+    assert engine.progress(state) == Progress(1, 17), "every question the first answers may open is counted"
     state = engine.answer(state, "Rossi")
-    assert engine.progress(state) == Progress(2, 12)
+    assert engine.progress(state) == Progress(2, 17)
+    state = engine.answer(state, "ongoing")
+    assert engine.progress(state) == Progress(3, 15), "an ongoing contract: no kind of work, no package"
     state = engine.answer(state, "free")
-    assert engine.progress(state) == Progress(3, 14), "the cheap-work questions join the count, the balance leaves it"
-    for raw in ("demands", "900", "ongoing"):
+    assert engine.progress(state) == Progress(4, 14), "free work: the cheap-work questions stay, the balance leaves"
+    for raw in ("demands", "900"):
         state = engine.answer(state, raw)
+    assert engine.progress(state) == Progress(6, 14)
     state = engine.answer(state, ["threats"])
     assert engine.progress(state) == Progress(7, 16), "conflict and settle join the count"
     for raw in (["lawyer_letter"], "no_will", "unsure", "few", "very"):
@@ -373,14 +398,27 @@ def test_progress_counts_to_the_last_question(engine, drive):
 def test_progress_while_changing_an_answer(engine, drive):
     done = drive(FREE_CLIENT)
     state = engine.change(done, "payment")
-    assert engine.progress(state) == Progress(2, 14)
+    assert engine.progress(state) == Progress(3, 14)
 
 
 # -- typed input ---------------------------------------------------------------------------------
 
 # Answers that lead to questions off the default branch.
-REACH = {"price": {"payment": "free", "free_attitude": "demands"}}
-NUMBER = dataclasses.replace(FLOW.questions["price"], id="how_many", kind="number", validate={"min": 0, "max": 999})
+REACH = {
+    "price": {"payment": "free", "free_attitude": "demands"},
+    "owed": {"payment": "late"},
+    "conflict": {"behaviours": ["threats"]},
+    "notice_period": {"relationship": "ongoing", "notice": "with_notice"},
+}
+NUMBER = dataclasses.replace(
+    FLOW.questions["price"], id="how_many", kind="number", validate={"min": 0, "max": 999}, units=(), ask_if={}
+)
+
+
+def nth(qid: str, *option_ids: str) -> str:
+    """The options as typed by their numbers ("4 1"), wherever the flow lists them."""
+    ids = [o.id for o in FLOW.questions[qid].options]
+    return " ".join(str(ids.index(o) + 1) for o in option_ids)
 
 
 @pytest.mark.parametrize(
@@ -397,7 +435,7 @@ NUMBER = dataclasses.replace(FLOW.questions["price"], id="how_many", kind="numbe
     ],
 )
 def test_a_number_question_refuses_what_is_not_a_number(engine, raw, key):
-    """No question of the flow is a number today; the engine still reads them (flows may have them)."""
+    """A number question with no units (the flow's one has units, tested below): plain numbers only."""
     with pytest.raises(Invalid) as caught:
         engine.parse(NUMBER, raw)
     assert caught.value.key == key
@@ -413,11 +451,11 @@ def test_a_number_question_reads_numbers(engine, raw, value):
     [
         ("payment", "9", "not_an_option"),
         ("payment", "0", "not_an_option"),
-        ("payment", "gratis?", "not_an_option"),
+        ("payment", "baratto?", "not_an_option"),
         ("payment", "   ", "not_an_option"),
         ("behaviours", "1 42", "not_an_option"),
         ("behaviours", "litiga sempre", "not_an_option"),
-        ("behaviours", "1 12", "exclusive_option"),
+        ("behaviours", nth("behaviours", "threats", "none"), "exclusive_option"),
         ("behaviours", ["threats", "none"], "exclusive_option"),
         ("behaviours", [], "pick_at_least_one"),
         ("behaviours", "", "pick_at_least_one"),
@@ -452,9 +490,9 @@ def test_refusals_carry_what_the_reprompt_needs(engine, state_at):
     assert caught.value.params == {"max": 60}
     with pytest.raises(Invalid) as caught:
         engine.answer(state_at("price", REACH["price"]), "20.000.000")
-    assert caught.value.params == {"min": 0, "max": 10_000_000}
+    assert caught.value.params == {"min": 0.01, "max": 10_000_000}
     with pytest.raises(Invalid) as caught:
-        engine.answer(state_at("behaviours", lang="en"), "2 12")
+        engine.answer(state_at("behaviours", lang="en"), nth("behaviours", "offended", "none"))
     assert caught.value.params == {"option": "None of these"}
 
 
@@ -466,10 +504,10 @@ def test_refusals_carry_what_the_reprompt_needs(engine, state_at):
         ("payment", "free", "free", "it"),
         ("payment", "niente:  LAVORO gratis o quasi", "free", "it"),
         ("payment", "Full price, on time", "full", "en"),
-        ("behaviours", "4 1", ["threats", "calls_back"], "it"),
-        ("behaviours", "4, 8; 8", ["calls_back", "rude"], "it"),
-        ("behaviours", ["values_work", "5"], ["discount_demands", "values_work"], "it"),
-        ("behaviours", "12", ["none"], "it"),
+        ("behaviours", nth("behaviours", "calls_back", "threats"), ["threats", "calls_back"], "it"),
+        ("behaviours", nth("behaviours", "calls_back") + ", " + nth("behaviours", "rude") + "; " + nth("behaviours", "rude"), ["calls_back", "rude"], "it"),
+        ("behaviours", ["values_work", nth("behaviours", "discount_demands")], ["discount_demands", "values_work"], "it"),
+        ("behaviours", nth("behaviours", "none"), ["none"], "it"),
         ("behaviours", "\u00a0\u00a0\u00a0\u00a01" * 20, ["threats"], "it"),
         ("behaviours", "Nessuno di questi", ["none"], "it"),
         ("alias", "  Mario \t  Rossi\x00 ", "Mario Rossi", "it"),
@@ -551,6 +589,111 @@ def test_typed_text_is_cleaned():
     assert len(clean_text("z" * 10_000)) == 4000, "hostile input is cut before any work"
 
 
+# -- option words, units, amounts of nothing (flow version 4) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("qid", "raw", "value", "lang"),
+    [
+        ("who", "uomo, Lei", "man_lei", "it"),
+        ("who", "donna tu", "woman_tu", "it"),
+        ("who", "Signora", "woman_lei", "it"),
+        ("notice", "sì", "with_notice", "it"),
+        ("notice", "Sì!", "with_notice", "it"),
+        ("notice", "non lo so", "unknown", "it"),
+        ("pattern", "spesso", "often", "it"),
+        ("payment", "gratis?", "free", "it"),
+        ("relationship", "abbonamento", "ongoing", "it"),
+        ("who", "man, formal", "man_lei", "en"),
+        ("who", "woman informal", "woman_tu", "en"),
+        ("notice", "yes", "with_notice", "en"),
+        ("pattern", "a few", "few", "en"),
+        ("behaviours", "vie legali", ["legal"], "it"),
+        ("conflict", "recensione pubblicata, lettera", ["review_posted", "lawyer_letter"], "it"),
+        ("conflict", "social; fornitori, reclamo", ["public_posts", "writes_to_clients", "formal_complaint"], "it"),
+        ("conflict", "review posted, lawyer's letter", ["review_posted", "lawyer_letter"], "en"),
+    ],
+)
+def test_typed_words_pick_the_option(engine, state_at, qid, raw, value, lang):
+    """An option is named by words a person would type («uomo, Lei»), not only by its number or label;
+    at a multiple choice, one option per comma-separated item."""
+    state = engine.answer(state_at(qid, REACH.get(qid), lang=lang), raw)
+    assert state["answers"][qid] == value
+
+
+@pytest.mark.parametrize(
+    ("qid", "vague", "told_apart", "value", "lang"),
+    [
+        ("who", "Lei", "uomo, Lei", "man_lei", "it"),
+        ("who", "uomo", "uomo tu", "man_tu", "it"),
+        ("who", "tu", "azienda tu", "company_tu", "it"),
+        ("who", "woman", "woman formal", "woman_lei", "en"),
+        ("notice", "yes", "sì", "with_notice", "it"),  # the words of one language only
+        ("notice", "sì", "yes", "with_notice", "en"),
+    ],
+)
+def test_words_that_fit_more_than_one_option_are_reprompted(engine, state_at, qid, vague, told_apart, value, lang):
+    state = state_at(qid, lang=lang)
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state, vague)
+    assert caught.value.key == "not_an_option"
+    assert caught.value.params == {"count": len(FLOW.questions[qid].options)}
+    assert engine.answer(state, told_apart)["answers"][qid] == value, "the words that tell one apart pick it"
+
+
+@pytest.mark.parametrize(
+    ("qid", "raw"), [("price", "0"), ("price", "0,00"), ("price", "€ 0 al mese"), ("owed", "0"), ("owed", "0,00")]
+)
+def test_an_amount_of_nothing_is_refused(engine, state_at, qid, raw):
+    state = state_at(qid, REACH[qid])
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state, raw)
+    assert caught.value.key == "not_positive"
+    assert engine.answer(state, "0,50")["answers"][qid] in (0.5, {"amount": 0.5, "unit": "once"}), "cents are fine"
+
+
+@pytest.mark.parametrize(
+    ("qid", "raw", "value", "lang"),
+    [
+        ("price", "800 al trimestre", {"amount": 800.0, "unit": "quarter"}, "it"),
+        ("price", "300 all'anno", {"amount": 300.0, "unit": "year"}, "it"),
+        ("price", "5%", {"amount": 5.0, "unit": "percent"}, "it"),
+        ("price", "12,5 % di provvigione", {"amount": 12.5, "unit": "percent"}, "it"),
+        ("price", "100%", {"amount": 100.0, "unit": "percent"}, "it"),
+        ("price", "250 a pacchetto", {"amount": 250.0, "unit": "package"}, "it"),
+        ("price", "2,000 a year", {"amount": 2000.0, "unit": "year"}, "en"),
+        ("notice_period", "3 mesi", {"amount": 3, "unit": "month"}, "it"),
+        ("notice_period", "30", {"amount": 30, "unit": "day"}, "it"),
+        ("notice_period", "+7 giorni", {"amount": 7, "unit": "day"}, "it"),
+        ("notice_period", "2 settimane", {"amount": 2, "unit": "week"}, "it"),
+        ("notice_period", "6 months", {"amount": 6, "unit": "month"}, "en"),
+    ],
+)
+def test_amounts_are_read_with_their_unit(engine, state_at, qid, raw, value, lang):
+    state = engine.answer(state_at(qid, REACH[qid], lang=lang), raw)
+    assert state["answers"][qid] == value
+    assert type(state["answers"][qid]["amount"]) is type(value["amount"]), "days are whole, euros are not"
+
+
+@pytest.mark.parametrize(
+    ("qid", "raw", "key", "params"),
+    [
+        ("price", "120%", "out_of_range", {"min": 0.01, "max": 100}),
+        ("notice_period", "25 mesi", "out_of_range", {"min": 1, "max": 24}),
+        ("notice_period", "731", "out_of_range", {"min": 1, "max": 730}),
+        ("notice_period", "0 mesi", "not_positive", {}),
+        ("notice_period", "1,5 mesi", "not_integer", {}),
+        ("notice_period", "tre mesi", "not_number", {}),
+        ("notice_period", "3 secoli", "unknown_unit", {"unit": "secoli", "units": "giorni · settimane · mesi", "first": "giorni"}),
+    ],
+)
+def test_amounts_out_of_their_unit_s_bounds_are_refused(engine, state_at, qid, raw, key, params):
+    state = state_at(qid, REACH[qid])
+    with pytest.raises(Invalid) as caught:
+        engine.answer(state, raw)
+    assert (caught.value.key, caught.value.params) == (key, params)
+
+
 # -- the state -----------------------------------------------------------------------------------
 
 
@@ -574,7 +717,10 @@ def test_the_state_is_plain_json_and_stays_small(engine, drive):
         **{qid: every(qid) for qid in ("behaviours", "conflict", "vip_signals", "feelings")},
     }
     state = drive(longest)
-    assert len(state["answers"]) == len(FLOW.questions) - 3 == 20, "all but the money owed and the balance (free work)"
+    assert len(state["answers"]) == len(FLOW.questions) - 5 == 21, (
+        "all but the kind of work and the package (an ongoing contract), the money owed and its due date,"
+        " and the balance (free work)"
+    )
     assert json.loads(json.dumps(state)) == state
     stored = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode("utf-8")  # as the store writes it
     assert len(stored) < 2048, f"{len(stored)} bytes"
@@ -598,7 +744,7 @@ def test_the_engine_never_changes_the_state_it_is_given(engine, state_at, drive)
 def test_the_machine_keeps_one_model_whatever_the_number_of_conversations(flow):
     engine = Engine(flow)
     states = [engine.new() for _ in range(1000)]
-    for round_ in (["Rossi", "full"], ["drains", ["rude"]]):
+    for round_ in (["Rossi", "ongoing", "full"], ["drains", ["rude"]]):
         for raw in round_:
             states = [engine.answer(s, raw) for s in states]
     assert all(s["at"] == "origin" for s in states)
@@ -609,8 +755,8 @@ def test_the_machine_keeps_one_model_whatever_the_number_of_conversations(flow):
 def test_interleaved_conversations_do_not_disturb_each_other(engine, drive):
     """The machine's cursor is shared: moving one conversation must not move another."""
     a, b = engine.new(), engine.new("en")
-    script_a = ["Rossi", "full", "drains", ["threats"], ["lawyer_letter"], "no_will", "unsure"]
-    script_b = ["Bianchi", "full", "worth_it", ["values_work"], "unsure", "few", "very"]
+    script_a = ["Rossi", "ongoing", "full", "drains", ["threats"], ["lawyer_letter"], "no_will", "unsure"]
+    script_b = ["Bianchi", "mandate", "full", "worth_it", ["values_work"], "unsure", "few", "very"]
     for raw_a, raw_b in zip(script_a, script_b, strict=True):
         a, b = engine.answer(a, raw_a), engine.answer(b, raw_b)
     assert a["at"] == "pattern" and b["at"] == "vip_signals"
