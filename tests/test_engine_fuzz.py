@@ -73,17 +73,23 @@ def timed(call: Callable[[], Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def waiting(flow) -> dict[str, dict]:
-    """A conversation waiting at each question of the flow, found by following every option."""
+    """A conversation waiting at each question of the flow, found by following every option. A
+    question is walked on from again for each answer an `ask_if` reads (a one-off job and an
+    ongoing contract both go on to the payment, then open different questions)."""
     engine = Engine(flow)
+    read_by_ask_if = sorted({qid for q in flow.questions.values() for qid in q.ask_if})
     found: dict[str, dict] = {}
+    walked: set[tuple] = set()
     typed = {"text": "Rossi", "number": "3", "money": "100"}
     todo = [engine.new()]
     while todo:
         state = todo.pop()
         q = engine.question(state)
-        if q is None or q.id in found:
+        seen = (q.id if q else None, *(str(state["answers"].get(k)) for k in read_by_ask_if))
+        if q is None or seen in walked:
             continue
-        found[q.id] = state
+        walked.add(seen)
+        found.setdefault(q.id, state)
         values = [o.id if q.kind == "single" else [o.id] for o in q.options] if q.is_choice else [typed[q.kind]]
         for value in values:
             try:
@@ -108,10 +114,13 @@ def assert_valid(q: Question, value: Any) -> None:
         )
     else:
         assert q.accepts(value)
-        if q.units:  # a price with its unit: the amount is checked below
+        top = 10**8
+        if q.units:  # an amount with its unit: the amount is checked below, within the unit's bound
+            unit = next(u for u in q.units if u.id == value["unit"])
+            top = unit.max if unit.max is not None else top
             value = value["amount"]
         assert isinstance(value, (int, float)) and not isinstance(value, bool)
-        assert q.validate.get("min", 0) <= value <= q.validate.get("max", 10**8)
+        assert q.validate.get("min", 0) <= value <= min(q.validate.get("max", 10**8), top)
 
 
 # -- every question, through the engine's public entry point -------------------------------------------
