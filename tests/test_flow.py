@@ -346,9 +346,10 @@ def test_the_diagram_draws_every_question_and_branch(flow):
     for q in flow.questions.values():
         assert f"    {q.id}[" in diagram
         assert f"    {q.id} --> {'result' if q.next == END else q.next}" in diagram
-    assert "payment -->|below_price, free| free_attitude" in diagram
     assert "payment -->|late| owed" in diagram
-    assert "behaviours -->|threats, offended, insults_staff| conflict" in diagram
+    assert "payment --> free_attitude" in diagram
+    assert "notice -->|with_notice| notice_period" in diagram
+    assert "behaviours -->|threats, offended, insults_staff, legal| conflict" in diagram
     assert "behaviours -->|discount_demands, free_extras, exceptions| concessions" in diagram
     assert "prestige -->|very, somewhat| vip_signals" in diagram
     assert 'result(["riepilogo e risultato"])' in diagram
@@ -384,10 +385,12 @@ def test_conditions_naming_unknown_questions_options_profiles_or_flags_are_refus
 def test_scripts_no_path_can_reach_are_listed(flow):
     from bot.scripts import Script, unreachable
 
-    # Money owed and the free-work attitude sit on different branches of `payment`.
-    impossible = Script("never", 0, needs={"owed_since": ("overdue",), "free_attitude": ("demands",)})
-    possible = Script("fine", 0, needs={"owed_since": ("overdue",)})
-    assert unreachable(flow, (impossible, possible)) == ["never"]
+    # Money owed and the normal price sit on different branches of `payment`; the kind of work (a
+    # one-off job) and the notice (a relationship that goes on) on different answers to `relationship`.
+    impossible = Script("never", 0, needs={"owed_since": ("overdue",), "price": ()})
+    neither = Script("never_either", 0, needs={"trade": ("craft",), "notice": ("with_notice",)})
+    possible = Script("fine", 0, needs={"owed_since": ("overdue",), "free_attitude": ("demands",)})
+    assert unreachable(flow, (impossible, neither, possible)) == ["never", "never_either"]
 
 
 def test_a_needed_option_must_lead_along_the_path(flow):
@@ -458,9 +461,24 @@ def test_a_script_that_needs_a_question_its_branch_skips_is_unreachable(flow):
     from bot.scripts import Script, unreachable
 
     free_balance = Script("free_balance", 0, needs={"payment": ("free",), "balance": ("drains",)})
-    underpaid_stage = Script("underpaid_stage", 0, needs={"payment": ("below_price",), "stage": ("ongoing",)})
-    free_stage = Script("free_stage", 0, needs={"payment": ("free",), "stage": ("ongoing",)})
-    assert unreachable(flow, (free_balance, underpaid_stage, free_stage)) == ["free_balance", "underpaid_stage"]
+    full_price = Script("full_price", 0, needs={"payment": ("full",), "price": ()})
+    underpaid_price = Script("underpaid_price", 0, needs={"payment": ("below_price",), "price": ()})
+    full_attitude = Script("full_attitude", 0, needs={"payment": ("full",), "free_attitude": ("demands",)})
+    late_attitude = Script("late_attitude", 0, needs={"payment": ("late",), "free_attitude": ("demands",)})
+    finished_notice = Script("finished_notice", 0, needs={"relationship": ("one_off_finished",), "notice": ()})
+    mandate_notice = Script("mandate_notice", 0, needs={"relationship": ("mandate",), "notice": ("with_notice",)})
+    prepaid_trade = Script("prepaid_trade", 0, needs={"relationship": ("prepaid",), "trade": ()})
+    scripts = (
+        free_balance,
+        full_price,
+        underpaid_price,
+        full_attitude,
+        late_attitude,
+        finished_notice,
+        mandate_notice,
+        prepaid_trade,
+    )
+    assert unreachable(flow, scripts) == ["free_balance", "full_price", "full_attitude", "finished_notice", "prepaid_trade"]
 
 
 def test_units_are_validated_at_load(tmp_path):
@@ -476,7 +494,9 @@ def test_units_are_validated_at_load(tmp_path):
         "  - id: who\n    kind: single\n", "  - id: who\n    kind: single\n" + units.replace("Tutto", "x")
     )
     path = write(tmp_path, text, "single.yaml")
-    assert_names(refused(path), path, line_of(text, "- id: who"), "who", "'units' apply only to money questions")
+    assert_names(
+        refused(path), path, line_of(text, "- id: who"), "who", "'units' apply only to number and money questions"
+    )
     flow = load_flow(
         write(
             tmp_path,
