@@ -17,13 +17,14 @@ PROBLEM_PROFILES = tuple(p for p in PROFILES if p != "mvc")
 THIN_EVIDENCE = 5.0
 HIGH_EVIDENCE = 9.0
 # A second problem profile is "strong" when it has at least this share of the main one.
-SECONDARY_SHARE = 0.6
+SECONDARY_SHARE = 0.55
 SECONDARY_MIN = 4.0
 CLEAR_MARGIN = 3.0
-# A prestigious client who also scores as a good client is a VIP when the two are this close: the
-# risks of seed 000 (informal processes, the owner on call, other clients paying for the priority)
-# matter more than the comfort of a good client, and the VIP advice never drops the client.
-VIP_OVER_MVC = 2.0
+# A client who scores as a good client is a VIP when the VIP evidence is not thin and reaches this
+# share of the good-client evidence: the risks of seed 000 (informal processes, the owner on call,
+# other clients paying for the priority) matter more than the comfort of a good client, and the
+# VIP advice never drops the client. The card and the chart then name VIP first.
+VIP_SHARE_OF_MVC = 0.7
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Assessment:
     escalated: bool = False
     legal: bool = False
     pressure: bool = False
+    repeated: bool = False
 
     @property
     def recovery_first(self) -> bool:
@@ -64,9 +66,12 @@ class Assessment:
 
     @property
     def bad_day_caveat(self) -> bool:
-        """Thin evidence or a first occurrence: suggest watching for a repeat before acting. Never
-        once the harm is done (a review posted, a lawyer's letter): that is no bad day."""
-        return (self.thin or self.first_time) and not self.good_client and not self.escalated
+        """A first occurrence, or thin evidence of something that has not happened before: suggest
+        watching for a repeat before acting. Never once the harm is done (a review posted, a
+        lawyer's letter): that is no bad day."""
+        if self.good_client or self.escalated:
+            return False
+        return self.first_time or (self.thin and not self.repeated)
 
     def ranked(self) -> list[str]:
         """Profiles with some evidence, as the card names them: main, then second, then by score."""
@@ -121,7 +126,7 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
     # Ties go to the profile listed first, problem profiles before mvc.
     ranked = sorted(PROFILES, key=lambda p: (-scores[p], PROFILES.index(p)))
     main = ranked[0]
-    if main == "mvc" and scores["vip"] > 0 and scores["vip"] >= scores["mvc"] - VIP_OVER_MVC:
+    if main == "mvc" and scores["vip"] >= max(THIN_EVIDENCE, VIP_SHARE_OF_MVC * scores["mvc"]):
         main = "vip"
     top_problem = max(PROBLEM_PROFILES, key=lambda p: (scores[p], -PROFILES.index(p)))
     good_client = main == "mvc" and scores["mvc"] >= scores[top_problem] + 1
@@ -166,4 +171,5 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
         escalated="escalated" in flags,
         legal="legal" in flags,
         pressure="pressure" in flags,
+        repeated="repeated" in flags,
     )

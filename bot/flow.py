@@ -18,9 +18,19 @@ from .yamlfile import LINE as _LINE, YamlFileError, digest, read_document
 PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
 KINDS = ("single", "multi", "text", "number", "money")
 # What an answer can say beyond evidence: the user's error (own, shared), a first occurrence (for a
-# long-standing good client: new behaviour), a habit; the dispute already escalated (a review
+# long-standing good client: new behaviour), a repeat (often: a habit); the dispute already escalated (a review
 # posted, a lawyer's letter...), a legal dispute, a threat used as pressure.
-FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring", "escalated", "legal", "pressure")
+FLAGS = (
+    "own_error",
+    "shared_error",
+    "first_time",
+    "new_behaviour",
+    "recurring",
+    "repeated",
+    "escalated",
+    "legal",
+    "pressure",
+)
 END = "end"
 # Questions the scripts and the case book read by id; a flow must have them.
 REQUIRED_IDS = ("alias", "price", "who")

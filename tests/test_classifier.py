@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from stories import STORIES, Story
 
 from bot.classifier import PROBLEM_PROFILES, Assessment, classify
 from bot.flow import PROFILES
@@ -18,327 +19,14 @@ from bot.flow import PROFILES
 from helpers import FLOW
 
 
-def scenario(sid: str, main: str, secondary: str | None = None, **answers):
-    return pytest.param(answers, main, secondary, id=sid)
+def _param(s: Story):
+    return pytest.param(s.answers, s.main, s.secondary, id=s.id)
 
 
-PROBLEM_SCENARIOS = [
-    # -- gratis: free or almost free work, treated as worthless or contested as if premium -------
-    scenario("gratis/free-website-then-disputes-every-detail", "gratis", payment="free", free_attitude="demands"),
-    # Free work brings nothing in, so taking it for granted and losing sleep over it is a drain too.
-    scenario(
-        "gratis/free-consultation-taken-for-granted",
-        "gratis",
-        "lvc",
-        payment="free",
-        free_attitude="takes_for_granted",
-        feelings=["nights"],
-    ),
-    scenario(
-        "gratis/big-discount-judged-as-if-premium",
-        "gratis",
-        payment="below_price",
-        free_attitude="demands",
-        balance="even",
-    ),
-    scenario(
-        "gratis/free-trial-that-never-ends",
-        "gratis",
-        payment="free",
-        free_attitude="takes_for_granted",
-        behaviours=["rude"],
-        pattern="often",
-    ),
-    # -- incontentabile: calls back at once, wants discounts even for their own error -------------
-    scenario(
-        "incontentabile/calls-back-and-wants-discount-for-own-wrong-order",
-        "incontentabile",
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "discount_demands"],
-        concessions="none_yet",
-        origin="their_error",
-    ),
-    scenario(
-        "incontentabile/discount-after-their-mistake-and-rude",
-        "incontentabile",
-        payment="full",
-        balance="even",
-        behaviours=["discount_demands", "rude"],
-        concessions="none_yet",
-        origin="their_error",
-    ),
-    scenario(
-        "incontentabile/everything-at-once-and-draining",
-        "incontentabile",
-        payment="full",
-        balance="drains",
-        behaviours=["calls_back", "discount_demands", "rude"],
-        concessions="none_yet",
-        origin="their_error",
-        pattern="often",
-    ),
-    scenario(
-        "incontentabile/harsh-complaint-settles-only-for-big-concessions",
-        "incontentabile",
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "offended"],
-        conflict=["fair_complaint"],
-        settle="only_big_concessions",
-        concessions="none_yet",
-        origin="their_error",
-    ),
-    scenario(
-        "incontentabile/impatient-and-keeps-me-up-at-night",
-        "incontentabile",
-        "lvc",
-        payment="full",
-        balance="drains",
-        behaviours=["calls_back", "rude"],
-        origin="no_error",
-        feelings=["nights"],
-    ),
-    # -- distruttivo: offended, no will to settle, shows how they can harm you -------------------
-    scenario(
-        "distruttivo/bad-reviews-posted-and-no-will-to-settle",
-        "distruttivo",
-        payment="full",
-        balance="even",
-        behaviours=["threats"],
-        conflict=["review_posted"],
-        settle="no_will",
-        feelings=["afraid"],
-    ),
-    scenario(
-        "distruttivo/offended-threatens-and-refuses-any-deal",
-        "distruttivo",
-        payment="full",
-        balance="even",
-        behaviours=["offended"],
-        conflict=["review_threatened"],
-        settle="no_will",
-    ),
-    scenario(
-        "distruttivo/our-mistake-then-offensive-reviews",
-        "distruttivo",
-        payment="full",
-        balance="even",
-        behaviours=["offended"],
-        conflict=["review_posted"],
-        settle="no_will",
-        origin="our_error",
-    ),
-    scenario(
-        "distruttivo/hostile-rude-and-attacking-in-public",
-        "distruttivo",
-        payment="full",
-        balance="drains",
-        behaviours=["rude", "threats", "offended"],
-        conflict=["review_posted"],
-        settle="only_big_concessions",
-        concessions="none_yet",
-    ),
-    # -- vip: prestige or influence, special attentions, lawyers -------------------------------
-    scenario(
-        "vip/well-known-name-with-special-attentions-and-lawyers",
-        "vip",
-        payment="full",
-        balance="even",
-        prestige="very",
-        vip_signals=["special_attentions", "influential_lawyers"],
-    ),
-    scenario(
-        "vip/influential-expects-to-jump-the-queue",
-        "vip",
-        payment="full",
-        balance="worth_it",
-        behaviours=["calls_back"],
-        prestige="very",
-        vip_signals=["special_attentions", "jumps_queue"],
-    ),
-    scenario(
-        "vip/somewhat-known-but-every-vip-signal",
-        "vip",
-        payment="full",
-        balance="even",
-        prestige="somewhat",
-        vip_signals=["special_attentions", "influential_lawyers", "jumps_queue"],
-    ),
-    scenario(
-        "vip/very-powerful-and-i-fear-for-my-reputation",
-        "vip",
-        payment="full",
-        balance="even",
-        prestige="very",
-        vip_signals=["none"],
-        feelings=["afraid"],
-    ),
-    # A VIP usually also pays well and values the work, like an MVC: prestige decides (DOMAIN.md).
-    scenario(
-        "vip/prestigious-pays-well-values-the-work-and-i-like-them",
-        "vip",
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work"],
-        prestige="very",
-        vip_signals=["special_attentions"],
-        feelings=["glad"],
-    ),
-    # -- lvc: pays little, asks far more; exceptions, nights, better served elsewhere ------------
-    scenario(
-        "lvc/discounted-always-asks-exceptions-another-firm-would-serve-better",
-        "lvc",
-        payment="below_price",
-        free_attitude="grateful",
-        balance="drains",
-        behaviours=["exceptions"],
-        concessions="none_yet",
-        feelings=["nights", "better_elsewhere"],
-    ),
-    scenario(
-        "lvc/pays-list-price-for-a-tiny-job-but-takes-far-more",
-        "lvc",
-        payment="full",
-        balance="drains",
-        behaviours=["exceptions"],
-        concessions="none_yet",
-        feelings=["better_elsewhere"],
-    ),
-    scenario(
-        "lvc/pays-late-asks-exceptions-sleepless-nights",
-        "lvc",
-        payment="late",
-        owed_since="overdue",
-        balance="drains",
-        behaviours=["exceptions"],
-        concessions="none_yet",
-        feelings=["nights"],
-    ),
-    # A late payer is not free work: the money owed is a payment matter, not a gratis signal.
-    scenario(
-        "lvc/never-pays-drains-and-rude",
-        "lvc",
-        payment="late",
-        owed_since="reminded",
-        balance="drains",
-        behaviours=["rude"],
-    ),
-    scenario(
-        "lvc/discounted-takes-it-for-granted-and-drains",
-        "lvc",
-        payment="below_price",
-        free_attitude="takes_for_granted",
-        balance="drains",
-        behaviours=["exceptions"],
-        concessions="none_yet",
-        feelings=["better_elsewhere"],
-    ),
-]
-
-MIXED_SCENARIOS = [
-    scenario(
-        "mixed/vip-turned-destructive",
-        "distruttivo",
-        "vip",
-        payment="full",
-        balance="even",
-        behaviours=["threats"],
-        conflict=["review_posted"],
-        settle="no_will",
-        prestige="very",
-        vip_signals=["special_attentions", "influential_lawyers"],
-        feelings=["afraid"],
-    ),
-    scenario(
-        "mixed/free-client-who-is-also-never-satisfied",
-        "gratis",
-        "incontentabile",
-        payment="free",
-        free_attitude="demands",
-        behaviours=["calls_back", "discount_demands"],
-        concessions="none_yet",
-    ),
-    scenario(
-        "mixed/never-satisfied-and-not-worth-the-time",
-        "incontentabile",
-        "lvc",
-        payment="full",
-        balance="drains",
-        behaviours=["calls_back", "rude"],
-        origin="no_error",
-        feelings=["nights"],
-    ),
-    scenario(
-        "mixed/destructive-and-never-satisfied",
-        "distruttivo",
-        "incontentabile",
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "discount_demands", "threats"],
-        conflict=["review_posted"],
-        settle="no_will",
-        origin="their_error",
-    ),
-]
-
-GOOD_CLIENT_SCENARIOS = [
-    scenario(
-        "mvc/pays-full-brings-more-values-the-work",
-        "mvc",
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work"],
-        feelings=["glad"],
-    ),
-    # An occasional exception from a client who values the work and pays is care, not an LVC alarm.
-    scenario(
-        "mvc/asks-an-exception-now-and-then-but-values-the-work",
-        "mvc",
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work", "exceptions"],
-        concessions="none_yet",
-        feelings=["glad"],
-    ),
-    scenario(
-        "mvc/our-mistake-with-a-loyal-client",
-        "mvc",
-        payment="full",
-        balance="even",
-        behaviours=["values_work"],
-        origin="our_error",
-    ),
-    scenario(
-        "mvc/discounted-but-grateful-and-worth-it",
-        "mvc",
-        payment="below_price",
-        free_attitude="grateful",
-        balance="worth_it",
-        behaviours=["values_work"],
-        feelings=["glad"],
-    ),
-    scenario(
-        "mvc/a-harsh-but-fair-complaint-and-willing-to-settle",
-        "mvc",
-        payment="full",
-        balance="worth_it",
-        behaviours=["offended", "values_work"],
-        conflict=["fair_complaint"],
-        settle="willing",
-        feelings=["glad"],
-    ),
-    scenario(
-        "mvc/somewhat-known-and-a-pleasure-to-work-with",
-        "mvc",
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work"],
-        prestige="somewhat",
-        vip_signals=["special_attentions"],
-        feelings=["glad"],
-    ),
-]
+# One story table (tests/stories.py) for the classifier and the router, split by what it shows.
+PROBLEM_SCENARIOS = [_param(s) for s in STORIES if s.main != "mvc" and s.secondary is None]
+MIXED_SCENARIOS = [_param(s) for s in STORIES if s.secondary is not None]
+GOOD_CLIENT_SCENARIOS = [_param(s) for s in STORIES if s.main == "mvc"]
 
 
 def _option_weight(qid: str, value, profile: str) -> float:
@@ -382,8 +70,8 @@ def test_good_clients_are_mvc_and_get_no_exit_scripts(assess, renderer, answers,
     assert not a.bad_day_caveat
     offered = [s.id for s in renderer.scripts_for(a, final)]
     assert not any(s.exit for s in renderer.scripts_for(a, final))
-    assert "check_in" in offered
-    assert offered[0] == ("recupero" if a.own_error else "check_in")
+    assert offered, "a good client always gets a message"
+    assert offered[0] == ("recupero" if a.own_error else "attesa" if a.new_behaviour else offered[0])
 
 
 def test_every_profile_is_reachable_by_a_full_questionnaire(assess):
@@ -416,11 +104,52 @@ def test_a_first_occurrence_gives_the_bad_day_caveat(assess):
     assert a.bad_day_caveat
 
 
-def test_thin_evidence_gives_the_bad_day_caveat(assess):
-    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "pattern": "few"})
+def test_thin_evidence_of_something_new_gives_the_bad_day_caveat(assess):
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "pattern": "no_problem"})
     assert a.main == "incontentabile"
     assert a.thin and not a.first_time
     assert a.bad_day_caveat
+
+
+def test_thin_evidence_of_a_repeated_behaviour_is_no_bad_day(assess):
+    """How often the trouble happened decides: two or three times is no bad day, however thin."""
+    a, _ = assess({"payment": "full", "balance": "even", "behaviours": ["rude"], "pattern": "few"})
+    assert a.thin and a.repeated and not a.first_time
+    assert not a.bad_day_caveat
+
+
+def test_harm_already_done_is_never_a_bad_day(assess):
+    """Ten days of public attacks answered as "the first time" are no bad day."""
+    a, _ = assess(
+        {
+            "payment": "full",
+            "balance": "even",
+            "behaviours": ["offended"],
+            "conflict": ["review_posted", "public_posts"],
+            "settle": "willing",
+            "pattern": "first",
+        }
+    )
+    assert a.first_time and a.escalated
+    assert not a.bad_day_caveat
+
+
+def test_a_vip_close_to_a_good_client_is_a_vip_named_first_on_the_card_and_chart(assess):
+    a, _ = assess(
+        {
+            "payment": "full",
+            "balance": "worth_it",
+            "behaviours": ["values_work", "invests"],
+            "pattern": "no_problem",
+            "prestige": "very",
+            "vip_signals": ["special_attentions"],
+            "attention": None,
+            "feelings": ["glad"],
+        }
+    )
+    assert a.scores["mvc"] > a.scores["vip"]
+    assert a.main == "vip" and not a.good_client
+    assert a.ranked()[0] == "vip"
 
 
 def test_thin_evidence_on_a_first_occurrence_gives_the_caveat_too(assess):

@@ -1,0 +1,640 @@
+"""The story suite: realistic situations, each answered as an honest user would, with what the bot
+must conclude (main profile, strong second profile, flags) and the neighbouring answers an honest
+user might pick instead, which must not change the main profile or the flags.
+
+One table for the classifier's tests and the router's. Stories are situations, written from the
+seeds and from real-looking cases, never tuned to one answer path: questions a story does not
+mention take the NEUTRAL answer of conftest (an ongoing relationship, nothing special), and each
+variant changes one or two answers to the option next door.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DROP = ...
+# The flags a story states; the router derives `bad_day` and `good_client` from the assessment.
+SHOWN_FLAGS = (
+    "own_error",
+    "shared_error",
+    "first_time",
+    "new_behaviour",
+    "recurring",
+    "escalated",
+    "legal",
+    "pressure",
+    "bad_day",
+    "good_client",
+)
+
+
+@dataclass(frozen=True)
+class Story:
+    """One situation: the answers, what the bot must conclude, and the neighbouring answers."""
+
+    id: str
+    situation: str
+    main: str
+    secondary: str | None
+    flags: tuple[str, ...]
+    answers: dict[str, Any]
+    variants: tuple[dict[str, Any], ...] = field(default=())
+
+    def variant_answers(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each variant as full answers, named by what it changes (DROP takes an answer away: the
+        neighbouring option leaves that follow-up off the branch)."""
+        out = []
+        for change in self.variants:
+            name = ",".join(f"{k}={v}" for k, v in change.items() if v is not DROP)
+            answers = {k: v for k, v in {**self.answers, **change}.items() if v is not DROP}
+            out.append((name, answers))
+        return out
+
+
+def story(
+    sid: str,
+    situation: str,
+    main: str,
+    secondary: str | None,
+    flags: list[str],
+    *variants: dict[str, Any],
+    **answers: Any,
+) -> Story:
+    return Story(sid, situation, main, secondary, tuple(sorted(flags)), answers, tuple(variants))
+
+
+# The table reads one story per block: id, situation, main, second, flags, variants, then answers.
+# fmt: off
+STORIES: tuple[Story, ...] = (
+    # -- gratis: free or cut-price work, treated as worthless or judged as if premium ----------------
+    story(
+        "gratis/free-website-for-a-friend-who-disputes-every-pixel",
+        "Sito gratis per un amico di famiglia, a metà: contesta ogni dettaglio, sempre.",
+        "gratis", None, ["recurring"],
+        {"free_attitude": "devalues"},
+        {"pattern": "few", "behaviours": ["rude", "free_extras"], "concessions": "once"},
+        relationship="one_off_in_progress", trade="professional", payment="free", free_attitude="demands",
+        price="1500", behaviours=["rude"], pattern="often",
+    ),
+    story(
+        "gratis/free-consultations-taken-for-granted",
+        "Consulenze gratuite promesse a un conoscente, non ancora cominciate; le dà per scontate.",
+        "gratis", None, [],
+        {"feelings": ["none"]},
+        {"free_attitude": "devalues"},
+        relationship="one_off_not_started", trade="professional", payment="free",
+        free_attitude="takes_for_granted", price="90 all'ora", feelings=["nights"],
+    ),
+    story(
+        "gratis/old-discount-judged-as-premium",
+        "Canone scontato da anni; giudica ogni consegna come se pagasse il massimo.",
+        "gratis", "lvc", ["recurring"],
+        {"balance": "even"},
+        {"free_attitude": "devalues"},
+        payment="below_price", free_attitude="demands", price="400 al mese", balance="drains", pattern="often",
+    ),
+    story(
+        "gratis/free-trial-then-free-extras",
+        "Prova gratuita finita e consegnata; continua a chiedere extra gratis.",
+        "gratis", None, [],
+        {"concessions": "once"},
+        {"free_attitude": "devalues"},
+        relationship="one_off_finished", payment="free", free_attitude="takes_for_granted",
+        behaviours=["free_extras"], concessions="several",
+    ),
+    story(
+        "gratis/free-work-and-a-first-outburst",
+        "Lavoro gratuito per un artigiano amico, in corso; primo scatto di un cliente recente.",
+        "gratis", None, ["bad_day", "first_time"],
+        {"free_attitude": "devalues"},
+        relationship="one_off_in_progress", trade="craft", payment="free", free_attitude="demands",
+        behaviours=["rude"], pattern="first",
+    ),
+    story(
+        "gratis/owes-2400-and-calls-the-price-a-fortune",
+        "Deve 2.400 € già sollecitati e dice «per due moduli chiedi un patrimonio».",
+        "gratis", "lvc", [],
+        {"balance": "even"},
+        {"owed_since": "overdue"},
+        {"free_attitude": "demands"},
+        relationship="one_off_finished", payment="late", owed="2400", owed_since="reminded",
+        free_attitude="devalues", balance="drains",
+    ),
+    story(
+        "gratis/pays-at-120-days-after-a-free-set-up",
+        "Ha avuto l'impianto gratis, paga a 120 giorni e contesta ogni riga: «mio nipote lo farebbe gratis».",
+        "gratis", "incontentabile", ["recurring"],
+        {"pattern": "few"},
+        {"free_attitude": "demands"},
+        {"behaviours": ["rude"], "concessions": DROP},
+        payment="late", owed="1800", owed_since="reminded", free_attitude="devalues", balance="even",
+        behaviours=["discount_demands"], concessions="several", pattern="often",
+    ),
+    story(
+        "gratis/discounted-and-demanding-as-if-top-price",
+        "Tariffa di favore, ma pretende come se pagasse il massimo e chiede extra.",
+        "gratis", None, [],
+        {"behaviours": ["free_extras"]},
+        {"balance": "drains"},
+        payment="below_price", free_attitude="demands", price="60 all'ora", balance="even",
+        behaviours=["rude", "free_extras"], concessions="once",
+    ),
+    story(
+        "gratis/old-rate-taken-for-granted",
+        "Vecchia tariffa mai aggiornata; la dà per scontata e mi tiene sveglio la notte.",
+        "gratis", "lvc", [],
+        {"feelings": ["none"]},
+        {"free_attitude": "devalues"},
+        payment="below_price", free_attitude="takes_for_granted", price="300 al mese", balance="drains",
+        feelings=["nights"],
+    ),
+    story(
+        "gratis/commission-client-who-wants-everything-free",
+        "Agenzia a provvigione: il venditore non paga nulla finché non si vende e pretende servizi extra.",
+        "gratis", None, [],
+        {"free_attitude": "devalues"},
+        {"behaviours": ["free_extras", "rude"]},
+        payment="free", free_attitude="demands", price="3%", behaviours=["free_extras"], concessions="once",
+    ),
+    # -- incontentabile: calls back at once, wants discounts even for their own error -----------------
+    story(
+        "incontentabile/calls-back-and-wants-a-discount",
+        "Richiama dopo pochi minuti e vuole uno sconto per un errore d'ordine suo.",
+        "incontentabile", None, ["recurring"],
+        {"pattern": "few"},
+        {"balance": "drains"},
+        payment="full", balance="even", behaviours=["calls_back", "discount_demands"], concessions="none_yet",
+        concession_offer="uno sconto del 10% su questa fattura", origin="their_error", pattern="often",
+    ),
+    story(
+        "incontentabile/discounts-granted-twice-and-still-rude",
+        "Ho già concesso sconti due volte; continua a chiederne ed è sgarbato.",
+        "incontentabile", "lvc", ["recurring"],
+        {"origin": "their_error"},
+        {"concessions": "once"},
+        payment="full", balance="drains", behaviours=["discount_demands", "rude"], concessions="several",
+        origin="no_error", pattern="often",
+    ),
+    story(
+        "incontentabile/mother-of-the-bride-calls-every-hour",
+        "Fotografo di matrimonio: la madre della sposa chiama ogni ora e non è mai contenta.",
+        "incontentabile", None, ["recurring"],
+        {"pattern": "few", "behaviours": ["calls_back", "rude", "exceptions"], "concessions": "once"},
+        {"balance": "drains"},
+        relationship="one_off_in_progress", trade="retail", payment="full", balance="even",
+        behaviours=["calls_back", "rude"], origin="no_error", pattern="often",
+    ),
+    story(
+        "incontentabile/own-wrong-order-and-a-discount",
+        "Ha sbagliato lui l'ordine e ora pretende uno sconto; lavoro consegnato.",
+        "incontentabile", None, [],
+        {"pattern": "often"},
+        {"behaviours": ["discount_demands", "rude"]},
+        relationship="one_off_finished", payment="full", balance="even", behaviours=["discount_demands"],
+        concessions="none_yet", origin="their_error", pattern="few",
+    ),
+    story(
+        "incontentabile/late-payer-never-satisfied",
+        "Paga tardi e, quando paga, si lamenta di tutto; il prezzo non lo contesta.",
+        "incontentabile", None, ["recurring"],
+        {"owed_since": "reminded"},
+        {"pattern": "few"},
+        payment="late", owed="640", owed_since="overdue", free_attitude="neutral", balance="even",
+        behaviours=["calls_back", "rude"], pattern="often",
+    ),
+    story(
+        "incontentabile/restaurant-owner-with-impossible-deadlines",
+        "Ristoratore che vuole il progetto per ieri, brusco, richiama in continuazione.",
+        "incontentabile", None, [],
+        {"pattern": "often"},
+        {"origin": "their_error"},
+        relationship="one_off_in_progress", trade="professional", payment="full", balance="even",
+        behaviours=["rude", "calls_back"], origin="no_error", pattern="few",
+    ),
+    story(
+        "incontentabile/one-rude-call-from-a-new-client",
+        "Cliente nuovo, una telefonata brusca durante i lavori: la prima.",
+        "incontentabile", None, ["bad_day", "first_time"],
+        {"origin": "unsure"},
+        relationship="one_off_in_progress", trade="craft", payment="full", balance="even",
+        behaviours=["rude", "calls_back"], origin="no_error", pattern="first",
+    ),
+    story(
+        "incontentabile/settles-only-with-big-concessions",
+        "Offeso per un ritardo del corriere, accetta di chiudere solo con grosse concessioni.",
+        "incontentabile", None, [],
+        {"pattern": "often"},
+        {"origin": "unsure"},
+        payment="full", balance="even", behaviours=["offended", "discount_demands", "rude"], conflict=["none"],
+        settle="only_big_concessions", concessions="none_yet", origin="external", pattern="few",
+    ),
+    # -- distruttivo: offended, no wish to settle, shows how they can harm ----------------------------
+    story(
+        "distruttivo/threatens-a-review-after-our-mistake",
+        "Dopo un mio errore minaccia una recensione e non vuole sentire ragioni.",
+        "distruttivo", None, ["escalated", "own_error", "pressure"],
+        {"pattern": "first"},
+        payment="full", balance="even", behaviours=["threats", "offended"], conflict=["review_threatened"],
+        settle="no_will", origin="our_error", pattern="few",
+    ),
+    story(
+        "distruttivo/review-posted-and-no-will-to-settle",
+        "Ha pubblicato una recensione offensiva e non vuole accordi.",
+        "distruttivo", None, ["escalated", "pressure"],
+        {"pattern": "often"},
+        {"conflict": ["review_posted", "review_threatened"]},
+        payment="full", balance="even", behaviours=["offended", "threats"], conflict=["review_posted"],
+        settle="no_will", origin="no_error", pattern="few",
+    ),
+    story(
+        "distruttivo/ten-days-of-public-attacks-called-the-first-time",
+        "Da dieci giorni mi attacca su Google e sui social; l'utente risponde «è la prima volta».",
+        "distruttivo", None, ["escalated", "first_time"],
+        {"pattern": "few"},
+        {"conflict": ["review_posted"]},
+        payment="full", balance="even", behaviours=["offended"], conflict=["review_posted", "public_posts"],
+        settle="no_will", origin="no_error", pattern="first",
+    ),
+    story(
+        "distruttivo/lawyer-letter-and-damages-after-our-error",
+        "Un mio errore su un mobile antico: lettera dell'avvocato e richiesta di risarcimento.",
+        "distruttivo", None, ["escalated", "legal", "own_error"],
+        {"settle": "only_big_concessions", "concessions": "none_yet"},
+        {"pattern": "first"},
+        relationship="one_off_finished", payment="full", balance="even", behaviours=["legal", "offended"],
+        conflict=["lawyer_letter", "damages"], settle="willing", origin="our_error", pattern="few",
+    ),
+    story(
+        "distruttivo/writes-to-my-clients",
+        "Ha scritto ai miei clienti per screditarmi e insulta me e chi lavora con me.",
+        "distruttivo", None, ["escalated"],
+        {"pattern": "often"},
+        {"behaviours": ["offended"]},
+        payment="full", balance="even", behaviours=["offended", "insults_staff"], conflict=["writes_to_clients"],
+        settle="no_will", origin="no_error", pattern="few",
+    ),
+    story(
+        "distruttivo/complaint-to-the-professional-order",
+        "Cliente di uno studio: esposto all'ordine professionale dopo una parcella contestata.",
+        "distruttivo", None, ["escalated", "legal"],
+        {"settle": "only_big_concessions", "concessions": "none_yet"},
+        {"origin": "unsure"},
+        relationship="mandate", payment="full", balance="even", behaviours=["legal", "offended"],
+        conflict=["formal_complaint"], settle="no_will", origin="no_error", pattern="few",
+    ),
+    story(
+        "distruttivo/threatens-to-sue-over-work-that-went-well",
+        "Il lavoro è andato bene, ma minaccia causa e recensioni per non pagare l'ultima rata.",
+        "distruttivo", None, ["legal", "pressure"],
+        {"settle": "no_will", "concessions": DROP},
+        {"pattern": "often"},
+        payment="full", balance="even", behaviours=["legal", "threats"], conflict=["sue_threat", "review_threatened"],
+        settle="only_big_concessions", concessions="none_yet", origin="no_error", pattern="few",
+    ),
+    story(
+        "distruttivo/shared-error-and-offended",
+        "Errore in parte mio e in parte suo; si è offeso ma la critica ha qualche fondamento.",
+        "distruttivo", None, ["pressure", "shared_error"],
+        {"pattern": "often"},
+        payment="full", balance="even", behaviours=["offended", "threats"], conflict=["fair_complaint"],
+        settle="willing", origin="shared_error", pattern="few",
+    ),
+    story(
+        "distruttivo/owes-money-and-posted-a-review",
+        "Deve 900 € scaduti e ha pubblicato una recensione falsa; ne minaccia altre.",
+        "distruttivo", None, ["escalated", "pressure"],
+        {"owed_since": "reminded"},
+        {"conflict": ["review_posted"]},
+        payment="late", owed="900", owed_since="overdue", free_attitude="neutral", balance="even",
+        behaviours=["threats", "offended"], conflict=["review_posted", "review_threatened"], settle="no_will",
+        origin="no_error", pattern="few",
+    ),
+    story(
+        "distruttivo/first-threat-from-a-recent-client",
+        "Cliente recente, prima minaccia di una recensione, ma sembra disposto a parlarne.",
+        "distruttivo", None, ["bad_day", "first_time", "pressure"],
+        {"behaviours": ["threats", "rude"]},
+        payment="full", balance="even", behaviours=["threats"], conflict=["review_threatened"],
+        settle="willing", origin="no_error", pattern="first",
+    ),
+    story(
+        "distruttivo/hostile-and-wants-to-harm",
+        "Ostile, insulta e dice chiaro che vuole danneggiarmi; per ora solo parole.",
+        "distruttivo", None, ["escalated", "pressure"],
+        {"pattern": "often"},
+        {"origin": "unsure"},
+        payment="full", balance="even", behaviours=["threats", "offended", "insults_staff"], conflict=["none"],
+        settle="no_will", origin="no_error", pattern="few",
+    ),
+    # -- vip: prestige and influence, attentions others don't get -------------------------------------
+    story(
+        "vip/prestigious-client-followed-at-any-hour",
+        "Cliente prestigioso che seguo io a ogni ora; modifiche su WhatsApp e su un quaderno; "
+        "gli altri clienti si lamentano.",
+        "vip", None, [],
+        {"balance": "even"},
+        {"vip_signals": ["owner_only", "informal"]},
+        {"feelings": ["none"]},
+        payment="full", balance="worth_it", behaviours=["values_work", "invests"], pattern="no_problem",
+        prestige="very", vip_signals=["owner_only", "informal", "others_pay"], feelings=["glad"],
+    ),
+    story(
+        "vip/notary-who-jumps-the-queue",
+        "Notaio noto in città: vuole passare davanti a tutti e ha attenzioni che gli altri non hanno.",
+        "vip", None, [],
+        {"behaviours": ["calls_back", "rude"]},
+        {"balance": "drains"},
+        payment="full", balance="even", behaviours=["calls_back"], prestige="very",
+        vip_signals=["jumps_queue", "special_attentions"], attention="un aggiornamento scritto a ogni consegna",
+        pattern="few",
+    ),
+    story(
+        "vip/influential-with-lawyers-and-attentions",
+        "Imprenditore influente, con avvocati di peso; gli riservo attenzioni speciali.",
+        "vip", None, [],
+        {"prestige": "somewhat"},
+        {"vip_signals": ["special_attentions"]},
+        payment="full", balance="worth_it", behaviours=["values_work"], pattern="no_problem", prestige="very",
+        vip_signals=["special_attentions", "influential_lawyers"],
+    ),
+    story(
+        "vip/polite-vip-who-writes-every-week",
+        "Cliente molto noto, cortese, scrive ogni settimana; me ne occupo solo io.",
+        "vip", None, [],
+        {"vip_signals": ["owner_only", "special_attentions"]},
+        {"behaviours": ["values_work"]},
+        payment="full", balance="worth_it", behaviours=["values_work", "follows_advice"], pattern="no_problem",
+        prestige="very", vip_signals=["owner_only"], feelings=["glad"],
+    ),
+    story(
+        "vip/famous-chef-with-informal-deals",
+        "Chef conosciuto: accordi al telefono fuori procedura, precedenza che rallenta gli altri.",
+        "vip", None, [],
+        {"prestige": "very"},
+        {"vip_signals": ["informal", "others_pay"]},
+        payment="full", balance="even", prestige="somewhat",
+        vip_signals=["informal", "others_pay", "special_attentions"],
+    ),
+    story(
+        "vip/vip-and-good-client-in-a-tie",
+        "Cliente importante che apprezza il lavoro e porta altri clienti; attenzioni riservate solo a lui.",
+        "vip", None, [],
+        {"feelings": ["none"]},
+        {"behaviours": ["values_work", "invests", "follows_advice"]},
+        payment="full", balance="worth_it", behaviours=["values_work", "invests"], pattern="no_problem",
+        prestige="very", vip_signals=["special_attentions"], feelings=["glad"],
+    ),
+    story(
+        "vip/local-politician-nothing-special",
+        "Politico locale, nessuna attenzione particolare, nessun problema concreto.",
+        "vip", None, [],
+        {"balance": "worth_it"},
+        payment="full", balance="even", prestige="very", vip_signals=["none"], origin="no_problem_yet",
+        pattern="no_problem",
+    ),
+    story(
+        "vip/owner-on-call-and-queue-jumping",
+        "Cliente influente che pretende precedenza e che seguo io a ogni ora, anche di notte.",
+        "vip", None, [],
+        {"feelings": ["nights"]},
+        {"vip_signals": ["owner_only", "jumps_queue", "informal"]},
+        payment="full", balance="even", behaviours=["calls_back"], pattern="few", prestige="very",
+        vip_signals=["owner_only", "jumps_queue"],
+    ),
+    # -- lvc: pays little, asks much more; exceptions, nights, better elsewhere ------------------------
+    story(
+        "lvc/exceptions-nights-and-better-elsewhere",
+        "«Puoi fare un'eccezione per me?» ogni settimana; ci penso di notte; un'altra attività lo servirebbe meglio.",
+        "lvc", None, ["recurring"],
+        {"pattern": "few"},
+        {"feelings": ["better_elsewhere"]},
+        payment="full", balance="drains", behaviours=["exceptions"], concessions="several",
+        feelings=["nights", "better_elsewhere"], pattern="often",
+    ),
+    story(
+        "lvc/small-fee-hours-of-calls",
+        "Piccolo canone mensile, ore di telefonate e richieste fuori contratto.",
+        "lvc", None, [],
+        {"behaviours": ["free_extras", "exceptions"]},
+        {"concessions": "once"},
+        payment="full", balance="drains", behaviours=["free_extras"], concessions="several",
+        notice="with_notice", notice_period="30 giorni",
+    ),
+    story(
+        "lvc/prepaid-package-used-up-and-more-asked",
+        "Pacchetto di sedute esaurito: chiede sedute extra gratis ed eccezioni sugli orari.",
+        "lvc", None, [],
+        {"prepaid_state": "expired"},
+        {"behaviours": ["exceptions"]},
+        relationship="prepaid", prepaid_state="used_up", payment="full", balance="drains",
+        behaviours=["free_extras", "exceptions"], concessions="several",
+    ),
+    story(
+        "lvc/old-rate-grateful-but-draining",
+        "Vecchia tariffa, ringrazia sempre, ma chiede eccezioni e assorbe molto tempo.",
+        "lvc", None, [],
+        {"pattern": "often"},
+        {"feelings": ["nights"]},
+        payment="below_price", free_attitude="grateful", price="35 all'ora", balance="drains",
+        behaviours=["exceptions"], concessions="once", pattern="few",
+    ),
+    story(
+        "lvc/late-payer-who-drains",
+        "Fattura non ancora scaduta, ma ogni mese chiede eccezioni e mi tiene sveglio.",
+        "lvc", None, [],
+        {"feelings": ["nights", "better_elsewhere"]},
+        {"owed_since": "overdue"},
+        payment="late", owed="300", owed_since="not_due", free_attitude="neutral", balance="drains",
+        behaviours=["exceptions"], concessions="once", feelings=["nights"],
+    ),
+    story(
+        "lvc/better-served-elsewhere",
+        "Nessuno scontro: semplicemente un'altra attività lo servirebbe meglio, e ci penso la sera.",
+        "lvc", None, [],
+        {"balance": "drains"},
+        payment="full", balance="even", feelings=["better_elsewhere", "nights"], origin="no_problem_yet",
+        pattern="few",
+    ),
+    story(
+        "lvc/maintenance-contract-with-endless-extras",
+        "Contratto di manutenzione: chiede interventi extra e eccezioni, paga poco rispetto al tempo.",
+        "lvc", None, ["recurring"],
+        {"pattern": "few"},
+        {"notice": "no_notice", "notice_period": DROP},
+        payment="full", balance="drains", behaviours=["free_extras", "exceptions"], concessions="several",
+        pattern="often", notice="with_notice", notice_period="3 mesi",
+    ),
+    story(
+        "lvc/warranty-abuse",
+        "Caldaia in garanzia: chiama per ogni cosa fuori garanzia e pretende eccezioni.",
+        "lvc", None, ["recurring"],
+        {"pattern": "few"},
+        {"behaviours": ["exceptions"]},
+        relationship="warranty", payment="full", balance="drains", behaviours=["free_extras", "exceptions"],
+        concessions="once", pattern="often",
+    ),
+    story(
+        "lvc/tiny-client-first-exception",
+        "Piccolo cliente recente, prima richiesta di eccezione; mi costa più di quanto paga.",
+        "lvc", None, ["bad_day", "first_time"],
+        {"feelings": ["nights"]},
+        payment="full", balance="drains", behaviours=["exceptions"], concessions="none_yet", pattern="first",
+    ),
+    # -- mvc: values the work, invests, a good client -------------------------------------------------
+    story(
+        "mvc/long-time-client-who-refers-others",
+        "Cliente da anni: apprezza il lavoro, segue i consigli e mi manda altri clienti.",
+        "mvc", None, ["good_client"],
+        {"balance": "even"},
+        {"pattern": "few", "behaviours": ["values_work", "invests", "follows_advice", "exceptions"],
+         "concessions": "once"},
+        payment="full", balance="worth_it", behaviours=["values_work", "invests", "follows_advice"],
+        feelings=["glad"], pattern="no_problem", origin="no_problem_yet",
+    ),
+    story(
+        "mvc/good-client-first-outburst",
+        "Ottimo cliente da anni, per la prima volta alza la voce al telefono.",
+        "mvc", None, ["bad_day", "first_time", "good_client", "new_behaviour"],
+        {"behaviours": ["values_work", "rude", "calls_back"]},
+        payment="full", balance="worth_it", behaviours=["values_work", "rude"], pattern="first_new",
+        feelings=["glad"],
+    ),
+    story(
+        "mvc/good-client-supplier-delay",
+        "Buon cliente, un fornitore ha consegnato in ritardo: il problema non l'ho causato io.",
+        "mvc", None, ["good_client"],
+        {"pattern": "first_new"},
+        {"feelings": ["none"]},
+        payment="full", balance="worth_it", behaviours=["values_work"], origin="external", pattern="no_problem",
+        feelings=["glad"],
+    ),
+    story(
+        "mvc/good-client-our-error",
+        "Cliente fedele, un mio errore sulla consegna: è la prima volta che si lamenta.",
+        "mvc", None, ["bad_day", "first_time", "good_client", "new_behaviour", "own_error"],
+        {"feelings": ["none"]},
+        payment="full", balance="worth_it", behaviours=["values_work", "follows_advice"], origin="our_error",
+        pattern="first_new", feelings=["glad"],
+    ),
+    story(
+        "mvc/occasional-holiday-meeting",
+        "Paga bene e apprezza; ogni tanto chiede un incontro in un giorno festivo.",
+        "mvc", None, ["good_client"],
+        {"balance": "even"},
+        {"concessions": "none_yet"},
+        payment="full", balance="worth_it", behaviours=["exceptions", "values_work", "invests"], concessions="once",
+        pattern="few", feelings=["glad"],
+    ),
+    story(
+        "mvc/polite-frequent-writer",
+        "Scrive spesso, sempre con garbo, e segue i consigli: nessun problema.",
+        "mvc", None, ["good_client"],
+        {"balance": "even"},
+        {"feelings": ["none"]},
+        payment="full", balance="worth_it", behaviours=["values_work", "follows_advice"], pattern="no_problem",
+        feelings=["glad"], origin="no_problem_yet",
+    ),
+    story(
+        "mvc/calls-daily-with-a-fourth-hotel",
+        "Chiama ogni giorno e mi ha appena proposto il quarto albergo: ottimo cliente.",
+        "mvc", None, ["good_client"],
+        {"behaviours": ["invests", "values_work"]},
+        {"pattern": "few"},
+        payment="full", balance="worth_it", behaviours=["invests", "calls_back", "values_work"],
+        pattern="no_problem", feelings=["glad"],
+    ),
+    story(
+        "mvc/discount-client-who-appreciates",
+        "Tariffa ridotta concordata, ma apprezza, segue i consigli e porta nuovi progetti.",
+        "mvc", None, ["good_client"],
+        {"feelings": ["none"]},
+        payment="below_price", free_attitude="grateful", price="900", balance="worth_it",
+        behaviours=["values_work", "invests", "follows_advice"], pattern="no_problem", feelings=["glad"],
+    ),
+    # -- mixed: a main profile and a strong second one ------------------------------------------------
+    story(
+        "mixed/free-and-never-satisfied",
+        "Lavoro gratuito e in più richiama di continuo e vuole sconti sul poco che paga d'extra.",
+        "gratis", "incontentabile", ["recurring"],
+        {"pattern": "few"},
+        payment="free", free_attitude="demands", behaviours=["calls_back", "discount_demands"],
+        concessions="none_yet", pattern="often",
+    ),
+    story(
+        "mixed/vip-turned-destructive",
+        "Cliente influente con avvocati di peso: dopo una lite manda la lettera di un avvocato.",
+        "distruttivo", "vip", ["escalated", "legal", "pressure"],
+        {"vip_signals": ["influential_lawyers", "special_attentions"]},
+        payment="full", balance="even", behaviours=["threats", "legal"], conflict=["lawyer_letter"],
+        settle="no_will", origin="no_error", prestige="very", vip_signals=["influential_lawyers"],
+    ),
+    story(
+        "mixed/owes-money-and-threatens-a-review",
+        "Deve 640 € scaduti e minaccia una recensione se non gli faccio uno sconto.",
+        "incontentabile", "distruttivo", ["pressure"],
+        {"owed_since": "reminded"},
+        payment="late", owed="640", owed_since="overdue", free_attitude="neutral", balance="even",
+        behaviours=["threats", "discount_demands"], conflict=["review_threatened"], settle="only_big_concessions",
+        concessions="none_yet",
+    ),
+    story(
+        "mixed/drains-and-never-satisfied",
+        "Paga poco rispetto al tempo che assorbe, richiama subito e vuole sconti ed eccezioni.",
+        "incontentabile", "lvc", ["recurring"],
+        {"pattern": "few"},
+        payment="full", balance="drains", behaviours=["calls_back", "discount_demands", "exceptions"],
+        concessions="several", pattern="often",
+    ),
+    story(
+        "mixed/free-work-and-a-posted-review",
+        "Lavoro regalato, giudicato come premium, e ora una recensione negativa pubblicata.",
+        "distruttivo", "gratis", ["escalated"],
+        {"free_attitude": "devalues"},
+        payment="free", free_attitude="demands", behaviours=["offended"], conflict=["review_posted"],
+        settle="no_will",
+    ),
+    story(
+        "mixed/damages-for-a-small-defect",
+        "Per un piccolo difetto chiede danni tramite avvocato e accetta solo grosse concessioni.",
+        "incontentabile", "distruttivo", ["escalated", "legal"],
+        {"origin": "unsure"},
+        relationship="one_off_finished", payment="full", balance="even",
+        behaviours=["legal", "rude", "discount_demands"],
+        conflict=["damages", "lawyer_letter"], settle="only_big_concessions", concessions="none_yet",
+        origin="no_error",
+    ),
+    story(
+        "mixed/late-payer-with-a-shared-error",
+        "Errore in parte mio sulla fattura; non ha pagato e richiama in continuazione.",
+        "incontentabile", None, ["shared_error"],
+        {"owed_since": "reminded"},
+        payment="late", owed="1.200", owed_since="overdue", free_attitude="neutral", balance="even",
+        behaviours=["calls_back", "rude"], origin="shared_error",
+    ),
+    story(
+        "mixed/lvc-with-vip-airs",
+        "Conosciuto in zona, paga poco, chiede eccezioni e pretende di passare davanti a tutti.",
+        "lvc", "vip", [],
+        {"feelings": ["nights", "better_elsewhere"]},
+        payment="full", balance="drains", behaviours=["exceptions"], concessions="once", prestige="somewhat",
+        vip_signals=["jumps_queue", "owner_only"], feelings=["nights"],
+    ),
+    # -- thin evidence: maybe a bad day ----------------------------------------------------------------
+    story(
+        "caveat/thin-evidence-a-bit-rude",
+        "Un po' brusco una volta, niente di più: troppo poco per giudicare.",
+        "incontentabile", None, ["bad_day", "first_time"],
+        {"origin": "unsure"},
+        payment="full", balance="even", behaviours=["rude"], origin="no_error", pattern="first",
+    ),
+    story(
+        "caveat/gratis-finished-free-work",
+        "Lavoro gratuito già consegnato, un solo commento sgarbato.",
+        "gratis", None, [],
+        {"free_attitude": "demands"},
+        relationship="one_off_finished", payment="free", free_attitude="takes_for_granted",
+        behaviours=["rude"], pattern="few",
+    ),
+)
+# fmt: on
