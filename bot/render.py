@@ -273,10 +273,11 @@ class Renderer:
             return q.option_index[value].label[lang]
         if q.kind == "multi":
             return "; ".join(q.option_index[v].label[lang] for v in value)
-        if q.kind == "money":  # an amount, or {"amount", "unit"} for a question with units
+        if q.kind in ("money", "number"):  # an amount, or {"amount", "unit"} for a question with units
             amount, unit = (value.get("amount"), value.get("unit")) if isinstance(value, dict) else (value, None)
             label = next((u.label[lang] for u in q.units if u.id == unit), None)
-            return " ".join(filter(None, (format_money(amount, lang), label)))
+            shown = format_money(amount, lang) if q.kind == "money" else str(amount)
+            return " ".join(filter(None, (shown, label)))
         return str(value)
 
     # -- dialogue screens ----------------------------------------------------------------------

@@ -360,10 +360,10 @@ def test_every_question_renders_with_an_error_a_current_answer_and_picks(lang, q
 
 FULL_ANSWERS = {
     "alias": HOSTILE,
+    "relationship": "mandate",
     "payment": "free",
     "free_attitude": "demands",
     "price": {"amount": 1200.0, "unit": "hour"},
-    "stage": "ongoing",
     "behaviours": ["calls_back", "threats"],
     "conflict": ["review_threatened"],
     "settle": "no_will",
@@ -373,7 +373,8 @@ FULL_ANSWERS = {
     "vip_signals": ["special_attentions", "influential_lawyers"],
     "attention": "una chiamata a fine mese",
     "feelings": ["nights", "afraid"],
-    "notice": "unknown",
+    "notice": "with_notice",
+    "notice_period": {"amount": 3, "unit": "month"},
     "service": None,
     "address": "Studio & Figli",
     "who": "company_lei",
@@ -391,6 +392,7 @@ def test_the_review_lists_every_answer(lang, complete):
     assert "<b>x</b>" not in screen.text and HOSTILE in screen.plain
     assert RENDERER.ui(lang, "skipped") in screen.plain, "a skipped answer says so"
     assert ("1.200,00 € all'ora" if lang == "it" else "€1,200.00 an hour") in screen.plain, "the price with its unit"
+    assert ("→ 3 mesi\n" if lang == "it" else "→ 3 months\n") in screen.plain, "a number with its unit"
     actions = [b.action.encode() for row in screen.buttons for b in row]
     assert [a for a in actions if a.startswith("chg:")] == [f"chg:{qid}" for qid in FULL_ANSWERS]
     assert ("finish" in actions) == complete and ("resume" in actions) != complete
