@@ -185,9 +185,11 @@ class Coach:
         fallback_lang: str = "it",
     ) -> Reply:
         """Apply a button's move (or start again); with `conversation`/`step`, a stale button changes nothing."""
-        if isinstance(action, Restart):
-            return self.start(user_id, self.lang(user_id, fallback_lang), update_id=update_id)
         state, meta = self.load(user_id)
+        if isinstance(action, Restart):
+            # Starting again keeps the language the chat was in (a `--lang en` console has no stored language).
+            lang = state["lang"] if state and state.get("lang") else self.lang(user_id, fallback_lang)
+            return self.start(user_id, lang, update_id=update_id)
         lang = state["lang"] if state else self.lang(user_id, fallback_lang)
         if state is None:
             return Reply(

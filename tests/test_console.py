@@ -417,3 +417,18 @@ def test_a_script_version_without_a_form_keeps_the_form_of_the_case(store, flow)
     shown = out.getvalue()
     versions = [line for line in shown.splitlines() if line.startswith(("più morbido ·", "più fermo ·"))]
     assert versions[-1] == "più fermo · Lei", versions
+
+
+@pytest.mark.parametrize("lang", ["en", "it"])
+def test_restart_keeps_the_language_of_the_chat(tmp_path, lang):
+    """`ricomincia`/`restart` in a `--lang en` chat goes on in English (no language is stored for it)."""
+    restart = {"it": "ricomincia", "en": "restart"}[lang]
+    other = "it" if lang == "en" else "en"
+    db = tmp_path / "cc.db"
+    chat(db, other, FREE_CLIENT_LINES)  # an earlier chat in the other language
+    result = chat(db, lang, ["Rossi", restart, "Bianchi"])
+    after = result.stdout.split(restart, 1)[-1] if restart in result.stdout else result.stdout
+    first = Q[FLOW.start].text[lang]
+    assert result.stdout.count(first) >= 2, result.stdout[-2000:]
+    assert Q[FLOW.start].text[other] not in result.stdout
+    assert Q[FLOW.questions[FLOW.start].next].text[lang] in after
