@@ -29,6 +29,8 @@ Q = FLOW.questions
 # A free client, answered the way a user types it: option numbers, text, Enter at the review.
 FREE = {"alias": "Rossi", "payment": "3", "free_attitude": "1", "service": "il sito web", "price": "1.200", "who": "3"}
 FREE_CLIENT_LINES = typed_lines(FREE)
+# The relationship as a user types it, by its number: an ongoing contract (the notice is asked).
+ONGOING = str([o.id for o in Q["relationship"].options].index("ongoing") + 1)
 
 
 def ui(lang: str, name: str, *args) -> str:
@@ -109,15 +111,18 @@ def test_back_skip_review_and_cancel_typed_as_words(tmp_path, lang):
     db, w = tmp_path / "cc.db", WORDS[lang]
     lines = [
         w["skip"],  # alias skipped
+        ONGOING,  # the relationship
         w["skip"],  # payment cannot be skipped
         "3",  # payment: free -> the free-work question joins
         w["back"],  # back to payment
+        w["back"],  # back to the relationship
         w["back"],  # back to alias
         w["back"],  # nothing to undo
         "Rossi",
+        ONGOING,
         "1",  # payment: full price
         w["review"],  # the answers so far
-        "2",  # change payment
+        "3",  # change payment (alias, relationship, payment)
         "3",  # ... to free: the free-work question is asked
         "1",
         w["help"],
@@ -129,10 +134,12 @@ def test_back_skip_review_and_cancel_typed_as_words(tmp_path, lang):
     full = to_plain(Q["payment"].options[0].label[lang])
     in_order(
         result.stdout,
-        Q["payment"].text[lang],  # after skipping the alias
+        Q["relationship"].text[lang],  # after skipping the alias
+        Q["payment"].text[lang],
         error(lang, "cannot_skip"),
         Q["free_attitude"].text[lang],  # free work asked
         Q["payment"].text[lang],  # back
+        Q["relationship"].text[lang],  # back
         Q["alias"].text[lang],  # back
         error(lang, "nothing_to_undo"),
         Q["payment"].text[lang],
@@ -170,7 +177,7 @@ def test_enter_skips_an_optional_question_and_the_review_accepts_a_change_at_the
 
 @pytest.mark.parametrize("lang", ["it", "en"])
 def test_invalid_input_gets_one_clear_reprompt(tmp_path, lang):
-    result = chat(tmp_path / "cc.db", lang, ["Rossi", "9", "3"])
+    result = chat(tmp_path / "cc.db", lang, ["Rossi", ONGOING, "9", "3"])
     assert result.returncode == 0
     out = result.stdout
     wrong = error(lang, "not_an_option", count=len(Q["payment"].options))
@@ -207,11 +214,13 @@ def test_too_long_text_and_wrong_money_are_reprompted(tmp_path):
 
 def test_a_unicode_digit_at_a_choice_and_at_the_review_is_a_number(tmp_path):
     db = tmp_path / "cc.db"
-    result = chat(db, "it", ["Rossi", "³", "rivedi", "¹", "Verdi", "𝟑", ""])
+    ongoing = "⁰¹²³⁴⁵⁶⁷⁸⁹"[int(ONGOING)]  # a superscript digit, at the relationship too
+    result = chat(db, "it", ["Rossi", ongoing, "³", "rivedi", "¹", "Verdi", "𝟑", ""])
     assert result.returncode == 0
     in_order(result.stdout, Q["free_attitude"].text["it"], "Riepilogo delle tue risposte")
     state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
     assert state["answers"]["alias"] == "Verdi" and state["answers"]["payment"] == "free"
+    assert state["answers"]["relationship"] == "ongoing"
 
 
 # -- ending without finishing -----------------------------------------------------------------------
@@ -220,7 +229,7 @@ def test_a_unicode_digit_at_a_choice_and_at_the_review_is_a_number(tmp_path):
 @pytest.mark.parametrize("lang", ["it", "en"])
 def test_eof_in_the_middle_keeps_the_questionnaire_and_says_how_to_resume(tmp_path, lang):
     db = tmp_path / "cc.db"
-    result = chat(db, lang, ["Rossi", "3"])
+    result = chat(db, lang, ["Rossi", ONGOING, "3"])
     assert result.returncode == 0
     assert result.stderr == ""
     in_order(result.stdout, ui(lang, "console_kept"), ui(lang, "console_goodbye"))
@@ -240,7 +249,7 @@ def test_eof_in_the_middle_keeps_the_questionnaire_and_says_how_to_resume(tmp_pa
 
 def test_piped_input_never_replaces_an_unfinished_questionnaire_unasked(tmp_path):
     db = tmp_path / "cc.db"
-    chat(db, "it", ["Rossi", "3"])
+    chat(db, "it", ["Rossi", ONGOING, "3"])
     refused = chat(db, "it", ["Bianchi"])
     assert refused.returncode == 1
     assert ui("it", "console_unfinished") in refused.stdout and "--new" in ui("it", "console_unfinished")
@@ -255,7 +264,7 @@ def test_piped_input_never_replaces_an_unfinished_questionnaire_unasked(tmp_path
 def test_quit_words_leave_and_keep_the_questionnaire(tmp_path):
     for word in ("esci", "quit", "exit"):
         db = tmp_path / f"{word}.db"
-        result = chat(db, "it", ["Rossi", word, "3"])
+        result = chat(db, "it", ["Rossi", word, ONGOING])
         assert result.returncode == 0
         in_order(result.stdout, ui("it", "console_kept"), "A presto.")
         state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
@@ -277,13 +286,13 @@ def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(tmp_path, workd
         proc.stdin.write(b"Rossi\n")
         proc.stdin.flush()
         seen, deadline = b"", time.monotonic() + 30
-        while seen.count(b"\n> ") < 2:  # the second prompt: it is waiting for the payment answer
+        while seen.count(b"\n> ") < 2:  # the second prompt: it is waiting for the relationship answer
             ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
             assert ready, f"no prompt within 30 s; got {seen!r}"
             chunk = os.read(proc.stdout.fileno(), 65536)
             assert chunk, f"the chat ended early: {seen!r}"
             seen += chunk
-        assert Q["payment"].text["it"].encode() in seen
+        assert Q["relationship"].text["it"].encode() in seen
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)  # stdin still open: only the Ctrl-C can end the chat, never an end of input
         rest, err = proc.communicate()
@@ -312,7 +321,7 @@ def test_the_database_comes_from_a_dot_env_file_in_the_current_folder(tmp_path, 
     (workdir / ".env").write_text(f"CLIENTCOACH_DB={db}\nCLIENTCOACH_LANG=en\n", encoding="utf-8")
     result = run_cli("chat", stdin=["Rossi"], cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert db.is_file() and Q["payment"].text["en"] in result.stdout
+    assert db.is_file() and Q[Q["alias"].next].text["en"] in result.stdout
 
 
 def test_db_on_the_command_line_wins_over_the_environment(tmp_path, workdir):
@@ -378,7 +387,7 @@ def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(tmp_path
     import pty
 
     db = tmp_path / "cc.db"
-    chat(db, "it", ["Rossi"])
+    chat(db, "it", ["Rossi", ONGOING])
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--db", str(db)],
