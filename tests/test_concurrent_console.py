@@ -164,14 +164,15 @@ def test_a_run_whose_questionnaire_moved_on_elsewhere_shows_it_and_applies_nothi
 
     out = io.StringIO()
     # A types "1" meant for the payment question, after B has answered it ("3") and left.
-    status = Console(coach_a, 0, "it", stdin=ScriptedInput(["Rossi", "1"], {2: other_run_takes_over}), stdout=out).run(
-        new=True
-    )
+    lines = ScriptedInput(["Rossi", "ongoing", "1"], {3: other_run_takes_over})
+    status = Console(coach_a, 0, "it", stdin=lines, stdout=out).run(new=True)
     assert status == 0
     ui = Renderer(surface="console")
     assert to_plain(ui.ui("it", "console_changed_elsewhere")) in out.getvalue()
     state, _ = coach_a.load(0)
-    assert state["answers"] == {"alias": "Rossi", "payment": "free"}, "A's stale line was not applied"
+    assert state["answers"] == {"alias": "Rossi", "relationship": "ongoing", "payment": "free"}, (
+        "A's stale line was not applied"
+    )
 
 
 def test_a_run_whose_questionnaire_was_taken_over_stops_without_touching_it(tmp_path, monkeypatch):
