@@ -120,7 +120,10 @@ def test_no_eight_words_copied_from_a_seed(path: Path, seeds: dict[str, str]) ->
 
 # -- the checker itself ------------------------------------------------------------------------
 
-SEED_004 = "Il cliente non ha sempre ragione…soprattutto se non paga!\nCommenti negativi immotivati, recensioni al limite dell’offesa, e danni che ci vorrà molto tempo per recuperare."
+SEED_004 = (
+    "Il cliente non ha sempre ragione…soprattutto se non paga!\n"
+    "Commenti negativi immotivati, recensioni al limite dell’offesa, e danni che ci vorrà molto tempo per recuperare."
+)
 
 
 def test_a_pasted_seed_sentence_is_found_whatever_the_case_tags_and_punctuation() -> None:
@@ -154,7 +157,9 @@ def test_a_quoted_seed_title_is_exempt_but_a_quoted_sentence_is_not() -> None:
 def test_only_a_short_first_line_is_a_title() -> None:
     long_first_line = "uno due tre quattro cinque sei sette otto nove dieci undici dodici tredici"
     assert seed_titles({"x": long_first_line + "\naltro"}) == set()
-    assert seed_titles({"x": "\n  \nGuida sulla cura del cliente\nuno"}) == {("guida", "sulla", "cura", "del", "cliente")}
+    assert seed_titles({"x": "\n  \nGuida sulla cura del cliente\nuno"}) == {
+        ("guida", "sulla", "cura", "del", "cliente")
+    }
 
 
 # -- figures -----------------------------------------------------------------------------------
