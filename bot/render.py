@@ -31,6 +31,7 @@ from .actions import (
     Skip,
     Toggle,
 )
+from .articles import with_article
 from .classifier import Assessment
 from .engine import Progress
 from .flow import PROFILES, Question
@@ -221,6 +222,8 @@ class Renderer:
         )
         # Every template can say `{% if surface == "console" %}` to name the console's words.
         self.env.globals["surface"] = surface
+        # «del signor Rossi», «all'ing. Bellini», «a Marco»: see bot/articles.py.
+        self.env.filters["with_article"] = self.env.globals["with_article"] = with_article
         self._check_scripts()
         self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
@@ -474,6 +477,7 @@ class Renderer:
             form=context["form"],
             tl=context["tl"],
             g=context["g"],
+            who=context["c"]["gender"],
             lang=lang,
             own_error=assessment.own_error,
             shared_error=assessment.shared_error,

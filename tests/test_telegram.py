@@ -58,7 +58,7 @@ async def test_a_full_questionnaire_in_english_follows_the_users_language(server
         bob = TgUser(server, BOB, language_code="en")
         await run_questionnaire(bob)
     joined = "\n".join(bob.texts())
-    assert "Case no. 1 saved" in joined and "profile Gratis" in joined and "€1,200.00" in joined
+    assert "Case no. 1 saved" in joined and "profile Free-rider" in joined and "€1,200.00" in joined
 
 
 async def test_the_question_is_edited_in_place_with_progress(server, db):
