@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlite_utils
 
 from botapi import BotApiServer
+from helpers import FLOW
 from tg import (
     GRATIS_RUN,
     TgUser,
@@ -68,9 +71,12 @@ async def test_the_question_is_edited_in_place_with_progress(server, db):
         await alice.say("Rossi")
         first = alice.dialog()
         assert "Domanda 2 di" in first.text
-        await alice.choose("full")
+        await alice.choose("ongoing")
         assert alice.dialog().message_id == first.message_id, "a tapped answer edits the same message"
         assert "Domanda 3 di" in alice.dialog().text
+        await alice.choose("full")
+        assert alice.dialog().message_id == first.message_id
+        assert "Domanda 4 di" in alice.dialog().text
         calls = [c.method for c in server.calls() if c.method != "getUpdates"]
         assert "answerCallbackQuery" in calls
 
@@ -80,10 +86,13 @@ async def test_back_skip_cancel_and_review_change(server, db):
         alice = TgUser(server, ALICE)
         await alice.say("/nuovo")
         await alice.tap("Salta")  # the alias is optional
+        await alice.choose("ongoing")
         await alice.choose("full")
-        assert "Come ti paga" not in alice.dialog().text and "Domanda 3 di" in alice.dialog().text
+        assert "Come ti paga" not in alice.dialog().text and "Domanda 4 di" in alice.dialog().text
         await alice.tap("Indietro")
         assert "Come ti paga" in alice.dialog().text
+        await alice.tap("Indietro")
+        assert "Che tipo di rapporto" in alice.dialog().text
         await alice.tap("Indietro")
         assert "Come vuoi chiamare" in alice.dialog().text
         assert not any("Indietro" in label for label, _ in alice.buttons()), "no back button on the first question"
@@ -98,7 +107,9 @@ async def test_back_skip_cancel_and_review_change(server, db):
         assert "Rispetto a quello che ti porta" in alice.dialog().text
         await alice.choose("even")  # then straight back to the review
         review = alice.dialog().text
-        assert "Riepilogo" in review and "Il prezzo pieno" in review and "Come tratta il lavoro gratuito" not in review
+        assert "Riepilogo" in review and "Il prezzo pieno" in review
+        assert FLOW.questions["free_attitude"].short["it"] not in review, "the free-work questions dropped out"
+        assert FLOW.questions["price"].short["it"] not in review
         await alice.say("/annulla")
         assert "annullato" in alice.last().text
     assert not list(sqlite_utils.Database(db)["cases"].rows)
@@ -132,6 +143,7 @@ async def test_stale_double_and_forged_taps_change_nothing(server, db):
         alice = TgUser(server, ALICE)
         await alice.say("/nuovo")
         await alice.say("Rossi")
+        await alice.choose("ongoing")
         message = alice.dialog()
         stale = [d for _, d in message.buttons if d.endswith("opt:free")][0]
         await alice.press(message, [d for _, d in message.buttons if d.endswith("opt:full")][0])
@@ -205,6 +217,7 @@ async def test_a_redelivered_update_is_applied_once(server, db):
         alice = TgUser(server, ALICE)
         await alice.say("/nuovo")  # the chat's first update: update_id 1
         await alice.say("Rossi")
+        await alice.choose("ongoing")
         await alice.choose("full")
         state = sqlite_utils.Database(db)["conversations"].get(ALICE)["state"]
         server.redeliver(1)  # applied again, /nuovo would throw the answers away
@@ -259,15 +272,14 @@ async def test_a_flow_changed_incompatibly_offers_a_restart(server, db, tmp_path
         alice = TgUser(server, ALICE)
         await alice.say("/nuovo")
         await alice.say("Rossi")
+        await alice.choose("ongoing")
         await alice.choose("free")
     changed = tmp_path / "flow.yaml"
-    changed.write_text(
-        default_flow()
-        .read_text(encoding="utf-8")
-        .replace("id: free\n", "id: gratuito\n")
-        .replace("ask_if: {payment: [free]}", "ask_if: {payment: [gratuito]}"),
-        encoding="utf-8",
-    )
+    text = default_flow().read_text(encoding="utf-8").replace("id: free\n", "id: gratuito\n")
+    # The questions asked only for some payments name the option by its new id too.
+    text, renamed = re.subn(r"(ask_if: \{payment: \[[^\]]*)\bfree\b", r"\1gratuito", text)
+    assert renamed
+    changed.write_text(text, encoding="utf-8")
     async with running_bot(server, db, flow=changed):
         await alice.say("/rivedi")
         assert "aggiornato" in alice.last().text

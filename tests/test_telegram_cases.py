@@ -356,7 +356,7 @@ async def test_case_shows_answers_profile_reasons_advice_scripts_notes_and_timel
     for line in (
         "• Etichetta privata: Studio Rossi",
         "• Come paga: Niente: lavoro gratis o quasi",
-        "• Quante volte: Quattro volte o più",
+        f"• {FLOW.questions['pattern'].short['it']}: {FLOW.questions['pattern'].option_index['often'].label['it']}",
         "• Il tuo lavoro per questo cliente: la consulenza fiscale",
         "• Chi è e come vi parlate: ",
     ):

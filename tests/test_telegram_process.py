@@ -56,8 +56,10 @@ def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(t
             wait_text(server, "Domanda 1 di")
             server.send_text(ALICE, ALIAS)
             wait_text(server, "Domanda 2 di")
-            press_option(server, "free")
+            press_option(server, "ongoing")
             wait_text(server, "Domanda 3 di")
+            press_option(server, "free")
+            wait_text(server, "Domanda 4 di")
         finally:
             bot.send_signal(signal.SIGKILL)
             bot.wait(10)
@@ -67,9 +69,9 @@ def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(t
         bot = start_bot(server.root, db, log)
         try:
             press_option(server, "demands")  # a button of the message sent before the kill
-            wait_text(server, "Domanda 4 di")
+            wait_text(server, "Domanda 5 di")
             answers = json.loads(sqlite_utils.Database(db)["conversations"].get(ALICE)["state"])["answers"]
-            assert answers == {"alias": ALIAS, "payment": "free", "free_attitude": "demands"}
+            assert answers == {"alias": ALIAS, "relationship": "ongoing", "payment": "free", "free_attitude": "demands"}
         finally:
             bot.send_signal(signal.SIGTERM)
             bot.wait(15)

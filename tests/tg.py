@@ -197,10 +197,10 @@ class TgUser:
 # default (see default_answer), so the run follows the flow as it evolves.
 GRATIS_RUN = [
     ("alias", "=Studio Rossi"),
+    ("relationship", "ongoing"),
     ("payment", "free"),
     ("free_attitude", "demands"),
     ("price", "=1.200"),
-    ("stage", "ongoing"),
     ("behaviours", ["calls_back"]),
     ("origin", "their_error"),
     ("pattern", "often"),
