@@ -505,8 +505,18 @@ def test_refusals_carry_what_the_reprompt_needs(engine, state_at):
         ("payment", "niente:  LAVORO gratis o quasi", "free", "it"),
         ("payment", "Full price, on time", "full", "en"),
         ("behaviours", nth("behaviours", "calls_back", "threats"), ["threats", "calls_back"], "it"),
-        ("behaviours", nth("behaviours", "calls_back") + ", " + nth("behaviours", "rude") + "; " + nth("behaviours", "rude"), ["calls_back", "rude"], "it"),
-        ("behaviours", ["values_work", nth("behaviours", "discount_demands")], ["discount_demands", "values_work"], "it"),
+        (
+            "behaviours",
+            nth("behaviours", "calls_back") + ", " + nth("behaviours", "rude") + "; " + nth("behaviours", "rude"),
+            ["calls_back", "rude"],
+            "it",
+        ),
+        (
+            "behaviours",
+            ["values_work", nth("behaviours", "discount_demands")],
+            ["discount_demands", "values_work"],
+            "it",
+        ),
         ("behaviours", nth("behaviours", "none"), ["none"], "it"),
         ("behaviours", "\u00a0\u00a0\u00a0\u00a01" * 20, ["threats"], "it"),
         ("behaviours", "Nessuno di questi", ["none"], "it"),
@@ -684,7 +694,12 @@ def test_amounts_are_read_with_their_unit(engine, state_at, qid, raw, value, lan
         ("notice_period", "0 mesi", "not_positive", {}),
         ("notice_period", "1,5 mesi", "not_integer", {}),
         ("notice_period", "tre mesi", "not_number", {}),
-        ("notice_period", "3 secoli", "unknown_unit", {"unit": "secoli", "units": "giorni · settimane · mesi", "first": "giorni"}),
+        (
+            "notice_period",
+            "3 secoli",
+            "unknown_unit",
+            {"unit": "secoli", "units": "giorni · settimane · mesi", "first": "giorni"},
+        ),
     ],
 )
 def test_amounts_out_of_their_unit_s_bounds_are_refused(engine, state_at, qid, raw, key, params):

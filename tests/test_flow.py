@@ -478,7 +478,13 @@ def test_a_script_that_needs_a_question_its_branch_skips_is_unreachable(flow):
         mandate_notice,
         prepaid_trade,
     )
-    assert unreachable(flow, scripts) == ["free_balance", "full_price", "full_attitude", "finished_notice", "prepaid_trade"]
+    assert unreachable(flow, scripts) == [
+        "free_balance",
+        "full_price",
+        "full_attitude",
+        "finished_notice",
+        "prepaid_trade",
+    ]
 
 
 def test_units_are_validated_at_load(tmp_path):
