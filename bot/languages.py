@@ -56,6 +56,8 @@ class Language:
     money_format: str
     after_greeting: str
     keep_capital: frozenset[str]
+    # A company addressed formally takes the plural (Spett.le … Vi, Vostro) in this language's letters.
+    plural_courtesy: bool
     mermaid_optional: str
     mermaid_finish: str
     menu: tuple[tuple[str, str], ...]
@@ -212,6 +214,7 @@ class _Checker:
             money_format=money_format,
             after_greeting=after,
             keep_capital=frozenset(self.texts(letter, "keep_capital")) if "keep_capital" in letter else frozenset(),
+            plural_courtesy=letter.get("plural_courtesy") is True,
             mermaid_optional=self.text(mermaid, "optional"),
             mermaid_finish=self.text(mermaid, "finish"),
             menu=tuple((str(c), self.text(menu, c)) for c in menu if c != LINE),

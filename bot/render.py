@@ -34,6 +34,7 @@ from .actions import (
 from .articles import with_article
 from .classifier import Assessment
 from .engine import Progress
+from .facts import form_chooser, message_facts
 from .flow import PROFILES, Question
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
@@ -60,16 +61,8 @@ TELEGRAM_TAGS = frozenset(
     }
 )
 TELEGRAM_LIMIT = 4096
-GENDERS = ("woman", "man", "company")
 PROGRESS_CELLS = 10
-# A greeting after a title reads "Gentile dott. Bianchi" even between people on first-name terms.
-_TITLE = re.compile(
-    r"^(sig|sig\.ra|sigg|signor|signora|signore|dott|dott\.ssa|dottor|dottoressa|avv|avvocato|avvocata|ing|prof|"
-    r"prof\.ssa|professore|professoressa|arch|geom|rag|mr|mrs|ms|miss|dr|prof)\b\.?",
-    re.IGNORECASE,
-)
 _AFTER_GREETING = re.compile(r"^([^\n]*,\n\n)(\w+)")
-_QUOTES = " «»\"'“”‘’"
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 # The entities Telegram's HTML allows (and that markupsafe writes); html.unescape would import
@@ -100,23 +93,6 @@ class Screen:
     @property
     def plain(self) -> str:
         return to_plain(self.text)
-
-
-def addressee(answers: dict[str, Any]) -> tuple[str | None, str]:
-    """Who the client is (woman, man, company; None if unknown) and the form they are addressed in
-    (tu or lei, informal if unknown): one answer since flow 3 ("woman_lei"), two before."""
-    who, form = answers.get("who"), answers.get("form")
-    if isinstance(who, str) and "_" in who:
-        who, _, form = who.partition("_")
-    return (who if who in GENDERS else None), (form if form in FORMS else FORMS[0])
-
-
-def price_of(answers: dict[str, Any]) -> tuple[float | None, str | None]:
-    """The normal price and its unit: one answer since flow 3 ({"amount", "unit"}), two before."""
-    price = answers.get("price")
-    if isinstance(price, dict):
-        return price.get("amount"), price.get("unit")
-    return price, answers.get("price_unit")
 
 
 def format_money(value: float | Decimal | None, lang: str, languages: Languages | None = None) -> str | None:
@@ -356,46 +332,8 @@ class Renderer:
         sender: dict[str, str] | None = None,
         form: str | None = None,
     ) -> dict[str, Any]:
-        """What the messages are written with: the case's facts and the sender's profile.
-
-        Unknown facts are None, so a template leaves their sentence out. The private label
-        (`alias`) is never passed: it must not reach a message.
-        """
-        sender = dict(sender or {})
-        if not sender.get("name") and isinstance(answers.get("sender"), str):
-            sender["name"] = answers["sender"]  # cases saved before the profile existed
-        gender, chosen_form = addressee(answers)
-        form = form or chosen_form
-        price, price_unit = price_of(answers)
-        address = _phrase(answers.get("address"))
-        voice = sender.get("voice") if sender.get("voice") in ("io", "noi") else "io"
-        return {
-            "lang": lang,
-            "form": form,
-            "tl": _pick_form(form),
-            "g": _pick(gender == "woman"),
-            "v": _pick(voice == "noi"),
-            # "ti chiedo" / "Le chiedo" / "ti chiediamo" / "Le chiediamo": the form and the voice at once.
-            "ind": lambda io, noi: Markup(("ti " if form == "tu" else "Le ") + (noi if voice == "noi" else io)),
-            "dir": lambda io, noi: Markup(("ti " if form == "tu" else "La ") + (noi if voice == "noi" else io)),
-            "c": {"gender": gender, "address": address, "titled": bool(address and _TITLE.match(address))},
-            "me": {k: sender.get(k) or None for k in ("name", "business", "hours", "reply_time", "channel", "vat")}
-            | {"voice": voice},
-            "service": _phrase(answers.get("service")),
-            "price": format_money(price, lang),
-            "price_unit": price_unit,
-            "owed": format_money(answers.get("owed"), lang) if answers.get("owed") else None,
-            "offer": _phrase(answers.get("concession_offer")),
-            "attention": _phrase(answers.get("attention")),
-            "payment": answers.get("payment"),
-            "stage": answers.get("stage"),
-            "notice": answers.get("notice"),
-            "conflict": list(answers.get("conflict") or []),
-            "behaviours": list(answers.get("behaviours") or []),
-            "own_error": assessment.own_error,
-            "shared_error": assessment.shared_error,
-            "profile": assessment.main,
-        }
+        """What the messages are written with: the facts of `bot.facts`, computed in one place."""
+        return message_facts(self.languages[lang], answers, assessment, sender, form)
 
     def result(
         self,
@@ -498,7 +436,7 @@ class Renderer:
             profile=assessment.main if assessment else None,
             client=client,
             form="tu",
-            tl=_pick_form("tu"),
+            tl=form_chooser("tu"),
             lang=lang,
             own_error=bool(assessment and assessment.own_error),
             first_time=bool(assessment and assessment.first_time),
@@ -585,21 +523,3 @@ class Renderer:
                 nav.append(Button(f"{index + 1}/{total} ›", replace(here, index=index + 1)))
             rows.append(tuple(nav))
         return Screen("script", text, tuple(rows), {"title": title, "script": script.id})
-
-
-def _phrase(value: Any) -> str | None:
-    """A typed phrase ready to sit inside a sentence: no surrounding quotes, None when empty."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip().strip(_QUOTES).strip()
-    return value or None
-
-
-def _pick(second: bool) -> Callable[[str, str], Markup]:
-    """A chooser between two template literals (gender, voice): never user input."""
-    return (lambda a, b: Markup(b)) if second else (lambda a, b: Markup(a))
-
-
-def _pick_form(form: str) -> Callable[[str, str], Markup]:
-    """tl(tu_text, lei_text) for the templates; both texts are template literals, never user input."""
-    return (lambda tu, lei: Markup(tu)) if form == "tu" else (lambda tu, lei: Markup(lei))

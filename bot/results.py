@@ -11,7 +11,8 @@ from typing import Any
 
 from .actions import Extra
 from .classifier import Assessment
-from .render import Button, Renderer, Screen, addressee
+from .facts import addressee
+from .render import Button, Renderer, Screen
 
 DEFAULT_VARIANT = "softer"
 

@@ -44,6 +44,8 @@ NEUTRAL: dict[str, Any] = {
     "price": None,
     "free_attitude": "neutral",
     "notice_period": None,
+    "mistake": None,
+    "remedy": None,
     "concession_offer": None,
     "attention": None,
 }
