@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from stories import STORIES, Story
 
 from bot.classifier import PROBLEM_PROFILES, Assessment, classify
 from bot.flow import PROFILES
 
 from helpers import FLOW
+from stories import STORIES, Story
 
 
 def _param(s: Story):
