@@ -76,7 +76,7 @@ def all_branches(engine: Engine) -> list[dict]:
             return
         q = engine.question(state)
         if not q.is_choice:
-            visit(engine.answer(state, TYPED[q.id]))
+            visit(engine.answer(state, TYPED.get(q.id) or {"text": "testo", "number": "3", "money": "100"}[q.kind]))
             return
         by_target: dict[tuple[str, str | None], dict] = {}
         for option in q.options:
@@ -232,6 +232,7 @@ def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, st
             "prestige": "very",
             "vip_signals": ["special_attentions"],
             "notice": "with_notice",
+            "origin": "our_error",  # opens whatever only a recovery needs
         }
         state = state_at(qid, answers)
         if q.optional:
@@ -367,26 +368,49 @@ def test_prefill_keeps_answers_after_a_question_the_flow_gained(engine, drive):
 # -- progress ------------------------------------------------------------------------------------
 
 
-def test_progress_follows_the_branch(engine):
+def test_progress_follows_the_branch(engine, drive):
+    def default_chain() -> list[str]:
+        chain, qid = [], FLOW.start
+        while qid != END:
+            chain.append(qid)
+            qid = FLOW.questions[qid].next
+        return chain
+
+    def total(state: dict) -> int:
+        return engine.progress(state).total
+
     state = engine.new()
-    assert engine.progress(state) == Progress(1, 17), "every question the first answers may open is counted"
+    start = engine.progress(state)
+    assert start.number == 1
+    assert start.total == len(default_chain()), "before any answer, every question a first answer may open counts"
     state = engine.answer(state, "Rossi")
-    assert engine.progress(state) == Progress(2, 17)
+    assert engine.progress(state) == Progress(2, start.total)
     state = engine.answer(state, "ongoing")
-    assert engine.progress(state) == Progress(3, 15), "an ongoing contract: no kind of work, no package"
+    assert engine.progress(state) == Progress(3, start.total - 2), "an ongoing contract: no kind of work, no package"
     state = engine.answer(state, "free")
-    assert engine.progress(state) == Progress(4, 14), "free work: the cheap-work questions stay, the balance leaves"
+    assert engine.progress(state) == Progress(4, start.total - 3), "free work: the balance leaves the count"
     for raw in ("demands", "900"):
         state = engine.answer(state, raw)
-    assert engine.progress(state) == Progress(6, 14)
+    assert engine.progress(state) == Progress(6, start.total - 3), "the cheap-work questions were counted already"
     state = engine.answer(state, ["threats"])
-    assert engine.progress(state) == Progress(7, 16), "conflict and settle join the count"
-    for raw in (["lawyer_letter"], "no_will", "unsure", "few", "very"):
+    assert engine.progress(state) == Progress(7, start.total - 1), "conflict and settle join the count"
+    for raw in (["lawyer_letter"], "no_will"):
         state = engine.answer(state, raw)
-    assert engine.progress(state) == Progress(12, 17)
+    before_origin = total(state)
+    state = engine.answer(state, "unsure")
+    # What only our own error opens (the recovery's follow-ups, if the flow has any) leaves the count.
+    recovery_only = sum(1 for q in FLOW.questions.values() if "origin" in q.ask_if)
+    assert total(state) == before_origin - recovery_only
+    for raw in ("few", "very"):
+        state = engine.answer(state, raw)
+    assert state["at"] == "vip_signals"
+    assert engine.progress(state) == Progress(12, before_origin - recovery_only + 1), "the VIP signals join"
     state = engine.back(state)
     assert state["at"] == "prestige"
-    assert engine.progress(state) == Progress(11, 16), "back takes the branch's question out of the count"
+    assert engine.progress(state) == Progress(11, before_origin - recovery_only), "back takes it out of the count"
+    same_branch = {"payment": "free", "free_attitude": "demands", "price": "900", "behaviours": ["threats"]}
+    same_branch |= {"conflict": ["lawyer_letter"], "settle": "no_will", "prestige": "not_influential"}
+    assert total(state) == len(drive(same_branch)["history"]), "the count is the branch the answers take"
 
 
 def test_progress_counts_to_the_last_question(engine, drive):
@@ -716,23 +740,17 @@ def test_the_state_is_plain_json_and_stays_small(engine, drive):
     def every(qid: str) -> list[str]:
         return [o.id for o in FLOW.questions[qid].options if not o.exclusive]
 
+    # Every branch at once (our own error opens whatever only a recovery needs), every multiple
+    # choice with all its options, every text at its longest.
+    branch = {**EVERY_BRANCH, "origin": "our_error", "price": "1.234.567,89"}
+    asked = [FLOW.questions[qid] for qid in drive(branch)["history"]]
     longest = {
-        **EVERY_BRANCH,
-        **{
-            qid: c * FLOW.questions[qid].validate["max_length"]
-            for qid, c in (
-                ("alias", "A"),
-                ("concession_offer", "C"),
-                ("attention", "T"),
-                ("service", "S"),
-                ("address", "Z"),
-            )
-        },
-        "price": "1.234.567,89",
+        **branch,
+        **{q.id: "Z" * q.validate["max_length"] for q in asked if q.kind == "text"},
         **{qid: every(qid) for qid in ("behaviours", "conflict", "vip_signals", "feelings")},
     }
     state = drive(longest)
-    assert len(state["answers"]) == len(FLOW.questions) - 5 == 21, (
+    assert set(FLOW.questions) - set(state["answers"]) == {"trade", "prepaid_state", "owed", "owed_since", "balance"}, (
         "all but the kind of work and the package (an ongoing contract), the money owed and its due date,"
         " and the balance (free work)"
     )
