@@ -204,6 +204,7 @@ def message_facts(
         "behaviours": behaviours,
         "b2b": gender == "company",
         "insults": "insults_staff" in behaviours,
+        "informal": "informal" in list(answers.get("vip_signals") or []),
         "fair_complaint": "fair_complaint" in conflict,
         "own_error": assessment.own_error,
         "shared_error": assessment.shared_error,

@@ -96,8 +96,9 @@ GUARDS: tuple[Guard, ...] = (
     Guard(
         "money_owed",
         ("money_owed",),
-        ("concession", "care", "value"),
-        "an overdue invoice: no message may contradict the reminder (no discount, no friendly check-in)",
+        ("concession", "care", "value", "merits"),
+        "an overdue invoice: no message may contradict the reminder (no discount, no friendly check-in, no "
+        "negotiation that could reopen the amount)",
     ),
     Guard(
         "keep_the_client",
@@ -276,8 +277,8 @@ CATALOGUE: tuple[Script, ...] = (
         RANK_TERMS,
         ("terms",),
         profiles=("vip",),
-        needs={"vip_signals": ("jumps_queue",)},
-        uses=(*PERSON, "service", "hours", "reply_time", "channel"),
+        needs={"vip_signals": ("jumps_queue", "informal", "others_pay")},
+        uses=(*PERSON, "service", "hours", "reply_time", "channel", "informal"),
     ),
     Script(
         "annuncio_attenzione",
@@ -301,7 +302,7 @@ CATALOGUE: tuple[Script, ...] = (
         "check_in",
         RANK_CARE,
         ("care",),
-        profiles=("mvc",),
+        profiles=("mvc", "vip"),
         needs={"origin": ("no_problem_yet", "unsure")},
         refuses={"behaviours": (*OUTBURSTS, "invests")},
         uses=(*PERSON, "service", "channel"),

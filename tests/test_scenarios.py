@@ -1,10 +1,5 @@
-"""Forty-odd realistic stories, driven through the engine: profile, flags and the messages offered.
-
-Each story is what a user would answer (questions it does not mention take the NEUTRAL answer in
-conftest); the engine asks exactly the questions its branch reaches. For each story the table says
-the main and strong second profile, the flags raised (own or shared error, first time, new
-behaviour for this client, recurring, bad day, good client), the scripts offered in order and
-scripts that must never be offered. The invariants below hold for every story at once.
+"""The stories of tests/stories.py through the router: the messages each is offered, in order, and
+the routing rules that hold for every story at once; then the result's shape through the Coach.
 """
 
 from __future__ import annotations
@@ -15,643 +10,104 @@ from bot.actions import Extra, Finish, Move, decode
 from bot.coach import Coach
 from bot.scripts import BY_ID, flags_of, route
 
-SHOWN_FLAGS = ("own_error", "shared_error", "first_time", "new_behaviour", "recurring", "bad_day", "good_client")
+from stories import STORIES
+
+# The messages each story of tests/stories.py is offered, in order: the router pinned on realistic
+# situations (the story table is the one scenario table; this maps its ids to the router's answer).
+ROUTES: dict[str, list[str]] = {
+    "gratis/free-website-for-a-friend-who-disputes-every-pixel": ["valore", "passaggio_a_pagamento", "recesso"],
+    "gratis/free-consultations-taken-for-granted": ["valore", "passaggio_a_pagamento", "recesso"],
+    "gratis/old-discount-judged-as-premium": ["valore", "aggiornamento_prezzo", "disdetta", "referenza"],
+    "gratis/free-trial-then-free-extras": ["valore", "passaggio_a_pagamento", "no_chiaro", "nessun_nuovo_lavoro"],
+    "gratis/free-work-and-a-first-outburst": ["attesa", "valore", "passaggio_a_pagamento"],
+    "gratis/owes-2400-and-calls-the-price-a-fortune": ["sollecito_fermo", "nessun_nuovo_lavoro", "referenza"],
+    "gratis/pays-at-120-days-after-a-free-set-up": ["sollecito_fermo", "disdetta"],
+    "gratis/discounted-and-demanding-as-if-top-price": ["valore", "aggiornamento_prezzo", "no_chiaro", "disdetta"],
+    "gratis/old-rate-taken-for-granted": ["valore", "aggiornamento_prezzo", "disdetta", "referenza"],
+    "gratis/commission-client-who-wants-everything-free": ["valore", "passaggio_a_pagamento", "no_chiaro", "disdetta"],
+    "incontentabile/calls-back-and-wants-a-discount": ["concessione", "tempi_di_risposta", "disdetta"],
+    "incontentabile/discounts-granted-twice-and-still-rude": ["disdetta", "referenza"],
+    "incontentabile/mother-of-the-bride-calls-every-hour": ["tempi_di_risposta", "fine_lavoro"],
+    "incontentabile/own-wrong-order-and-a-discount": ["nessun_nuovo_lavoro"],
+    "incontentabile/late-payer-never-satisfied": ["sollecito", "tempi_di_risposta", "disdetta"],
+    "incontentabile/restaurant-owner-with-impossible-deadlines": ["tempi_di_risposta", "recesso"],
+    "incontentabile/one-rude-call-from-a-new-client": ["attesa", "tempi_di_risposta"],
+    "incontentabile/settles-only-with-big-concessions": ["disdetta"],
+    "distruttivo/threatens-a-review-after-our-mistake": ["recupero", "minaccia_recensione", "disdetta"],
+    "distruttivo/review-posted-and-no-will-to-settle": ["risposta_recensione", "mediazione", "disdetta"],
+    "distruttivo/ten-days-of-public-attacks-called-the-first-time": ["risposta_recensione", "mediazione", "disdetta"],
+    "distruttivo/lawyer-letter-and-damages-after-our-error": ["presa_d_atto"],
+    "distruttivo/writes-to-my-clients": ["mediazione", "disdetta"],
+    "distruttivo/complaint-to-the-professional-order": ["presa_d_atto"],
+    "distruttivo/threatens-to-sue-over-work-that-went-well": ["presa_d_atto"],
+    "distruttivo/shared-error-and-offended": ["recupero", "disdetta"],
+    "distruttivo/owes-money-and-posted-a-review": ["debito_e_recensione", "risposta_recensione", "disdetta"],
+    "distruttivo/first-threat-from-a-recent-client": ["attesa", "minaccia_recensione", "mediazione"],
+    "distruttivo/hostile-and-wants-to-harm": ["mediazione", "disdetta"],
+    "vip/prestigious-client-followed-at-any-hour": ["regole_chiare"],
+    "vip/notary-who-jumps-the-queue": ["tempi_di_risposta", "regole_chiare", "annuncio_attenzione"],
+    "vip/influential-with-lawyers-and-attentions": ["check_in"],
+    "vip/polite-vip-who-writes-every-week": ["check_in"],
+    "vip/famous-chef-with-informal-deals": ["regole_chiare", "check_in"],
+    "vip/vip-and-good-client-in-a-tie": [],
+    "vip/local-politician-nothing-special": ["check_in"],
+    "vip/owner-on-call-and-queue-jumping": ["tempi_di_risposta", "regole_chiare"],
+    "lvc/exceptions-nights-and-better-elsewhere": ["no_chiaro", "referenza", "disdetta"],
+    "lvc/small-fee-hours-of-calls": ["no_chiaro", "referenza", "disdetta"],
+    "lvc/prepaid-package-used-up-and-more-asked": ["no_chiaro", "referenza", "nessun_nuovo_lavoro"],
+    "lvc/old-rate-grateful-but-draining": ["aggiornamento_prezzo", "no_chiaro", "referenza", "disdetta"],
+    "lvc/late-payer-who-drains": ["no_chiaro", "referenza", "disdetta"],
+    "lvc/better-served-elsewhere": ["referenza", "disdetta"],
+    "lvc/maintenance-contract-with-endless-extras": ["no_chiaro", "referenza", "disdetta"],
+    "lvc/warranty-abuse": ["no_chiaro", "referenza", "nessun_nuovo_lavoro"],
+    "lvc/tiny-client-first-exception": ["attesa", "no_chiaro"],
+    "mvc/long-time-client-who-refers-others": ["grazie"],
+    "mvc/good-client-first-outburst": ["attesa"],
+    "mvc/good-client-supplier-delay": ["problema_esterno"],
+    "mvc/good-client-our-error": ["recupero"],
+    "mvc/occasional-holiday-meeting": ["grazie"],
+    "mvc/polite-frequent-writer": ["check_in"],
+    "mvc/calls-daily-with-a-fourth-hotel": ["grazie"],
+    "mvc/discount-client-who-appreciates": ["grazie"],
+    "mixed/free-and-never-satisfied": ["valore", "passaggio_a_pagamento", "tempi_di_risposta", "disdetta"],
+    "mixed/vip-turned-destructive": ["presa_d_atto"],
+    "mixed/owes-money-and-threatens-a-review": ["debito_e_recensione", "disdetta"],
+    "mixed/drains-and-never-satisfied": ["tempi_di_risposta", "no_chiaro", "disdetta", "referenza"],
+    "mixed/free-work-and-a-posted-review": [
+        "risposta_recensione",
+        "mediazione",
+        "valore",
+        "passaggio_a_pagamento",
+        "disdetta",
+    ],
+    "mixed/damages-for-a-small-defect": ["presa_d_atto"],
+    "mixed/late-payer-with-a-shared-error": ["recupero", "sollecito", "tempi_di_risposta", "disdetta"],
+    "mixed/lvc-with-vip-airs": ["no_chiaro", "regole_chiare", "referenza", "disdetta"],
+    "caveat/thin-evidence-a-bit-rude": ["attesa"],
+    "caveat/gratis-finished-free-work": ["valore", "passaggio_a_pagamento", "nessun_nuovo_lavoro"],
+}
+BY_STORY = {s.id: s for s in STORIES}
 
 
-def story(
-    sid: str, main: str, secondary: str | None, flags: list[str], offered: list[str], *, never: list[str], **answers
-):
-    return pytest.param(answers, main, secondary, flags, offered, never, id=sid)
+@pytest.mark.parametrize(("sid", "offered"), ROUTES.items(), ids=list(ROUTES))
+def test_a_story_is_offered_its_messages_in_order(assess, sid, offered):
+    a, final = assess(BY_STORY[sid].answers)
+    assert [s.id for s in route(a, final)] == offered
 
 
-STORIES = [
-    story(
-        "gratis/free-website-for-a-friend-who-disputes-every-pixel",
-        "gratis",
-        None,
-        ["recurring"],
-        ["valore", "passaggio_a_pagamento", "recesso"],
-        never=[],
-        payment="free",
-        free_attitude="demands",
-        price="1500 una tantum",
-        stage="ongoing",
-        behaviours=["rude"],
-        pattern="often",
-    ),
-    story(
-        "gratis/free-consultations-taken-for-granted-not-started",
-        "gratis",
-        "lvc",
-        [],
-        ["valore", "passaggio_a_pagamento", "recesso", "referenza"],
-        never=[],
-        payment="free",
-        free_attitude="takes_for_granted",
-        price="90 all'ora",
-        stage="not_started",
-        feelings=["nights"],
-    ),
-    story(
-        "gratis/discounted-forever-and-judged-as-premium",
-        "gratis",
-        "lvc",
-        ["recurring"],
-        ["valore", "aggiornamento_prezzo", "recesso", "referenza"],
-        never=[],
-        payment="below_price",
-        free_attitude="demands",
-        price="400 al mese",
-        balance="drains",
-        pattern="often",
-    ),
-    story(
-        "gratis/free-extras-after-a-free-trial",
-        "gratis",
-        "lvc",
-        [],
-        ["valore", "passaggio_a_pagamento", "no_chiaro", "recesso", "referenza"],
-        never=[],
-        payment="free",
-        free_attitude="takes_for_granted",
-        stage="finished",
-        behaviours=["free_extras"],
-        concessions="several",
-    ),
-    story(
-        "gratis/free-work-and-a-first-outburst",
-        "gratis",
-        None,
-        ["bad_day", "first_time"],
-        ["attesa", "valore", "passaggio_a_pagamento"],
-        never=["recesso", "referenza"],
-        payment="free",
-        free_attitude="demands",
-        stage="ongoing",
-        behaviours=["rude"],
-        pattern="first",
-    ),
-    story(
-        "incontentabile/calls-back-and-wants-a-discount-first-concession",
-        "incontentabile",
-        None,
-        ["recurring"],
-        ["concessione", "tempi_di_risposta", "recesso"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "discount_demands"],
-        concessions="none_yet",
-        concession_offer="uno sconto del 10% su questa fattura",
-        origin="their_error",
-        pattern="often",
-    ),
-    story(
-        "incontentabile/discount-demands-already-granted-twice",
-        "incontentabile",
-        "lvc",
-        ["recurring"],
-        ["recesso", "referenza"],
-        never=["concessione"],
-        payment="full",
-        balance="drains",
-        behaviours=["discount_demands", "rude"],
-        concessions="several",
-        origin="no_error",
-        pattern="often",
-    ),
-    story(
-        "incontentabile/discount-wanted-but-user-skips-the-amount",
-        "incontentabile",
-        None,
-        [],
-        ["tempi_di_risposta", "recesso"],
-        never=["concessione"],
-        payment="full",
-        balance="even",
-        behaviours=["discount_demands", "calls_back"],
-        concessions="none_yet",
-        origin="their_error",
-        pattern="few",
-    ),
-    story(
-        "incontentabile/impatient-and-our-mistake",
-        "incontentabile",
-        None,
-        ["own_error"],
-        ["recupero", "tempi_di_risposta", "recesso"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "rude"],
-        origin="our_error",
-        pattern="few",
-    ),
-    story(
-        "incontentabile/rude-on-a-first-occurrence",
-        "incontentabile",
-        None,
-        ["bad_day", "first_time"],
-        ["attesa", "tempi_di_risposta"],
-        never=["recesso"],
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "rude"],
-        pattern="first",
-    ),
-    story(
-        "incontentabile/harsh-but-fair-complaint-big-concessions",
-        "incontentabile",
-        None,
-        ["recurring"],
-        ["concessione", "tempi_di_risposta", "recesso"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["calls_back", "offended"],
-        conflict=["fair_complaint"],
-        settle="only_big_concessions",
-        concessions="none_yet",
-        concession_offer="una revisione gratuita in più",
-        origin="their_error",
-        pattern="often",
-    ),
-    story(
-        "distruttivo/review-posted-and-no-will",
-        "distruttivo",
-        None,
-        [],
-        ["risposta_recensione", "mediazione", "recesso"],
-        never=["recupero", "minaccia_recensione"],
-        payment="full",
-        balance="even",
-        behaviours=["threats"],
-        conflict=["review_posted"],
-        settle="no_will",
-        origin="their_error",
-        feelings=["afraid"],
-        pattern="few",
-    ),
-    story(
-        "distruttivo/threatens-a-review-only",
-        "distruttivo",
-        None,
-        [],
-        ["minaccia_recensione", "mediazione", "recesso"],
-        never=["risposta_recensione", "recupero"],
-        payment="full",
-        balance="even",
-        behaviours=["threats", "offended"],
-        conflict=["review_threatened"],
-        settle="no_will",
-        origin="no_error",
-        pattern="few",
-    ),
-    story(
-        "distruttivo/our-mistake-then-a-bad-review",
-        "distruttivo",
-        None,
-        ["own_error"],
-        ["recupero", "risposta_recensione", "recesso"],
-        never=["mediazione"],
-        payment="full",
-        balance="even",
-        behaviours=["offended"],
-        conflict=["review_posted"],
-        settle="no_will",
-        origin="our_error",
-        pattern="few",
-    ),
-    story(
-        "distruttivo/shared-mistake-and-a-lawyer-letter",
-        "distruttivo",
-        None,
-        ["shared_error"],
-        ["recupero", "recesso"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["threats"],
-        conflict=["lawyer_letter", "damages"],
-        settle="no_will",
-        origin="shared_error",
-        pattern="few",
-    ),
-    story(
-        "distruttivo/insults-the-staff-and-demands-damages",
-        "distruttivo",
-        None,
-        ["recurring"],
-        ["mediazione", "recesso"],
-        never=[],
-        payment="full",
-        balance="drains",
-        behaviours=["insults_staff", "threats"],
-        conflict=["damages"],
-        settle="no_will",
-        origin="external",
-        pattern="often",
-    ),
-    story(
-        "distruttivo/first-outburst-with-a-threat",
-        "distruttivo",
-        None,
-        ["bad_day", "first_time"],
-        ["attesa", "mediazione"],
-        never=["recesso"],
-        payment="full",
-        balance="even",
-        behaviours=["threats"],
-        conflict=["none"],
-        settle="no_will",
-        origin="unsure",
-        pattern="first",
-    ),
-    story(
-        "vip/famous-with-special-attentions",
-        "vip",
-        None,
-        [],
-        ["annuncio_attenzione"],
-        never=["recesso", "referenza"],
-        payment="full",
-        balance="even",
-        prestige="very",
-        vip_signals=["special_attentions", "influential_lawyers"],
-        attention="un aggiornamento scritto a ogni consegna",
-    ),
-    story(
-        "vip/jumps-the-queue-and-calls-back",
-        "vip",
-        None,
-        [],
-        ["tempi_di_risposta", "regole_chiare"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["calls_back"],
-        prestige="very",
-        vip_signals=["jumps_queue", "special_attentions"],
-        pattern="few",
-    ),
-    story(
-        "vip/our-mistake-with-a-powerful-client",
-        "vip",
-        None,
-        ["own_error"],
-        ["recupero"],
-        never=[],
-        payment="full",
-        balance="even",
-        prestige="very",
-        vip_signals=["special_attentions", "influential_lawyers"],
-        origin="our_error",
-    ),
-    story(
-        "vip/attention-but-no-phrase-given",
-        "vip",
-        None,
-        [],
-        [],
-        never=["annuncio_attenzione"],
-        payment="full",
-        balance="even",
-        prestige="very",
-        vip_signals=["special_attentions"],
-        feelings=["afraid"],
-    ),
-    story(
-        "vip/powerful-afraid-for-reputation",
-        "vip",
-        None,
-        [],
-        [],
-        never=[],
-        payment="full",
-        balance="even",
-        prestige="very",
-        vip_signals=["none"],
-        feelings=["afraid"],
-    ),
-    story(
-        "lvc/below-price-asks-exceptions-at-night",
-        "lvc",
-        None,
-        ["recurring"],
-        ["aggiornamento_prezzo", "no_chiaro", "referenza", "recesso"],
-        never=[],
-        payment="below_price",
-        free_attitude="grateful",
-        price="60 all'ora",
-        balance="drains",
-        behaviours=["exceptions"],
-        concessions="several",
-        feelings=["nights", "better_elsewhere"],
-        pattern="often",
-    ),
-    story(
-        "lvc/list-price-tiny-job-takes-far-more",
-        "lvc",
-        None,
-        ["recurring"],
-        ["no_chiaro", "referenza", "recesso"],
-        never=["aggiornamento_prezzo"],
-        payment="full",
-        balance="drains",
-        behaviours=["exceptions"],
-        concessions="once",
-        feelings=["better_elsewhere"],
-        pattern="often",
-    ),
-    story(
-        "lvc/late-payer-overdue-invoice",
-        "lvc",
-        None,
-        [],
-        ["sollecito", "referenza", "recesso"],
-        never=["sollecito_fermo", "valore"],
-        payment="late",
-        owed=850,
-        owed_since="overdue",
-        balance="drains",
-        feelings=["nights"],
-        pattern="few",
-    ),
-    story(
-        "lvc/late-payer-already-reminded",
-        "lvc",
-        None,
-        ["recurring"],
-        ["sollecito_fermo", "referenza", "recesso"],
-        never=["sollecito", "valore"],
-        payment="late",
-        owed=1200,
-        owed_since="reminded",
-        balance="drains",
-        behaviours=["rude"],
-        pattern="often",
-    ),
-    story(
-        "lvc/late-but-not-due-yet",
-        "lvc",
-        None,
-        [],
-        ["referenza", "recesso"],
-        never=["sollecito", "sollecito_fermo"],
-        payment="late",
-        owed=300,
-        owed_since="not_due",
-        balance="drains",
-        feelings=["better_elsewhere"],
-        pattern="few",
-    ),
-    story(
-        "lvc/below-price-takes-it-for-granted",
-        "lvc",
-        None,
-        [],
-        ["aggiornamento_prezzo", "no_chiaro", "referenza", "recesso"],
-        never=[],
-        payment="below_price",
-        free_attitude="takes_for_granted",
-        balance="drains",
-        behaviours=["free_extras"],
-        concessions="once",
-        feelings=["better_elsewhere"],
-        pattern="few",
-    ),
-    story(
-        "mvc/pays-brings-more-values-the-work",
-        "mvc",
-        None,
-        ["good_client"],
-        ["check_in"],
-        never=["recesso", "referenza", "attesa"],
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work", "follows_advice", "invests"],
-        feelings=["glad"],
-    ),
-    story(
-        "mvc/occasional-exception-from-a-good-client",
-        "mvc",
-        None,
-        ["good_client"],
-        ["check_in"],
-        never=[],
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work", "exceptions"],
-        concessions="once",
-        feelings=["glad"],
-    ),
-    story(
-        "mvc/our-mistake-with-a-loyal-client",
-        "mvc",
-        None,
-        ["good_client", "own_error"],
-        ["recupero", "check_in"],
-        never=["recesso"],
-        payment="full",
-        balance="worth_it",
-        behaviours=["values_work", "invests"],
-        origin="our_error",
-        feelings=["glad"],
-    ),
-    story(
-        "mvc/long-time-client-first-outburst",
-        "mvc",
-        None,
-        ["bad_day", "first_time", "good_client", "new_behaviour"],
-        ["attesa", "check_in"],
-        never=["recesso"],
-        payment="full",
-        balance="worth_it",
-        behaviours=["rude", "values_work", "follows_advice"],
-        origin="external",
-        pattern="first_new",
-        feelings=["glad"],
-    ),
-    story(
-        "mvc/fair-complaint-and-willing-to-settle",
-        "mvc",
-        None,
-        ["good_client", "shared_error"],
-        ["recupero", "check_in"],
-        never=[],
-        payment="full",
-        balance="worth_it",
-        behaviours=["offended", "values_work"],
-        conflict=["fair_complaint"],
-        settle="willing",
-        origin="shared_error",
-        feelings=["glad"],
-    ),
-    story(
-        "mvc/refers-clients-and-pays-late-once",
-        "mvc",
-        None,
-        ["bad_day", "first_time", "good_client", "new_behaviour"],
-        ["sollecito", "check_in"],
-        never=["attesa", "recesso"],
-        payment="late",
-        owed=400,
-        owed_since="overdue",
-        balance="worth_it",
-        behaviours=["invests", "values_work"],
-        feelings=["glad"],
-        pattern="first_new",
-    ),
-    story(
-        "mixed/vip-turned-destructive-with-review",
-        "distruttivo",
-        "vip",
-        [],
-        ["risposta_recensione", "mediazione", "annuncio_attenzione", "recesso"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["threats"],
-        conflict=["review_posted", "lawyer_letter"],
-        settle="no_will",
-        prestige="very",
-        vip_signals=["special_attentions", "influential_lawyers"],
-        attention="una chiamata di verifica mensile",
-        feelings=["afraid"],
-        pattern="few",
-    ),
-    story(
-        "mixed/free-and-never-satisfied",
-        "gratis",
-        "incontentabile",
-        ["recurring"],
-        ["concessione", "valore", "passaggio_a_pagamento", "tempi_di_risposta", "recesso"],
-        never=[],
-        payment="free",
-        free_attitude="demands",
-        stage="ongoing",
-        behaviours=["calls_back", "discount_demands"],
-        concessions="none_yet",
-        concession_offer="una revisione in più",
-        pattern="often",
-    ),
-    story(
-        "mixed/destructive-and-never-satisfied",
-        "incontentabile",
-        None,
-        ["recurring"],
-        ["minaccia_recensione", "concessione", "tempi_di_risposta", "recesso"],
-        never=[],
-        payment="full",
-        balance="even",
-        behaviours=["threats", "calls_back", "discount_demands"],
-        conflict=["review_threatened"],
-        settle="only_big_concessions",
-        concessions="none_yet",
-        concession_offer="uno sconto del 5%",
-        origin="their_error",
-        pattern="often",
-    ),
-    story(
-        "mixed/late-payer-who-threatens-a-review",
-        "distruttivo",
-        "lvc",
-        [],
-        ["sollecito_fermo", "minaccia_recensione", "mediazione", "recesso", "referenza"],
-        never=[],
-        payment="late",
-        owed=2000,
-        owed_since="reminded",
-        balance="drains",
-        behaviours=["threats"],
-        conflict=["review_threatened"],
-        settle="no_will",
-        pattern="few",
-    ),
-    story(
-        "caveat/thin-evidence-a-bit-rude",
-        "incontentabile",
-        None,
-        ["bad_day"],
-        ["attesa"],
-        never=["recesso", "tempi_di_risposta"],
-        payment="full",
-        balance="even",
-        behaviours=["rude"],
-        pattern="few",
-    ),
-    story(
-        "caveat/good-client-new-behaviour-and-our-error",
-        "mvc",
-        None,
-        ["bad_day", "first_time", "good_client", "new_behaviour", "own_error"],
-        ["recupero", "check_in"],
-        never=["attesa", "recesso"],
-        payment="full",
-        balance="worth_it",
-        behaviours=["offended", "values_work"],
-        conflict=["none"],
-        settle="willing",
-        origin="our_error",
-        pattern="first_new",
-        feelings=["glad"],
-    ),
-    story(
-        "caveat/no-problem-yet-but-drains",
-        "lvc",
-        "gratis",
-        [],
-        ["aggiornamento_prezzo", "valore", "referenza", "recesso"],
-        never=[],
-        payment="below_price",
-        free_attitude="takes_for_granted",
-        balance="drains",
-        origin="no_problem_yet",
-        pattern="few",
-    ),
-    story(
-        "caveat/gratis-finished-work-value-statement",
-        "gratis",
-        None,
-        ["recurring"],
-        ["valore", "passaggio_a_pagamento", "recesso"],
-        never=["aggiornamento_prezzo"],
-        payment="free",
-        free_attitude="takes_for_granted",
-        price="2000 una tantum",
-        stage="finished",
-        pattern="often",
-    ),
-]
-
-
-@pytest.mark.parametrize(("answers", "main", "secondary", "flags", "offered", "never"), STORIES)
-def test_a_story_gets_its_profile_flags_and_messages(assess, answers, main, secondary, flags, offered, never):
-    a, final = assess(answers)
-    assert (a.main, a.secondary) == (main, secondary), a.scores
-    assert sorted(f for f in flags_of(a) if f in SHOWN_FLAGS) == flags
-    got = [s.id for s in route(a, final)]
-    assert got == offered
-    assert not set(got) & set(never)
-
-
-def test_there_are_at_least_forty_stories_covering_every_profile_and_caveat():
-    assert len(STORIES) >= 40
-    assert {s.values[1] for s in STORIES} == {"gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc"}
-    raised = {f for s in STORIES for f in s.values[3]}
-    assert raised >= {"own_error", "shared_error", "first_time", "new_behaviour", "recurring", "bad_day", "good_client"}
-
-
-@pytest.mark.parametrize(("answers", "main", "secondary", "flags", "offered", "never"), STORIES)
-def test_the_routing_rules_hold_for_every_story(assess, answers, main, secondary, flags, offered, never):
-    a, final = assess(answers)
+@pytest.mark.parametrize("story", STORIES, ids=[s.id for s in STORIES])
+def test_the_routing_rules_hold_for_every_story(assess, story):
+    a, final = assess(story.answers)
     got = route(a, final)
     ids = [s.id for s in got]
-    raised = flags_of(a)
-    # Recovery first on our own or a shared error, for every profile.
-    assert (ids[:1] == ["recupero"]) == a.recovery_first
-    # No exit on a bad day, for a good client or for an MVC; exits always come last.
-    if raised & {"bad_day", "good_client"} or a.main == "mvc":
+    raised = flags_of(a, final)
+    # Recovery first on our own or a shared error, unless a legal claim makes any admission unwise.
+    assert (ids[:1] == ["recupero"]) == (a.recovery_first and not a.legal)
+    # Under a legal claim, the acknowledgement leads.
+    if a.legal:
+        assert ids[:1] == ["presa_d_atto"]
+    # No exit on a bad day, for a good client, a VIP or an MVC; exits always come last.
+    if raised & {"bad_day", "good_client"} or a.main in ("mvc", "vip"):
         assert not any(s.exit for s in got)
     exits = [i for i, s in enumerate(got) if s.exit]
     assert exits == list(range(len(got) - len(exits), len(got)))
@@ -659,35 +115,47 @@ def test_the_routing_rules_hold_for_every_story(assess, answers, main, secondary
     if "attesa" in ids:
         assert "bad_day" in raised and ids.index("attesa") == (1 if a.recovery_first else 0)
     # Money and reviews: only when the facts say so.
-    assert ("sollecito" in ids) == (final.get("payment") == "late" and final.get("owed_since") == "overdue")
-    assert ("sollecito_fermo" in ids) == (final.get("payment") == "late" and final.get("owed_since") == "reminded")
+    owed = final.get("payment") == "late" and final.get("owed_since") in ("overdue", "reminded")
+    if "sollecito" in ids or "sollecito_fermo" in ids or "debito_e_recensione" in ids:
+        assert owed
     if "aggiornamento_prezzo" in ids:
         assert final["payment"] == "below_price"
-    assert ("risposta_recensione" in ids) == ("review_posted" in (final.get("conflict") or []))
-    if "minaccia_recensione" in ids:
-        assert "review_posted" not in final["conflict"]
+    if "risposta_recensione" in ids:
+        assert {"review_posted", "public_posts"} & set(final["conflict"])
     # One concession, only when none was granted before, with the amount the user chose.
     if "concessione" in ids:
         assert final["concessions"] == "none_yet" and final.get("concession_offer")
     # Mediation never stands in for a recovery.
     if a.recovery_first:
         assert "mediazione" not in ids
+    # An exit follows the shape of the relationship: no exit letter for a relationship we do not know.
+    shape = {
+        "disdetta": ("ongoing",),
+        "recesso": ("mandate", "one_off_not_started", "one_off_in_progress"),
+        "fine_lavoro": ("one_off_not_started", "one_off_in_progress"),
+        "nessun_nuovo_lavoro": ("one_off_finished", "warranty", "prepaid"),
+    }
+    for sid, shapes in shape.items():
+        if sid in ids:
+            assert final.get("relationship") in shapes
 
 
-def test_a_typical_run_asks_at_most_fourteen_questions(assess):
+def test_every_story_is_pinned_and_every_script_is_offered_by_some_story():
+    assert set(ROUTES) == set(BY_STORY)
+    offered = {sid for ids in ROUTES.values() for sid in ids}
+    assert offered | {"sconto_vip"} == set(BY_ID), set(BY_ID) - offered
+
+
+def test_a_typical_run_asks_at_most_fifteen_questions(assess):
     """Follow-ups open only on the branch that needs them: a run with no branch stays short."""
     for answers in (
         {"payment": "full", "balance": "even", "behaviours": ["calls_back", "rude"]},
         {"payment": "full", "balance": "drains", "behaviours": ["none"], "feelings": ["better_elsewhere"]},
         {"payment": "full", "balance": "worth_it", "behaviours": ["values_work"], "feelings": ["glad"]},
+        {"relationship": "one_off_in_progress", "payment": "full", "balance": "even", "behaviours": ["rude"]},
     ):
         _, final = assess(answers)
-        assert len(final) <= 14, sorted(final)
-
-
-def test_every_script_is_offered_by_at_least_one_story():
-    offered = {sid for s in STORIES for sid in s.values[4]}
-    assert offered == set(BY_ID)
+        assert len(final) <= 15, sorted(final)
 
 
 # -- the result's shape, through the Coach -----------------------------------------------------
@@ -709,9 +177,9 @@ MANY_SCRIPTS = {
     "pattern": "often",
 }
 WITH_SECOND = {
+    "relationship": "one_off_in_progress",
     "payment": "free",
     "free_attitude": "demands",
-    "stage": "ongoing",
     "behaviours": ["calls_back", "discount_demands"],
     "concessions": "none_yet",
     "pattern": "often",
@@ -869,4 +337,5 @@ def test_a_refused_answer_reads_right_on_both_front_ends(store, flow, drive):
     reply = coach.text(7, "48 al secolo")
     assert "«al secolo»" in reply.dialog.plain and "per l'intero lavoro" in reply.dialog.plain
     assert "&#39;" not in reply.dialog.plain and "&amp;#39;" not in reply.dialog.text
-    assert coach.text(7, "48 all ora").dialog.plain.startswith("Domanda 5 di 14"), "«all ora» is an hour too"
+    after = coach.text(7, "48 all ora").dialog.plain
+    assert flow.questions["price"].text["it"] not in after, "«all ora» is an hour too: the price is taken"
