@@ -37,7 +37,7 @@ from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
 from .results import DEFAULT_VARIANT, advice_screens, script_form
-from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, parse_field
+from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
 from .store import Store
 
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
@@ -402,9 +402,10 @@ class Coach:
         return clean_profile(self.store.sender_profile(user_id))
 
     def profile_screen(self, user_id: int, lang: str) -> Screen:
-        """What is set, and how to set the rest."""
+        """What is set (in this language), and how to set the rest."""
         fields = [f.id for f in SENDER_FIELDS]
-        return Screen("profile", self.ui(lang, "profile_screen", fields, self.sender_profile(user_id)))
+        shown = in_language(self.sender_profile(user_id), lang, self.renderer.languages[lang].default)
+        return Screen("profile", self.ui(lang, "profile_screen", fields, shown))
 
     def set_profile_field(self, user_id: int, field: str, raw: str, lang: str) -> Screen:
         """Set (or, with an empty value, clear) one field; on error a clear answer and no change."""
@@ -414,12 +415,8 @@ class Coach:
             return Screen(
                 "notice", self.ui(lang, "profile_error", exc.key, exc.field, exc.params), meta={"error": exc.key}
             )
-        profile = self.sender_profile(user_id)
-        if value:
-            profile[field_id] = value
-        else:
-            profile.pop(field_id, None)
-        self.store.set_sender_profile(user_id, profile)
+        default = self.renderer.languages[lang].default
+        self.store.set_sender_profile(user_id, with_field(self.sender_profile(user_id), field_id, value, lang, default))
         return Screen("notice", self.ui(lang, "profile_set", field_id, value), meta={"field": field_id})
 
 

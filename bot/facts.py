@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from .classifier import Assessment
 from .languages import Language
+from .sender import in_language
 
 GENDERS = ("woman", "man", "company")
 FORMS = ("tu", "lei")
@@ -152,7 +153,7 @@ def message_facts(
     """What the messages are written with: the case's facts, the sender's profile, and the helpers
     that make every word agree (tl, g, v, ind, dir, sv). Unknown facts are None."""
     lang = language.code
-    sender = dict(sender or {})
+    sender = in_language(sender or {}, lang, language.default)
     if not sender.get("name") and isinstance(answers.get("sender"), str):
         sender["name"] = answers["sender"]  # cases saved before the profile existed
     gender, chosen_form = addressee(answers)

@@ -1,5 +1,9 @@
 """The sender's profile: who signs the messages, set once and used by every script.
 
+Fields written in words (hours, reply time, channel) are kept per language, tagged with the
+language they were typed in ("hours:en"): an English letter never carries «in giornata». A value
+stored before the tag existed counts for the default language only.
+
 Each field has a parser that either returns the clean value or raises `ProfileError` with a key
 the interface texts explain. Parsing is linear in the input and every text has a length cap, so
 nothing a user types can slow the bot down or overflow a message. An empty value clears a field.
@@ -88,6 +92,8 @@ FIELDS: tuple[Field, ...] = (
     ),
 )
 BY_ID = {f.id: f for f in FIELDS}
+# Fields whose value is written in words of one language.
+WORDED = ("hours", "reply_time", "channel")
 _BY_NAME = {name: f for f in FIELDS for name in (f.id, *f.names)}
 
 
@@ -113,9 +119,54 @@ def parse_field(name: str, raw: str) -> tuple[str, str]:
         raise
 
 
+def worded_key(field: str, lang: str) -> str:
+    """Where a field written in words is stored for one language."""
+    return f"{field}:{lang}"
+
+
+def _known(key: str) -> bool:
+    field, _, lang = key.partition(":")
+    return field in BY_ID and (not lang or (field in WORDED and lang.isascii() and lang.isalpha() and len(lang) <= 3))
+
+
 def clean_profile(stored: dict[str, str] | None) -> dict[str, str]:
     """A stored profile with only known, non-empty fields (anything else is ignored)."""
-    return {k: v for k, v in (stored or {}).items() if k in BY_ID and isinstance(v, str) and v}
+    return {k: v for k, v in (stored or {}).items() if isinstance(k, str) and _known(k) and isinstance(v, str) and v}
 
 
-__all__ = ["BY_ID", "FIELDS", "Field", "ProfileError", "clean_profile", "field_named", "parse_field"]
+def in_language(profile: dict[str, str], lang: str, default: bool) -> dict[str, str]:
+    """The profile as a letter in `lang` uses it: the fields written in words only in that language
+    (an untagged, older value only when `lang` is the `default` language)."""
+    out = {k: v for k, v in profile.items() if k in BY_ID and k not in WORDED}
+    for field in WORDED:
+        value = profile.get(worded_key(field, lang)) or (profile.get(field) if default else None)
+        if value:
+            out[field] = value
+    return out
+
+
+def with_field(profile: dict[str, str], field: str, value: str, lang: str, default: bool) -> dict[str, str]:
+    """The profile with one field set (or cleared, for an empty value) as typed in `lang`."""
+    out = dict(profile)
+    key = worded_key(field, lang) if field in WORDED else field
+    if field in WORDED and default:
+        out.pop(field, None)  # the untagged older value was this language's
+    if value:
+        out[key] = value
+    else:
+        out.pop(key, None)
+    return out
+
+
+__all__ = [
+    "BY_ID",
+    "FIELDS",
+    "WORDED",
+    "Field",
+    "ProfileError",
+    "clean_profile",
+    "field_named",
+    "in_language",
+    "parse_field",
+    "with_field",
+]

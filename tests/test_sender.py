@@ -108,6 +108,35 @@ def test_the_messages_sign_with_the_profile(coach, drive, store):
     assert "/profilo" not in reply.messages[0].plain, "no profile hint once the name is set"
 
 
+def test_worded_fields_are_kept_per_language_and_never_cross_into_the_other(coach, store, renderer):
+    """«in giornata» typed in Italian never lands in an English letter; each language has its own."""
+    from bot.classifier import Assessment
+
+    coach.set_profile_field(USER, "risposta", "in giornata", "it")
+    coach.set_profile_field(USER, "nome", "Giulia Neri", "it")
+    assert store.sender_profile(USER) == {"reply_time:it": "in giornata", "name": "Giulia Neri"}
+    answers = {"who": "woman_lei", "behaviours": ["rude"]}
+    blank = Assessment({}, "incontentabile", None, "low", (), False, True, False, True, False)
+    sender = coach.sender_profile(USER)
+    _, _, italian = renderer.script("it", "attesa", answers, blank, "shorter", None, sender)
+    _, _, english = renderer.script("en", "attesa", answers, blank, "shorter", None, sender)
+    assert "in giornata" in italian and "in giornata" not in english
+    assert "Giulia Neri" in english, "a name is the same in every language"
+    coach.set_profile_field(USER, "reply time", "within the day", "en")
+    _, _, english = renderer.script("en", "attesa", answers, blank, "shorter", None, coach.sender_profile(USER))
+    assert "within the day" in english and "in giornata" not in english
+    assert "in giornata" in coach.profile_screen(USER, "it").plain
+    assert "within the day" in coach.profile_screen(USER, "en").plain
+
+
+def test_an_untagged_worded_field_stored_earlier_counts_for_the_default_language_only(coach, store):
+    store.set_sender_profile(USER, {"hours": "9-13", "name": "Giulia"})
+    assert "9-13" in coach.profile_screen(USER, "it").plain
+    assert "9-13" not in coach.profile_screen(USER, "en").plain
+    coach.set_profile_field(USER, "orari", "9-18", "it")
+    assert store.sender_profile(USER) == {"hours:it": "9-18", "name": "Giulia"}
+
+
 # -- the console command -----------------------------------------------------------------------
 
 
