@@ -339,3 +339,21 @@ def test_a_refused_answer_reads_right_on_both_front_ends(store, flow, drive):
     assert "&#39;" not in reply.dialog.plain and "&amp;#39;" not in reply.dialog.text
     after = coach.text(7, "48 all ora").dialog.plain
     assert flow.questions["price"].text["it"] not in after, "«all ora» is an hour too: the price is taken"
+
+
+@pytest.mark.parametrize(
+    ("relationship", "asked"),
+    [
+        ("one_off_finished", set()),
+        ("one_off_in_progress", {"trade"}),
+        ("one_off_not_started", {"trade"}),
+        ("warranty", set()),
+        ("prepaid", {"prepaid_state"}),
+        ("ongoing", {"notice"}),
+        ("mandate", {"notice"}),
+    ],
+)
+def test_the_follow_ups_of_a_relationship_open_only_where_its_shape_needs_them(assess, relationship, asked):
+    """The notice never follows a finished one-off job; the kind of work only a job not finished."""
+    _, final = assess({"relationship": relationship, "payment": "full", "balance": "even"})
+    assert {"trade", "prepaid_state", "notice"} & set(final) == asked
