@@ -328,8 +328,7 @@ CATALOGUE: tuple[Script, ...] = (
         RANK_EXIT,
         ("exit", "withdrawal"),
         profiles=EXITS_FOR,
-        needs={"relationship": ("mandate", *ONE_OFF_OPEN)},
-        refuses={"trade": ("craft", "retail")},
+        needs={"relationship": ("mandate", *ONE_OFF_OPEN), "trade": ("professional",)},
         uses=(*PERSON, "service", "stage", "notice", "notice_period", "end_date", "payment"),
     ),
     Script(
@@ -368,6 +367,14 @@ def flags_of(assessment: Assessment, answers: dict[str, Any] | None = None) -> s
     return out
 
 
+def implied(answers: dict[str, Any]) -> dict[str, Any]:
+    """The answers with what they imply but the questionnaire does not ask: an open-ended
+    professional mandate is an intellectual profession's work."""
+    if answers.get("relationship") == "mandate" and "trade" not in answers:
+        return {**answers, "trade": "professional"}
+    return answers
+
+
 def guarded(script: Script, flags: set[str], guards: Iterable[Guard] = GUARDS) -> Guard | None:
     """The first guard that rules the script out under these flags, or None."""
     return next((g for g in guards if flags & set(g.when) and set(g.refuses) & set(script.kinds)), None)
@@ -398,6 +405,7 @@ def route(assessment: Assessment, answers: dict[str, Any], guards: Iterable[Guar
     profiles = {assessment.main} | ({assessment.secondary} if assessment.secondary else set())
     if assessment.good_client:
         profiles = {"mvc"}
+    answers = implied(answers)
     flags = flags_of(assessment, answers)
     guards = tuple(guards)
     offered = [s for s in CATALOGUE if fits(s, answers, profiles, flags) and guarded(s, flags, guards) is None]

@@ -369,10 +369,10 @@ def test_conditions_naming_unknown_questions_options_profiles_or_flags_are_refus
     from bot.scripts import Script, condition_problems
 
     bad = (
-        Script("a", 0, needs={"nowhere": ("x",)}),
-        Script("b", 0, needs={"payment": ("gratis_forever",)}),
-        Script("c", 0, refuses={"conflict": ("public_attacks",)}),
-        Script("d", 0, profiles=("saint",), flags=("lucky",), filled=("ghost",)),
+        Script("a", 0, ("terms",), needs={"nowhere": ("x",)}),
+        Script("b", 0, ("terms",), needs={"payment": ("gratis_forever",)}),
+        Script("c", 0, ("terms",), refuses={"conflict": ("public_attacks",)}),
+        Script("d", 0, ("terms",), profiles=("saint",), flags=("lucky",), filled=("ghost",)),
     )
     problems = condition_problems(flow, bad)
     assert any("'a'" in p and "unknown question 'nowhere'" in p for p in problems)
@@ -387,9 +387,9 @@ def test_scripts_no_path_can_reach_are_listed(flow):
 
     # Money owed and the normal price sit on different branches of `payment`; the kind of work (a
     # one-off job) and the notice (a relationship that goes on) on different answers to `relationship`.
-    impossible = Script("never", 0, needs={"owed_since": ("overdue",), "price": ()})
-    neither = Script("never_either", 0, needs={"trade": ("craft",), "notice": ("with_notice",)})
-    possible = Script("fine", 0, needs={"owed_since": ("overdue",), "free_attitude": ("demands",)})
+    impossible = Script("never", 0, ("terms",), needs={"owed_since": ("overdue",), "price": ()})
+    neither = Script("never_either", 0, ("terms",), needs={"trade": ("craft",), "notice": ("with_notice",)})
+    possible = Script("fine", 0, ("terms",), needs={"owed_since": ("overdue",), "free_attitude": ("demands",)})
     assert unreachable(flow, (impossible, neither, possible)) == ["never", "never_either"]
 
 
@@ -397,13 +397,13 @@ def test_a_needed_option_must_lead_along_the_path(flow):
     from bot.scripts import CATALOGUE, Script, unreachable
 
     # Both questions lie on one path, but only "late" leads to the money owed; "full" never does.
-    wrong_option = Script("full_but_overdue", 0, needs={"payment": ("full",), "owed_since": ("overdue",)})
+    wrong_option = Script("full_but_overdue", 0, ("terms",), needs={"payment": ("full",), "owed_since": ("overdue",)})
     # A behaviour that opens no follow-up, beside one that opens the concessions: the first picked
     # option with a follow-up decides, so the pair reaches the concession question.
-    paired = Script("calls_and_discounts", 0, needs={"behaviours": ("calls_back",), "concessions": ("none_yet",)})
+    paired = Script("calls_and_discounts", 0, ("terms",), needs={"behaviours": ("calls_back",), "concessions": ("none_yet",)})
     # "None of these" is exclusive: it can never be picked beside a behaviour that opens the conflict.
-    exclusive = Script("none_and_conflict", 0, needs={"behaviours": ("none",), "conflict": ("review_posted",)})
-    refused = Script("refused_way", 0, needs={"owed": ()}, refuses={"payment": ("late",)})
+    exclusive = Script("none_and_conflict", 0, ("terms",), needs={"behaviours": ("none",), "conflict": ("review_posted",)})
+    refused = Script("refused_way", 0, ("terms",), needs={"owed": ()}, refuses={"payment": ("late",)})
     assert unreachable(flow, (wrong_option, paired, exclusive, refused)) == [
         "full_but_overdue",
         "none_and_conflict",
@@ -417,7 +417,7 @@ def test_flows_check_fails_on_a_broken_condition(monkeypatch, capsys):
     from bot import cli, scripts
 
     monkeypatch.setattr(
-        scripts, "CATALOGUE", (*scripts.CATALOGUE, scripts.Script("broken", 0, needs={"nowhere": ("x",)}))
+        scripts, "CATALOGUE", (*scripts.CATALOGUE, scripts.Script("broken", 0, ("terms",), needs={"nowhere": ("x",)}))
     )
     assert cli.main(["flows", "check"]) == 1
     assert "script 'broken'" in capsys.readouterr().err
@@ -460,14 +460,14 @@ def test_ask_if_refuses_an_unknown_option_and_the_first_question(tmp_path):
 def test_a_script_that_needs_a_question_its_branch_skips_is_unreachable(flow):
     from bot.scripts import Script, unreachable
 
-    free_balance = Script("free_balance", 0, needs={"payment": ("free",), "balance": ("drains",)})
-    full_price = Script("full_price", 0, needs={"payment": ("full",), "price": ()})
-    underpaid_price = Script("underpaid_price", 0, needs={"payment": ("below_price",), "price": ()})
-    full_attitude = Script("full_attitude", 0, needs={"payment": ("full",), "free_attitude": ("demands",)})
-    late_attitude = Script("late_attitude", 0, needs={"payment": ("late",), "free_attitude": ("demands",)})
-    finished_notice = Script("finished_notice", 0, needs={"relationship": ("one_off_finished",), "notice": ()})
-    mandate_notice = Script("mandate_notice", 0, needs={"relationship": ("mandate",), "notice": ("with_notice",)})
-    prepaid_trade = Script("prepaid_trade", 0, needs={"relationship": ("prepaid",), "trade": ()})
+    free_balance = Script("free_balance", 0, ("terms",), needs={"payment": ("free",), "balance": ("drains",)})
+    full_price = Script("full_price", 0, ("terms",), needs={"payment": ("full",), "price": ()})
+    underpaid_price = Script("underpaid_price", 0, ("terms",), needs={"payment": ("below_price",), "price": ()})
+    full_attitude = Script("full_attitude", 0, ("terms",), needs={"payment": ("full",), "free_attitude": ("demands",)})
+    late_attitude = Script("late_attitude", 0, ("terms",), needs={"payment": ("late",), "free_attitude": ("demands",)})
+    finished_notice = Script("finished_notice", 0, ("terms",), needs={"relationship": ("one_off_finished",), "notice": ()})
+    mandate_notice = Script("mandate_notice", 0, ("terms",), needs={"relationship": ("mandate",), "notice": ("with_notice",)})
+    prepaid_trade = Script("prepaid_trade", 0, ("terms",), needs={"relationship": ("prepaid",), "trade": ()})
     scripts = (
         free_balance,
         full_price,
