@@ -110,8 +110,9 @@ def error_key(call) -> str:
 def test_searchable_answers_are_the_flow_text_questions():
     searchable = {q.id for q in FLOW.questions.values() if q.searchable}
     assert searchable == {q.id for q in FLOW.questions.values() if q.kind == "text"}
-    # The ones the m002 migration indexed for the cases saved before the index existed.
-    assert searchable == {"alias", "concession_offer", "attention", "service", "address"}
+    # The ones the m002 migration indexed for the cases saved before the index existed, and the
+    # mistake and the remedy, asked since flow version 4 (after the index: no older case has them).
+    assert searchable == {"alias", "concession_offer", "attention", "service", "address", "mistake", "remedy"}
     answers = {"service": "sito web", "payment": "free", "alias": "Rossi", "occurrences": 3, "attention": None}
     assert FLOW.search_texts(answers) == ["Rossi", "sito web"], "text answers only, in the flow's order"
 

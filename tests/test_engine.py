@@ -64,11 +64,14 @@ EVERY_BRANCH = {
 def all_branches(engine: Engine) -> list[dict]:
     """Every finished conversation, one per distinct branch: the options of a choice question are
     grouped by where they lead and one of each group is followed (a multiple choice leads where
-    one of its options leads, so single picks cover every branch). The options of a question that
-    an `ask_if` reads are all followed: two of them may lead to the same question and still open
-    different questions later (a one-off job its kind of work, an ongoing contract its notice)."""
-    read_by_ask_if = {qid for q in engine.flow.questions.values() for qid in q.ask_if}
+    one of its options leads, so single picks cover every branch). Options are also told apart by
+    the questions they open through an `ask_if`: two of them may lead to the same question and
+    still open different questions later (a one-off job its kind of work, an ongoing contract its
+    notice)."""
     finished: list[dict] = []
+
+    def opens(q, option_id: str) -> tuple[str, ...]:
+        return tuple(later.id for later in engine.flow.questions.values() if option_id in later.ask_if.get(q.id, ()))
 
     def visit(state: dict) -> None:
         if state["at"] == END:
@@ -78,10 +81,10 @@ def all_branches(engine: Engine) -> list[dict]:
         if not q.is_choice:
             visit(engine.answer(state, TYPED.get(q.id) or {"text": "testo", "number": "3", "money": "100"}[q.kind]))
             return
-        by_target: dict[tuple[str, str | None], dict] = {}
+        by_target: dict[tuple[str, tuple[str, ...]], dict] = {}
         for option in q.options:
             after = engine.answer(state, [option.id] if q.kind == "multi" else option.id)
-            by_target.setdefault((after["at"], option.id if q.id in read_by_ask_if else None), after)
+            by_target.setdefault((after["at"], opens(q, option.id)), after)
         for after in by_target.values():
             visit(after)
 
@@ -92,14 +95,17 @@ def all_branches(engine: Engine) -> list[dict]:
 # -- path length -------------------------------------------------------------------------------
 
 
-def test_every_branch_takes_between_12_and_23_questions(engine):
+def test_every_branch_takes_between_12_and_25_questions(engine):
     branches = all_branches(engine)
     lengths = sorted(len(state["history"]) for state in branches)
     # relationship (kind of work, package, notice), payment (cheap work, money owed), behaviours
-    # (conflict, concessions) and prestige (VIP) branch, and some branches open a follow-up of their own.
+    # (conflict, concessions), origin (our own error: the mistake and the remedy) and prestige (VIP)
+    # branch, and some branches open a follow-up of their own.
     assert lengths[0] == 12, "the shortest path (a finished one-off job paid in full, no branch taken)"
-    assert lengths[-1] == 23, "the longest path (late payer + conflict + concessions + VIP attentions + notice)"
-    assert set(lengths) == set(range(12, 24))
+    assert lengths[-1] == 25, (
+        "the longest path (late payer + conflict + concessions + our error + VIP attentions + notice)"
+    )
+    assert set(lengths) == set(range(12, 26))
     assert {qid for state in branches for qid in state["history"]} == set(FLOW.questions), "every question is reached"
 
 

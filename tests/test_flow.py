@@ -400,9 +400,13 @@ def test_a_needed_option_must_lead_along_the_path(flow):
     wrong_option = Script("full_but_overdue", 0, ("terms",), needs={"payment": ("full",), "owed_since": ("overdue",)})
     # A behaviour that opens no follow-up, beside one that opens the concessions: the first picked
     # option with a follow-up decides, so the pair reaches the concession question.
-    paired = Script("calls_and_discounts", 0, ("terms",), needs={"behaviours": ("calls_back",), "concessions": ("none_yet",)})
+    paired = Script(
+        "calls_and_discounts", 0, ("terms",), needs={"behaviours": ("calls_back",), "concessions": ("none_yet",)}
+    )
     # "None of these" is exclusive: it can never be picked beside a behaviour that opens the conflict.
-    exclusive = Script("none_and_conflict", 0, ("terms",), needs={"behaviours": ("none",), "conflict": ("review_posted",)})
+    exclusive = Script(
+        "none_and_conflict", 0, ("terms",), needs={"behaviours": ("none",), "conflict": ("review_posted",)}
+    )
     refused = Script("refused_way", 0, ("terms",), needs={"owed": ()}, refuses={"payment": ("late",)})
     assert unreachable(flow, (wrong_option, paired, exclusive, refused)) == [
         "full_but_overdue",
@@ -465,8 +469,12 @@ def test_a_script_that_needs_a_question_its_branch_skips_is_unreachable(flow):
     underpaid_price = Script("underpaid_price", 0, ("terms",), needs={"payment": ("below_price",), "price": ()})
     full_attitude = Script("full_attitude", 0, ("terms",), needs={"payment": ("full",), "free_attitude": ("demands",)})
     late_attitude = Script("late_attitude", 0, ("terms",), needs={"payment": ("late",), "free_attitude": ("demands",)})
-    finished_notice = Script("finished_notice", 0, ("terms",), needs={"relationship": ("one_off_finished",), "notice": ()})
-    mandate_notice = Script("mandate_notice", 0, ("terms",), needs={"relationship": ("mandate",), "notice": ("with_notice",)})
+    finished_notice = Script(
+        "finished_notice", 0, ("terms",), needs={"relationship": ("one_off_finished",), "notice": ()}
+    )
+    mandate_notice = Script(
+        "mandate_notice", 0, ("terms",), needs={"relationship": ("mandate",), "notice": ("with_notice",)}
+    )
     prepaid_trade = Script("prepaid_trade", 0, ("terms",), needs={"relationship": ("prepaid",), "trade": ()})
     scripts = (
         free_balance,

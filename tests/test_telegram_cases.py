@@ -375,7 +375,7 @@ async def test_case_shows_answers_profile_reasons_advice_scripts_notes_and_timel
     assert "Cosa fare" in advice[0]
     scripts = [text for text in advice if text.startswith("✉️")]
     # The compact shape: the advice, then the first message with ‹ › to the others (on demand).
-    assert len(scripts) == 1 and "Gentile Studio Rossi" in scripts[0] and "1.200,00 €" in scripts[0]
+    assert len(scripts) == 1 and "Spett.le Studio Rossi," in scripts[0] and "1.200,00 €" in scripts[0]
 
     buttons = [d for _, d in alice.find("Storia del caso n. 1").buttons]
     assert buttons == ["o:1:aperto", "o:1:risolto", "o:1:cliente_tenuto", "o:1:cliente_lasciato", "x:1", "h:1"]
