@@ -30,8 +30,9 @@ TITLE = re.compile(
     r"prof\.ssa|professore|professoressa|arch|geom|rag|mr|mrs|ms|miss|dr|prof)\b\.?",
     re.IGNORECASE,
 )
-# A service written with a plural article ("i volantini", "le sedute") takes plural verbs.
-_PLURAL_SERVICE = re.compile(r"^(i|gli|le|the \w+s)\b", re.IGNORECASE)
+# A service written with a plural article ("i volantini", "le sedute") takes plural verbs; in
+# English, one whose last word is a plural noun ("the party flyers", not "the process").
+_PLURAL_SERVICE = re.compile(r"^(?:(?:i|gli|le)\b|the\b.*[^siu\W]s$)", re.IGNORECASE)
 # Where each relationship stands: a job not started, under way, or done (the tense of a letter).
 STAGE_OF = {
     "one_off_not_started": "not_started",

@@ -108,3 +108,20 @@ def test_a_company_addressed_formally_takes_the_plural_and_a_missing_plural_text
 def test_a_plural_service_takes_plural_verbs():
     assert facts({"service": "i volantini della festa"})["sv"]("è pronto", "sono pronti") == "sono pronti"
     assert facts({"service": "il sito"})["sv"]("è pronto", "sono pronti") == "è pronto"
+
+
+@pytest.mark.parametrize(
+    ("service", "plural"),
+    [
+        ("i volantini della festa", True),
+        ("le sedute", True),
+        ("il sito", False),
+        ("the party flyers", True),
+        ("the sessions", True),
+        ("the business plan", False),
+        ("the process", False),
+        ("the analysis", False),
+    ],
+)
+def test_a_service_is_plural_by_its_article_or_its_last_word(service, plural):
+    assert (facts({"service": service})["sv"]("is", "are") == "are") == plural
