@@ -525,3 +525,28 @@ def test_units_are_validated_at_load(tmp_path):
     assert price.unit_named("  ORA. ", "it").id == "hour" and price.unit_named("", "en").id == "once"
     assert price.accepts({"amount": 12.0, "unit": "hour"}) and not price.accepts({"amount": 12.0, "unit": "day"})
     assert not price.accepts(12.0) and not price.accepts({"amount": True, "unit": "hour"})
+
+
+def test_option_words_are_validated_at_load(tmp_path):
+    """Words a person may type for an option: one option per word, per language, and only known languages."""
+    tu = "      - id: tu\n        label: {it: Del tu, en: Informal}\n"
+    lei = "      - id: lei\n        label: {it: Del Lei, en: Formal}\n"
+
+    def with_words(tu_words: str, lei_words: str, name: str) -> tuple[str, Path]:
+        text = GOOD.replace(tu, tu + tu_words).replace(lei, lei + lei_words)
+        return text, write(tmp_path, text, name)
+
+    text, path = with_words(
+        "        words: {it: [tu, informale], en: [informal]}\n",
+        "        words: {it: [Lei, Informale], en: [formal]}\n",
+        "twice.yaml",
+    )
+    assert_names(refused(path), path, line_of(text, "- id: lei"), "who", "'informale' (it) names both 'tu' and 'lei'")
+    text, path = with_words("        words: {it: [tu], en: [informal], de: [du]}\n", "", "unknown.yaml")
+    assert_names(refused(path), path, line_of(text, "words: {it: [tu]"), "who", "unknown languages: de")
+    text, path = with_words("        words: {it: [tu], en: []}\n", "", "empty.yaml")
+    assert_names(refused(path), path, line_of(text, "words: {it: [tu]"), "who", "needs a list of words for 'en'")
+    _, path = with_words("        words: {it: [Sì, «Tu»], en: [informal]}\n", "", "ok.yaml")
+    assert load_flow(path).questions["who"].option_index["tu"].words == {"it": ("si", "tu"), "en": ("informal",)}, (
+        "kept as typed words are compared: no case, accents or punctuation"
+    )
