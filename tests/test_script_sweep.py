@@ -15,6 +15,7 @@ from itertools import product
 import pytest
 
 from bot.classifier import Assessment, Reason
+from bot.facts import STAGE_OF
 from bot.flow import PROFILES
 from bot.render import (
     FORMS,
@@ -30,7 +31,8 @@ RENDERER = Renderer()
 LANGS = ("it", "en")
 GENDERS = ("woman", "man", "company")
 VOICES = ("io", "noi")
-STAGES = ("not_started", "ongoing", "finished")
+# Every shape of relationship (the flow's options): a job not started, under way or done, a package...
+RELATIONSHIPS = tuple(STAGE_OF)
 LABEL = "Furbetto Privato"
 
 FACTS = {
@@ -40,6 +42,7 @@ FACTS = {
     "owed": 850.0,
     "payment": "below_price",
     "notice": "with_notice",
+    "prepaid_state": "active",
     "concession_offer": "uno sconto del 10% su questa fattura",
     "attention": "un aggiornamento scritto a ogni consegna",
     "conflict": ["review_posted", "damages", "lawyer_letter"],
@@ -107,8 +110,9 @@ CLOSING = re.compile(r"\n\n(Cordiali saluti|Un caro saluto|A presto|Kind regards
 WRONG_PREPOSITION = re.compile(r"\b(di|a|da|su|con) (signor|signora|dott)\b", re.IGNORECASE)
 
 
-def rendered(lang: str, script, variant: str, form: str, gender: str, voice: str, stage: str, known: bool):
-    answers = {**(FACTS if known else NO_FACTS), "who": f"{gender}_{form}", "stage": stage}
+def rendered(lang: str, script, variant: str, form: str, gender: str, voice: str, relationship: str, known: bool):
+    answers = {**(FACTS if known else NO_FACTS), "who": f"{gender}_{form}", "relationship": relationship}
+    stage = STAGE_OF[relationship]
     if known:
         answers["address"] = (ADDRESS if lang == "it" else ADDRESS_EN)[gender]
     sender = {**SENDER, "voice": voice} if known else {"voice": voice}
@@ -128,10 +132,13 @@ SWEEP = list(product(LANGS, CATALOGUE))
 @pytest.mark.parametrize(("lang", "script"), SWEEP, ids=[f"{lang}/{s.id}" for lang, s in SWEEP])
 def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
     seen = 0
-    for variant, form, gender, voice, stage, known in product(VARIANTS, FORMS, GENDERS, VOICES, STAGES, (True, False)):
-        answers, sender, (title, _note, body) = rendered(lang, script, variant, form, gender, voice, stage, known)
+    shapes = product(VARIANTS, FORMS, GENDERS, VOICES, RELATIONSHIPS, (True, False))
+    for variant, form, gender, voice, relationship, known in shapes:
+        answers, sender, (title, _note, body) = rendered(
+            lang, script, variant, form, gender, voice, relationship, known
+        )
         plain = to_plain(body)
-        where = f"{variant}/{form}/{gender}/{voice}/{stage}/{'known' if known else 'unknown'}:\n{plain}"
+        where = f"{variant}/{form}/{gender}/{voice}/{relationship}/{'known' if known else 'unknown'}:\n{plain}"
         seen += 1
         assert plain.strip() and title.strip(), where
         assert html_problems(body) == [] and len(plain) <= TELEGRAM_LIMIT, where
@@ -145,7 +152,8 @@ def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
         if lang == "it":
             assert not UNCONTRACTED.search(plain), f"{UNCONTRACTED.search(plain).group(0)!r}: {where}"
             first = rest.split(None, 1)[0]
-            assert first[:1].islower() or first in ("Le", "La"), f"capital after the greeting's comma: {where}"
+            # A courtesy pronoun keeps its capital: Le, La, or Vi for a company (addressed in the plural).
+            assert first[:1].islower() or first in ("Le", "La", "Vi"), f"capital after the greeting's comma: {where}"
         assert not DANGLING.search(plain), f"{DANGLING.search(plain).group(0)!r} in {where}"
         # Figures come only from what the user typed (the price and the debt, formatted, included).
         allowed = figures_allowed(answers, sender)
@@ -166,7 +174,7 @@ def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
         assert not wrong, f"{wrong.group(0)!r} breaks the {voice} voice: {where}"
         if lang == "it" and script.formal:
             assert not TU_WORDS.search(rest), f"a public or collective message is always formal: {where}"
-    assert seen == len(VARIANTS) * len(FORMS) * len(GENDERS) * len(VOICES) * len(STAGES) * 2
+    assert seen == len(VARIANTS) * len(FORMS) * len(GENDERS) * len(VOICES) * len(RELATIONSHIPS) * 2
 
 
 @pytest.mark.parametrize(
@@ -174,14 +182,16 @@ def test_every_rendering_of_a_script_is_safe_to_send(lang, script):
     [
         ("woman", "Gentile signora Rossi,", "Dear Ms Rossi,"),
         ("man", "Gentile dott. Bianchi,", "Dear Dr Bianchi,"),
-        ("company", "Gentile Studio Verdi,", "Dear Verdi & Partners,"),
+        # A company addressed formally is addressed in the plural, on first-name terms in the singular.
+        ("company", {"lei": "Spett.le Studio Verdi,", "tu": "Gentile Studio Verdi,"}, "Dear Verdi & Partners,"),
     ],
 )
 def test_the_greeting_uses_the_address_with_its_title(gender, it, en):
     for lang, expected in (("it", it), ("en", en)):
         for form in FORMS:
-            _, _, (_, _, body) = rendered(lang, CATALOGUE[0], "softer", form, gender, "io", "ongoing", True)
-            assert to_plain(body).startswith(expected), body
+            _, _, (_, _, body) = rendered(lang, CATALOGUE[0], "softer", form, gender, "io", "mandate", True)
+            opening = expected[form] if isinstance(expected, dict) else expected
+            assert to_plain(body).startswith(opening), body
 
 
 def test_first_name_terms_greet_by_first_name_and_without_a_name_nobody_is_invented():
@@ -257,10 +267,11 @@ def test_the_firmer_reminder_names_the_next_step_and_interest_only_between_busin
 
 
 def test_the_withdrawal_respects_notice_and_hands_over_what_is_urgent():
-    with_notice = to_plain(
-        RENDERER.script("it", "recesso", {**FACTS, "stage": "ongoing"}, assessment(), "softer", "lei")[2]
-    )
-    assert "nel rispetto del preavviso" in with_notice and "quanto è urgente" in with_notice
+    notice = {**FACTS, "relationship": "mandate", "notice_period": {"amount": 3, "unit": "month"}}
+    with_notice = to_plain(RENDERER.script("it", "recesso", notice, assessment(), "softer", "lei")[2])
+    assert "nel rispetto del preavviso di 3 mesi" in with_notice and "attività urgenti" in with_notice
     assert "con effetto da oggi" not in with_notice.casefold()
+    _, note, _ = RENDERER.script("it", "recesso", {**notice, "notice_period": None}, assessment(), "softer", "lei")
+    assert "Rispetta il preavviso" in note, "the length unknown: the user is told to respect the notice"
     _, note, _ = RENDERER.script("it", "recesso", {"notice": "unknown"}, assessment(), "softer", "lei")
     assert "2237" in note and "preavviso" in note
