@@ -8,10 +8,8 @@ builds this parser too, and must not pay for the case book (let alone matplotlib
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,12 +65,12 @@ def _user_id(raw: str) -> int:
     return value
 
 
-def _write(path: str, data: bytes) -> None:
-    """Write a file only its owner can read: it holds clients' names and notes."""
-    fd = os.open(Path(path).expanduser(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-        out.write(data)
+def _write(book: CaseBook, path: str, data: bytes, force: bool) -> None:
+    """Write a file only its owner can read (it holds clients' names and notes): never the database,
+    never over an existing file unless --force, through a temporary file renamed into place."""
+    from .outfile import write_file
+
+    write_file(path, data, database=book.store.path or None, force=force)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -126,7 +124,7 @@ def cmd_remind(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 def cmd_export(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     export = book.export(args.user, args.format, lang)
     if args.out and args.out != "-":
-        _write(args.out, export.data)
+        _write(book, args.out, export.data, args.force)
         print(book.label(lang, "console_exported", export.count, args.out))
     else:
         sys.stdout.buffer.write(export.data)
@@ -148,9 +146,11 @@ def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 
 def cmd_stats(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
-    _say(book.stats(args.user, lang))
+    screen = book.stats(args.user, lang)
+    if args.png:  # the file first: a refused one leaves nothing half-said
+        _write(book, args.png, book.stats_chart(args.user, lang), args.force)
+    _say(screen)
     if args.png:
-        _write(args.png, book.stats_chart(args.user, lang))
         print(book.label(lang, "console_chart_saved", args.png))
     return 0
 
@@ -271,6 +271,7 @@ def add_commands(
     )
     export.add_argument("--format", choices=("csv", "json"), default="csv", help="(default csv)")
     export.add_argument("--out", metavar="FILE", help="write to FILE, readable by you alone (default: standard output)")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")
     delete = command(
         "delete", cmd_delete, "delete a case, or with --all everything kept about you", "delete 3", "delete --all --yes"
     )
@@ -279,3 +280,4 @@ def add_commands(
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     stats = command("stats", cmd_stats, "counts by profile and outcome", "stats", "stats --png casi.png")
     stats.add_argument("--png", metavar="FILE", help="also draw a chart by month into FILE")
+    stats.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")

@@ -55,6 +55,12 @@ def global_options() -> argparse.ArgumentParser:
         help=f"the SQLite database (default: $CLIENTCOACH_DB, else {_default_db()})",
     )
     common.add_argument(
+        "--create",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="create the --db file if it does not exist (without it, a missing file is refused)",
+    )
+    common.add_argument(
         "--lang",
         choices=languages.codes,
         default=argparse.SUPPRESS,
@@ -254,15 +260,15 @@ def cmd_flows_draw(args: argparse.Namespace) -> int:
 
 
 def cmd_db_check(args: argparse.Namespace) -> int:
-    """Integrity, schema version and size of the database; exit 1 if SQLite finds damage."""
-    from .store import Store, migrations
+    """Integrity, the schema version found and the one it would migrate to, size; exit 1 if SQLite
+    finds damage. Only reads the file: `db migrate` (or `db check --migrate`) upgrades it."""
+    from .store import inspect_database
 
-    store = Store.open(args.db)
-    try:
-        report = store.check()
-    finally:
-        store.close()
-    known = len(migrations._migrations)
+    if getattr(args, "migrate", False):
+        status = cmd_db_migrate(args)
+        if status:
+            return status
+    report = inspect_database(args.db)
     print(
         ui(
             _lang(args),
@@ -270,23 +276,34 @@ def cmd_db_check(args: argparse.Namespace) -> int:
             report["path"],
             report["integrity"],
             report["schema_version"],
-            known,
+            report["schema_target"],
             human_size(report["size_bytes"]),
         )
     )
     return 0 if report["integrity"] == "ok" else 1
 
 
-def cmd_db_backup(args: argparse.Namespace) -> int:
-    """A consistent copy of the database, safe while the bot runs."""
-    from .store import Store
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    """Bring the database's schema (and the questionnaires in progress) up to this version."""
+    from .store import Store, inspect_database
 
+    before = inspect_database(args.db)["schema_version"]
     store = Store.open(args.db)
     try:
-        store.backup(args.file)
+        after = store.check()["schema_version"]
+        path = store.path
     finally:
         store.close()
-    print(ui(_lang(args), "db_backup_done", args.file, human_size(Path(args.file).stat().st_size)))
+    print(ui(_lang(args), "db_migrated", path, before, after))
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database as it is (not migrated), safe while the bot runs."""
+    from .store import backup_database
+
+    written = backup_database(args.db, args.file, force=args.force)
+    print(ui(_lang(args), "db_backup_done", args.file, human_size(written.stat().st_size)))
     return 0
 
 
@@ -410,32 +427,45 @@ def build_parser() -> argparse.ArgumentParser:
     db = add_command(
         sub,
         "db",
-        "check or back up the database",
-        ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db"],
+        "check, back up or migrate the database",
+        ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db", "clientcoach db migrate"],
         parents,
     )
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    add_command(
+    check_db = add_command(
         db_sub,
         "check",
-        "integrity, schema version and size of the database",
+        "integrity, schema version found and the one it would migrate to, size (changes nothing)",
         ["clientcoach db check", "clientcoach --db /srv/clientcoach/clientcoach.db db check"],
         parents,
         cmd_db_check,
     )
+    check_db.add_argument("--migrate", action="store_true", help="migrate first, as `db migrate` does")
+    add_command(
+        db_sub,
+        "migrate",
+        "bring the database's schema up to this version (back it up first with `db backup`)",
+        ["clientcoach db migrate", "clientcoach --db /srv/clientcoach/clientcoach.db db migrate"],
+        parents,
+        cmd_db_migrate,
+        "Every other command migrates a database by itself when it opens it; this does only that.",
+    )
     backup = add_command(
         db_sub,
         "backup",
-        "copy the database to a new file, safely even while the bot runs",
+        "copy the database as it is to a new file, safely even while the bot runs",
         [
             "clientcoach db backup backup.db",
             "clientcoach --db /srv/clientcoach/clientcoach.db db backup /backups/cc.db",
         ],
         parents,
         cmd_db_backup,
-        "The copy is readable by you alone; an existing file is never overwritten.",
+        "The copy keeps the schema it finds (a database from an earlier release is copied before any\n"
+        "migration); it is readable by you alone. An existing file is not overwritten unless --force,\n"
+        "and the database itself never is.",
     )
     backup.add_argument("file", metavar="FILE", help="the new file to write")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")
 
     add_command(
         sub,

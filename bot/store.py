@@ -349,13 +349,14 @@ def _connect(path: Path, default: bool, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(str(path), timeout=timeout)
 
 
-def _check_owner(conn: sqlite3.Connection, path: Path | str) -> int:
-    """The schema version of a database we may use; refuse another application's or a newer one."""
+def _check_owner(conn: sqlite3.Connection, path: Path | str, newer: bool = False) -> int:
+    """The schema version of a database we may use; refuse another application's or (unless `newer`,
+    for reading it as it is) a newer one."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables - {Migrations.migrations_table} and not OWN_TABLES <= tables:
         raise StoreError("foreign_database", path=str(path))
-    if version > len(migrations._migrations):
+    if version > len(migrations._migrations) and not newer:
         raise StoreError("newer_schema", path=str(path), found=version, known=len(migrations._migrations))
     return version
 
@@ -424,6 +425,107 @@ def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Da
         if error is None or error is exc:
             raise
         raise error from exc
+
+
+def schema_version() -> int:
+    """The schema this program migrates every database to."""
+    return len(migrations._migrations)
+
+
+def open_existing(path: str | Path | None, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """A connection to a database file as it is: nothing created, nothing migrated, any schema version
+    (for `db check` and `db backup`). Another application's file or a file that is not SQLite is
+    refused with StoreError, as is a file that does not exist."""
+    target, _ = _resolve(path)
+    if str(target) == ":memory:":
+        raise StoreError("empty_path")
+    if target.is_dir():
+        raise StoreError("is_directory", path=str(target))
+    if not target.is_file():
+        raise missing_database(target)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(str(target), timeout=timeout)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        _check_owner(conn, target, newer=True)
+        return conn
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        error = store_error(exc, target) if isinstance(exc, Exception) else None
+        if error is None or error is exc:
+            raise
+        raise error from exc
+
+
+def inspect_database(path: str | Path | None) -> dict[str, Any]:
+    """Integrity, the schema version found and the one it would be migrated to, size and path;
+    the file is only read."""
+    conn = open_existing(path)
+    try:
+        messages = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    except (sqlite3.Error, OSError) as exc:
+        error = store_error(exc, path)
+        if error is None:
+            raise
+        raise error from exc
+    finally:
+        conn.close()
+    return {
+        "integrity": "ok" if messages == ["ok"] else "; ".join(messages[:5]),
+        "schema_version": found,
+        "schema_target": schema_version(),
+        "size_bytes": os.path.getsize(file),
+        "path": file,
+    }
+
+
+def backup_database(source: str | Path | None, target: str | Path, force: bool = False) -> Path:
+    """Copy a database as it is (its schema untouched, whichever release wrote it) to a new file,
+    mode 0600, with SQLite's online backup: safe while the bot runs. See `bot.outfile` for the target."""
+    from .outfile import write_file
+
+    conn = open_existing(source)
+    try:
+        database = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+
+        def copy_into(temp: Path) -> None:
+            copy = sqlite3.connect(str(temp))
+            try:
+                conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+
+        try:
+            return write_file(target, copy_into, database=database, force=force)
+        except (sqlite3.Error, OSError) as exc:
+            error = store_error(exc, target)
+            if error is None:
+                raise
+            raise error from exc
+    finally:
+        conn.close()
+
+
+def closest_file(path: Path) -> Path | None:
+    """The existing file in `path`'s folder whose name is closest to its name (a typo's intended file)."""
+    import difflib
+
+    try:
+        names = [p.name for p in path.parent.iterdir() if p.is_file() and not p.name.endswith(("-wal", "-shm"))]
+    except OSError:
+        return None
+    found = difflib.get_close_matches(path.name, names, n=1, cutoff=0.5)
+    return path.parent / found[0] if found else None
+
+
+def missing_database(path: Path) -> StoreError:
+    """The one-line refusal for a database file that does not exist, naming the closest one there is."""
+    closest = closest_file(path)
+    return StoreError("missing_database", path=str(path), closest=str(closest) if closest else "")
 
 
 def alias_key(alias: str | None) -> str:
@@ -612,28 +714,23 @@ class Store:
             "path": self.path,
         }
 
-    def backup(self, target: str | Path) -> None:
-        """Copy the database to a new file (0600) with SQLite's online backup: safe while the bot runs."""
-        target = Path(target)
-        if str(target).strip() == "" or str(target) == ":memory:":
-            raise StoreError("empty_path")
-        if target.exists() or target.is_symlink():
-            raise StoreError("target_exists", path=str(target))
-        if not target.parent.is_dir():
-            raise StoreError("missing_folder", path=str(target), folder=str(target.parent))
-        try:
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise StoreError("target_exists", path=str(target)) from None
-        copy = sqlite3.connect(str(target))
-        try:
-            self.conn.backup(copy)
-            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-        except BaseException:
-            copy.close()
-            target.unlink(missing_ok=True)
-            raise
-        copy.close()
+    def backup(self, target: str | Path, force: bool = False) -> None:
+        """Copy the database to a new file (0600) with SQLite's online backup: safe while the bot runs.
+
+        The target is checked and written as every output file is (`bot.outfile`): never the database
+        itself, never over an existing file unless `force`, through a temporary file renamed into place.
+        """
+        from .outfile import write_file
+
+        def copy_into(temp: Path) -> None:
+            copy = sqlite3.connect(str(temp))
+            try:
+                self.conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+
+        write_file(target, copy_into, database=self.path or None, force=force)
 
     def _checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it, so erased rows leave no copy in -wal.

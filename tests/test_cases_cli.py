@@ -302,7 +302,7 @@ def test_export_counts_in_the_singular_and_the_plural(db, tmp_path):
         cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "en")
     )
     assert f"Ho esportato 1 caso in {one}." in out(
-        cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it")
+        cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it", "--force")
     )
     assert one.stat().st_mode & 0o777 == 0o600 and two.stat().st_mode & 0o777 == 0o600, "readable by the owner only"
 
