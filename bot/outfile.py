@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .store import StoreError
+from .errors import StoreError
 
 DATABASE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 

@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterable, NamedTuple, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .errors import StoreError
+from .outfile import write_file
 from .paths import default_db_path
 
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before giving up
@@ -41,14 +43,6 @@ MAX_INDEXED_WORD = 40
 MAX_QUERY_WORDS = 8
 _WORD = re.compile(r"[^\W_]+")
 migrations = Migrations("clientcoach")
-
-
-class StoreError(Exception):
-    """A database problem the user can act on; `key` names its one-line text (`store_error` in ui/store)."""
-
-    def __init__(self, key: str, **params: Any):
-        super().__init__(f"{key}: {params}" if params else key)
-        self.key, self.params = key, params
 
 
 # SQLite's primary result codes (Python 3.11+ `sqlite_errorname`) and errno values, as StoreError keys.
@@ -485,8 +479,6 @@ def inspect_database(path: str | Path | None) -> dict[str, Any]:
 def backup_database(source: str | Path | None, target: str | Path, force: bool = False) -> Path:
     """Copy a database as it is (its schema untouched, whichever release wrote it) to a new file,
     mode 0600, with SQLite's online backup: safe while the bot runs. See `bot.outfile` for the target."""
-    from .outfile import write_file
-
     conn = open_existing(source)
     try:
         database = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
@@ -720,7 +712,6 @@ class Store:
         The target is checked and written as every output file is (`bot.outfile`): never the database
         itself, never over an existing file unless `force`, through a temporary file renamed into place.
         """
-        from .outfile import write_file
 
         def copy_into(temp: Path) -> None:
             copy = sqlite3.connect(str(temp))

@@ -34,6 +34,7 @@ from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
 from ..results import advice_screens
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
+from ..upgrade import case_assessment
 from .export import EXPORT_FORMATS, ExportFile, cases_csv, cases_json
 from .parsing import CaseBookError, clean_note, local_zone, parse_case_no, parse_status, parse_when
 from .stats import chart_data, stats_screen
@@ -86,7 +87,9 @@ class CaseBook(CaseTexts):
         case = self.store.case(user_id, number)
         if case is None:
             raise CaseBookError("unknown_case", no=number)
-        return case
+        answers = self.current(case)
+        assessment = case_assessment(case, self.flow, answers)
+        return {**case, "stored_answers": case["answers"], "answers": answers, "assessment": assessment}
 
     def _case_button(self, lang: str, case: dict[str, Any]) -> Button:
         client = case["alias"] or self.label(lang, "no_alias")
@@ -163,6 +166,7 @@ class CaseBook(CaseTexts):
     def _record(self, user_id: int, lang: str, case: dict[str, Any]) -> list[Screen]:
         no, answers = case["case_no"], case["answers"]
         lines = [{"question": q.short[lang], "answer": text} for q, text in self.readings(lang, answers)]
+        lines += [{"question": label, "answer": text} for label, text in self.earlier(lang, answers)]
         card = self.renderer.render(
             f"{lang}/cases/case.html.j2",
             **self.summary(case),
