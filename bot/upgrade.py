@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .engine import ASKING, CANCELLED, DONE, END, Engine
+from .engine import ASKING, CANCELLED, DONE, EDITING, END, Engine
 from .flow import Flow
 
 Answers = dict[str, Any]
@@ -164,17 +164,20 @@ def upgrade_state(engine: Engine, state: dict[str, Any]) -> dict[str, Any] | Non
     earlier = {**state.get("earlier", {}), **earlier_answers(mapped, flow)}
     answers = {k: v for k, v in mapped.items() if k in flow.questions and flow.questions[k].accepts(v)}
     history, at = engine.path(answers)
+    # Answers beyond the first question the branch lacks wait for the walk to get there: the
+    # questions the flow gained are asked as a change (as for a re-assessment), then the review.
+    later = any(qid not in history for qid in answers)
     cancelled = state.get("at") == CANCELLED
-    done = at == END
+    mode = CANCELLED if cancelled else DONE if at == END else EDITING if later else ASKING
     upgraded = {
         **state,
         "flow_version": flow.version,
-        "answers": answers,
+        "answers": answers if at != END else {qid: answers[qid] for qid in history},
         "history": history,
         "at": CANCELLED if cancelled else at,
-        "editing": False,
+        "editing": mode == EDITING,
         "review": False,
-        "mode": CANCELLED if cancelled else DONE if done else ASKING,
+        "mode": mode,
         "picked": [],
         "earlier": earlier,
         "upgraded_from": state.get("upgraded_from", version),
