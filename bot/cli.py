@@ -487,6 +487,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- running -----------------------------------------------------------------------------------
 
+DATABASE_COMMANDS = {"chat", "run", "cases", "db", "profile"}  # the commands that open the database
+
+
+def _database_ready(args: argparse.Namespace) -> None:
+    """A database file that does not exist is created only on the first run of the default location
+    or with --create; otherwise StoreError (one line naming the closest existing file). A database
+    left at the earlier default location (`data/clientcoach.db` of the working folder) while the
+    default one does not exist yet is named, with the command that moves it."""
+    if args.command not in DATABASE_COMMANDS:
+        return
+    from .paths import default_db_path, earlier_db_path
+    from .store import Store, StoreError, missing_database
+
+    create = bool(getattr(args, "create", False))
+    if args.db is None:
+        target, earlier = default_db_path(), earlier_db_path()
+        if not target.exists() and earlier.is_file() and not create:
+            raise StoreError("earlier_location", path=str(earlier), target=str(target), folder=str(target.parent))
+        return
+    if str(args.db).strip() in ("", ":memory:"):
+        return  # the store words these
+    path = Path(args.db).expanduser()
+    if path.exists() or path.is_symlink():
+        return
+    if not path.parent.is_dir():
+        return  # the store names the missing folder
+    if not create:
+        raise missing_database(path)
+    Store.open(path).close()
+
 
 def _tolerant_streams() -> None:
     """Bytes that are not UTF-8 on stdin reach the console as marked characters it refuses (never a
@@ -511,6 +541,7 @@ def _not_utf8(args: argparse.Namespace) -> str | None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     try:
+        _database_ready(args)
         return args.func(args)
     except (KeyboardInterrupt, BrokenPipeError, SystemExit):
         raise
@@ -536,6 +567,10 @@ def run_command(argv: list[str] | None = None) -> int:
     try:
         env = read_environment()
     except ConfigError as exc:
+        if exc.key:
+            raw = (os.environ.get("CLIENTCOACH_LANG") or "").strip().casefold()
+            lang = getattr(args, "lang", None) or (raw if raw in load_languages() else load_languages().default)
+            return fail(ui(lang, exc.key, *exc.params.values()))
         return fail(f"clientcoach: {exc}")
     args.env = env
     args.lang = getattr(args, "lang", None) or env.lang

@@ -34,7 +34,30 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 
 
 class ConfigError(ValueError):
-    """A setting that is missing or malformed; the message is one line for the user."""
+    """A setting that is missing or malformed; the message is one line for the user. With a `key`,
+    the line is the interface text of that name (`ui/console`), in the user's language."""
+
+    def __init__(self, message: str, key: str | None = None, **params: str):
+        super().__init__(message)
+        self.key, self.params = key, params
+
+
+def check_timezone(name: str | None) -> str | None:
+    """CLIENTCOACH_TZ as given, or ConfigError when no time zone has that name (it would silently be
+    UTC: reminders an hour or more off)."""
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"CLIENTCOACH_TZ={name[:60]} is not a time zone: use a name like Europe/Rome or UTC.",
+            "config_bad_tz",
+            value=name[:60],
+        ) from None
+    return name
 
 
 @dataclass(frozen=True)
@@ -72,7 +95,7 @@ def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[st
         api_url=get("TELEGRAM_API_URL"),
         db=values.get("CLIENTCOACH_DB") or None,  # a path may have meaningful spaces
         lang=lang.casefold() if lang and lang.casefold() in load_languages() else None,
-        tz=get("CLIENTCOACH_TZ"),
+        tz=check_timezone(get("CLIENTCOACH_TZ")),
         allowed_users=get("CLIENTCOACH_ALLOWED_USERS") or "",
         webhook_secret=get("CLIENTCOACH_WEBHOOK_SECRET"),
     )

@@ -311,6 +311,15 @@ def m005_update_inbox(db: Database) -> None:
     db.table("update_inbox").create({"update_id": int, "body": str, "at": str}, pk="update_id", not_null={"body"})
 
 
+@migrations()
+def m006_reminder_channel(db: Database) -> None:
+    """Which front end a reminder belongs to ("console" or "telegram"): the bot sends only its own,
+    the console shows only its own. Earlier reminders: the console user's (id 0 and below, never a
+    Telegram id) are the console's, the rest the bot's."""
+    db.table("reminders").add_column("channel", str)
+    db.execute("UPDATE reminders SET channel = CASE WHEN user_id <= 0 THEN 'console' ELSE 'telegram' END")
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -891,15 +900,26 @@ class Store:
                 )
         return before
 
-    def add_reminder(self, user_id: int, case_no: int, due: datetime) -> int | None:
-        """Set a reminder on one of the user's cases; None if no such case."""
+    def add_reminder(self, user_id: int, case_no: int, due: datetime, channel: str = "telegram") -> int | None:
+        """Set a reminder on one of the user's cases for a front end ("telegram" or "console"); None if
+        no such case. The same reminder not yet sent (case, time, front end) is not set twice: its id
+        comes back (negated, so the caller knows nothing new was armed)."""
+        stamp = due.astimezone(timezone.utc).isoformat(timespec="seconds")
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
                 return None
+            same = self.conn.execute(
+                "SELECT id FROM reminders WHERE case_id = ? AND user_id = ? AND substr(due, 1, 16) = substr(?, 1, 16) "
+                "AND channel = ? "
+                "AND fired IS NULL",
+                (case_id, user_id, stamp, channel),
+            ).fetchone()
+            if same:
+                return -same[0]
             cursor = self.conn.execute(
-                "INSERT INTO reminders (user_id, case_id, due, created) VALUES (?, ?, ?, ?)",
-                (user_id, case_id, due.astimezone(timezone.utc).isoformat(timespec="seconds"), utcnow()),
+                "INSERT INTO reminders (user_id, case_id, due, created, channel) VALUES (?, ?, ?, ?, ?)",
+                (user_id, case_id, stamp, utcnow(), channel),
             )
         return cursor.lastrowid
 
@@ -920,11 +940,14 @@ class Store:
         )
         return found[0] if found else None
 
-    def pending_reminders(self) -> list[DueReminder]:
-        """Every reminder not yet sent, across all users, soonest first (for the scheduler at start)."""
+    def pending_reminders(self, channel: str | None = None) -> list[DueReminder]:
+        """Every reminder not yet sent, across all users, soonest first (for the scheduler at start);
+        with `channel`, only that front end's ("telegram" or "console")."""
         rows = self.conn.execute(
             "SELECT r.id, r.user_id, c.case_no, r.due FROM reminders r "
-            "JOIN cases c ON c.id = r.case_id AND c.user_id = r.user_id WHERE r.fired IS NULL ORDER BY r.due, r.id"
+            "JOIN cases c ON c.id = r.case_id AND c.user_id = r.user_id WHERE r.fired IS NULL "
+            "AND (? IS NULL OR r.channel = ?) ORDER BY r.due, r.id",
+            (channel, channel),
         ).fetchall()
         return [DueReminder(rid, user_id, case_no, parse_time(due)) for rid, user_id, case_no, due in rows]
 

@@ -38,7 +38,7 @@ def clientcoach(*args: str, stdin: str | list[str] = "", **extra_env: str) -> su
 
 
 def chat(db: Path, lines: list[str], *options: str) -> None:
-    done = clientcoach("chat", "--db", str(db), *options, stdin=lines)
+    done = clientcoach("chat", "--create", "--db", str(db), *options, stdin=lines)
     assert done.returncode == 0, done.stderr
     assert "salvato" in done.stdout or "saved" in done.stdout
 
@@ -262,7 +262,7 @@ def past_reminder(db: Path, user: int = 0, case_no: int = 1) -> None:
 
     store = Store.open(db)
     try:
-        assert store.add_reminder(user, case_no, datetime.now(timezone.utc) - timedelta(hours=1)) is not None
+        assert store.add_reminder(user, case_no, datetime.now(timezone.utc) - timedelta(hours=1), "console") is not None
     finally:
         store.close()
 
@@ -282,7 +282,7 @@ def test_due_shows_the_reminders_that_fell_due_once(db):
 
 def test_the_console_shows_due_reminders_when_it_starts(db):
     past_reminder(db)
-    done = clientcoach("chat", "--db", str(db), "--new", stdin="")
+    done = clientcoach("chat", "--create", "--db", str(db), "--new", stdin="")
     text = out(done)
     assert text.index("Hai un promemoria arrivato a scadenza:") < text.index(FLOW.questions["alias"].text["it"])
     assert "Nessun promemoria in scadenza." in out(cases(db, "due"))
@@ -334,3 +334,13 @@ def test_privacy_is_the_bots_privacy_text_with_console_words():
         assert text.strip() == to_plain(console.ui(lang, "privacy"))
         first = to_plain(telegram.ui(lang, "privacy")).splitlines()[2]  # the same paragraph as on Telegram
         assert first in text and "clientcoach cases delete --all" in text and "/cancellatutto" not in text
+
+
+def test_the_same_reminder_is_not_set_twice(db):
+    """Issue 19: the same reminder could be set twice (and came twice)."""
+    first = out(cases(db, "remind", "1", "25/12/2030", "10:00"))
+    assert "ti ricorderò il caso n. 1" in first
+    again = out(cases(db, "remind", "1", "25/12/2030", "10:00"))
+    assert "c'è già" in again and "non lo duplico" in again
+    assert len([r for r in stored_cases(db)[0]["reminders"] if r["fired"] is None]) == 1
+    assert "ti ricorderò" in out(cases(db, "remind", "1", "26/12/2030", "10:00")), "another time is another reminder"

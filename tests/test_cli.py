@@ -130,7 +130,9 @@ def test_run_without_a_token_explains_what_to_do(workdir):
 def test_chat_with_a_broken_flow_file_says_why(tmp_path, workdir):
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN, encoding="utf-8")
-    result = run_cli("chat", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), stdin=["x"], cwd=workdir)
+    result = run_cli(
+        "chat", "--create", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), stdin=["x"], cwd=workdir
+    )
     no_traceback(result)
     assert result.returncode == 1
     line = BROKEN.splitlines().index("  - id: sender") + 1

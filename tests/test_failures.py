@@ -101,7 +101,9 @@ def test_a_garbage_file_is_not_a_database(tmp_path, lang):
 
 
 def test_a_directory_is_not_a_database(tmp_path):
-    one_line(clientcoach("chat", "--db", str(tmp_path)), store_line("it", "is_directory", path=str(tmp_path)))
+    one_line(
+        clientcoach("chat", "--create", "--db", str(tmp_path)), store_line("it", "is_directory", path=str(tmp_path))
+    )
 
 
 def test_a_typo_in_the_folder_is_refused_not_created(tmp_path):
@@ -117,7 +119,10 @@ def test_another_applications_database_is_left_alone(tmp_path):
     db = tmp_path / "other.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
-    one_line(clientcoach("chat", "--db", str(db), "--lang", "en"), store_line("en", "foreign_database", path=str(db)))
+    one_line(
+        clientcoach("chat", "--create", "--db", str(db), "--lang", "en"),
+        store_line("en", "foreign_database", path=str(db)),
+    )
     with sqlite3.connect(db) as conn:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["invoices"]
 
@@ -148,7 +153,7 @@ def test_a_read_only_database_is_one_line(tmp_path, good_db):
         tmp_path.chmod(0o555)
     try:
         done = clientcoach("cases", "note", "1", "ciao", "--db", str(db))
-        chat = clientcoach("chat", "--db", str(db), "--lang", "en")
+        chat = clientcoach("chat", "--create", "--db", str(db), "--lang", "en")
     finally:
         if root:
             subprocess.run(["chattr", "-i", str(db)], check=True)
@@ -210,7 +215,7 @@ def test_a_lock_held_too_long_is_one_line(tmp_path, good_db):
 
 def test_invalid_utf8_on_stdin_in_chat_is_refused_and_changes_nothing(tmp_path):
     db = tmp_path / "cc.db"
-    done = clientcoach("chat", "--db", str(db), stdin=b"Ros\xffsi\n\xc3\x28\nRossi\n")
+    done = clientcoach("chat", "--create", "--db", str(db), stdin=b"Ros\xffsi\n\xc3\x28\nRossi\n")
     out, err = clean(done)
     assert done.returncode == 0 and err == ""
     assert out.count(ui("it", "console_not_utf8")) == 2
@@ -274,7 +279,7 @@ runpy.run_module("bot", run_name="__main__", alter_sys=True)
 @pytest.mark.parametrize("module", ["bot.cli", "bot.flow", "jinja2", "sqlite_utils", "transitions", "bot.console"])
 def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module):
     done = subprocess.run(
-        [sys.executable, "-c", INTERRUPT_AT_IMPORT, module, "chat", "--db", str(tmp_path / "cc.db")],
+        [sys.executable, "-c", INTERRUPT_AT_IMPORT, module, "chat", "--create", "--db", str(tmp_path / "cc.db")],
         capture_output=True,
         env=clean_environment(),
         timeout=60,
@@ -285,7 +290,7 @@ def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module):
 
 def test_a_real_ctrl_c_soon_after_start_is_quiet(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "cases", "list", "--db", str(tmp_path / "cc.db")],
+        [sys.executable, "-m", "bot", "cases", "list", "--create", "--db", str(tmp_path / "cc.db")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=clean_environment(),

@@ -112,7 +112,7 @@ def test_flows_check_and_draw_work_from_another_directory(installed, env, tmp_pa
 def test_a_chat_works_from_another_directory(installed, env, tmp_path):
     db = tmp_path / "installed.db"
     result = subprocess.run(
-        [str(installed["bin"]), "chat", "--db", str(db)],
+        [str(installed["bin"]), "chat", "--create", "--db", str(db)],
         input="\n".join(FREE_CLIENT_LINES) + "\n",
         capture_output=True,
         text=True,

@@ -260,22 +260,31 @@ class CaseBook(CaseTexts):
         waiting = [r for r in self.store.reminders(user_id, number) if r["fired"] is None]
         if len(waiting) >= MAX_PENDING_REMINDERS:
             raise CaseBookError("too_many_reminders", max=MAX_PENDING_REMINDERS)
-        reminder_id = self.store.add_reminder(user_id, number, due)
+        reminder_id = self.store.add_reminder(user_id, number, due, self.channel)
         if reminder_id is None:
             raise CaseBookError("unknown_case", no=number)
+        if reminder_id < 0:  # the same reminder is already set: nothing new to arm
+            return Screen("notice", self.text(lang, "reminder_exists", number, due.astimezone(self.zone)))
         text = self.text(lang, "reminder_set", number, due.astimezone(self.zone))
         return Screen("notice", text, meta={"reminder": DueReminder(reminder_id, user_id, number, due)})
 
+    @property
+    def channel(self) -> str:
+        """The front end this case book's reminders belong to: the console's and the bot's are never
+        shared (the bot does not send the console's, nor the console show the bot's)."""
+        return "console" if self.renderer.surface == "console" else "telegram"
+
     def pending_reminders(self) -> list[DueReminder]:
-        """Every reminder not yet sent, across users, soonest first (to arm the scheduler at start)."""
-        return self.store.pending_reminders()
+        """Every reminder of this front end not yet sent, across users, soonest first (to arm the
+        scheduler at start)."""
+        return self.store.pending_reminders(self.channel)
 
     def deliver_due(self, user_id: int, lang: str | None = None) -> list[Screen]:
         """The user's reminders that have fallen due, as their messages, each then marked as sent
         (the console's way of delivering them; on Telegram the scheduler does it)."""
         now = self.clock()
         screens = []
-        for reminder in self.store.pending_reminders():
+        for reminder in self.store.pending_reminders(self.channel):
             if reminder.user_id != user_id or reminder.due > now:
                 continue
             try:
