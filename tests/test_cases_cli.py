@@ -338,9 +338,12 @@ def test_privacy_is_the_bots_privacy_text_with_console_words():
 
 def test_the_same_reminder_is_not_set_twice(db):
     """Issue 19: the same reminder could be set twice (and came twice)."""
-    first = out(cases(db, "remind", "1", "25/12/2027", "10:00"))
+    from datetime import date, timedelta
+
+    day, next_day = (date.today() + timedelta(days=100)), (date.today() + timedelta(days=101))
+    first = out(cases(db, "remind", "1", day.strftime("%d/%m/%Y"), "10:00"))
     assert "ti ricorderò il caso n. 1" in first
-    again = out(cases(db, "remind", "1", "25/12/2027", "10:00"))
+    again = out(cases(db, "remind", "1", day.strftime("%d/%m/%Y"), "10:00"))
     assert "c'è già" in again and "non lo duplico" in again
     assert len([r for r in stored_cases(db)[0]["reminders"] if r["fired"] is None]) == 1
-    assert "ti ricorderò" in out(cases(db, "remind", "1", "26/12/2027", "10:00")), "another time is another reminder"
+    assert "ti ricorderò" in out(cases(db, "remind", "1", next_day.strftime("%d/%m/%Y"), "10:00")), "another day"
