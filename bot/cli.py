@@ -35,6 +35,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def package_version() -> str:
+    """The installed package's version (its metadata, from pyproject.toml), never a copy of it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clientcoach")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def _default_db() -> str:
     from .paths import default_db_path
 
@@ -334,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
         "  clientcoach run --check\n\nEach command has its own --help.",
     )
+    parser.add_argument("--version", action="version", version=f"clientcoach {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [common]
 

@@ -162,3 +162,26 @@ def test_the_service_unit_has_a_data_directory_an_environment_file_and_restarts(
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
     example = (ROOT / "deploy" / "clientcoach.env.example").read_text(encoding="utf-8")
     assert "TELEGRAM_BOT_TOKEN=" in example and "CLIENTCOACH_ALLOWED_USERS=" in example
+
+
+# -- the version ----------------------------------------------------------------------------------
+
+
+def project_version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def test_version_comes_from_the_package_metadata_and_the_changelog_names_it():
+    from helpers import run_cli
+
+    done = run_cli("--version")
+    assert done.returncode == 0 and done.stdout == f"clientcoach {project_version()}\n", done
+    assert project_version() != "0.1.0", "a release after the first has its own version"
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert changelog.split("\n## ")[1].startswith(project_version()), "the newest entry is this version"
+
+
+@pytest.mark.slow
+def test_the_installed_command_prints_its_version(installed, env, tmp_path):
+    done = _run([str(installed["bin"]), "--version"], cwd=tmp_path, env=env)
+    assert done.stdout.strip() == f"clientcoach {project_version()}"
