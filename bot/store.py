@@ -320,6 +320,14 @@ def m006_reminder_channel(db: Database) -> None:
     db.execute("UPDATE reminders SET channel = CASE WHEN user_id <= 0 THEN 'console' ELSE 'telegram' END")
 
 
+@migrations()
+def m007_case_numbers(db: Database) -> None:
+    """The last case number given to each user, so that a deleted case's number is never given again
+    (a note or a reminder about "case 3" must never come to mean another client)."""
+    db.table("case_numbers").create({"user_id": int, "last": int}, pk="user_id", not_null={"last"})
+    db.execute("INSERT INTO case_numbers (user_id, last) SELECT user_id, MAX(case_no) FROM cases GROUP BY user_id")
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -776,8 +784,15 @@ class Store:
             self._ensure_user(user_id, state.get("lang"))
             client_id = self._client_id(user_id, alias, now)
             case_no = self.conn.execute(
-                "SELECT COALESCE(MAX(case_no), 0) + 1 FROM cases WHERE user_id = ?", (user_id,)
+                "SELECT MAX(COALESCE((SELECT MAX(case_no) FROM cases WHERE user_id = :user), 0), "
+                "COALESCE((SELECT last FROM case_numbers WHERE user_id = :user), 0)) + 1",
+                {"user": user_id},
             ).fetchone()[0]
+            self.conn.execute(
+                "INSERT INTO case_numbers (user_id, last) VALUES (?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET last = excluded.last",
+                (user_id, case_no),
+            )
             cursor = self.conn.execute(
                 "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, "
                 "main, secondary, confidence, status, created, updated, conversation) "
@@ -1071,7 +1086,7 @@ class Store:
         their terms, and the WAL is truncated so no copy stays behind."""
         with self.conn:
             self._erase_cases(user_id, "1 = 1", ())
-            for table in ("conversations", "conversation_leases", "sender_profiles"):
+            for table in ("conversations", "conversation_leases", "sender_profiles", "case_numbers"):
                 self.conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
         self._checkpoint()

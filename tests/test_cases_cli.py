@@ -347,3 +347,14 @@ def test_the_same_reminder_is_not_set_twice(db):
     assert "c'è già" in again and "non lo duplico" in again
     assert len([r for r in stored_cases(db)[0]["reminders"] if r["fired"] is None]) == 1
     assert "ti ricorderò" in out(cases(db, "remind", "1", next_day.strftime("%d/%m/%Y"), "10:00")), "another day"
+
+
+def test_a_deleted_cases_number_is_never_given_again(db):
+    """Issue 19: deleting the newest case gave its number to the next one."""
+    assert "è stato eliminato" in out(cases(db, "delete", "2", "--yes"))
+    chat(db, VERDI)
+    assert [c["case_no"] for c in stored_cases(db)] == [1, 3]
+    assert "3. Caffè Verdi" in out(cases(db, "list"))
+    assert "Ho cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
+    chat(db, ROSSI)
+    assert [c["case_no"] for c in stored_cases(db)] == [1], "after erasing everything, nothing of the user is kept"
