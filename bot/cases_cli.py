@@ -84,7 +84,27 @@ def cmd_list(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 
 def cmd_show(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
-    _say(*book.case_view(args.user, args.case, lang))
+    if args.message is None:
+        screens = book.case_view(args.user, args.case, lang)
+        _say(*screens)
+        count = max((s.meta.get("scripts", 0) for s in screens), default=0)
+        if count:  # in a terminal no ‹ › button leads to the others: name the command that does
+            print()
+            print(book.label(lang, "console_messages_hint", screens[0].meta["case_no"], count))
+        return 0
+    words = book.renderer.languages
+    variants, forms = words.words("variants"), words.words("forms")
+    number, *chosen = [w.casefold() for w in args.message]
+    if not number.isdecimal():
+        args.parser.error(f"--message: not a message number: {number[:20]}")
+    unknown = [w for w in chosen if w not in variants and w not in forms]
+    if unknown:
+        args.parser.error(
+            f"--message: unknown version {unknown[0][:20]} (choose from {', '.join([*variants, *forms])})"
+        )
+    variant = next((variants[w] for w in chosen if w in variants), "softer")
+    form = next((forms[w] for w in chosen if w in forms), None)
+    _say(book.message(args.user, args.case, int(number), variant, form, lang))
     return 0
 
 
@@ -233,8 +253,21 @@ def add_commands(
     listing.add_argument(
         "--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)"
     )
-    command("show", cmd_show, "one case: answers, profile, history, advice and first script", "show 3").add_argument(
-        "case", metavar="N", help="the case number"
+    show = command(
+        "show",
+        cmd_show,
+        "one case: answers, profile, history, advice and first script; or one of its messages",
+        "show 3",
+        "show 3 --message 2",
+        "show 3 --message 2 fermo lei",
+    )
+    show.add_argument("case", metavar="N", help="the case number")
+    show.add_argument(
+        "--message",
+        nargs="+",
+        metavar=("K", "VERSION"),
+        help="only message K of the case (1, 2, ...), optionally in a version: morbido|fermo|breve "
+        "(softer|firmer|shorter) and tu|lei (default: softer, in the case's form)",
     )
     command(
         "search",

@@ -358,3 +358,22 @@ def test_a_deleted_cases_number_is_never_given_again(db):
     assert "Ho cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
     chat(db, ROSSI)
     assert [c["case_no"] for c in stored_cases(db)] == [1], "after erasing everything, nothing of the user is kept"
+
+
+def test_every_message_of_a_saved_case_and_its_versions(db):
+    """Issue 19: a saved case showed only its first message ("1/3", no way to see 2 and 3)."""
+    view = out(cases(db, "show", "1"))
+    total = int(view.split("✉️ 1/")[1].split(" ")[0])
+    assert total >= 2 and f"--message K [morbido|fermo|breve] [tu|lei], con K da 1 a {total}" in view
+    seen = set()
+    for k in range(1, total + 1):
+        text = out(cases(db, "show", "1", "--message", str(k)))
+        assert text.startswith(f"✉️ {k}/{total} · ") and "più morbido" in text
+        seen.add(text)
+        firmer = out(cases(db, "show", "1", "--message", str(k), "fermo", "lei"))
+        assert firmer.startswith(f"✉️ {k}/{total} · ") and "più fermo · Lei" in firmer
+        assert "più breve" in out(cases(db, "show", "1", "--message", str(k), "shorter", "--lang", "en"))
+    assert len(seen) == total, "each number is another message"
+    wrong = cases(db, "show", "1", "--message", str(total + 1))
+    assert wrong.returncode == 1 and f"scegli un numero da 1 a {total}" in wrong.stderr
+    assert cases(db, "show", "1", "--message", "2", "bah").returncode == 2
