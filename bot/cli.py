@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from . import cases_cli
 from .languages import LanguageError, load_languages
 
+TOKEN_REFUSED = 78  # exit code of `run` when Telegram refuses the token (sysexits' EX_CONFIG): no restart helps
 STARTUP_ATTEMPTS = 3  # getMe tries before `run` gives up (1 s, then 2 s apart)
 STARTUP_BACKOFF = 1.0
 NETWORK_TIMEOUT = 10.0
@@ -180,7 +181,8 @@ def check_token(settings: Any, lang: str, attempts: int = 1, quiet: bool = False
         try:
             me = asyncio.run(_get_me(settings))
         except InvalidToken:
-            return fail(ui(lang, "run_token_refused"))
+            fail(ui(lang, "run_token_refused"))
+            return TOKEN_REFUSED
         except NetworkError:  # also TimedOut; never print it: PTB puts the token in some messages
             if attempt == attempts:
                 return fail(ui(lang, "run_unreachable", url, attempts))
@@ -205,8 +207,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"clientcoach: {exc}", file=sys.stderr)
         return 2
-    if args.webhook_url and not args.webhook_url.startswith(("https://", "http://")):
-        print("clientcoach: --webhook-url must be a full http(s) URL.", file=sys.stderr)
+    # Polling or webhook, and where: the command line, else the environment (the service's env file).
+    webhook_url = args.webhook_url or args.env.webhook_url
+    listen = args.listen or args.env.listen or "127.0.0.1"
+    port_text = str(args.port if args.port is not None else args.env.port or 8443)
+    if webhook_url and not webhook_url.startswith(("https://", "http://")):
+        print("clientcoach: --webhook-url (CLIENTCOACH_WEBHOOK_URL) must be a full http(s) URL.", file=sys.stderr)
+        return 2
+    if not port_text.isdecimal() or not 0 < int(port_text) < 65536:
+        print("clientcoach: --port (CLIENTCOACH_PORT) must be a port number, 1 to 65535.", file=sys.stderr)
         return 2
     lang = _lang(args)
     if args.check:
@@ -221,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     coach = open_coach(args.db, args.flow)
     try:
-        run(settings, coach, webhook_url=args.webhook_url, listen=args.listen, port=args.port)
+        run(settings, coach, webhook_url=webhook_url, listen=listen, port=int(port_text))
     finally:
         coach.store.close()
     return 0
@@ -396,9 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Telegram (getMe), retried a few times if the network is down.\n\n" + _environment_help(),
     )
     run.add_argument("--check", action="store_true", help="only check the token and the API address (getMe), then exit")
-    run.add_argument("--webhook-url", metavar="URL", help="public https URL for webhook mode (default: long polling)")
-    run.add_argument("--listen", default="127.0.0.1", metavar="HOST", help="webhook listen address (default 127.0.0.1)")
-    run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
+    run.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="public https URL for webhook mode (or CLIENTCOACH_WEBHOOK_URL; default: long polling)",
+    )
+    run.add_argument(
+        "--listen", metavar="HOST", help="webhook listen address (or CLIENTCOACH_LISTEN; default 127.0.0.1)"
+    )
+    run.add_argument("--port", type=int, help="webhook port (or CLIENTCOACH_PORT; default 8443)")
     run.add_argument(
         "--api-url", metavar="URL", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)"
     )
@@ -581,7 +596,8 @@ def run_command(argv: list[str] | None = None) -> int:
         if exc.key:
             raw = (os.environ.get("CLIENTCOACH_LANG") or "").strip().casefold()
             lang = getattr(args, "lang", None) or (raw if raw in load_languages() else load_languages().default)
-            return fail(ui(lang, exc.key, *exc.params.values()))
+            print(ui(lang, exc.key, *exc.params.values()), file=sys.stderr)
+        return 2  # a setting to fix, like a usage error
         return fail(f"clientcoach: {exc}")
     args.env = env
     args.lang = getattr(args, "lang", None) or env.lang

@@ -30,6 +30,12 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("CLIENTCOACH_TZ", "time zone for reminders, e.g. Europe/Rome (the default)"),
     ("CLIENTCOACH_ALLOWED_USERS", "Telegram user ids allowed to use the bot, comma-separated (default: everybody)"),
     ("CLIENTCOACH_WEBHOOK_SECRET", "the webhook's secret token (default: a new random one at each start)"),
+    (
+        "CLIENTCOACH_WEBHOOK_URL",
+        "`run` in webhook mode at this public https URL (same as --webhook-url; default: polling)",
+    ),
+    ("CLIENTCOACH_LISTEN", "the webhook's listen address (same as --listen; default 127.0.0.1)"),
+    ("CLIENTCOACH_PORT", "the webhook's port (same as --port; default 8443)"),
 )
 
 
@@ -71,6 +77,9 @@ class Environment:
     tz: str | None = None
     allowed_users: str = ""
     webhook_secret: str | None = None
+    webhook_url: str | None = None
+    listen: str | None = None
+    port: str | None = None
 
 
 def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[str, str] | None = None) -> Environment:
@@ -98,6 +107,9 @@ def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[st
         tz=check_timezone(get("CLIENTCOACH_TZ")),
         allowed_users=get("CLIENTCOACH_ALLOWED_USERS") or "",
         webhook_secret=get("CLIENTCOACH_WEBHOOK_SECRET"),
+        webhook_url=get("CLIENTCOACH_WEBHOOK_URL"),
+        listen=get("CLIENTCOACH_LISTEN"),
+        port=get("CLIENTCOACH_PORT"),
     )
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import shlex
+import shutil
 import site
 import subprocess
 import sys
@@ -162,6 +164,48 @@ def test_the_service_unit_has_a_data_directory_an_environment_file_and_restarts(
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
     example = (ROOT / "deploy" / "clientcoach.env.example").read_text(encoding="utf-8")
     assert "TELEGRAM_BOT_TOKEN=" in example and "CLIENTCOACH_ALLOWED_USERS=" in example
+
+
+def test_the_service_unit_holds_a_wrong_token_and_chooses_its_mode_from_the_environment_file():
+    """Issue 19: the unit could not run webhook mode without editing it, restarted a wrong token
+    forever, and `systemd-analyze security` rated it 8.5 (EXPOSED)."""
+    from bot import cli
+    from bot.config import ENVIRONMENT
+
+    service = unit()["Service"]
+    assert not {"--webhook-url", "--port", "--listen"} & set(shlex.split(service["ExecStart"])), "no mode in the unit"
+    example = (ROOT / "deploy" / "clientcoach.env.example").read_text(encoding="utf-8")
+    for name in ("CLIENTCOACH_WEBHOOK_URL", "CLIENTCOACH_LISTEN", "CLIENTCOACH_PORT"):
+        assert name in dict(ENVIRONMENT) and name in example
+    stops = set(service["RestartPreventExitStatus"].split())
+    assert {str(cli.TOKEN_REFUSED), "2"} <= stops and service["Restart"] == "on-failure"
+    assert "--create" in shlex.split(service["ExecStartPre"]), "the first start makes the unit's own database"
+    hardening = {
+        "NoNewPrivileges": "true",
+        "ProtectSystem": "strict",
+        "ProtectHome": "true",
+        "PrivateTmp": "true",
+        "ReadWritePaths": "/var/lib/clientcoach",
+        "CapabilityBoundingSet": "",
+        "SystemCallArchitectures": "native",
+    }
+    for key, value in hardening.items():
+        assert service.get(key) == value, key
+    text = UNIT.read_text(encoding="utf-8")  # a key given twice (SystemCallFilter) adds up in systemd
+    assert "SystemCallFilter=@system-service" in text and "SystemCallFilter=~@privileged" in text
+    assert service["Environment"].split("CLIENTCOACH_DB=")[1].startswith(service["ReadWritePaths"] + "/")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_systemd_rates_the_service_unit_ok(tmp_path):
+    copy = tmp_path / "clientcoach.service"
+    shutil.copy(UNIT, copy)
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    found = re.search(r"Overall exposure level for clientcoach\.service: (\d+\.\d+)", done.stdout)
+    assert found, done.stdout[-2000:] + done.stderr[-2000:]
+    assert float(found.group(1)) <= 4.0, done.stdout
 
 
 # -- the version ----------------------------------------------------------------------------------

@@ -163,7 +163,10 @@ def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_pat
 
 
 @pytest.mark.slow
-def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
+@pytest.mark.parametrize("chosen_by", ["options", "environment file"])
+def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path, chosen_by):
+    """Webhook mode from the command line, or from the settings alone, as the service's environment
+    file gives them (issue 19: the unit could not run webhook mode without editing it)."""
     import socket
     import urllib.request
 
@@ -173,18 +176,13 @@ def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
     db, log = tmp_path / "bot.db", tmp_path / "bot.log"
     with BotApiServer.in_thread(webhook_retry_delay=0.2) as server:
         env = run_env(server.root, db) | {"CLIENTCOACH_WEBHOOK_SECRET": "a-secret-for-this-test"}
+        options = ["--webhook-url", f"http://127.0.0.1:{port}/hook", "--port", str(port)]
+        if chosen_by == "environment file":
+            settings = f"CLIENTCOACH_WEBHOOK_URL=http://127.0.0.1:{port}/hook\nCLIENTCOACH_PORT={port}\n"
+            (tmp_path / ".env").write_text(settings, encoding="utf-8")
+            options = []
         bot = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "--create",
-                "run",
-                "--webhook-url",
-                f"http://127.0.0.1:{port}/hook",
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "bot", "--create", "run", *options],
             env=env,
             cwd=tmp_path,
             stdout=log.open("ab"),
