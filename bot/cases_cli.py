@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .cliwords import tr as _tr
+
 if TYPE_CHECKING:
     from .casebook import CaseBook
     from .render import Screen
@@ -59,9 +61,9 @@ def _user_id(raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a user id: {raw!r}") from None
+        raise argparse.ArgumentTypeError(_tr("not a user id: {value}", value=repr(raw))) from None
     if not -(2**63) <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"user id out of range: {raw}")
+        raise argparse.ArgumentTypeError(_tr("user id out of range: {value}", value=raw))
     return value
 
 
@@ -96,11 +98,12 @@ def cmd_show(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     variants, forms = words.words("variants"), words.words("forms")
     number, *chosen = [w.casefold() for w in args.message]
     if not number.isdecimal():
-        args.parser.error(f"--message: not a message number: {number[:20]}")
+        args.parser.error(_tr("--message: not a message number: {value}", value=number[:20]))
     unknown = [w for w in chosen if w not in variants and w not in forms]
     if unknown:
+        known = ", ".join([*variants, *forms])
         args.parser.error(
-            f"--message: unknown version {unknown[0][:20]} (choose from {', '.join([*variants, *forms])})"
+            _tr("--message: unknown version {value} (choose from {known})", value=unknown[0][:20], known=known)
         )
     variant = next((variants[w] for w in chosen if w in variants), "softer")
     form = next((forms[w] for w in chosen if w in forms), None)
@@ -154,7 +157,7 @@ def cmd_export(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     if args.all == (args.case is not None):
-        args.parser.error("give either a case number or --all")
+        args.parser.error(_tr("give either a case number or --all"))
     confirm = book.confirm_delete_all(args.user, lang) if args.all else book.confirm_delete(args.user, args.case, lang)
     if not args.yes:
         _say(confirm)
@@ -251,7 +254,7 @@ def add_commands(
 
     listing = command("list", cmd_list, "your cases, newest first", "list", "list --page 2")
     listing.add_argument(
-        "--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)"
+        "--page", type=int, default=1, metavar="N", help=_tr("page of {size} cases (default 1)", size=CONSOLE_PAGE_SIZE)
     )
     show = command(
         "show",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import cases_cli
+from .cliwords import tr, use_language
 from .languages import LanguageError, load_languages
 
 TOKEN_REFUSED = 78  # exit code of `run` when Telegram refuses the token (sysexits' EX_CONFIG): no restart helps
@@ -23,6 +24,18 @@ STARTUP_ATTEMPTS = 3  # getMe tries before `run` gives up (1 s, then 2 s apart)
 STARTUP_BACKOFF = 1.0
 NETWORK_TIMEOUT = 10.0
 TELEGRAM_ROOT = "https://api.telegram.org"
+
+
+def wanted_language(argv: list[str]) -> str:
+    """The language of the command line before it is parsed: --lang, else $CLIENTCOACH_LANG, else
+    the default language."""
+    languages = load_languages()
+    given = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--lang"]
+    given += [word.partition("=")[2] for word in argv if word.startswith("--lang=")]
+    for chosen in [*reversed(given), os.environ.get("CLIENTCOACH_LANG", "")]:  # the last --lang wins
+        if chosen.strip().casefold() in languages:
+            return chosen.strip().casefold()
+    return languages.default
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,7 +46,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {message} {tr('(see {prog} --help)', prog=self.prog)}\n")
 
 
 def package_version() -> str:
@@ -63,7 +76,7 @@ def global_options() -> argparse.ArgumentParser:
         "--db",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help=f"the SQLite database (default: $CLIENTCOACH_DB, else {_default_db()})",
+        help=tr("the SQLite database (default: $CLIENTCOACH_DB, else {path})", path=_default_db()),
     )
     common.add_argument(
         "--create",
@@ -75,7 +88,10 @@ def global_options() -> argparse.ArgumentParser:
         "--lang",
         choices=languages.codes,
         default=argparse.SUPPRESS,
-        help=f"language: {languages.help_text()}; also $CLIENTCOACH_LANG",
+        help=tr(
+            "language: {languages}; also $CLIENTCOACH_LANG",
+            languages=languages.help_text().replace(", the default", tr(", the default")),
+        ),
     )
     return common
 
@@ -89,9 +105,10 @@ def add_command(
     func: Callable[[argparse.Namespace], int] | None = None,
     details: str = "",
 ) -> argparse.ArgumentParser:
-    """A subcommand with its description, examples and the global options."""
+    """A subcommand with its description, examples and the global options (in the chosen language)."""
+    summary, details = tr(summary), tr(details) if details else ""
     description = summary[0].upper() + summary[1:] + "." + (f"\n\n{details}" if details else "")
-    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+    epilog = tr("examples:") + "\n" + "\n".join(f"  {line}" for line in examples)
     parser = sub.add_parser(name, help=summary, description=description, epilog=epilog, parents=common)
     if func is not None:
         parser.set_defaults(func=func)
@@ -205,17 +222,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(api_url=args.api_url, environment=args.env)
     except ConfigError as exc:
-        print(f"clientcoach: {exc}", file=sys.stderr)
+        print(f"clientcoach: {tr(exc.template, **exc.params)}", file=sys.stderr)
         return 2
     # Polling or webhook, and where: the command line, else the environment (the service's env file).
     webhook_url = args.webhook_url or args.env.webhook_url
     listen = args.listen or args.env.listen or "127.0.0.1"
     port_text = str(args.port if args.port is not None else args.env.port or 8443)
     if webhook_url and not webhook_url.startswith(("https://", "http://")):
-        print("clientcoach: --webhook-url (CLIENTCOACH_WEBHOOK_URL) must be a full http(s) URL.", file=sys.stderr)
+        print(
+            f"clientcoach: {tr('--webhook-url (CLIENTCOACH_WEBHOOK_URL) must be a full http(s) URL.')}", file=sys.stderr
+        )
         return 2
     if not port_text.isdecimal() or not 0 < int(port_text) < 65536:
-        print("clientcoach: --port (CLIENTCOACH_PORT) must be a port number, 1 to 65535.", file=sys.stderr)
+        print(f"clientcoach: {tr('--port (CLIENTCOACH_PORT) must be a port number, 1 to 65535.')}", file=sys.stderr)
         return 2
     lang = _lang(args)
     if args.check:
@@ -339,19 +358,23 @@ def _environment_help() -> str:
     from .config import ENVIRONMENT
 
     width = max(len(name) for name, _ in ENVIRONMENT)
-    lines = [f"  {name.ljust(width)}  {text}" for name, text in ENVIRONMENT]
-    return "environment (also read from a .env file in the current folder):\n" + "\n".join(lines)
+    lines = [f"  {name.ljust(width)}  {tr(text)}" for name, text in ENVIRONMENT]
+    return tr("environment (also read from a .env file in the current folder):") + "\n" + "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, its help in `lang` (English when None)."""
+    use_language(lang)
     common = global_options()
     parser = Parser(
         prog="clientcoach",
         parents=[common],
-        description="Coaching through one difficult client: a short questionnaire, the client's profile, "
-        "why, what to do, and ready-to-send messages. In the terminal or on Telegram.",
-        epilog="examples:\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
-        "  clientcoach run --check\n\nEach command has its own --help.",
+        description=tr(
+            "Coaching through one difficult client: a short questionnaire, the client's profile, "
+            "why, what to do, and ready-to-send messages. In the terminal or on Telegram."
+        ),
+        epilog=tr("examples:") + "\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
+        "  clientcoach run --check\n\n" + tr("Each command has its own --help."),
     )
     parser.add_argument("--version", action="version", version=f"clientcoach {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -400,9 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
         ],
         parents,
         cmd_run,
-        "Long polling by default, or a webhook with --webhook-url. The token comes from\n"
-        "TELEGRAM_BOT_TOKEN (environment or .env). Before starting, the token is checked with\n"
-        "Telegram (getMe), retried a few times if the network is down.\n\n" + _environment_help(),
+        tr(
+            "Long polling by default, or a webhook with --webhook-url. The token comes from\n"
+            "TELEGRAM_BOT_TOKEN (environment or .env). Before starting, the token is checked with\n"
+            "Telegram (getMe), retried a few times if the network is down."
+        )
+        + "\n\n"
+        + _environment_help(),
     )
     run.add_argument("--check", action="store_true", help="only check the token and the API address (getMe), then exit")
     run.add_argument(
@@ -508,7 +535,22 @@ def build_parser() -> argparse.ArgumentParser:
         sender_cli = None  # type: ignore[assignment]
     if sender_cli is not None and hasattr(sender_cli, "add_command"):
         sender_cli.add_command(sub, parents, add_command)
+    _translate_help(parser, set())
     return parser
+
+
+def _translate_help(parser: argparse.ArgumentParser, done: set[int]) -> None:
+    """Every argument's help in the chosen language (the texts are written in English beside them);
+    an action shared by several parsers (the global options) is translated once."""
+    for action in parser._actions:
+        if id(action) in done:
+            continue
+        done.add(id(action))
+        if action.help and action.help != argparse.SUPPRESS:
+            action.help = tr(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _translate_help(child, done)
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -584,7 +626,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def run_command(argv: list[str] | None = None) -> int:
     """Parse, read the environment once, run the command."""
     try:
-        parser = build_parser()
+        parser = build_parser(wanted_language(sys.argv[1:] if argv is None else argv))
     except LanguageError as exc:  # a broken language file: one line naming it, never a traceback
         return fail(f"error: {exc}")
     args = parser.parse_args(argv)

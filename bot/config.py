@@ -44,8 +44,9 @@ class ConfigError(ValueError):
     the line is the interface text of that name (`ui/console`), in the user's language."""
 
     def __init__(self, message: str, key: str | None = None, **params: str):
-        super().__init__(message)
-        self.key, self.params = key, params
+        super().__init__(message.format(**params) if params and key is None else message)
+        # `template` with `params`: the line as written, for the command line to word in its language.
+        self.key, self.params, self.template = key, params, message
 
 
 def check_timezone(name: str | None) -> str | None:
@@ -158,7 +159,7 @@ def load_settings(
             continue
         if not re.fullmatch(r"-?[0-9]{1,19}", part):  # ASCII only: int() would also take "²"
             raise ConfigError(
-                f"CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part[:20]}' is not one."
+                "CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part}' is not one.", part=part[:20]
             )
         allowed.add(int(part))
     url = (api_url or env.api_url or "").strip() or None

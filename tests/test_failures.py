@@ -253,7 +253,7 @@ def test_a_user_id_too_big_for_sqlite_is_a_usage_line(tmp_path):
     for command in (["chat"], ["cases", "list"]):
         done = clientcoach(*command, "--user", "99999999999999999999", "--db", str(tmp_path / "cc.db"))
         _, err = clean(done)
-        assert done.returncode == 2 and err.count("\n") == 1 and "user id out of range" in err
+        assert done.returncode == 2 and err.count("\n") == 1 and "id utente fuori intervallo" in err
     assert not (tmp_path / "cc.db").exists()
 
 
@@ -376,7 +376,7 @@ def test_run_with_a_refused_token_stops_at_once_with_one_line():
 def test_run_check_with_a_malformed_token_says_what_is_wrong():
     done = clientcoach("run", "--check", env={"TELEGRAM_BOT_TOKEN": "not-a-token"})
     _, err = clean(done)
-    assert done.returncode == 2 and err.count("\n") == 1 and "does not look like a bot token" in err
+    assert done.returncode == 2 and err.count("\n") == 1 and "non sembra il token di un bot" in err
 
 
 def test_a_note_read_from_stdin_must_be_utf8(good_db, tmp_path):

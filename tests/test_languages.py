@@ -147,7 +147,7 @@ def test_a_new_language_is_offered_drawn_formatted_and_spoken_end_to_end(dummy, 
 
 def test_an_unknown_language_is_an_argparse_error_that_names_the_choices(dummy):
     result = run_cli("chat", "--lang", "yy")
-    assert result.returncode == 2 and "invalid choice: 'yy'" in result.stderr and "'xx'" in result.stderr
+    assert result.returncode == 2 and "scelta non valida: 'yy'" in result.stderr and "'xx'" in result.stderr
 
 
 # -- incomplete languages are refused ------------------------------------------------------------

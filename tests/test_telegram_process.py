@@ -80,7 +80,7 @@ def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(t
 
 
 @pytest.mark.parametrize(
-    "token, message", [("", "TELEGRAM_BOT_TOKEN is not set"), ("abc", "does not look like a bot token")]
+    "token, message", [("", "TELEGRAM_BOT_TOKEN non è impostato"), ("abc", "non sembra il token di un bot")]
 )
 def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message):
     env = clean_environment(TELEGRAM_BOT_TOKEN=token)
