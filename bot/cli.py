@@ -163,7 +163,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         interactive = sys.stdin.isatty()
         console = Console(coach, user_id=args.user, lang=_lang(args), zone=local_zone(args.env.tz))
-        return console.run(resume=args.resume or interactive, new=args.new)
+        if args.reassess is not None and args.resume:
+            args.parser.error(tr("--reassess starts from a saved case: give --new to drop an unfinished questionnaire"))
+        return console.run(resume=args.resume or interactive, new=args.new, reassess=args.reassess)
     finally:
         coach.store.close()
 
@@ -396,6 +398,7 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
         "ricomincia/restart, aiuto/help, and esci/quit/exit (or Ctrl-D) to leave; an unfinished\n"
         "questionnaire is kept. One chat at a time holds a user's questionnaire.",
     )
+    chat.set_defaults(parser=chat)
     chat.add_argument(
         "--user",
         type=cases_cli._user_id,
@@ -410,6 +413,12 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
         help="go on with an unfinished questionnaire (automatic in an interactive terminal)",
     )
     choice.add_argument("--new", action="store_true", help="drop an unfinished questionnaire and start a new one")
+    chat.add_argument(
+        "--reassess",
+        type=int,
+        metavar="N",
+        help="the questionnaire again for case N's client, pre-filled, then how the profile moved",
+    )
     chat.add_argument("--flow", metavar="FILE", help="another flow file (default: the bundled cliente_difficile)")
 
     run = add_command(

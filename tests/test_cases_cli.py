@@ -377,3 +377,18 @@ def test_every_message_of_a_saved_case_and_its_versions(db):
     wrong = cases(db, "show", "1", "--message", str(total + 1))
     assert wrong.returncode == 1 and f"scegli un numero da 1 a {total}" in wrong.stderr
     assert cases(db, "show", "1", "--message", "2", "bah").returncode == 2
+
+
+def test_a_case_is_reassessed_in_the_terminal_with_the_profiles_movement(db):
+    """Issue 19: re-assessing a case existed only on Telegram, yet the console's reminder said to redo
+    the questionnaire. `chat --reassess N`: pre-filled, the review, then how the profile moved."""
+    past_reminder(db)
+    assert "clientcoach chat --reassess 1" in out(cases(db, "due")), "the reminder names the command"
+    done = clientcoach("chat", "--db", str(db), "--reassess", "1", stdin=["", ""])
+    text = out(done)
+    assert "Riepilogo delle tue risposte" in text and "Rossi Srl" in text
+    assert "Caso n. 3 salvato." in text and "Com'è cambiato rispetto al caso n. 1" in text
+    assert [c["case_no"] for c in stored_cases(db)] == [1, 2, 3]
+    assert stored_cases(db)[2]["answers"]["alias"] == "Rossi Srl"
+    missing = clientcoach("chat", "--db", str(db), "--reassess", "9")
+    assert missing.returncode == 1 and "non c'è il n. 9" in missing.stdout + missing.stderr
