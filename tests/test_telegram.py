@@ -277,6 +277,30 @@ async def test_a_flow_changed_incompatibly_offers_a_restart(server, db, tmp_path
         assert "Domanda 1 di" in alice.dialog().text
 
 
+async def test_a_questionnaire_begun_under_an_earlier_release_goes_on_on_telegram(server, tmp_path):
+    """Issue 19: a questionnaire begun under the first release (flow 1) was met with "devi
+    ricominciare" although its answers fit today's flow; it goes on at the right question."""
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    db = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "v1_schema2_f001671.db", db)
+    conn = sqlite3.connect(db)
+    with conn:  # the first release's part-way questionnaire (user 3) becomes Alice's
+        conn.execute("UPDATE conversations SET user_id = ? WHERE user_id = 3", (ALICE,))
+        conn.execute("INSERT INTO users (id, lang, created) VALUES (?, 'it', '2026-11-23T10:00:00+00:00')", (ALICE,))
+    conn.close()
+    async with running_bot(server, db):
+        alice = TgUser(server, ALICE)
+        await alice.say("1.200")  # flow 1 had not asked the price yet: today it is the next question
+        assert "aggiornato" not in alice.last().text
+        assert "A che punto è il lavoro" in alice.dialog().text, alice.last().text
+        await alice.say("/rivedi")
+        review = alice.dialog().text
+        assert "Rossi Srl" in review and "Pretende, contesta e giudica" in review and "1.200,00 €" in review
+
+
 async def test_webhook_mode_receives_updates_with_the_secret(server, db):
     import socket
 
