@@ -297,10 +297,10 @@ async def test_a_questionnaire_begun_under_an_earlier_release_goes_on_on_telegra
         await alice.say("/rivedi")
         assert "aggiornato" not in alice.last().text, alice.last().text
         review = alice.dialog().text
-        demands = FLOW.questions["free_attitude"].option_index["demands"].label["it"]
-        assert "Rossi Srl" in review and demands in review, review
+        assert "Rossi Srl" in review, review
         state = alice.state()
         assert state is not None and state["flow_version"] == FLOW.version and state["answers"]["alias"] == "Rossi Srl"
+        assert state["answers"]["free_attitude"] == "demands", "kept, for when the walk gets there"
         assert state["at"] not in ("alias", "payment", "free_attitude"), "not asked again"
 
 
