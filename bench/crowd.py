@@ -195,7 +195,7 @@ async def measure(users: int, seconds: float, think: tuple[float, float] = THINK
         async with CeilingServer(per_second=CEILING) as server:
             with log.open("wb") as out:
                 bot = subprocess.Popen(
-                    [sys.executable, "-m", "bot", "run"],
+                    [sys.executable, "-m", "bot", "--create", "run"],
                     env=_bot_env(server, db),
                     cwd=tmp,
                     stdout=out,

@@ -27,7 +27,7 @@ def run(size: str) -> list[Row]:
     rounds = ROUNDS[size]
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "startup.db")
-        chat = [sys.executable, "-m", "bot", "chat", "--db", db, "--new"]  # piped: never resumes unasked
+        chat = [sys.executable, "-m", "bot", "chat", "--create", "--db", db, "--new"]  # piped: never resumes unasked
         # pip compiles an installed package's bytecode; an editable checkout under
         # PYTHONDONTWRITEBYTECODE would recompile every module on every start instead.
         compileall.compile_dir(str(PACKAGE), quiet=1)

@@ -8,11 +8,11 @@ builds this parser too, and must not pay for the case book (let alone matplotlib
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .cliwords import tr as _tr
 
 if TYPE_CHECKING:
     from .casebook import CaseBook
@@ -61,18 +61,18 @@ def _user_id(raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a user id: {raw!r}") from None
+        raise argparse.ArgumentTypeError(_tr("not a user id: {value}", value=repr(raw))) from None
     if not -(2**63) <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"user id out of range: {raw}")
+        raise argparse.ArgumentTypeError(_tr("user id out of range: {value}", value=raw))
     return value
 
 
-def _write(path: str, data: bytes) -> None:
-    """Write a file only its owner can read: it holds clients' names and notes."""
-    fd = os.open(Path(path).expanduser(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-        out.write(data)
+def _write(book: CaseBook, path: str, data: bytes, force: bool) -> None:
+    """Write a file only its owner can read (it holds clients' names and notes): never the database,
+    never over an existing file unless --force, through a temporary file renamed into place."""
+    from .outfile import write_file
+
+    write_file(path, data, database=book.store.path or None, force=force)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -86,7 +86,28 @@ def cmd_list(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 
 def cmd_show(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
-    _say(*book.case_view(args.user, args.case, lang))
+    if args.message is None:
+        screens = book.case_view(args.user, args.case, lang)
+        _say(*screens)
+        count = max((s.meta.get("scripts", 0) for s in screens), default=0)
+        if count:  # in a terminal no ‹ › button leads to the others: name the command that does
+            print()
+            print(book.label(lang, "console_messages_hint", screens[0].meta["case_no"], count))
+        return 0
+    words = book.renderer.languages
+    variants, forms = words.words("variants"), words.words("forms")
+    number, *chosen = [w.casefold() for w in args.message]
+    if not number.isdecimal():
+        args.parser.error(_tr("--message: not a message number: {value}", value=number[:20]))
+    unknown = [w for w in chosen if w not in variants and w not in forms]
+    if unknown:
+        known = ", ".join([*variants, *forms])
+        args.parser.error(
+            _tr("--message: unknown version {value} (choose from {known})", value=unknown[0][:20], known=known)
+        )
+    variant = next((variants[w] for w in chosen if w in variants), "softer")
+    form = next((forms[w] for w in chosen if w in forms), None)
+    _say(book.message(args.user, args.case, int(number), variant, form, lang))
     return 0
 
 
@@ -126,7 +147,7 @@ def cmd_remind(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 def cmd_export(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     export = book.export(args.user, args.format, lang)
     if args.out and args.out != "-":
-        _write(args.out, export.data)
+        _write(book, args.out, export.data, args.force)
         print(book.label(lang, "console_exported", export.count, args.out))
     else:
         sys.stdout.buffer.write(export.data)
@@ -136,7 +157,7 @@ def cmd_export(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     if args.all == (args.case is not None):
-        args.parser.error("give either a case number or --all")
+        args.parser.error(_tr("give either a case number or --all"))
     confirm = book.confirm_delete_all(args.user, lang) if args.all else book.confirm_delete(args.user, args.case, lang)
     if not args.yes:
         _say(confirm)
@@ -148,9 +169,11 @@ def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 
 def cmd_stats(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
-    _say(book.stats(args.user, lang))
+    screen = book.stats(args.user, lang)
+    if args.png:  # the file first: a refused one leaves nothing half-said
+        _write(book, args.png, book.stats_chart(args.user, lang), args.force)
+    _say(screen)
     if args.png:
-        _write(args.png, book.stats_chart(args.user, lang))
         print(book.label(lang, "console_chart_saved", args.png))
     return 0
 
@@ -231,10 +254,23 @@ def add_commands(
 
     listing = command("list", cmd_list, "your cases, newest first", "list", "list --page 2")
     listing.add_argument(
-        "--page", type=int, default=1, metavar="N", help=f"page of {CONSOLE_PAGE_SIZE} cases (default 1)"
+        "--page", type=int, default=1, metavar="N", help=_tr("page of {size} cases (default 1)", size=CONSOLE_PAGE_SIZE)
     )
-    command("show", cmd_show, "one case: answers, profile, history, advice and first script", "show 3").add_argument(
-        "case", metavar="N", help="the case number"
+    show = command(
+        "show",
+        cmd_show,
+        "one case: answers, profile, history, advice and first script; or one of its messages",
+        "show 3",
+        "show 3 --message 2",
+        "show 3 --message 2 fermo lei",
+    )
+    show.add_argument("case", metavar="N", help="the case number")
+    show.add_argument(
+        "--message",
+        nargs="+",
+        metavar=("K", "VERSION"),
+        help="only message K of the case (1, 2, ...), optionally in a version: morbido|fermo|breve "
+        "(softer|firmer|shorter) and tu|lei (default: softer, in the case's form)",
     )
     command(
         "search",
@@ -271,6 +307,7 @@ def add_commands(
     )
     export.add_argument("--format", choices=("csv", "json"), default="csv", help="(default csv)")
     export.add_argument("--out", metavar="FILE", help="write to FILE, readable by you alone (default: standard output)")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")
     delete = command(
         "delete", cmd_delete, "delete a case, or with --all everything kept about you", "delete 3", "delete --all --yes"
     )
@@ -279,3 +316,4 @@ def add_commands(
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     stats = command("stats", cmd_stats, "counts by profile and outcome", "stats", "stats --png casi.png")
     stats.add_argument("--png", metavar="FILE", help="also draw a chart by month into FILE")
+    stats.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")

@@ -16,12 +16,26 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import cases_cli
+from .cliwords import tr, use_language
 from .languages import LanguageError, load_languages
 
+TOKEN_REFUSED = 78  # exit code of `run` when Telegram refuses the token (sysexits' EX_CONFIG): no restart helps
 STARTUP_ATTEMPTS = 3  # getMe tries before `run` gives up (1 s, then 2 s apart)
 STARTUP_BACKOFF = 1.0
 NETWORK_TIMEOUT = 10.0
 TELEGRAM_ROOT = "https://api.telegram.org"
+
+
+def wanted_language(argv: list[str]) -> str:
+    """The language of the command line before it is parsed: --lang, else $CLIENTCOACH_LANG, else
+    the default language."""
+    languages = load_languages()
+    given = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--lang"]
+    given += [word.partition("=")[2] for word in argv if word.startswith("--lang=")]
+    for chosen in [*reversed(given), os.environ.get("CLIENTCOACH_LANG", "")]:  # the last --lang wins
+        if chosen.strip().casefold() in languages:
+            return chosen.strip().casefold()
+    return languages.default
 
 
 class Parser(argparse.ArgumentParser):
@@ -32,7 +46,17 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {message} {tr('(see {prog} --help)', prog=self.prog)}\n")
+
+
+def package_version() -> str:
+    """The installed package's version (its metadata, from pyproject.toml), never a copy of it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clientcoach")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _default_db() -> str:
@@ -52,13 +76,22 @@ def global_options() -> argparse.ArgumentParser:
         "--db",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help=f"the SQLite database (default: $CLIENTCOACH_DB, else {_default_db()})",
+        help=tr("the SQLite database (default: $CLIENTCOACH_DB, else {path})", path=_default_db()),
+    )
+    common.add_argument(
+        "--create",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="create the --db file if it does not exist (without it, a missing file is refused)",
     )
     common.add_argument(
         "--lang",
         choices=languages.codes,
         default=argparse.SUPPRESS,
-        help=f"language: {languages.help_text()}; also $CLIENTCOACH_LANG",
+        help=tr(
+            "language: {languages}; also $CLIENTCOACH_LANG",
+            languages=languages.help_text().replace(", the default", tr(", the default")),
+        ),
     )
     return common
 
@@ -72,9 +105,10 @@ def add_command(
     func: Callable[[argparse.Namespace], int] | None = None,
     details: str = "",
 ) -> argparse.ArgumentParser:
-    """A subcommand with its description, examples and the global options."""
+    """A subcommand with its description, examples and the global options (in the chosen language)."""
+    summary, details = tr(summary), tr(details) if details else ""
     description = summary[0].upper() + summary[1:] + "." + (f"\n\n{details}" if details else "")
-    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+    epilog = tr("examples:") + "\n" + "\n".join(f"  {line}" for line in examples)
     parser = sub.add_parser(name, help=summary, description=description, epilog=epilog, parents=common)
     if func is not None:
         parser.set_defaults(func=func)
@@ -129,7 +163,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         interactive = sys.stdin.isatty()
         console = Console(coach, user_id=args.user, lang=_lang(args), zone=local_zone(args.env.tz))
-        return console.run(resume=args.resume or interactive, new=args.new)
+        if args.reassess is not None and args.resume:
+            args.parser.error(tr("--reassess starts from a saved case: give --new to drop an unfinished questionnaire"))
+        return console.run(resume=args.resume or interactive, new=args.new, reassess=args.reassess)
     finally:
         coach.store.close()
 
@@ -164,7 +200,8 @@ def check_token(settings: Any, lang: str, attempts: int = 1, quiet: bool = False
         try:
             me = asyncio.run(_get_me(settings))
         except InvalidToken:
-            return fail(ui(lang, "run_token_refused"))
+            fail(ui(lang, "run_token_refused"))
+            return TOKEN_REFUSED
         except NetworkError:  # also TimedOut; never print it: PTB puts the token in some messages
             if attempt == attempts:
                 return fail(ui(lang, "run_unreachable", url, attempts))
@@ -187,10 +224,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(api_url=args.api_url, environment=args.env)
     except ConfigError as exc:
-        print(f"clientcoach: {exc}", file=sys.stderr)
+        print(f"clientcoach: {tr(exc.template, **exc.params)}", file=sys.stderr)
         return 2
-    if args.webhook_url and not args.webhook_url.startswith(("https://", "http://")):
-        print("clientcoach: --webhook-url must be a full http(s) URL.", file=sys.stderr)
+    # Polling or webhook, and where: the command line, else the environment (the service's env file).
+    webhook_url = args.webhook_url or args.env.webhook_url
+    listen = args.listen or args.env.listen or "127.0.0.1"
+    port_text = str(args.port if args.port is not None else args.env.port or 8443)
+    if webhook_url and not webhook_url.startswith(("https://", "http://")):
+        print(
+            f"clientcoach: {tr('--webhook-url (CLIENTCOACH_WEBHOOK_URL) must be a full http(s) URL.')}", file=sys.stderr
+        )
+        return 2
+    if not port_text.isdecimal() or not 0 < int(port_text) < 65536:
+        print(f"clientcoach: {tr('--port (CLIENTCOACH_PORT) must be a port number, 1 to 65535.')}", file=sys.stderr)
         return 2
     lang = _lang(args)
     if args.check:
@@ -205,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     coach = open_coach(args.db, args.flow)
     try:
-        run(settings, coach, webhook_url=args.webhook_url, listen=args.listen, port=args.port)
+        run(settings, coach, webhook_url=webhook_url, listen=listen, port=int(port_text))
     finally:
         coach.store.close()
     return 0
@@ -254,15 +300,15 @@ def cmd_flows_draw(args: argparse.Namespace) -> int:
 
 
 def cmd_db_check(args: argparse.Namespace) -> int:
-    """Integrity, schema version and size of the database; exit 1 if SQLite finds damage."""
-    from .store import Store, migrations
+    """Integrity, the schema version found and the one it would migrate to, size; exit 1 if SQLite
+    finds damage. Only reads the file: `db migrate` (or `db check --migrate`) upgrades it."""
+    from .store import inspect_database
 
-    store = Store.open(args.db)
-    try:
-        report = store.check()
-    finally:
-        store.close()
-    known = len(migrations._migrations)
+    if getattr(args, "migrate", False):
+        status = cmd_db_migrate(args)
+        if status:
+            return status
+    report = inspect_database(args.db)
     print(
         ui(
             _lang(args),
@@ -270,23 +316,34 @@ def cmd_db_check(args: argparse.Namespace) -> int:
             report["path"],
             report["integrity"],
             report["schema_version"],
-            known,
+            report["schema_target"],
             human_size(report["size_bytes"]),
         )
     )
     return 0 if report["integrity"] == "ok" else 1
 
 
-def cmd_db_backup(args: argparse.Namespace) -> int:
-    """A consistent copy of the database, safe while the bot runs."""
-    from .store import Store
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    """Bring the database's schema (and the questionnaires in progress) up to this version."""
+    from .store import Store, inspect_database
 
+    before = inspect_database(args.db)["schema_version"]
     store = Store.open(args.db)
     try:
-        store.backup(args.file)
+        after = store.check()["schema_version"]
+        path = store.path
     finally:
         store.close()
-    print(ui(_lang(args), "db_backup_done", args.file, human_size(Path(args.file).stat().st_size)))
+    print(ui(_lang(args), "db_migrated", path, before, after))
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database as it is (not migrated), safe while the bot runs."""
+    from .store import backup_database
+
+    written = backup_database(args.db, args.file, force=args.force)
+    print(ui(_lang(args), "db_backup_done", args.file, human_size(written.stat().st_size)))
     return 0
 
 
@@ -303,20 +360,25 @@ def _environment_help() -> str:
     from .config import ENVIRONMENT
 
     width = max(len(name) for name, _ in ENVIRONMENT)
-    lines = [f"  {name.ljust(width)}  {text}" for name, text in ENVIRONMENT]
-    return "environment (also read from a .env file in the current folder):\n" + "\n".join(lines)
+    lines = [f"  {name.ljust(width)}  {tr(text)}" for name, text in ENVIRONMENT]
+    return tr("environment (also read from a .env file in the current folder):") + "\n" + "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, its help in `lang` (English when None)."""
+    use_language(lang)
     common = global_options()
     parser = Parser(
         prog="clientcoach",
         parents=[common],
-        description="Coaching through one difficult client: a short questionnaire, the client's profile, "
-        "why, what to do, and ready-to-send messages. In the terminal or on Telegram.",
-        epilog="examples:\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
-        "  clientcoach run --check\n\nEach command has its own --help.",
+        description=tr(
+            "Coaching through one difficult client: a short questionnaire, the client's profile, "
+            "why, what to do, and ready-to-send messages. In the terminal or on Telegram."
+        ),
+        epilog=tr("examples:") + "\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
+        "  clientcoach run --check\n\n" + tr("Each command has its own --help."),
     )
+    parser.add_argument("--version", action="version", version=f"clientcoach {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [common]
 
@@ -336,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ricomincia/restart, aiuto/help, and esci/quit/exit (or Ctrl-D) to leave; an unfinished\n"
         "questionnaire is kept. One chat at a time holds a user's questionnaire.",
     )
+    chat.set_defaults(parser=chat)
     chat.add_argument(
         "--user",
         type=cases_cli._user_id,
@@ -350,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="go on with an unfinished questionnaire (automatic in an interactive terminal)",
     )
     choice.add_argument("--new", action="store_true", help="drop an unfinished questionnaire and start a new one")
+    chat.add_argument(
+        "--reassess",
+        type=int,
+        metavar="N",
+        help="the questionnaire again for case N's client, pre-filled, then how the profile moved",
+    )
     chat.add_argument("--flow", metavar="FILE", help="another flow file (default: the bundled cliente_difficile)")
 
     run = add_command(
@@ -363,14 +432,24 @@ def build_parser() -> argparse.ArgumentParser:
         ],
         parents,
         cmd_run,
-        "Long polling by default, or a webhook with --webhook-url. The token comes from\n"
-        "TELEGRAM_BOT_TOKEN (environment or .env). Before starting, the token is checked with\n"
-        "Telegram (getMe), retried a few times if the network is down.\n\n" + _environment_help(),
+        tr(
+            "Long polling by default, or a webhook with --webhook-url. The token comes from\n"
+            "TELEGRAM_BOT_TOKEN (environment or .env). Before starting, the token is checked with\n"
+            "Telegram (getMe), retried a few times if the network is down."
+        )
+        + "\n\n"
+        + _environment_help(),
     )
     run.add_argument("--check", action="store_true", help="only check the token and the API address (getMe), then exit")
-    run.add_argument("--webhook-url", metavar="URL", help="public https URL for webhook mode (default: long polling)")
-    run.add_argument("--listen", default="127.0.0.1", metavar="HOST", help="webhook listen address (default 127.0.0.1)")
-    run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
+    run.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="public https URL for webhook mode (or CLIENTCOACH_WEBHOOK_URL; default: long polling)",
+    )
+    run.add_argument(
+        "--listen", metavar="HOST", help="webhook listen address (or CLIENTCOACH_LISTEN; default 127.0.0.1)"
+    )
+    run.add_argument("--port", type=int, help="webhook port (or CLIENTCOACH_PORT; default 8443)")
     run.add_argument(
         "--api-url", metavar="URL", help="Bot API server root, e.g. http://127.0.0.1:8081 (or TELEGRAM_API_URL)"
     )
@@ -410,32 +489,45 @@ def build_parser() -> argparse.ArgumentParser:
     db = add_command(
         sub,
         "db",
-        "check or back up the database",
-        ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db"],
+        "check, back up or migrate the database",
+        ["clientcoach db check", "clientcoach db backup clientcoach-2026-11-29.db", "clientcoach db migrate"],
         parents,
     )
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    add_command(
+    check_db = add_command(
         db_sub,
         "check",
-        "integrity, schema version and size of the database",
+        "integrity, schema version found and the one it would migrate to, size (changes nothing)",
         ["clientcoach db check", "clientcoach --db /srv/clientcoach/clientcoach.db db check"],
         parents,
         cmd_db_check,
     )
+    check_db.add_argument("--migrate", action="store_true", help="migrate first, as `db migrate` does")
+    add_command(
+        db_sub,
+        "migrate",
+        "bring the database's schema up to this version (back it up first with `db backup`)",
+        ["clientcoach db migrate", "clientcoach --db /srv/clientcoach/clientcoach.db db migrate"],
+        parents,
+        cmd_db_migrate,
+        "Every other command migrates a database by itself when it opens it; this does only that.",
+    )
     backup = add_command(
         db_sub,
         "backup",
-        "copy the database to a new file, safely even while the bot runs",
+        "copy the database as it is to a new file, safely even while the bot runs",
         [
             "clientcoach db backup backup.db",
             "clientcoach --db /srv/clientcoach/clientcoach.db db backup /backups/cc.db",
         ],
         parents,
         cmd_db_backup,
-        "The copy is readable by you alone; an existing file is never overwritten.",
+        "The copy keeps the schema it finds (a database from an earlier release is copied before any\n"
+        "migration); it is readable by you alone. An existing file is not overwritten unless --force,\n"
+        "and the database itself never is.",
     )
     backup.add_argument("file", metavar="FILE", help="the new file to write")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")
 
     add_command(
         sub,
@@ -452,10 +544,55 @@ def build_parser() -> argparse.ArgumentParser:
         sender_cli = None  # type: ignore[assignment]
     if sender_cli is not None and hasattr(sender_cli, "add_command"):
         sender_cli.add_command(sub, parents, add_command)
+    _translate_help(parser, set())
     return parser
 
 
+def _translate_help(parser: argparse.ArgumentParser, done: set[int]) -> None:
+    """Every argument's help in the chosen language (the texts are written in English beside them);
+    an action shared by several parsers (the global options) is translated once."""
+    for action in parser._actions:
+        if id(action) in done:
+            continue
+        done.add(id(action))
+        if action.help and action.help != argparse.SUPPRESS:
+            action.help = tr(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _translate_help(child, done)
+
+
 # -- running -----------------------------------------------------------------------------------
+
+DATABASE_COMMANDS = {"chat", "run", "cases", "db", "profile"}  # the commands that open the database
+
+
+def _database_ready(args: argparse.Namespace) -> None:
+    """A database file that does not exist is created only on the first run of the default location
+    or with --create; otherwise StoreError (one line naming the closest existing file). A database
+    left at the earlier default location (`data/clientcoach.db` of the working folder) while the
+    default one does not exist yet is named, with the command that moves it."""
+    if args.command not in DATABASE_COMMANDS:
+        return
+    from .paths import default_db_path, earlier_db_path
+    from .store import Store, StoreError, missing_database
+
+    create = bool(getattr(args, "create", False))
+    if args.db is None:
+        target, earlier = default_db_path(), earlier_db_path()
+        if not target.exists() and earlier.is_file() and not create:
+            raise StoreError("earlier_location", path=str(earlier), target=str(target), folder=str(target.parent))
+        return
+    if str(args.db).strip() in ("", ":memory:"):
+        return  # the store words these
+    path = Path(args.db).expanduser()
+    if path.exists() or path.is_symlink():
+        return
+    if not path.parent.is_dir():
+        return  # the store names the missing folder
+    if not create:
+        raise missing_database(path)
+    Store.open(path).close()
 
 
 def _tolerant_streams() -> None:
@@ -481,6 +618,7 @@ def _not_utf8(args: argparse.Namespace) -> str | None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     try:
+        _database_ready(args)
         return args.func(args)
     except (KeyboardInterrupt, BrokenPipeError, SystemExit):
         raise
@@ -497,7 +635,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def run_command(argv: list[str] | None = None) -> int:
     """Parse, read the environment once, run the command."""
     try:
-        parser = build_parser()
+        parser = build_parser(wanted_language(sys.argv[1:] if argv is None else argv))
     except LanguageError as exc:  # a broken language file: one line naming it, never a traceback
         return fail(f"error: {exc}")
     args = parser.parse_args(argv)
@@ -506,6 +644,11 @@ def run_command(argv: list[str] | None = None) -> int:
     try:
         env = read_environment()
     except ConfigError as exc:
+        if exc.key:
+            raw = (os.environ.get("CLIENTCOACH_LANG") or "").strip().casefold()
+            lang = getattr(args, "lang", None) or (raw if raw in load_languages() else load_languages().default)
+            print(ui(lang, exc.key, *exc.params.values()), file=sys.stderr)
+        return 2  # a setting to fix, like a usage error
         return fail(f"clientcoach: {exc}")
     args.env = env
     args.lang = getattr(args, "lang", None) or env.lang

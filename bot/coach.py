@@ -39,6 +39,7 @@ from .render import Button, Renderer, Screen
 from .results import DEFAULT_VARIANT, advice_screens, script_form
 from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
 from .store import Store
+from .upgrade import case_answers, case_assessment, upgrade_state
 
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
 DEFAULT_GUIDE = "prevention"
@@ -123,20 +124,38 @@ class Coach:
         A finish whose result a restart kept from the screen (redelivered, or tapped again on the
         review still showing) gets it this way; nothing is saved twice.
         """
-        case = self.store.case_from_conversation(user_id, conversation)
+        found = self.store.case_from_conversation(user_id, conversation)
+        case = self.case(user_id, found["case_no"]) if found else None
         if case is None:
             return None
         assessment = Assessment.from_dict(case["assessment"])
-        screens = self.result_screens(case["lang"], case["case_no"], case["answers"], assessment, user_id=user_id)
+        answers = case["answers"]
+        screens = self.result_screens(case["lang"], case["case_no"], answers, assessment, user_id=user_id)
         return Reply(messages=screens, case_no=case["case_no"], ended=True, duplicate=True)
 
     def _restart_offer(self, lang: str, text: str) -> Screen:
         return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), Restart()),),))
 
+    def case(self, user_id: int, case_no: int) -> dict[str, Any] | None:
+        """One of the user's saved cases with its answers as this flow reads them (`bot.upgrade`);
+        None if not theirs."""
+        case = self.store.case(user_id, case_no)
+        if case is not None:
+            answers = case_answers(case, self.flow)
+            assessment = case_assessment(case, self.flow, answers)
+            case = {**case, "stored_answers": case["answers"], "answers": answers, "assessment": assessment}
+        return case
+
     def load(self, user_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """The user's open conversation (None if none) and its front-end meta."""
+        """The user's open conversation (None if none) and its front-end meta; one begun under an
+        earlier version of the flow comes carried to this one (`bot.upgrade`), at the right question."""
         found = self.store.load_conversation(user_id)
-        return found if found else (None, {})
+        if not found:
+            return None, {}
+        state, meta = found
+        if state.get("flow_version") != self.flow.version or not self.engine.compatible(state):
+            state = upgrade_state(self.engine, state) or state
+        return state, meta
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -152,7 +171,7 @@ class Coach:
         self, user_id: int, case_no: int, lang: str | None = None, update_id: int | None = None
     ) -> Reply | None:
         """The questionnaire again for a saved case's client, pre-filled; None if not the user's case."""
-        case = self.store.case(user_id, case_no)
+        case = self.case(user_id, case_no)
         if case is None:
             return None
         lang = lang or self.lang(user_id)
@@ -292,7 +311,8 @@ class Coach:
         lang = state["lang"]
         answers = {q.id: value for q, value in self.engine.answered(state)}
         assessment = classify(self.flow, answers)
-        final_state = {**state, "answers": answers}
+        # Answers given to an earlier version of the flow that it no longer asks stay with the case.
+        final_state = {**state, "answers": {**state.get("earlier", {}), **answers}}
         case_no = self.store.save_case(
             user_id,
             final_state,
@@ -334,7 +354,7 @@ class Coach:
 
     def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
         """The advice and first script of one of the user's saved cases (empty if not theirs)."""
-        case = self.store.case(user_id, case_no)
+        case = self.case(user_id, case_no)
         if case is None:
             return []
         return advice_screens(
@@ -348,7 +368,7 @@ class Coach:
 
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
         """One script of a saved case in a variant and form; None if not the user's or out of range."""
-        case = self.store.case(user_id, case_no)
+        case = self.case(user_id, case_no)
         if case is None:
             return None
         assessment = Assessment.from_dict(case["assessment"])
@@ -371,7 +391,7 @@ class Coach:
     def extra(self, user_id: int, action: Extra) -> list[Screen] | None:
         """An on-demand extra of a result; None if stale or not the user's."""
         number, what = action.case_no, action.what
-        case = self.store.case(user_id, number)
+        case = self.case(user_id, number)
         if case is None:
             return None
         lang, answers = case["lang"], case["answers"]

@@ -30,11 +30,41 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("CLIENTCOACH_TZ", "time zone for reminders, e.g. Europe/Rome (the default)"),
     ("CLIENTCOACH_ALLOWED_USERS", "Telegram user ids allowed to use the bot, comma-separated (default: everybody)"),
     ("CLIENTCOACH_WEBHOOK_SECRET", "the webhook's secret token (default: a new random one at each start)"),
+    (
+        "CLIENTCOACH_WEBHOOK_URL",
+        "`run` in webhook mode at this public https URL (same as --webhook-url; default: polling)",
+    ),
+    ("CLIENTCOACH_LISTEN", "the webhook's listen address (same as --listen; default 127.0.0.1)"),
+    ("CLIENTCOACH_PORT", "the webhook's port (same as --port; default 8443)"),
 )
 
 
 class ConfigError(ValueError):
-    """A setting that is missing or malformed; the message is one line for the user."""
+    """A setting that is missing or malformed; the message is one line for the user. With a `key`,
+    the line is the interface text of that name (`ui/console`), in the user's language."""
+
+    def __init__(self, message: str, key: str | None = None, **params: str):
+        super().__init__(message.format(**params) if params and key is None else message)
+        # `template` with `params`: the line as written, for the command line to word in its language.
+        self.key, self.params, self.template = key, params, message
+
+
+def check_timezone(name: str | None) -> str | None:
+    """CLIENTCOACH_TZ as given, or ConfigError when no time zone has that name (it would silently be
+    UTC: reminders an hour or more off)."""
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"CLIENTCOACH_TZ={name[:60]} is not a time zone: use a name like Europe/Rome or UTC.",
+            "config_bad_tz",
+            value=name[:60],
+        ) from None
+    return name
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,9 @@ class Environment:
     tz: str | None = None
     allowed_users: str = ""
     webhook_secret: str | None = None
+    webhook_url: str | None = None
+    listen: str | None = None
+    port: str | None = None
 
 
 def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[str, str] | None = None) -> Environment:
@@ -72,9 +105,12 @@ def read_environment(env_file: str | Path | None = ENV_FILE, environ: Mapping[st
         api_url=get("TELEGRAM_API_URL"),
         db=values.get("CLIENTCOACH_DB") or None,  # a path may have meaningful spaces
         lang=lang.casefold() if lang and lang.casefold() in load_languages() else None,
-        tz=get("CLIENTCOACH_TZ"),
+        tz=check_timezone(get("CLIENTCOACH_TZ")),
         allowed_users=get("CLIENTCOACH_ALLOWED_USERS") or "",
         webhook_secret=get("CLIENTCOACH_WEBHOOK_SECRET"),
+        webhook_url=get("CLIENTCOACH_WEBHOOK_URL"),
+        listen=get("CLIENTCOACH_LISTEN"),
+        port=get("CLIENTCOACH_PORT"),
     )
 
 
@@ -123,7 +159,7 @@ def load_settings(
             continue
         if not re.fullmatch(r"-?[0-9]{1,19}", part):  # ASCII only: int() would also take "²"
             raise ConfigError(
-                f"CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part[:20]}' is not one."
+                "CLIENTCOACH_ALLOWED_USERS must list numeric Telegram user ids; '{part}' is not one.", part=part[:20]
             )
         allowed.add(int(part))
     url = (api_url or env.api_url or "").strip() or None

@@ -186,7 +186,7 @@ class Console:
             elif words[0].isdecimal() and all(w in self.variant_words or w in self.form_words for w in words[1:]):
                 variant = next((self.variant_words[w] for w in words[1:] if w in self.variant_words), "softer")
                 form = next((self.form_words[w] for w in words[1:] if w in self.form_words), None)
-                case = self.coach.store.case(self.user_id, reply.case_no)
+                case = self.coach.case(self.user_id, reply.case_no)
                 chosen_form = form or script_form(case["answers"] if case else {})
                 screen = self.coach.script_variant(self.user_id, reply.case_no, int(words[0]), variant, chosen_form)
                 screens = [screen] if screen is not None else None
@@ -220,16 +220,24 @@ class Console:
             self.say()
             self.say(screen.plain)
 
-    def _first_reply(self, resume: bool, new: bool) -> Reply | None:
-        """Resume, start, or (None) refuse to replace an unfinished questionnaire unasked."""
+    def _first_reply(self, resume: bool, new: bool, reassess: int | None = None) -> Reply | None:
+        """Resume, start, re-assess a saved case, or (None) refuse to replace an unfinished
+        questionnaire unasked."""
         state, _ = self.coach.load(self.user_id)
         if state is not None and self.coach.engine.compatible(state) and not new:
-            if not resume:
+            if not resume or reassess is not None:
                 self.say(self.ui("console_unfinished"))
                 return None
             self.lang = state["lang"]
             self.say(self.ui("resumed"))
             return self.coach.show(self.user_id, self.lang)
+        if reassess is not None:
+            # The case's answers, pre-filled: what the flow gained is asked, then the review; the
+            # result says how the profile moved since that case.
+            reply = self.coach.reassess(self.user_id, reassess, self.lang)
+            if reply is None:
+                self.say(self.ui("console_no_such_case", reassess))
+            return reply
         return self.coach.start(self.user_id, self.lang)
 
     def _bye(self, reply: Reply) -> None:
@@ -238,7 +246,7 @@ class Console:
             self.say(self.ui("console_kept"))
         self.say(self.ui("console_goodbye"))
 
-    def run(self, resume: bool = False, new: bool = False) -> int:
+    def run(self, resume: bool = False, new: bool = False, reassess: int | None = None) -> int:
         """The read-answer loop; returns the exit status.
 
         `resume` goes on with an unfinished questionnaire; without it (or `new`), one is never
@@ -254,7 +262,7 @@ class Console:
         reply = Reply()
         try:
             self._show_due()
-            first = self._first_reply(resume, new)
+            first = self._first_reply(resume, new, reassess)
             if first is None:
                 return 1
             reply = first

@@ -45,3 +45,12 @@ def default_db_path() -> Path:
     if not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "clientcoach" / "clientcoach.db"
+
+
+EARLIER_DB = Path("data") / "clientcoach.db"  # the first release's default, in the working folder
+
+
+def earlier_db_path() -> Path:
+    """Where the first release (before 0.2.0) kept its database by default: `data/clientcoach.db`
+    of the folder it ran from."""
+    return Path.cwd() / EARLIER_DB

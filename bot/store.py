@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterable, NamedTuple, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .errors import StoreError
+from .outfile import write_file
 from .paths import default_db_path
 
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before giving up
@@ -41,14 +43,6 @@ MAX_INDEXED_WORD = 40
 MAX_QUERY_WORDS = 8
 _WORD = re.compile(r"[^\W_]+")
 migrations = Migrations("clientcoach")
-
-
-class StoreError(Exception):
-    """A database problem the user can act on; `key` names its one-line text (`store_error` in ui/store)."""
-
-    def __init__(self, key: str, **params: Any):
-        super().__init__(f"{key}: {params}" if params else key)
-        self.key, self.params = key, params
 
 
 # SQLite's primary result codes (Python 3.11+ `sqlite_errorname`) and errno values, as StoreError keys.
@@ -317,6 +311,23 @@ def m005_update_inbox(db: Database) -> None:
     db.table("update_inbox").create({"update_id": int, "body": str, "at": str}, pk="update_id", not_null={"body"})
 
 
+@migrations()
+def m006_reminder_channel(db: Database) -> None:
+    """Which front end a reminder belongs to ("console" or "telegram"): the bot sends only its own,
+    the console shows only its own. Earlier reminders: the console user's (id 0 and below, never a
+    Telegram id) are the console's, the rest the bot's."""
+    db.table("reminders").add_column("channel", str)
+    db.execute("UPDATE reminders SET channel = CASE WHEN user_id <= 0 THEN 'console' ELSE 'telegram' END")
+
+
+@migrations()
+def m007_case_numbers(db: Database) -> None:
+    """The last case number given to each user, so that a deleted case's number is never given again
+    (a note or a reminder about "case 3" must never come to mean another client)."""
+    db.table("case_numbers").create({"user_id": int, "last": int}, pk="user_id", not_null={"last"})
+    db.execute("INSERT INTO case_numbers (user_id, last) SELECT user_id, MAX(case_no) FROM cases GROUP BY user_id")
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -349,13 +360,14 @@ def _connect(path: Path, default: bool, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(str(path), timeout=timeout)
 
 
-def _check_owner(conn: sqlite3.Connection, path: Path | str) -> int:
-    """The schema version of a database we may use; refuse another application's or a newer one."""
+def _check_owner(conn: sqlite3.Connection, path: Path | str, newer: bool = False) -> int:
+    """The schema version of a database we may use; refuse another application's or (unless `newer`,
+    for reading it as it is) a newer one."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables - {Migrations.migrations_table} and not OWN_TABLES <= tables:
         raise StoreError("foreign_database", path=str(path))
-    if version > len(migrations._migrations):
+    if version > len(migrations._migrations) and not newer:
         raise StoreError("newer_schema", path=str(path), found=version, known=len(migrations._migrations))
     return version
 
@@ -424,6 +436,105 @@ def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Da
         if error is None or error is exc:
             raise
         raise error from exc
+
+
+def schema_version() -> int:
+    """The schema this program migrates every database to."""
+    return len(migrations._migrations)
+
+
+def open_existing(path: str | Path | None, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """A connection to a database file as it is: nothing created, nothing migrated, any schema version
+    (for `db check` and `db backup`). Another application's file or a file that is not SQLite is
+    refused with StoreError, as is a file that does not exist."""
+    target, _ = _resolve(path)
+    if str(target) == ":memory:":
+        raise StoreError("empty_path")
+    if target.is_dir():
+        raise StoreError("is_directory", path=str(target))
+    if not target.is_file():
+        raise missing_database(target)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(str(target), timeout=timeout)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        _check_owner(conn, target, newer=True)
+        return conn
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        error = store_error(exc, target) if isinstance(exc, Exception) else None
+        if error is None or error is exc:
+            raise
+        raise error from exc
+
+
+def inspect_database(path: str | Path | None) -> dict[str, Any]:
+    """Integrity, the schema version found and the one it would be migrated to, size and path;
+    the file is only read."""
+    conn = open_existing(path)
+    try:
+        messages = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    except (sqlite3.Error, OSError) as exc:
+        error = store_error(exc, path)
+        if error is None:
+            raise
+        raise error from exc
+    finally:
+        conn.close()
+    return {
+        "integrity": "ok" if messages == ["ok"] else "; ".join(messages[:5]),
+        "schema_version": found,
+        "schema_target": schema_version(),
+        "size_bytes": os.path.getsize(file),
+        "path": file,
+    }
+
+
+def backup_database(source: str | Path | None, target: str | Path, force: bool = False) -> Path:
+    """Copy a database as it is (its schema untouched, whichever release wrote it) to a new file,
+    mode 0600, with SQLite's online backup: safe while the bot runs. See `bot.outfile` for the target."""
+    conn = open_existing(source)
+    try:
+        database = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+
+        def copy_into(temp: Path) -> None:
+            copy = sqlite3.connect(str(temp))
+            try:
+                conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+
+        try:
+            return write_file(target, copy_into, database=database, force=force)
+        except (sqlite3.Error, OSError) as exc:
+            error = store_error(exc, target)
+            if error is None:
+                raise
+            raise error from exc
+    finally:
+        conn.close()
+
+
+def closest_file(path: Path) -> Path | None:
+    """The existing file in `path`'s folder whose name is closest to its name (a typo's intended file)."""
+    import difflib
+
+    try:
+        names = [p.name for p in path.parent.iterdir() if p.is_file() and not p.name.endswith(("-wal", "-shm"))]
+    except OSError:
+        return None
+    found = difflib.get_close_matches(path.name, names, n=1, cutoff=0.5)
+    return path.parent / found[0] if found else None
+
+
+def missing_database(path: Path) -> StoreError:
+    """The one-line refusal for a database file that does not exist, naming the closest one there is."""
+    closest = closest_file(path)
+    return StoreError("missing_database", path=str(path), closest=str(closest) if closest else "")
 
 
 def alias_key(alias: str | None) -> str:
@@ -612,28 +723,22 @@ class Store:
             "path": self.path,
         }
 
-    def backup(self, target: str | Path) -> None:
-        """Copy the database to a new file (0600) with SQLite's online backup: safe while the bot runs."""
-        target = Path(target)
-        if str(target).strip() == "" or str(target) == ":memory:":
-            raise StoreError("empty_path")
-        if target.exists() or target.is_symlink():
-            raise StoreError("target_exists", path=str(target))
-        if not target.parent.is_dir():
-            raise StoreError("missing_folder", path=str(target), folder=str(target.parent))
-        try:
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise StoreError("target_exists", path=str(target)) from None
-        copy = sqlite3.connect(str(target))
-        try:
-            self.conn.backup(copy)
-            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-        except BaseException:
-            copy.close()
-            target.unlink(missing_ok=True)
-            raise
-        copy.close()
+    def backup(self, target: str | Path, force: bool = False) -> None:
+        """Copy the database to a new file (0600) with SQLite's online backup: safe while the bot runs.
+
+        The target is checked and written as every output file is (`bot.outfile`): never the database
+        itself, never over an existing file unless `force`, through a temporary file renamed into place.
+        """
+
+        def copy_into(temp: Path) -> None:
+            copy = sqlite3.connect(str(temp))
+            try:
+                self.conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+
+        write_file(target, copy_into, database=self.path or None, force=force)
 
     def _checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it, so erased rows leave no copy in -wal.
@@ -679,8 +784,15 @@ class Store:
             self._ensure_user(user_id, state.get("lang"))
             client_id = self._client_id(user_id, alias, now)
             case_no = self.conn.execute(
-                "SELECT COALESCE(MAX(case_no), 0) + 1 FROM cases WHERE user_id = ?", (user_id,)
+                "SELECT MAX(COALESCE((SELECT MAX(case_no) FROM cases WHERE user_id = :user), 0), "
+                "COALESCE((SELECT last FROM case_numbers WHERE user_id = :user), 0)) + 1",
+                {"user": user_id},
             ).fetchone()[0]
+            self.conn.execute(
+                "INSERT INTO case_numbers (user_id, last) VALUES (?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET last = excluded.last",
+                (user_id, case_no),
+            )
             cursor = self.conn.execute(
                 "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, "
                 "main, secondary, confidence, status, created, updated, conversation) "
@@ -803,15 +915,26 @@ class Store:
                 )
         return before
 
-    def add_reminder(self, user_id: int, case_no: int, due: datetime) -> int | None:
-        """Set a reminder on one of the user's cases; None if no such case."""
+    def add_reminder(self, user_id: int, case_no: int, due: datetime, channel: str = "telegram") -> int | None:
+        """Set a reminder on one of the user's cases for a front end ("telegram" or "console"); None if
+        no such case. The same reminder not yet sent (case, time, front end) is not set twice: its id
+        comes back (negated, so the caller knows nothing new was armed)."""
+        stamp = due.astimezone(timezone.utc).isoformat(timespec="seconds")
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
                 return None
+            same = self.conn.execute(
+                "SELECT id FROM reminders WHERE case_id = ? AND user_id = ? AND substr(due, 1, 16) = substr(?, 1, 16) "
+                "AND channel = ? "
+                "AND fired IS NULL",
+                (case_id, user_id, stamp, channel),
+            ).fetchone()
+            if same:
+                return -same[0]
             cursor = self.conn.execute(
-                "INSERT INTO reminders (user_id, case_id, due, created) VALUES (?, ?, ?, ?)",
-                (user_id, case_id, due.astimezone(timezone.utc).isoformat(timespec="seconds"), utcnow()),
+                "INSERT INTO reminders (user_id, case_id, due, created, channel) VALUES (?, ?, ?, ?, ?)",
+                (user_id, case_id, stamp, utcnow(), channel),
             )
         return cursor.lastrowid
 
@@ -832,11 +955,14 @@ class Store:
         )
         return found[0] if found else None
 
-    def pending_reminders(self) -> list[DueReminder]:
-        """Every reminder not yet sent, across all users, soonest first (for the scheduler at start)."""
+    def pending_reminders(self, channel: str | None = None) -> list[DueReminder]:
+        """Every reminder not yet sent, across all users, soonest first (for the scheduler at start);
+        with `channel`, only that front end's ("telegram" or "console")."""
         rows = self.conn.execute(
             "SELECT r.id, r.user_id, c.case_no, r.due FROM reminders r "
-            "JOIN cases c ON c.id = r.case_id AND c.user_id = r.user_id WHERE r.fired IS NULL ORDER BY r.due, r.id"
+            "JOIN cases c ON c.id = r.case_id AND c.user_id = r.user_id WHERE r.fired IS NULL "
+            "AND (? IS NULL OR r.channel = ?) ORDER BY r.due, r.id",
+            (channel, channel),
         ).fetchall()
         return [DueReminder(rid, user_id, case_no, parse_time(due)) for rid, user_id, case_no, due in rows]
 
@@ -960,7 +1086,7 @@ class Store:
         their terms, and the WAL is truncated so no copy stays behind."""
         with self.conn:
             self._erase_cases(user_id, "1 = 1", ())
-            for table in ("conversations", "conversation_leases", "sender_profiles"):
+            for table in ("conversations", "conversation_leases", "sender_profiles", "case_numbers"):
                 self.conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
         self._checkpoint()

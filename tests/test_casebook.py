@@ -274,7 +274,9 @@ def test_cases_show_prints_the_same_case_view_as_telegram_gets_without_button_hi
     assert cli.main(["cases", "--db", store.path, "show", "1", "--user", str(ALICE)]) == 0
     printed = capsys.readouterr().out
     console = CaseBook(store, FLOW, Renderer(surface="console"), zone=ROME).case_view(ALICE, 1)
-    assert printed == "\n\n".join(screen.plain for screen in console) + "\n"
+    hint = "Ogni messaggio e le sue versioni: clientcoach cases show 1 --message K"
+    shown, _, after = printed.rpartition("\n\n")
+    assert shown + "\n" == "\n\n".join(screen.plain for screen in console) + "\n" and after.startswith(hint)
     telegram = book.case_view(ALICE, 1)  # the bot's case book renders for Telegram
     kinds = ["case", "result", "history", "advice", "script"]
     assert Assessment.from_dict(store.case(ALICE, 1)["assessment"]).secondary, "the case has a second profile"

@@ -38,7 +38,7 @@ def clientcoach(*args: str, stdin: str | list[str] = "", **extra_env: str) -> su
 
 
 def chat(db: Path, lines: list[str], *options: str) -> None:
-    done = clientcoach("chat", "--db", str(db), *options, stdin=lines)
+    done = clientcoach("chat", "--create", "--db", str(db), *options, stdin=lines)
     assert done.returncode == 0, done.stderr
     assert "salvato" in done.stdout or "saved" in done.stdout
 
@@ -262,7 +262,7 @@ def past_reminder(db: Path, user: int = 0, case_no: int = 1) -> None:
 
     store = Store.open(db)
     try:
-        assert store.add_reminder(user, case_no, datetime.now(timezone.utc) - timedelta(hours=1)) is not None
+        assert store.add_reminder(user, case_no, datetime.now(timezone.utc) - timedelta(hours=1), "console") is not None
     finally:
         store.close()
 
@@ -282,7 +282,7 @@ def test_due_shows_the_reminders_that_fell_due_once(db):
 
 def test_the_console_shows_due_reminders_when_it_starts(db):
     past_reminder(db)
-    done = clientcoach("chat", "--db", str(db), "--new", stdin="")
+    done = clientcoach("chat", "--create", "--db", str(db), "--new", stdin="")
     text = out(done)
     assert text.index("Hai un promemoria arrivato a scadenza:") < text.index(FLOW.questions["alias"].text["it"])
     assert "Nessun promemoria in scadenza." in out(cases(db, "due"))
@@ -302,7 +302,7 @@ def test_export_counts_in_the_singular_and_the_plural(db, tmp_path):
         cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "en")
     )
     assert f"Ho esportato 1 caso in {one}." in out(
-        cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it")
+        cases(db, "export", "--out", str(one), "--user", str(OTHER_USER), "--lang", "it", "--force")
     )
     assert one.stat().st_mode & 0o777 == 0o600 and two.stat().st_mode & 0o777 == 0o600, "readable by the owner only"
 
@@ -334,3 +334,61 @@ def test_privacy_is_the_bots_privacy_text_with_console_words():
         assert text.strip() == to_plain(console.ui(lang, "privacy"))
         first = to_plain(telegram.ui(lang, "privacy")).splitlines()[2]  # the same paragraph as on Telegram
         assert first in text and "clientcoach cases delete --all" in text and "/cancellatutto" not in text
+
+
+def test_the_same_reminder_is_not_set_twice(db):
+    """Issue 19: the same reminder could be set twice (and came twice)."""
+    from datetime import date, timedelta
+
+    day, next_day = (date.today() + timedelta(days=100)), (date.today() + timedelta(days=101))
+    first = out(cases(db, "remind", "1", day.strftime("%d/%m/%Y"), "10:00"))
+    assert "ti ricorderò il caso n. 1" in first
+    again = out(cases(db, "remind", "1", day.strftime("%d/%m/%Y"), "10:00"))
+    assert "c'è già" in again and "non lo duplico" in again
+    assert len([r for r in stored_cases(db)[0]["reminders"] if r["fired"] is None]) == 1
+    assert "ti ricorderò" in out(cases(db, "remind", "1", next_day.strftime("%d/%m/%Y"), "10:00")), "another day"
+
+
+def test_a_deleted_cases_number_is_never_given_again(db):
+    """Issue 19: deleting the newest case gave its number to the next one."""
+    assert "è stato eliminato" in out(cases(db, "delete", "2", "--yes"))
+    chat(db, VERDI)
+    assert [c["case_no"] for c in stored_cases(db)] == [1, 3]
+    assert "3. Caffè Verdi" in out(cases(db, "list"))
+    assert "Ho cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
+    chat(db, ROSSI)
+    assert [c["case_no"] for c in stored_cases(db)] == [1], "after erasing everything, nothing of the user is kept"
+
+
+def test_every_message_of_a_saved_case_and_its_versions(db):
+    """Issue 19: a saved case showed only its first message ("1/3", no way to see 2 and 3)."""
+    view = out(cases(db, "show", "1"))
+    total = int(view.split("✉️ 1/")[1].split(" ")[0])
+    assert total >= 2 and f"--message K [morbido|fermo|breve] [tu|lei], con K da 1 a {total}" in view
+    seen = set()
+    for k in range(1, total + 1):
+        text = out(cases(db, "show", "1", "--message", str(k)))
+        assert text.startswith(f"✉️ {k}/{total} · ") and "più morbido" in text
+        seen.add(text)
+        firmer = out(cases(db, "show", "1", "--message", str(k), "fermo", "lei"))
+        assert firmer.startswith(f"✉️ {k}/{total} · ") and "più fermo · Lei" in firmer
+        assert "più breve" in out(cases(db, "show", "1", "--message", str(k), "shorter", "--lang", "en"))
+    assert len(seen) == total, "each number is another message"
+    wrong = cases(db, "show", "1", "--message", str(total + 1))
+    assert wrong.returncode == 1 and f"scegli un numero da 1 a {total}" in wrong.stderr
+    assert cases(db, "show", "1", "--message", "2", "bah").returncode == 2
+
+
+def test_a_case_is_reassessed_in_the_terminal_with_the_profiles_movement(db):
+    """Issue 19: re-assessing a case existed only on Telegram, yet the console's reminder said to redo
+    the questionnaire. `chat --reassess N`: pre-filled, the review, then how the profile moved."""
+    past_reminder(db)
+    assert "clientcoach chat --reassess 1" in out(cases(db, "due")), "the reminder names the command"
+    done = clientcoach("chat", "--db", str(db), "--reassess", "1", stdin=["", ""])
+    text = out(done)
+    assert "Riepilogo delle tue risposte" in text and "Rossi Srl" in text
+    assert "Caso n. 3 salvato." in text and "Com'è cambiato rispetto al caso n. 1" in text
+    assert [c["case_no"] for c in stored_cases(db)] == [1, 2, 3]
+    assert stored_cases(db)[2]["answers"]["alias"] == "Rossi Srl"
+    missing = clientcoach("chat", "--db", str(db), "--reassess", "9")
+    assert missing.returncode == 1 and "non c'è il n. 9" in missing.stdout + missing.stderr

@@ -110,27 +110,32 @@ def test_a_missing_command_is_a_usage_error(workdir, run):
     result = run(cwd=workdir)
     no_traceback(result)
     assert result.returncode == 2
-    assert result.stderr.startswith("clientcoach: ") and "required" in result.stderr and "--help" in result.stderr
+    assert result.stderr.startswith("clientcoach: ") and "mancano questi argomenti" in result.stderr
+    assert "--help" in result.stderr
 
 
 def test_an_unknown_language_is_a_usage_error(workdir):
     result = run_cli("chat", "--lang", "fr", cwd=workdir)
     no_traceback(result)
     assert result.returncode == 2
-    assert "invalid choice: 'fr'" in result.stderr
+    assert "scelta non valida: 'fr'" in result.stderr
 
 
 def test_run_without_a_token_explains_what_to_do(workdir):
     result = run_cli("run", cwd=workdir)
     no_traceback(result)
     assert result.returncode == 2
-    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr and "clientcoach chat" in result.stderr
+    assert "TELEGRAM_BOT_TOKEN non è impostato" in result.stderr and "clientcoach chat" in result.stderr
+    english = run_cli("run", "--lang", "en", cwd=workdir)
+    assert "TELEGRAM_BOT_TOKEN is not set" in english.stderr
 
 
 def test_chat_with_a_broken_flow_file_says_why(tmp_path, workdir):
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN, encoding="utf-8")
-    result = run_cli("chat", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), stdin=["x"], cwd=workdir)
+    result = run_cli(
+        "chat", "--create", "--db", str(tmp_path / "cc.db"), "--flow", str(broken), stdin=["x"], cwd=workdir
+    )
     no_traceback(result)
     assert result.returncode == 1
     line = BROKEN.splitlines().index("  - id: sender") + 1

@@ -35,7 +35,7 @@ RUNS = {
 
 def chat(db: Path, tag: str, pair: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "chat", "--db", str(db)],
+        [sys.executable, "-m", "bot", "chat", "--create", "--db", str(db)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -110,7 +110,7 @@ def test_a_second_chat_is_told_the_questionnaire_is_open_elsewhere(tmp_path):
             chunk = os.read(first.stdout.fileno(), 65536)
             assert chunk, seen
             seen += chunk
-        second = run_cli("chat", "--db", str(db), "--new", stdin=["Bianchi"])  # this process: another owner
+        second = run_cli("chat", "--create", "--db", str(db), "--new", stdin=["Bianchi"])  # this process: another owner
         assert second.returncode == 1 and BUSY in second.stdout, second.stdout
         state = json.loads(next(iter(sqlite_utils.Database(db)["conversations"].rows))["state"])
         assert state["answers"] == {"alias": "Rossi"}, "the refused run changed nothing"

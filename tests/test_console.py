@@ -48,7 +48,7 @@ WORDS = {
 
 
 def chat(db: Path, lang: str, lines: list[str], *extra: str, cwd: Path | None = None):
-    result = run_cli("chat", "--db", str(db), "--lang", lang, *extra, stdin=lines, cwd=cwd)
+    result = run_cli("chat", "--create", "--db", str(db), "--lang", lang, *extra, stdin=lines, cwd=cwd)
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -273,7 +273,7 @@ def test_quit_words_leave_and_keep_the_questionnaire(tmp_path):
 
 def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(tmp_path, workdir):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "chat", "--db", str(tmp_path / "cc.db")],
+        [sys.executable, "-m", "bot", "chat", "--create", "--db", str(tmp_path / "cc.db")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -311,7 +311,9 @@ def test_ctrl_c_while_waiting_for_input_ends_without_a_traceback(tmp_path, workd
 
 def test_the_database_comes_from_clientcoach_db(tmp_path, workdir):
     db = tmp_path / "from-env.db"
-    result = run_cli("chat", stdin=FREE_CLIENT_LINES, cwd=workdir, env=clean_environment(CLIENTCOACH_DB=str(db)))
+    result = run_cli(
+        "chat", "--create", stdin=FREE_CLIENT_LINES, cwd=workdir, env=clean_environment(CLIENTCOACH_DB=str(db))
+    )
     assert result.returncode == 0, result.stderr
     assert [c["main"] for c in cases(db)] == ["gratis"]
 
@@ -319,7 +321,7 @@ def test_the_database_comes_from_clientcoach_db(tmp_path, workdir):
 def test_the_database_comes_from_a_dot_env_file_in_the_current_folder(tmp_path, workdir):
     db = tmp_path / "from-dotenv.db"
     (workdir / ".env").write_text(f"CLIENTCOACH_DB={db}\nCLIENTCOACH_LANG=en\n", encoding="utf-8")
-    result = run_cli("chat", stdin=["Rossi"], cwd=workdir)
+    result = run_cli("chat", "--create", stdin=["Rossi"], cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert db.is_file() and Q[Q["alias"].next].text["en"] in result.stdout
 
@@ -328,6 +330,7 @@ def test_db_on_the_command_line_wins_over_the_environment(tmp_path, workdir):
     env_db, arg_db = tmp_path / "env.db", tmp_path / "arg.db"
     result = run_cli(
         "chat",
+        "--create",
         "--db",
         str(arg_db),
         stdin=FREE_CLIENT_LINES,
@@ -349,7 +352,13 @@ def test_without_any_setting_the_database_is_in_the_user_data_folder(tmp_path, w
 
 def test_the_language_comes_from_clientcoach_lang(tmp_path, workdir):
     result = run_cli(
-        "chat", "--db", str(tmp_path / "cc.db"), stdin=[], cwd=workdir, env=clean_environment(CLIENTCOACH_LANG="en")
+        "chat",
+        "--create",
+        "--db",
+        str(tmp_path / "cc.db"),
+        stdin=[],
+        cwd=workdir,
+        env=clean_environment(CLIENTCOACH_LANG="en"),
     )
     assert Q["alias"].text["en"] in result.stdout and "Goodbye." in result.stdout
 
@@ -368,7 +377,7 @@ sys.exit(status)
 def test_the_console_path_never_imports_telegram(tmp_path, workdir):
     db = tmp_path / "cc.db"
     result = subprocess.run(
-        [sys.executable, "-c", NO_TELEGRAM, "chat", "--db", str(db), "--lang", "it"],
+        [sys.executable, "-c", NO_TELEGRAM, "chat", "--create", "--db", str(db), "--lang", "it"],
         input="\n".join(FREE_CLIENT_LINES) + "\n",
         capture_output=True,
         text=True,
@@ -390,7 +399,7 @@ def test_in_a_terminal_an_unfinished_questionnaire_is_resumed_by_itself(tmp_path
     chat(db, "it", ["Rossi", ONGOING])
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "chat", "--db", str(db)],
+        [sys.executable, "-m", "bot", "chat", "--create", "--db", str(db)],
         stdin=slave,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -27,6 +27,12 @@ def subcommands(
 ALL = subcommands(build_parser())
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """These tests read the English help; the default language's is checked at the end."""
+    monkeypatch.setenv("CLIENTCOACH_LANG", "en")
+
+
 def help_of(capsys, *words: str) -> str:
     with pytest.raises(SystemExit) as stop:
         main([*words, "--help"])
@@ -106,3 +112,48 @@ def test_a_usage_error_is_one_line_with_where_to_look(capsys, argv, fragment):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err and "--help" in err
+
+
+# -- in the chosen language ---------------------------------------------------------------------------
+
+
+def english_and_italian(parser_en: argparse.ArgumentParser, parser_it: argparse.ArgumentParser):
+    """Each help text of the English parser beside the Italian one, option by option."""
+    yield parser_en.description, parser_it.description
+    for a, b in zip(parser_en._actions, parser_it._actions, strict=True):
+        yield a.help, b.help
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                yield from english_and_italian(sub, b.choices[name])
+
+
+SAME_IN_BOTH = {"aperto | risolto | cliente_tenuto | cliente_lasciato", argparse.SUPPRESS, None}
+
+
+def test_every_help_text_has_its_italian():
+    """Issue 19: `--help` was English even with --lang it. No text may be left untranslated."""
+    untranslated = [
+        en
+        for en, it in english_and_italian(build_parser("en"), build_parser("it"))
+        if en == it and en not in SAME_IN_BOTH and "{" not in str(en)
+    ]
+    assert not untranslated, untranslated
+
+
+@pytest.mark.parametrize("how", ["default", "option", "environment"])
+def test_help_and_usage_errors_in_the_chosen_language(capsys, monkeypatch, how):
+    monkeypatch.delenv("CLIENTCOACH_LANG")
+    lang_args = {"default": [], "option": ["--lang", "it"], "environment": []}[how]
+    if how == "environment":
+        monkeypatch.setenv("CLIENTCOACH_LANG", "it")
+    text = help_of(capsys, *lang_args, "cases", "export")
+    assert "esempi:" in text and "opzioni:" in text and "tutti i tuoi casi con le note" in text.lower()
+    with pytest.raises(SystemExit):
+        main([*lang_args, "chat", "--user", "x"])
+    assert "non è un id utente" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*lang_args, "cases"])
+    assert "mancano questi argomenti: COMMAND (vedi clientcoach cases --help)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--lang", "en", "cases"])
+    assert "the following arguments are required" in capsys.readouterr().err, "--lang en wins"

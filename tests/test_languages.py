@@ -134,7 +134,7 @@ def test_a_new_language_is_offered_drawn_formatted_and_spoken_end_to_end(dummy, 
 
     db = tmp_path / "cc.db"
     lines = typed_lines({"alias": "Rossi", "payment": "3"}, "xx", flow)
-    result = run_cli("chat", "--db", str(db), "--lang", "xx", stdin=["zhelp", *lines, "1 zfirm zlei", ""])
+    result = run_cli("chat", "--create", "--db", str(db), "--lang", "xx", stdin=["zhelp", *lines, "1 zfirm zlei", ""])
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     english = Renderer(surface="console")  # the dummy's texts are English ones
     assert to_plain(english.ui("xx", "console_help")) in result.stdout, "the dummy's own help word works"
@@ -147,7 +147,7 @@ def test_a_new_language_is_offered_drawn_formatted_and_spoken_end_to_end(dummy, 
 
 def test_an_unknown_language_is_an_argparse_error_that_names_the_choices(dummy):
     result = run_cli("chat", "--lang", "yy")
-    assert result.returncode == 2 and "invalid choice: 'yy'" in result.stderr and "'xx'" in result.stderr
+    assert result.returncode == 2 and "scelta non valida: 'yy'" in result.stderr and "'xx'" in result.stderr
 
 
 # -- incomplete languages are refused ------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_a_language_missing_a_template_is_refused_naming_the_file(dummy):
     missing.unlink()
     with pytest.raises(LanguageError, match="xx/result.html.j2: missing"):
         Renderer()
-    result = run_cli("chat", "--lang", "xx", "--db", str(dummy / "cc.db"), stdin=[])
+    result = run_cli("chat", "--create", "--lang", "xx", "--db", str(dummy / "cc.db"), stdin=[])
     assert result.returncode == 1 and str(missing) in result.stderr and "Traceback" not in result.stderr
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import shlex
+import shutil
 import site
 import subprocess
 import sys
@@ -112,7 +114,7 @@ def test_flows_check_and_draw_work_from_another_directory(installed, env, tmp_pa
 def test_a_chat_works_from_another_directory(installed, env, tmp_path):
     db = tmp_path / "installed.db"
     result = subprocess.run(
-        [str(installed["bin"]), "chat", "--db", str(db)],
+        [str(installed["bin"]), "chat", "--create", "--db", str(db)],
         input="\n".join(FREE_CLIENT_LINES) + "\n",
         capture_output=True,
         text=True,
@@ -162,3 +164,68 @@ def test_the_service_unit_has_a_data_directory_an_environment_file_and_restarts(
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
     example = (ROOT / "deploy" / "clientcoach.env.example").read_text(encoding="utf-8")
     assert "TELEGRAM_BOT_TOKEN=" in example and "CLIENTCOACH_ALLOWED_USERS=" in example
+
+
+def test_the_service_unit_holds_a_wrong_token_and_chooses_its_mode_from_the_environment_file():
+    """Issue 19: the unit could not run webhook mode without editing it, restarted a wrong token
+    forever, and `systemd-analyze security` rated it 8.5 (EXPOSED)."""
+    from bot import cli
+    from bot.config import ENVIRONMENT
+
+    service = unit()["Service"]
+    assert not {"--webhook-url", "--port", "--listen"} & set(shlex.split(service["ExecStart"])), "no mode in the unit"
+    example = (ROOT / "deploy" / "clientcoach.env.example").read_text(encoding="utf-8")
+    for name in ("CLIENTCOACH_WEBHOOK_URL", "CLIENTCOACH_LISTEN", "CLIENTCOACH_PORT"):
+        assert name in dict(ENVIRONMENT) and name in example
+    stops = set(service["RestartPreventExitStatus"].split())
+    assert {str(cli.TOKEN_REFUSED), "2"} <= stops and service["Restart"] == "on-failure"
+    assert "--create" in shlex.split(service["ExecStartPre"]), "the first start makes the unit's own database"
+    hardening = {
+        "NoNewPrivileges": "true",
+        "ProtectSystem": "strict",
+        "ProtectHome": "true",
+        "PrivateTmp": "true",
+        "ReadWritePaths": "/var/lib/clientcoach",
+        "CapabilityBoundingSet": "",
+        "SystemCallArchitectures": "native",
+    }
+    for key, value in hardening.items():
+        assert service.get(key) == value, key
+    text = UNIT.read_text(encoding="utf-8")  # a key given twice (SystemCallFilter) adds up in systemd
+    assert "SystemCallFilter=@system-service" in text and "SystemCallFilter=~@privileged" in text
+    assert service["Environment"].split("CLIENTCOACH_DB=")[1].startswith(service["ReadWritePaths"] + "/")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_systemd_rates_the_service_unit_ok(tmp_path):
+    copy = tmp_path / "clientcoach.service"
+    shutil.copy(UNIT, copy)
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    found = re.search(r"Overall exposure level for clientcoach\.service: (\d+\.\d+)", done.stdout)
+    assert found, done.stdout[-2000:] + done.stderr[-2000:]
+    assert float(found.group(1)) <= 4.0, done.stdout
+
+
+# -- the version ----------------------------------------------------------------------------------
+
+
+def project_version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def test_version_comes_from_the_package_metadata_and_the_changelog_names_it():
+    from helpers import run_cli
+
+    done = run_cli("--version")
+    assert done.returncode == 0 and done.stdout == f"clientcoach {project_version()}\n", done
+    assert project_version() != "0.1.0", "a release after the first has its own version"
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert changelog.split("\n## ")[1].startswith(project_version()), "the newest entry is this version"
+
+
+@pytest.mark.slow
+def test_the_installed_command_prints_its_version(installed, env, tmp_path):
+    done = _run([str(installed["bin"]), "--version"], cwd=tmp_path, env=env)
+    assert done.stdout.strip() == f"clientcoach {project_version()}"

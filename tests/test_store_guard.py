@@ -32,7 +32,9 @@ KEYS = (
     "locked",
     "missing_folder",
     "cannot_open",
-    "target_exists",
+    "output_exists",
+    "output_is_database",
+    "missing_database",
 )
 
 
@@ -142,6 +144,7 @@ def test_clientcoach_db_still_overrides_the_default(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("CLIENTCOACH_DB", str(tmp_path / "env.db"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    Store.open(tmp_path / "env.db").close()
     assert cli.main(["db", "check"]) == 0, "read once by the command, passed down to the store"
     assert str(tmp_path / "env.db") in capsys.readouterr().out
     assert (tmp_path / "env.db").is_file() and not (tmp_path / "data-home").exists()
@@ -400,7 +403,7 @@ def test_backup_refuses_an_existing_target(file_store, tmp_path):
     target.write_bytes(b"keep me")
     with pytest.raises(StoreError) as caught:
         file_store.backup(target)
-    assert caught.value.key == "target_exists"
+    assert caught.value.key == "output_exists"
     assert target.read_bytes() == b"keep me"
     with pytest.raises(StoreError) as caught:
         file_store.backup(tmp_path / "nowhere" / "copy.db")

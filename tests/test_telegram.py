@@ -287,6 +287,32 @@ async def test_a_flow_changed_incompatibly_offers_a_restart(server, db, tmp_path
         assert "Domanda 1 di" in alice.dialog().text
 
 
+async def test_a_questionnaire_begun_under_an_earlier_release_goes_on_on_telegram(server, tmp_path):
+    """Issue 19: a questionnaire begun under the first release (flow 1) was met with "devi
+    ricominciare" although its answers fit today's flow; it goes on at the right question."""
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    db = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "v1_schema2_f001671.db", db)
+    conn = sqlite3.connect(db)
+    with conn:  # the first release's part-way questionnaire (user 3) becomes Alice's
+        conn.execute("UPDATE conversations SET user_id = ? WHERE user_id = 3", (ALICE,))
+        conn.execute("INSERT INTO users (id, lang, created) VALUES (?, 'it', '2026-11-23T10:00:00+00:00')", (ALICE,))
+    conn.close()
+    async with running_bot(server, db):
+        alice = TgUser(server, ALICE)
+        await alice.say("/rivedi")
+        assert "aggiornato" not in alice.last().text, alice.last().text
+        review = alice.dialog().text
+        assert "Rossi Srl" in review, review
+        state = alice.state()
+        assert state is not None and state["flow_version"] == FLOW.version and state["answers"]["alias"] == "Rossi Srl"
+        assert state["answers"]["free_attitude"] == "demands", "kept, for when the walk gets there"
+        assert state["at"] not in ("alias", "payment", "free_attitude"), "not asked again"
+
+
 async def test_webhook_mode_receives_updates_with_the_secret(server, db):
     import socket
 
@@ -314,7 +340,8 @@ async def test_a_failure_is_logged_without_secrets_and_the_user_is_told_what_to_
         await alice.say("/rivedi")
         assert "Studio Riservato" in alice.dialog().text, "the answer given before the failure is kept"
     failures = [r for r in caplog.records if r.name == "clientcoach.telegram" and r.levelno >= logging.ERROR]
-    assert failures and failures[0].exc_info, "the traceback is logged"
+    assert len(failures) == 1 and not failures[0].exc_info, "a failed reply is one line, no traceback"
+    assert re.fullmatch(r"update \d+: the reply failed: BadRequest: .*", failures[0].getMessage())
     logged = "\n".join(r.getMessage() + str(r.exc_info) for r in caplog.records)
     assert "Studio Riservato" not in logged
 

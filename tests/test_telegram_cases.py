@@ -555,6 +555,39 @@ async def test_a_reminder_fires_after_a_restart_and_only_once(server, db):
     assert len(sent) == 1
 
 
+async def test_the_console_and_the_bot_never_share_reminders(server, db):
+    """Issue 19: the bot sent the console user's reminders (user 0) to Telegram chat 0 at every start
+    when both shared a database; and the console's `cases due` must not take the bot's."""
+    from answer_lines import typed_lines
+    from helpers import clean_environment, run_cli
+
+    async with case_bot(server, db) as watch:
+        alice = User(server, ALICE, watch)
+        await run_questionnaire(alice, GRATIS)
+        await alice.say("/promemoria 1 1g")
+    console_env = clean_environment(CLIENTCOACH_TZ="Europe/Rome")
+    chat = run_cli("--db", str(db), "chat", "--new", stdin=typed_lines({"alias": "Console Srl"}), env=console_env)
+    assert chat.returncode == 0, chat.stderr
+    assert run_cli("--db", str(db), "cases", "remind", "1", "1g", env=console_env).returncode == 0
+    past = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    execute(db, "UPDATE reminders SET due = ?", past)  # both have fallen due while nothing ran
+
+    async with case_bot(server, db) as watch:
+        alice = User(server, ALICE, watch)
+        armed = [(job.data.user_id, job.data.case_no) for job in reminder_jobs(watch.app)]
+        assert armed == [(ALICE, 1)], "only the Telegram user's reminder is the bot's"
+        await server.wait_for(
+            lambda: next((m for m in alice.messages() if (m.text or "").startswith("⏰ Promemoria")), None),
+            timeout=WAIT,
+        )
+    sent_to = {str(call.params.get("chat_id")) for call in server.calls("sendMessage")}
+    assert "0" not in sent_to, "nothing is sent to chat 0"
+    due = run_cli("--db", str(db), "cases", "due", env=console_env)
+    assert "Console Srl" in due.stdout, due.stdout + due.stderr
+    theirs = run_cli("--db", str(db), "cases", "due", "--user", str(ALICE), env=console_env)
+    assert "Nessun promemoria" in theirs.stdout, "the console does not take the bot's reminders"
+
+
 async def test_the_job_of_a_deleted_reminder_leaves_the_reminder_that_reuses_its_id_alone(server, db):
     # A deleted case's reminders stay armed on the JobQueue until they come due; the job must then
     # do nothing, even when SQLite has meanwhile given the deleted reminder's id to a new one.

@@ -61,7 +61,7 @@ async def start_bot(root: str, db: Path, log: Path) -> asyncio.subprocess.Proces
     env = clean_environment(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=root, CLIENTCOACH_DB=str(db))
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", env=env, cwd=db.parent, stdout=out, stderr=out
+            sys.executable, "-m", "bot", "--create", "run", env=env, cwd=db.parent, stdout=out, stderr=out
         )
 
 

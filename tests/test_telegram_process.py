@@ -21,7 +21,7 @@ ALIAS = "Studio Segretissimo"
 def start_bot(root: str, db: Path, log: Path) -> subprocess.Popen:
     env = run_env(root, db)
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "bot", "--create", "run"],
         env=env,
         cwd=db.parent,
         stdout=log.open("ab"),
@@ -82,12 +82,17 @@ def test_kill_9_and_restart_resumes_at_the_same_question_with_the_same_answers(t
 
 
 @pytest.mark.parametrize(
-    "token, message", [("", "TELEGRAM_BOT_TOKEN is not set"), ("abc", "does not look like a bot token")]
+    "token, message", [("", "TELEGRAM_BOT_TOKEN non è impostato"), ("abc", "non sembra il token di un bot")]
 )
 def test_a_missing_or_malformed_token_is_one_clear_line(tmp_path, token, message):
     env = clean_environment(TELEGRAM_BOT_TOKEN=token)
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "--create", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -102,7 +107,7 @@ def test_a_token_the_server_refuses_at_start_is_one_line_and_never_printed(tmp_p
     token = "1111111111:" + "Q" * 35
     with BotApiServer.in_thread() as server:
         result = subprocess.run(
-            [sys.executable, "-m", "bot", "run"],
+            [sys.executable, "-m", "bot", "--create", "run"],
             env=run_env(server.root, tmp_path / "b.db", token),
             cwd=tmp_path,
             capture_output=True,
@@ -160,7 +165,10 @@ def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_pat
 
 
 @pytest.mark.slow
-def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
+@pytest.mark.parametrize("chosen_by", ["options", "environment file"])
+def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path, chosen_by):
+    """Webhook mode from the command line, or from the settings alone, as the service's environment
+    file gives them (issue 19: the unit could not run webhook mode without editing it)."""
     import socket
     import urllib.request
 
@@ -170,8 +178,13 @@ def test_webhook_mode_serves_updates_and_a_health_endpoint(tmp_path):
     db, log = tmp_path / "bot.db", tmp_path / "bot.log"
     with BotApiServer.in_thread(webhook_retry_delay=0.2) as server:
         env = run_env(server.root, db) | {"CLIENTCOACH_WEBHOOK_SECRET": "a-secret-for-this-test"}
+        options = ["--webhook-url", f"http://127.0.0.1:{port}/hook", "--port", str(port)]
+        if chosen_by == "environment file":
+            settings = f"CLIENTCOACH_WEBHOOK_URL=http://127.0.0.1:{port}/hook\nCLIENTCOACH_PORT={port}\n"
+            (tmp_path / ".env").write_text(settings, encoding="utf-8")
+            options = []
         bot = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--webhook-url", f"http://127.0.0.1:{port}/hook", "--port", str(port)],
+            [sys.executable, "-m", "bot", "--create", "run", *options],
             env=env,
             cwd=tmp_path,
             stdout=log.open("ab"),

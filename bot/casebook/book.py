@@ -31,9 +31,10 @@ from ..engine import clean_text
 from ..flow import Flow, load_flow
 from ..paths import default_flow
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
-from ..results import advice_screens
+from ..results import DEFAULT_VARIANT, advice_screens, script_form
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
+from ..upgrade import case_assessment
 from .export import EXPORT_FORMATS, ExportFile, cases_csv, cases_json
 from .parsing import CaseBookError, clean_note, local_zone, parse_case_no, parse_status, parse_when
 from .stats import chart_data, stats_screen
@@ -86,7 +87,9 @@ class CaseBook(CaseTexts):
         case = self.store.case(user_id, number)
         if case is None:
             raise CaseBookError("unknown_case", no=number)
-        return case
+        answers = self.current(case)
+        assessment = case_assessment(case, self.flow, answers)
+        return {**case, "stored_answers": case["answers"], "answers": answers, "assessment": assessment}
 
     def _case_button(self, lang: str, case: dict[str, Any]) -> Button:
         client = case["alias"] or self.label(lang, "no_alias")
@@ -160,9 +163,39 @@ class CaseBook(CaseTexts):
         )
         return self._record(user_id, self.lang_for(user_id, lang), case) + advice
 
+    def message(
+        self,
+        user_id: int,
+        case_no: int | str,
+        index: int,
+        variant: str = DEFAULT_VARIANT,
+        form: str | None = None,
+        lang: str | None = None,
+    ) -> Screen:
+        """Message `index` (1, 2, ...) of a saved case in a version (softer, firmer, shorter) and form
+        (tu or lei; by default the case's own), as the result's ‹ › and version buttons show it."""
+        case = self.case(user_id, case_no)
+        answers, assessment = case["answers"], Assessment.from_dict(case["assessment"])
+        scripts = self.renderer.scripts_for(assessment, answers)
+        if not 1 <= index <= len(scripts):
+            raise CaseBookError("unknown_message", no=case["case_no"], index=index, count=len(scripts))
+        return self.renderer.script_screen(
+            case["lang"],
+            scripts[index - 1],
+            index,
+            len(scripts),
+            answers,
+            assessment,
+            variant,
+            form or script_form(answers),
+            case["case_no"],
+            clean_profile(self.store.sender_profile(user_id)),
+        )
+
     def _record(self, user_id: int, lang: str, case: dict[str, Any]) -> list[Screen]:
         no, answers = case["case_no"], case["answers"]
         lines = [{"question": q.short[lang], "answer": text} for q, text in self.readings(lang, answers)]
+        lines += [{"question": label, "answer": text} for label, text in self.earlier(lang, answers)]
         card = self.renderer.render(
             f"{lang}/cases/case.html.j2",
             **self.summary(case),
@@ -256,22 +289,31 @@ class CaseBook(CaseTexts):
         waiting = [r for r in self.store.reminders(user_id, number) if r["fired"] is None]
         if len(waiting) >= MAX_PENDING_REMINDERS:
             raise CaseBookError("too_many_reminders", max=MAX_PENDING_REMINDERS)
-        reminder_id = self.store.add_reminder(user_id, number, due)
+        reminder_id = self.store.add_reminder(user_id, number, due, self.channel)
         if reminder_id is None:
             raise CaseBookError("unknown_case", no=number)
+        if reminder_id < 0:  # the same reminder is already set: nothing new to arm
+            return Screen("notice", self.text(lang, "reminder_exists", number, due.astimezone(self.zone)))
         text = self.text(lang, "reminder_set", number, due.astimezone(self.zone))
         return Screen("notice", text, meta={"reminder": DueReminder(reminder_id, user_id, number, due)})
 
+    @property
+    def channel(self) -> str:
+        """The front end this case book's reminders belong to: the console's and the bot's are never
+        shared (the bot does not send the console's, nor the console show the bot's)."""
+        return "console" if self.renderer.surface == "console" else "telegram"
+
     def pending_reminders(self) -> list[DueReminder]:
-        """Every reminder not yet sent, across users, soonest first (to arm the scheduler at start)."""
-        return self.store.pending_reminders()
+        """Every reminder of this front end not yet sent, across users, soonest first (to arm the
+        scheduler at start)."""
+        return self.store.pending_reminders(self.channel)
 
     def deliver_due(self, user_id: int, lang: str | None = None) -> list[Screen]:
         """The user's reminders that have fallen due, as their messages, each then marked as sent
         (the console's way of delivering them; on Telegram the scheduler does it)."""
         now = self.clock()
         screens = []
-        for reminder in self.store.pending_reminders():
+        for reminder in self.store.pending_reminders(self.channel):
             if reminder.user_id != user_id or reminder.due > now:
                 continue
             try:

@@ -41,14 +41,15 @@ def cases_csv(texts: CaseTexts, lang: str, cases: list[dict[str, Any]]) -> bytes
     writer.writerow(
         [texts.label(lang, "csv_header", k) for k in CSV_COLUMNS]
         + [q.short[lang] for q in questions]
-        + [texts.label(lang, "csv_header", k) for k in ("notes", "reminders")]
+        + [texts.label(lang, "csv_header", k) for k in ("earlier", "notes", "reminders")]
     )
 
     def stamp(value: str) -> str:
         return texts.local(value).strftime("%Y-%m-%d %H:%M")
 
     for case in cases:
-        readings = {q.id: text for q, text in texts.readings(lang, case["answers"])}
+        answers = texts.current(case)
+        readings = {q.id: text for q, text in texts.readings(lang, answers)}
         row = [
             case["case_no"],
             stamp(case["created"]),
@@ -59,6 +60,7 @@ def cases_csv(texts: CaseTexts, lang: str, cases: list[dict[str, Any]]) -> bytes
             ui(lang, "profile_short", case["secondary"]) if case["secondary"] else "",
             ui(lang, "confidence_name", case["confidence"]),
             *(readings.get(q.id, "") for q in questions),
+            "\n".join(f"{label}: {text}" for label, text in texts.earlier(lang, answers)),
             "\n".join(f"[{stamp(n['created'])}] {n['text']}" for n in case["notes"]),
             "; ".join(stamp(r["due"]) for r in case["reminders"]),
         ]
@@ -88,7 +90,10 @@ def cases_json(texts: CaseTexts, lang: str, cases: list[dict[str, Any]], exporte
                 "answers": case["answers"],
                 "readings": [
                     {"id": q.id, "question": q.short[lang], "answer": text}
-                    for q, text in texts.readings(lang, case["answers"])
+                    for q, text in texts.readings(lang, texts.current(case))
+                ],
+                "earlier_readings": [
+                    {"question": label, "answer": text} for label, text in texts.earlier(lang, texts.current(case))
                 ],
                 "assessment": case["assessment"],
                 "notes": case["notes"],

@@ -150,7 +150,8 @@ async def on_remind(update: Update, context: CoachContext) -> None:
 
     def remind(lang: str) -> Screen:
         screen = context.casebook.remind(uid, args[0], " ".join(args[1:]), lang)
-        schedule(context.application, screen.meta["reminder"])
+        if "reminder" in screen.meta:  # none when the same reminder was already set
+            schedule(context.application, screen.meta["reminder"])
         return screen
 
     await _guarded(update, context, remind)

@@ -12,7 +12,7 @@ import time
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden, InvalidToken, RetryAfter
+from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from .context import CoachContext, user_lang
@@ -73,6 +73,8 @@ async def on_error(update: object, context: CoachContext) -> None:
         return
     if isinstance(error, RetryAfter):
         log.warning("update %s: Telegram asked to wait %s; the reply was dropped", update_id, error.retry_after)
+    elif isinstance(error, TelegramError):  # a reply Telegram refused: one line, no traceback
+        log.error("update %s: the reply failed: %s: %s", update_id, type(error).__name__, str(error)[:200])
     else:
         log.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
     if isinstance(update, Update) and update.effective_chat and update.effective_user:

@@ -1,0 +1,41 @@
+"""The command line's own words in the chosen language: every `--help` text and argparse's messages.
+
+The code writes them in English; `templates/<lang>/cli.yaml` gives each its translation (keyed by
+the English text), `use_language` picks the catalog before the parser is built. Only the standard
+library (and yaml, for a language that has a catalog) is imported, like the rest of the CLI's start.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+_CATALOG: dict[str, str] = {}
+
+
+def tr(text: str, **values: Any) -> str:
+    """A text of the command line (help, argparse's words) in the language `use_language` chose,
+    else as written (English); `values` fill its {names}."""
+    text = _CATALOG.get(text, text)
+    return text.format(**values) if values else text
+
+
+def _ngettext(singular: str, plural: str, count: int) -> str:
+    return tr(singular if count == 1 else plural)
+
+
+def use_language(lang: str | None) -> None:
+    """`--help` and usage errors in `lang`: its `templates/<lang>/cli.yaml`, English without one."""
+    global _CATALOG
+    _CATALOG = {}
+    if lang:
+        from .paths import templates_dir
+
+        path = templates_dir() / lang / "cli.yaml"
+        if path.is_file():
+            import yaml
+
+            _CATALOG = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    # argparse words its own texts through gettext at the moment it prints them.
+    argparse._ = tr  # type: ignore[attr-defined]
+    argparse.ngettext = _ngettext  # type: ignore[attr-defined]

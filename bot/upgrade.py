@@ -1,0 +1,197 @@
+"""Answers given to an earlier version of the questionnaire, carried to the current one.
+
+One step per flow version: `STEPS[n]` turns the answers of flow version n into those of version
+n + 1. A step maps what it can (a renamed option, a question merged into another) and leaves every
+other key as it was stored; a key the current flow does not ask (or whose value no longer fits) is
+an *earlier answer*: kept in the case, shown labelled as it was stored, never dropped. Adding a
+version is one function and one line in STEPS (and, if a question goes away, its words in
+EARLIER_QUESTIONS).
+
+Used in one place per kind of data: `CaseBook.case` and the coach read saved cases through
+`case_answers`; `Coach.load` carries a questionnaire in progress with `upgrade_state`, which
+resumes it at the first question its branch has not answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .engine import ASKING, CANCELLED, DONE, EDITING, END, Engine
+from .flow import Flow
+
+Answers = dict[str, Any]
+Step = Callable[[Answers], Answers]
+FLOW_ID = "cliente_difficile"  # the flow these steps know; another flow's answers are left alone
+
+
+def v1_to_v2(answers: Answers) -> Answers:
+    """Flow 1 → 2: payment "discounted" became "below_price"; the conflict became a multiple choice
+    ("recensioni offensive" is a review posted); the influential lawyers got their own id; the number
+    of times in three months became how often it happens (the number stays as an earlier answer)."""
+    out = dict(answers)
+    if out.get("payment") == "discounted":
+        out["payment"] = "below_price"
+    conflict = out.get("conflict")
+    if isinstance(conflict, str):
+        out["conflict"] = [
+            {"public_attacks": "review_posted", "threatened": "review_threatened"}.get(conflict, conflict)
+        ]
+    if isinstance(out.get("vip_signals"), list):
+        out["vip_signals"] = ["influential_lawyers" if s == "lawyers" else s for s in out["vip_signals"]]
+    times = out.get("occurrences")
+    if isinstance(times, (int, float)) and not isinstance(times, bool) and "pattern" not in out:
+        out["pattern"] = "first" if times <= 1 else "few" if times < 4 else "often"
+    return out
+
+
+def v2_to_v3(answers: Answers) -> Answers:
+    """Flow 2 → 3: the price and its unit became one answer (without a unit, the first one, as a
+    price typed without one reads today); who the client is and tu/Lei became one question."""
+    out = dict(answers)
+    price, unit = out.get("price"), out.get("price_unit")
+    if isinstance(price, (int, float)) and not isinstance(price, bool):
+        out["price"] = {"amount": float(price), "unit": unit if isinstance(unit, str) else "once"}
+        out.pop("price_unit", None)
+    elif price is None and unit is None:
+        out.pop("price_unit", None)
+    who, form = out.get("who"), out.get("form")
+    if who in ("woman", "man", "company") and form in ("tu", "lei"):
+        out["who"] = f"{who}_{form}"
+        out.pop("form")
+    return out
+
+
+STEPS: dict[int, Step] = {1: v1_to_v2, 2: v2_to_v3}
+
+# Questions that are gone, with their words, to show an earlier answer as it was stored.
+EARLIER_QUESTIONS: dict[str, dict[str, Any]] = {
+    "occurrences": {"short": {"it": "Volte in tre mesi", "en": "Times in three months"}},
+    "sender": {"short": {"it": "Firma", "en": "Signature"}},
+    "form": {
+        "short": {"it": "Tu o Lei", "en": "Informal or formal"},
+        "options": {"tu": {"it": "Del tu", "en": "Informal (tu)"}, "lei": {"it": "Del Lei", "en": "Formal (Lei)"}},
+    },
+    "who": {
+        "short": {"it": "Chi è", "en": "Who they are"},
+        "options": {
+            "woman": {"it": "Una donna", "en": "A woman"},
+            "man": {"it": "Un uomo", "en": "A man"},
+            "company": {"it": "Un'azienda", "en": "A company"},
+        },
+    },
+    "price_unit": {"short": {"it": "Unità del prezzo", "en": "Price unit"}},
+}
+
+
+def upgrade_answers(answers: Answers, from_version: int | None, flow: Flow) -> Answers:
+    """The answers of flow version `from_version` as the current flow reads them (earlier answers kept)."""
+    if flow.id != FLOW_ID or not isinstance(from_version, int):
+        return dict(answers)
+    version = from_version
+    while version < flow.version and version in STEPS:
+        answers = STEPS[version](answers)
+        version += 1
+    return dict(answers)
+
+
+def earlier_answers(answers: Answers, flow: Flow) -> Answers:
+    """The stored answers the current flow does not read (no such question, or a value that no longer
+    fits it), unanswered ones left out."""
+    return {
+        key: value
+        for key, value in answers.items()
+        if value not in (None, "", []) and (key not in flow.questions or not flow.questions[key].accepts(value))
+    }
+
+
+def earlier_reading(key: str, value: Any, lang: str) -> tuple[str, str]:
+    """An earlier answer's question and value as words (the stored id or value where none are known)."""
+    known = EARLIER_QUESTIONS.get(key, {})
+    label = known.get("short", {}).get(lang) or known.get("short", {}).get("en") or key
+    options = known.get("options", {})
+
+    def word(item: Any) -> str:
+        names = options.get(item) if isinstance(item, str) else None
+        if names:
+            return names.get(lang) or names.get("en") or str(item)
+        if isinstance(item, float) and item.is_integer():
+            return str(int(item))
+        return str(item)
+
+    text = ", ".join(word(v) for v in value) if isinstance(value, list) else word(value)
+    return label, text
+
+
+def case_answers(case: dict[str, Any], flow: Flow) -> Answers:
+    """A saved case's answers as the current flow reads them (stored ones are never rewritten)."""
+    if case.get("flow") not in (None, flow.id):
+        return dict(case["answers"])
+    return upgrade_answers(case["answers"], case.get("flow_version"), flow)
+
+
+def case_assessment(case: dict[str, Any], flow: Flow, answers: Answers | None = None) -> dict[str, Any]:
+    """A saved case's assessment with its reasons' answers as the current flow reads them; a reason
+    whose question is gone is left out (its answer shows among the earlier answers)."""
+    assessment = case["assessment"]
+    if case.get("flow_version") == flow.version or not isinstance(assessment, dict):
+        return assessment
+    answers = case_answers(case, flow) if answers is None else answers
+    reasons = []
+    for reason in assessment.get("reasons", []):
+        q = flow.questions.get(reason.get("question"))
+        value = answers.get(reason.get("question"))
+        if q is not None and value is not None and q.accepts(value):
+            reasons.append({**reason, "value": value})
+    return {**assessment, "reasons": reasons}
+
+
+def upgrade_state(engine: Engine, state: dict[str, Any]) -> dict[str, Any] | None:
+    """A questionnaire in progress under an earlier flow version, carried to the current one: its
+    answers mapped (earlier answers set aside in `earlier`, saved with the case), and the position
+    recomputed: the first question its branch has not answered, or the review when none is left.
+    None when it cannot be carried (another flow, a newer version, a shape we do not know)."""
+    flow = engine.flow
+    version = state.get("flow_version")
+    if (
+        state.get("flow") != flow.id
+        or not isinstance(version, int)
+        or version >= flow.version
+        or not isinstance(state.get("answers"), dict)
+    ):
+        return None
+    mapped = upgrade_answers(state["answers"], version, flow)
+    earlier = {**state.get("earlier", {}), **earlier_answers(mapped, flow)}
+    answers = {k: v for k, v in mapped.items() if k in flow.questions and flow.questions[k].accepts(v)}
+    history, at = engine.path(answers)
+    # Answers beyond the first question the branch lacks wait for the walk to get there: the
+    # questions the flow gained are asked as a change (as for a re-assessment), then the review.
+    later = any(qid not in history for qid in answers)
+    cancelled = state.get("at") == CANCELLED
+    mode = CANCELLED if cancelled else DONE if at == END else EDITING if later else ASKING
+    upgraded = {
+        **state,
+        "flow_version": flow.version,
+        "answers": answers if at != END else {qid: answers[qid] for qid in history},
+        "history": history,
+        "at": CANCELLED if cancelled else at,
+        "editing": mode == EDITING,
+        "review": False,
+        "mode": mode,
+        "picked": [],
+        "earlier": earlier,
+        "upgraded_from": state.get("upgraded_from", version),
+    }
+    return upgraded if engine.compatible(upgraded) else None
+
+
+__all__ = [
+    "EARLIER_QUESTIONS",
+    "STEPS",
+    "case_answers",
+    "case_assessment",
+    "earlier_answers",
+    "earlier_reading",
+    "upgrade_answers",
+    "upgrade_state",
+]
