@@ -62,7 +62,26 @@ def v2_to_v3(answers: Answers) -> Answers:
     return out
 
 
-STEPS: dict[int, Step] = {1: v1_to_v2, 2: v2_to_v3}
+# Flow 3 asked the stage only of free work; flow 4 asks the shape of every relationship.
+_STAGE_TO_RELATIONSHIP = {
+    "not_started": "one_off_not_started",
+    "ongoing": "one_off_in_progress",
+    "finished": "one_off_finished",
+}
+
+
+def v3_to_v4(answers: Answers) -> Answers:
+    """Flow 3 → 4: the stage of free work became the shape of the relationship (a one-off job not
+    started, under way or finished); every other answer of flow 3 still fits flow 4 as it is."""
+    out = dict(answers)
+    stage = out.get("stage")
+    if stage in _STAGE_TO_RELATIONSHIP and "relationship" not in out:
+        out["relationship"] = _STAGE_TO_RELATIONSHIP[stage]
+        out.pop("stage")
+    return out
+
+
+STEPS: dict[int, Step] = {1: v1_to_v2, 2: v2_to_v3, 3: v3_to_v4}
 
 # Questions that are gone, with their words, to show an earlier answer as it was stored.
 EARLIER_QUESTIONS: dict[str, dict[str, Any]] = {

@@ -181,10 +181,11 @@ def test_own_error_puts_recovery_first_for_a_destructive_client(assess, renderer
     theirs, _ = assess({**answers, "origin": "their_error"})
     assert ours.main == theirs.main == "distruttivo"
     assert ours.own_error and not theirs.own_error
-    offered = [s.id for s in renderer.scripts_for(ours, {**answers, "origin": "our_error"})]
-    natural = [s.id for s in renderer.scripts_for(theirs, {**answers, "origin": "their_error"})]
+    ongoing = {**answers, "relationship": "ongoing"}
+    offered = [s.id for s in renderer.scripts_for(ours, {**ongoing, "origin": "our_error"})]
+    natural = [s.id for s in renderer.scripts_for(theirs, {**ongoing, "origin": "their_error"})]
     assert offered[0] == "recupero" and "recupero" not in natural
-    assert natural[0] == "risposta_recensione" and natural[-1] == "recesso"
+    assert natural[0] == "risposta_recensione" and natural[-1] == "disdetta"
 
 
 def test_own_error_is_shown_on_the_result_card(assess, flow, renderer):

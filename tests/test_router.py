@@ -43,9 +43,7 @@ def test_a_guard_naming_nothing_real_is_refused():
     assert any("unknown flag 'no_such_flag'" in p for p in problems)
     assert any("unknown kind 'no_such_kind'" in p for p in problems)
     idle = Guard("idle", ("legal",), ("acknowledgement",), "refuses only what is always allowed")
-    assert guard_problems([idle], [Script("x", 0, ("money",))]) == [
-        "guard 'idle': no message is of a kind it refuses"
-    ]
+    assert guard_problems([idle], [Script("x", 0, ("money",))]) == ["guard 'idle': no message is of a kind it refuses"]
 
 
 def test_a_guard_rules_out_a_message_of_a_kind_it_refuses_only_while_it_holds():
