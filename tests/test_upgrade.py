@@ -402,3 +402,14 @@ def test_a_new_flow_version_is_one_step_function(monkeypatch):
     carried = upgrade.upgrade_state(Engine(later), state)
     assert carried is not None and carried["answers"]["payment"] == "free_work"
     assert carried["flow_version"] == later.version
+
+
+def test_the_stage_of_free_work_under_flow_3_becomes_the_relationships_shape():
+    """A flow 3 case of free work keeps where the work stood, as today's relationship question reads it."""
+    stored = {"payment": "free", "free_attitude": "demands", "stage": "ongoing", "who": "man_tu"}
+    answers = case_answers({"answers": stored, "flow": FLOW.id, "flow_version": 3}, FLOW)
+    assert answers["relationship"] == "one_off_in_progress" and "stage" not in answers
+    assert not earlier_answers(answers, FLOW), "nothing left over to show as an earlier answer"
+    for stage, shape in (("not_started", "one_off_not_started"), ("finished", "one_off_finished")):
+        moved = case_answers({"answers": {**stored, "stage": stage}, "flow": FLOW.id, "flow_version": 3}, FLOW)
+        assert moved["relationship"] == shape
