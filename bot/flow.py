@@ -72,6 +72,7 @@ class Unit:
     words: dict[str, tuple[str, ...]]  # language -> words, as `unit_key` writes them
     line: int
     max: float | None = None  # a tighter upper bound for amounts in this unit (a percentage: 100)
+    share: bool = False  # the amount is a percentage (a commission), never written as money
 
 
 def _is_number(value: Any) -> bool:
@@ -287,7 +288,7 @@ class _Checker:
         top = node.get("max")
         if top is not None and not _is_number(top):
             raise self.fail(node, f"unit '{node['id']}': 'max' must be a number", qid)
-        return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE], top)
+        return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE], top, node.get("share") is True)
 
     def band(self, node: Any, qid: str) -> Band:
         if not isinstance(node, dict) or ("min" not in node and "max" not in node):

@@ -254,8 +254,12 @@ class Renderer:
             return "; ".join(q.option_index[v].label[lang] for v in value)
         if q.kind in ("money", "number"):  # an amount, or {"amount", "unit"} for a question with units
             amount, unit = (value.get("amount"), value.get("unit")) if isinstance(value, dict) else (value, None)
-            label = next((u.label[lang] for u in q.units if u.id == unit), None)
-            shown = format_money(amount, lang) if q.kind == "money" else str(amount)
+            named = next((u for u in q.units if u.id == unit), None)
+            label = named.label[lang] if named else None
+            if named is not None and named.share:
+                shown: str | None = f"{amount:g}%"
+            else:
+                shown = format_money(amount, lang) if q.kind == "money" else str(amount)
             return " ".join(filter(None, (shown, label)))
         return str(value)
 

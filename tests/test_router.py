@@ -123,3 +123,9 @@ def test_a_plural_service_takes_plural_verbs():
 )
 def test_a_service_is_plural_by_its_article_or_its_last_word(service, plural):
     assert (facts({"service": service})["sv"]("is", "are") == "are") == plural
+
+
+def test_a_commission_reads_back_as_a_percentage_in_the_review(renderer):
+    price = FLOW.questions["price"]
+    assert renderer.answer_text(price, {"amount": 5, "unit": "percent"}, "it") == "5% di provvigione o a successo"
+    assert renderer.answer_text(price, {"amount": 1200, "unit": "once"}, "it").startswith("1.200,00 €")
