@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from bot.facts import stage_of
+from bot.facts import price_of, stage_of
 from bot.render import FORMS, VARIANTS, Renderer, html_problems, to_plain
 from bot.scripts import CATALOGUE, GUARDS, flags_of, route
 
@@ -219,6 +219,13 @@ FINISH_OR_HAND_OVER = re.compile(
 )
 # What was agreed for a job under way may be called agreed: the user said there is one.
 ALREADY_AGREED = re.compile(r"già (concordato|promesso|previsto)|already (been )?(agreed|promised|planned)", re.I)
+ERROR_WORD = re.compile(r"\b(errore|errori|sbagli\w*|mistake|error)\b", re.IGNORECASE)
+# «Lo sto facendo senza compenso» after the work is finished, or before it started.
+DOING_IT = re.compile(
+    r"\b(l[oia] sto facendo|l[oia] stiamo facendo|I am doing (it|them)|we are doing (it|them)|I'm doing|we're doing)\b",
+    re.IGNORECASE,
+)
+FROM_NOW_ON = re.compile(r"da qui in avanti|d'ora in poi|from now on|going forward", re.IGNORECASE)
 ALREADY = re.compile(r"\bgià\b|\balready\b", re.IGNORECASE)
 # «già» about what the client may have done, or a package the user said was prepaid: not asserted.
 ALREADY_FINE = re.compile(
@@ -376,6 +383,7 @@ def problems_of(script, lang, variant, form, gender, voice, a, answers, title, n
     # Legal dispute: nothing that admits, concedes or ends.
     if "legal" in flags:
         bad("an admission under a legal claim", _first(ADMISSION, own))
+        bad("the word «error» under a legal claim", _first(ERROR_WORD, own))
         bad("a concession under a legal claim", _first(CONCESSION, own))
         bad("an exit under a legal claim", _first(EXIT, own))
     if not flags & {"own_error", "shared_error"}:
@@ -388,6 +396,10 @@ def problems_of(script, lang, variant, form, gender, voice, a, answers, title, n
         bad("a job dropped mid-way", _first(DROP_MIDWAY, own, negated=False))
         if script.exit and not FINISH_OR_HAND_OVER.search(own):
             out.append("an exit from a job under way that neither finishes nor hands it over")
+    if stage_of(answers) != "ongoing":
+        bad("work in progress when it is not", _first(DOING_IT, own, negated=False))
+    if price_of(answers)[1] == "once":
+        bad("a one-off price turned into a rate", _first(FROM_NOW_ON, own, negated=False))
     if answers.get("relationship") == "one_off_not_started":
         bad("work written about as done before it started", _first(WORK_DONE, own, negated=False))
     # Nothing asserted that the answers lack.
@@ -463,26 +475,46 @@ def problems_of(script, lang, variant, form, gender, voice, a, answers, title, n
     return out
 
 
-@pytest.mark.parametrize("story", STORIES, ids=[s.id for s in STORIES])
-def test_every_offered_message_fits_the_story_in_every_version(assess, story):
+def story_problems(assess, story: Story, only: str | None = None) -> dict[str, str]:
+    """Every kind of problem ("script/lang: what") in the messages offered on a story and its
+    neighbouring answers, in every version, each with its first example."""
     story_no = STORIES.index(story)
-    failures: dict[str, str] = {}  # one example per kind of problem and message
-    rendered = 0
+    failures: dict[str, str] = {}
     for name, a, final in _cases(assess, story):
         for lang, gender, form in product(LANGS, GENDERS, FORMS):
             answers = _answers_for(story_no, final, lang, gender, form)
             for script in route(a, answers):
+                if only and script.id != only:
+                    continue
                 for variant, voice in product(VARIANTS, VOICES):
                     sender = {**SENDER[lang], "voice": voice}
                     title, note, body = RENDERER.script(lang, script, answers, a, variant, form, sender)
-                    rendered += 1
                     for p in problems_of(script, lang, variant, form, gender, voice, a, answers, title, note, body):
                         key = f"{script.id}/{lang}: {p.split(':')[0]}"
                         failures.setdefault(key, f"{p} [{name} {variant}/{form}/{gender}/{voice}]\n{to_plain(body)}")
+    return failures
+
+
+# Problems reported to the lead and not fixed yet ("script/lang: what" -> why). The story test lets
+# them by; each is a strict xfail below, so its fix turns into a reminder to drop the line.
+KNOWN: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("story", STORIES, ids=[s.id for s in STORIES])
+def test_every_offered_message_fits_the_story_in_every_version(assess, story):
+    failures = {k: v for k, v in story_problems(assess, story).items() if k not in KNOWN}
     assert not failures, "\n\n".join(f"{k} — {v}" for k, v in list(failures.items())[:6]) + (
         f"\n\n… {len(failures)} problems in all: {sorted(failures)}"
     )
-    assert rendered or not any(route(a, f) for _, a, f in _cases(assess, story))
+
+
+@pytest.mark.parametrize(
+    "known", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=why), id=k) for k, why in KNOWN.items()]
+)
+def test_a_reported_problem_is_fixed(assess, known):
+    script = known.split("/")[0]
+    found = [s.id for s in STORIES if known in story_problems(assess, s, only=script)]
+    assert not found, found
 
 
 # -- the table itself ----------------------------------------------------------------------------
