@@ -27,7 +27,7 @@ import pytest
 
 from bot.facts import price_of, stage_of
 from bot.render import FORMS, VARIANTS, Renderer, html_problems, to_plain
-from bot.scripts import CATALOGUE, GUARDS, flags_of, route
+from bot.scripts import BY_ID, CATALOGUE, GUARDS, flags_of, route
 
 from helpers import FLOW
 from stories import STORIES, Story
@@ -157,6 +157,34 @@ def test_removing_a_guard_lets_a_refused_message_through(assess, guard):
     assert caught, f"no story would notice if guard '{guard.id}' were removed"
 
 
+def expected_messages(assessment, answers) -> set[str]:
+    """The messages issue 18 found missing, where their situation holds and no guard refuses them."""
+    flags = flags_of(assessment, answers)
+    keep = assessment.main in ("vip", "mvc") or assessment.good_client
+    behaviours = set(answers.get("behaviours") or [])
+    wanted = set()
+    if "legal" in flags:
+        wanted.add("presa_d_atto")  # an acknowledgement that commits to nothing
+    if assessment.main == "vip" and not assessment.good_client and "discount_demands" in behaviours:
+        wanted.add("sconto_vip")
+    if keep and answers.get("origin") == "external":
+        wanted.add("problema_esterno")
+    if "money_owed" in flags and "pressure" in flags:
+        wanted.add("debito_e_recensione")  # the debt and the review, kept apart
+    if (assessment.main == "mvc" or assessment.good_client) and "invests" in behaviours:
+        wanted.add("grazie")
+    return {m for m in wanted if not any(flags & set(g.when) and set(g.refuses) & set(BY_ID[m].kinds) for g in GUARDS)}
+
+
+@pytest.mark.parametrize("story", STORIES, ids=[s.id for s in STORIES])
+def test_the_messages_the_issue_found_missing_are_offered(assess, story):
+    """An acknowledgement for a legal claim, a no to a VIP's discount, a note about a problem we did
+    not cause, the debt kept apart from the review, thanks to a good client who brings work."""
+    for name, a, answers in _cases(assess, story):
+        missing = expected_messages(a, answers) - {s.id for s in route(a, answers)}
+        assert not missing, (name, missing)
+
+
 EXIT_BY_SHAPE = {
     "ongoing": {"disdetta"},
     "mandate": {"recesso"},
@@ -219,6 +247,8 @@ FINISH_OR_HAND_OVER = re.compile(
 )
 # What was agreed for a job under way may be called agreed: the user said there is one.
 ALREADY_AGREED = re.compile(r"già (concordato|promesso|previsto)|already (been )?(agreed|promised|planned)", re.I)
+DOCUMENTED = re.compile(r"nota di credito|document\w*|per iscritto|credit note|in writing", re.IGNORECASE)
+SETTLES = re.compile(r"a chiusura|chiude|definisce|settle\w*|closes", re.IGNORECASE)
 ERROR_WORD = re.compile(r"\b(errore|errori|sbagli\w*|mistake|error)\b", re.IGNORECASE)
 # «Lo sto facendo senza compenso» after the work is finished, or before it started.
 DOING_IT = re.compile(
@@ -437,6 +467,21 @@ def problems_of(script, lang, variant, form, gender, voice, a, answers, title, n
         for fact in ("service", "address", "mistake"):
             if answers.get(fact) and str(answers[fact]) in public:
                 out.append(f"a public reply names the {fact}")
+    # What some messages must say: how a concession is documented and that it settles the request;
+    # the end date of a notice; the mistake and the remedy in the user's own words.
+    if script.id == "concessione":
+        if not DOCUMENTED.search(own):
+            out.append("a concession that does not say how it is documented")
+        if not SETTLES.search(own):
+            out.append("a concession that does not say it settles the request")
+    facts = RENDERER.script_context(lang, answers, a, sender, form)
+    if script.id in ("disdetta", "recesso") and facts.get("end_date"):
+        if str(facts["end_date"].year) not in plain:
+            out.append("a notice without its end date")
+    if script.id == "recupero":
+        for fact in ("mistake", "remedy"):
+            if answers.get(fact) and str(answers[fact]) not in plain:
+                out.append(f"a recovery without the {fact} in the user's words")
     # Agreement.
     service = answers.get("service")
     if service in PLURAL_SERVICES:
