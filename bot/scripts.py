@@ -109,9 +109,10 @@ GUARDS: tuple[Guard, ...] = (
     Guard(
         "after_our_error",
         ("recovery_first",),
-        ("withdrawal", "debt_step"),
-        "the trouble began with the user's mistake: withdrawing is not giusta causa (art. 2237 c.c.) and a "
-        "debt procedure over work with an admitted defect is out of place (art. 1460 c.c.)",
+        ("withdrawal", "money", "debt_step"),
+        "the trouble began with the user's mistake: withdrawing is not giusta causa (art. 2237 c.c.), and "
+        "asking for the full amount next to an admission reads as a contradiction (the client may withhold "
+        "payment for defective work, art. 1460 c.c.): put it right first, remind later",
     ),
 )
 BY_GUARD = {g.id: g for g in GUARDS}
@@ -294,7 +295,7 @@ CATALOGUE: tuple[Script, ...] = (
         "grazie",
         RANK_CARE,
         ("care",),
-        profiles=("mvc",),
+        profiles=("mvc", "vip"),
         needs={"behaviours": ("invests",)},
         uses=(*PERSON, "service"),
     ),
