@@ -35,7 +35,9 @@ def use_language(lang: str | None) -> None:
         if path.is_file():
             import yaml
 
-            _CATALOG = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            # libyaml's loader when there is one: this runs on every start of the command line.
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            _CATALOG = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
     # argparse words its own texts through gettext at the moment it prints them.
     argparse._ = tr  # type: ignore[attr-defined]
     argparse.ngettext = _ngettext  # type: ignore[attr-defined]

@@ -300,7 +300,9 @@ def test_a_real_ctrl_c_soon_after_start_is_quiet(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err.decode()
-    assert proc.returncode in (0, 130), proc.returncode
+    # 130 when the command was stopped, 0 when it had finished; a signal that lands while Python is
+    # already shutting down (its own handler gone) ends the process by the signal, quietly too.
+    assert proc.returncode in (0, 130, -signal.SIGINT), proc.returncode
 
 
 def test_output_cut_short_by_a_pipe_ends_quietly(good_db):
