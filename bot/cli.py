@@ -59,6 +59,17 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the package metadata is read only when asked (it costs every start otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"clientcoach {package_version()}")
+        parser.exit()
+
+
 def _default_db() -> str:
     from .paths import default_db_path
 
@@ -378,7 +389,7 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
         epilog=tr("examples:") + "\n  clientcoach chat\n  clientcoach --lang en chat\n  clientcoach cases list\n"
         "  clientcoach run --check\n\n" + tr("Each command has its own --help."),
     )
-    parser.add_argument("--version", action="version", version=f"clientcoach {package_version()}")
+    parser.add_argument("--version", action=_VersionAction, help=tr("show program's version number and exit"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [common]
 
