@@ -60,6 +60,11 @@ class Reply:
     duplicate: bool = False
     # The conversation id and step the dialog screen belongs to: buttons carry them as a nonce.
     nonce: tuple[str, int] | None = None
+    # The front end's newest message showing the dialog (its id, kept in the conversation's meta)
+    # and whether it shows this screen: "sent" (confirmed once shown) or "edited" (a step's edit
+    # recorded with the step itself); None when it may show an older screen.
+    message_id: int | None = None
+    on_screen: str | None = None
 
 
 class Coach:
@@ -107,15 +112,26 @@ class Coach:
             can_back=bool(state["history"]),
         )
 
-    def _dialog(self, state: dict[str, Any], error: str | None = None, **extra: Any) -> Reply:
-        return Reply(dialog=self.screen(state, error), nonce=(state.get("cid", ""), state["step"]), **extra)
+    def _dialog(
+        self, state: dict[str, Any], error: str | None = None, meta: dict[str, Any] | None = None, **extra: Any
+    ) -> Reply:
+        nonce = (state.get("cid", ""), state["step"])
+        meta = meta or {}
+        marks = (("sent", "shown"), ("edited", "tapped"))
+        on_screen = next((how for how, key in marks if meta.get(key) == [*nonce]), None)
+        screen = self.screen(state, error)
+        return Reply(dialog=screen, nonce=nonce, message_id=meta.get("message_id"), on_screen=on_screen, **extra)
 
     def _redelivered(self, user_id: int) -> Reply:
         """A second delivery of an update already applied: change nothing, show where the user is."""
-        state, _ = self.load(user_id)
+        state, meta = self.load(user_id)
         if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
             return Reply(duplicate=True)
-        return self._dialog(state, duplicate=True)
+        return self._dialog(state, meta=meta, duplicate=True)
+
+    def redelivered(self, user_id: int) -> Reply:
+        """Where the user is, for an update handled before: nothing is applied, nothing parsed."""
+        return self._redelivered(user_id)
 
     def result_again(self, user_id: int, conversation: str) -> Reply | None:
         """The result of the questionnaire `conversation`, if it was finished and saved (None if not).
@@ -166,13 +182,13 @@ class Coach:
 
     def show(self, user_id: int, fallback_lang: str = "it") -> Reply:
         """Show the open conversation where it is (after a restart, or on request)."""
-        state, _ = self.load(user_id)
+        state, meta = self.load(user_id)
         if state is None:
             return Reply(messages=[Screen("notice", self.ui(self.lang(user_id, fallback_lang), "nothing_in_progress"))])
         if not self.engine.compatible(state):
             lang = state.get("lang", "it")
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
-        return self._dialog(state)
+        return self._dialog(state, meta=meta)
 
     def act(
         self,
@@ -183,8 +199,12 @@ class Coach:
         step: int | None = None,
         update_id: int | None = None,
         fallback_lang: str = "it",
+        shown_on: int | None = None,
     ) -> Reply:
-        """Apply a button's move (or start again); with `conversation`/`step`, a stale button changes nothing."""
+        """Apply a button's move (or start again); with `conversation`/`step`, a stale button changes nothing.
+
+        `shown_on` is the front end's message the button was on: the new screen goes to the newest
+        message showing the dialog (that one or a newer copy), recorded with the step."""
         if isinstance(action, Restart):
             return self.start(user_id, self.lang(user_id, fallback_lang), update_id=update_id)
         state, meta = self.load(user_id)
@@ -209,9 +229,12 @@ class Coach:
             return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
         if isinstance(action, Finish):
             return self._finish(user_id, new_state, update_id)
+        if shown_on is not None:
+            newest = max(shown_on, meta.get("message_id") or 0)
+            meta = {**meta, "message_id": newest, "tapped": [new_state.get("cid", ""), new_state["step"]]}
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
             return self._redelivered(user_id)
-        return self._dialog(new_state)
+        return self._dialog(new_state, meta=meta)
 
     def text(self, user_id: int, raw: str, *, update_id: int | None = None, fallback_lang: str = "it") -> Reply:
         """Something the user typed: the answer to the current question."""
@@ -232,9 +255,23 @@ class Coach:
             return self._redelivered(user_id)
         return self._dialog(new_state)
 
+    def result_sent(self, user_id: int, case_no: int) -> dict[int, int]:
+        """Which of a case's result messages reached the user: {index in the result: message id}."""
+        return self.store.result_sends(user_id, case_no)
+
+    def record_result_sent(self, user_id: int, case_no: int, part: int, message_id: int) -> None:
+        """One of a case's result messages reached the user: a redelivered finish will not send it again."""
+        self.store.record_result_send(user_id, case_no, part, message_id)
+
     def remember(self, user_id: int, **meta: Any) -> None:
         """Keep front-end data (e.g. the Telegram message id of the dialogue) with the conversation."""
         self.store.update_meta(user_id, meta)
+
+    def remember_shown(self, user_id: int, message_id: int, nonce: tuple[str, int] | None) -> None:
+        """The dialog screen `nonce` is on the front end's message `message_id` (written with the
+        front end's next record of handled updates: no transaction now)."""
+        if nonce is not None:
+            self.store.update_meta_later(user_id, nonce[0], {"message_id": message_id, "shown": list(nonce)})
 
     # -- moves ---------------------------------------------------------------------------------
 

@@ -317,6 +317,20 @@ def m005_update_inbox(db: Database) -> None:
     db.table("update_inbox").create({"update_id": int, "body": str, "at": str}, pk="update_id", not_null={"body"})
 
 
+@migrations()
+def m006_result_sends(db: Database) -> None:
+    """Which result messages of a case reached the chat (their message ids), and a reminder's send
+    recorded around it (attempts before, the message id after), so nothing is delivered twice."""
+    db.table("result_sends").create(
+        {"case_id": int, "part": int, "message_id": int, "at": str},
+        pk=("case_id", "part"),
+        not_null={"message_id", "at"},
+        foreign_keys=[("case_id", "cases", "id")],
+    )
+    db.table("reminders").add_column("attempts", int, not_null_default=0)
+    db.table("reminders").add_column("message_id", int)
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -443,6 +457,7 @@ class Store:
             else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
         )
         self._pruned_at = float("-inf")
+        self._later: list[tuple[str, int, str]] = []  # meta patches for the next record of handled updates
 
     @classmethod
     def open(cls, path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> "Store":
@@ -502,6 +517,11 @@ class Store:
                 (_json(meta), user_id),
             )
 
+    def update_meta_later(self, user_id: int, conversation: str, meta: dict[str, Any]) -> None:
+        """`update_meta` for the conversation `conversation` (its id; if it is still the open one),
+        written with the next record of handled updates (no transaction of its own)."""
+        self._later.append((_json(meta), user_id, conversation))
+
     def drop_conversation(self, user_id: int, update_id: int | None = None) -> bool:
         """Throw away the open conversation (a cancel): its answers leave the WAL too."""
         with self.conn:
@@ -538,6 +558,53 @@ class Store:
                 "INSERT INTO update_inbox (update_id, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(update_id, body, utcnow()) for update_id, body in updates],
             )
+
+    def take_updates(self, updates: list[tuple[int, str]], finished: Iterable[int] = ()) -> set[int]:
+        """In one transaction: recognise the updates handled before among `updates` (id, JSON) and
+        hold the others until handled; record the `finished` ones as handled and release them.
+        Returns the ids handled before (Telegram sent them again)."""
+        ids = [update_id for update_id, _ in updates]
+        with self.conn:
+            self._finish_updates(finished)
+            handled = self._handled(ids)
+            self.conn.executemany(
+                "INSERT INTO update_inbox (update_id, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(update_id, body, utcnow()) for update_id, body in updates if update_id not in handled],
+            )
+        return handled
+
+    def finish_updates(self, update_ids: Iterable[int]) -> None:
+        """Record updates as handled (a second delivery is then recognised) and release them from the inbox."""
+        with self.conn:
+            self._finish_updates(update_ids)
+
+    def handled_updates(self, update_ids: Iterable[int]) -> set[int]:
+        """Which of these updates were handled before (one read, no transaction)."""
+        return self._handled(list(update_ids))
+
+    def _handled(self, ids: list[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT update_id FROM processed_updates WHERE update_id IN ({marks})"
+        return {row[0] for row in self.conn.execute(sql, ids)}
+
+    def _finish_updates(self, update_ids: Iterable[int]) -> None:
+        if self._later:
+            later, self._later = self._later, []
+            self.conn.executemany(
+                "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), ?) "
+                "WHERE user_id = ? AND json_extract(state, '$.cid') = ?",
+                later,
+            )
+        rows = [(update_id,) for update_id in update_ids]
+        if rows:
+            now = utcnow()
+            self.conn.executemany(
+                "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(update_id, now) for (update_id,) in rows],
+            )
+            self.conn.executemany("DELETE FROM update_inbox WHERE update_id = ?", rows)
 
     def held_updates(self) -> list[tuple[int, str]]:
         """The updates held and not yet released, oldest first (to handle them after a restart)."""
@@ -706,6 +773,25 @@ class Store:
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return case_no
 
+    def result_sends(self, user_id: int, case_no: int) -> dict[int, int]:
+        """Which result messages of one of the user's cases reached the chat: {part: message id}."""
+        rows = self.conn.execute(
+            "SELECT r.part, r.message_id FROM result_sends r JOIN cases c ON c.id = r.case_id "
+            "WHERE c.user_id = ? AND c.case_no = ?",
+            (user_id, case_no),
+        )
+        return dict(rows.fetchall())
+
+    def record_result_send(self, user_id: int, case_no: int, part: int, message_id: int) -> None:
+        """One result message of the user's case reached the chat (a redelivered finish skips it)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO result_sends (case_id, part, message_id, at) "
+                "SELECT id, ?, ?, ? FROM cases WHERE user_id = ? AND case_no = ? "
+                "ON CONFLICT DO UPDATE SET message_id = excluded.message_id, at = excluded.at",
+                (part, message_id, utcnow(), user_id, case_no),
+            )
+
     def _client_id(self, user_id: int, alias: str | None, now: str) -> int:
         key = alias_key(alias)
         row = self.conn.execute("SELECT id FROM clients WHERE user_id = ? AND alias_key = ?", (user_id, key)).fetchone()
@@ -840,7 +926,32 @@ class Store:
         ).fetchall()
         return [DueReminder(rid, user_id, case_no, parse_time(due)) for rid, user_id, case_no, due in rows]
 
-    def mark_fired(self, reminder_id: int, user_id: int | None = None, due: datetime | None = None) -> bool:
+    def begin_reminder_send(self, reminder_id: int, user_id: int) -> int | None:
+        """Record the intent to send a reminder, before the send; returns how many sends were begun
+        before and never recorded (a crash in between: the user may have it), None if it is not due."""
+        with self.conn:
+            row = self.conn.execute(
+                "SELECT attempts FROM reminders WHERE id = ? AND user_id = ? AND fired IS NULL", (reminder_id, user_id)
+            ).fetchone()
+            if row is None:
+                return None
+            self.conn.execute("UPDATE reminders SET attempts = attempts + 1 WHERE id = ?", (reminder_id,))
+        return row[0]
+
+    def abort_reminder_send(self, reminder_id: int) -> None:
+        """The send begun was refused by Telegram: it never reached the user, so it does not count."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE reminders SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND fired IS NULL", (reminder_id,)
+            )
+
+    def mark_fired(
+        self,
+        reminder_id: int,
+        user_id: int | None = None,
+        due: datetime | None = None,
+        message_id: int | None = None,
+    ) -> bool:
         """Record a reminder as sent; False if it was sent before or no longer exists.
 
         The scheduler calls this with ids from `pending_reminders`, never with ids a user typed.
@@ -857,7 +968,8 @@ class Store:
             if due is not None and parse_time(row[1]).replace(microsecond=0) != due.replace(microsecond=0):
                 return False
             cursor = self.conn.execute(
-                "UPDATE reminders SET fired = ? WHERE id = ? AND fired IS NULL", (utcnow(), reminder_id)
+                "UPDATE reminders SET fired = ?, message_id = ? WHERE id = ? AND fired IS NULL",
+                (utcnow(), message_id, reminder_id),
             )
         return cursor.rowcount == 1
 
@@ -956,12 +1068,18 @@ class Store:
 
     def delete_user(self, user_id: int) -> None:
         """Delete everything kept about a user: cases and all that hangs off them, clients, the open
-        conversation, its lease, the sender profile and the user row; the search index is purged of
-        their terms, and the WAL is truncated so no copy stays behind."""
+        conversation, its lease, the sender profile, their updates in the inbox and the user row; the
+        search index is purged of their terms, and the WAL is truncated so no copy stays behind."""
         with self.conn:
             self._erase_cases(user_id, "1 = 1", ())
             for table in ("conversations", "conversation_leases", "sender_profiles"):
                 self.conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            # The user's updates waiting in the inbox (their JSON holds what they typed and who they are).
+            self.conn.execute(
+                "DELETE FROM update_inbox WHERE ? IN (json_extract(body, '$.message.from.id'), "
+                "json_extract(body, '$.callback_query.from.id'))",
+                (user_id,),
+            )
             self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
         self._checkpoint()
 
@@ -971,10 +1089,11 @@ class Store:
         case_ids = [row[0] for row in self.conn.execute(chosen, (user_id, *params))]
         if not case_ids:
             return
-        for table in ("notes", "reminders", "case_events"):
+        for table in ("notes", "reminders", "case_events"):  # result_sends below: it has no user_id
             self.conn.execute(
                 f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params)
             )
+        self.conn.execute(f"DELETE FROM result_sends WHERE case_id IN ({chosen})", (user_id, *params))
         # One lookup per rowid: FTS5 answers `rowid = ?` directly, where `IN (...)` could scan it all.
         self.conn.executemany("DELETE FROM case_search WHERE rowid = ?", [(case_id,) for case_id in case_ids])
         self.conn.execute(f"DELETE FROM cases WHERE user_id = ? AND {condition}", (user_id, *params))

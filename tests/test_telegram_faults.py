@@ -492,21 +492,24 @@ def test_the_ledger_confirms_only_handled_updates_and_skips_poison():
     assert ledger.offset() == 100 + HOLD_LIMIT, "a crowd in hand is confirmed so new taps are seen"
 
 
-def test_a_crowd_confirmed_before_it_is_handled_is_held_in_the_inbox_until_done(tmp_path):
+def test_every_update_is_recorded_before_it_is_confirmed_and_released_once_handled(tmp_path):
     store = Store.open(tmp_path / "bot.db")
     ledger = UpdateLedger(store)
     message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
-    crowd = [{"update_id": 100 + i, "message": message} for i in range(HOLD_LIMIT)]
-    ledger.parse(crowd[:-1], None)
-    assert ledger.offset() == 100 and store.held_updates() == [], "below the limit: held back, not confirmed"
-    ledger.parse(crowd, None)
-    assert ledger.offset() == 100 + HOLD_LIMIT
+    batch = [{"update_id": 100 + i, "message": message} for i in range(3)]
+    ledger.parse(batch, None)
     held = store.held_updates()
-    assert [i for i, _ in held] == list(range(100, 100 + HOLD_LIMIT)), "each one in hand, before its confirmation"
-    assert json.loads(held[1][1]) == crowd[1], "as Telegram sent it"
-    for update_id in range(100, 100 + HOLD_LIMIT):
-        ledger.done(update_id)
-    assert store.held_updates() == [], "handled: what the user typed is not kept"
+    assert [i for i, _ in held] == [100, 101, 102], "each one recorded, before its confirmation"
+    assert json.loads(held[1][1]) == batch[1], "as Telegram sent it"
+    assert ledger.offset() == 103, "recorded: confirmed at once, however long the handling takes"
+    ledger.done(101)
+    assert [i for i, _ in store.held_updates()] == [100, 102], "handled: what the user typed is not kept"
+    assert store.handled_updates([100, 101, 102]) == {101}
+    again, _ = ledger.parse([{"update_id": 101, "message": message}], None)
+    assert again == [], "below the offset: not handed out twice"
+    fresh = UpdateLedger(store)  # after a restart, Telegram sends 101 again: recognised, not recorded again
+    updates, _ = fresh.parse([{"update_id": 101, "message": message}, {"update_id": 103, "message": message}], None)
+    assert [u.update_id for u in updates] == [101, 103] and fresh.redelivered == {101}
     store.close()
 
 
@@ -526,7 +529,7 @@ async def test_updates_held_when_the_bot_stopped_are_handled_first_at_the_next_s
     async with running_bot(server, db):
         await server.wait_for(lambda: any("Domanda 1 di" in (m.text or "") for m in alice.messages()), 10)
         await alice.say("/aiuto")  # and the bot goes on with new updates
-        assert Store.open(db).held_updates() == [], "handled, then released"
+    assert Store.open(db).held_updates() == [], "handled, then released"
 
 
 def hostile_corpus() -> list[tuple[str, dict]]:

@@ -19,6 +19,7 @@ from telegram.error import BadRequest, NetworkError
 
 from ..actions import CALLBACK_LIMIT, Action, decode
 from ..render import TELEGRAM_LIMIT, Button, Screen, split_message, to_plain
+from .updates import LATE_UPDATE
 
 log = logging.getLogger("clientcoach.telegram")
 
@@ -99,11 +100,12 @@ def button_actions(message: Message | None) -> list[Action]:
 
 async def answer_query(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
     """Answer a callback query (stop the spinner); a late or failed answer is logged and ignored,
-    so the edit or the result that follows is never skipped."""
+    so the edit or the result that follows is never skipped (for a tap sent again or held across a
+    restart, a late answer is expected: a DEBUG line)."""
     try:
         await query.answer(to_plain(text) if text else text, show_alert=alert)  # a toast is plain text
     except (BadRequest, NetworkError) as exc:  # "query is too old", timeouts
-        log.info("callback answer not delivered: %s", exc)
+        log.log(logging.DEBUG if LATE_UPDATE.get() else logging.INFO, "callback answer not delivered: %s", exc)
 
 
 async def send(bot: Bot, chat_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> Message:
@@ -135,6 +137,27 @@ async def edit(message: Message, screen: Screen, markup: InlineKeyboardMarkup | 
         if not not_modified(exc):
             raise
         log.debug("edit skipped: message is not modified")
+
+
+async def edit_in_chat(
+    bot: Bot, chat_id: int, message_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """`edit` for a message known by its id; False if it can no longer be edited (gone, too old)."""
+    try:
+        await bot.edit_message_text(
+            telegram_parts(screen.text)[0],
+            chat_id,
+            message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if not not_modified(exc):
+            log.debug("message %s not edited: %s", message_id, exc)
+            return False
+        log.debug("edit skipped: message is not modified")
+    return True
 
 
 async def strip_keyboard(bot: Bot, chat_id: int, message_id: int | None) -> None:
