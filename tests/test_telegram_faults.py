@@ -153,22 +153,7 @@ async def test_a_question_left_behind_what_was_saved_is_brought_up_to_date_on_th
         assert sqlite_utils.Database(db)["conversations"].get(ALICE)["state"] == state, "the old tap changed nothing"
 
 
-async def test_a_redelivered_finish_sends_the_result_again_and_a_double_tap_does_not(server, db):
-    alice = TgUser(server, ALICE)
-    results = lambda: sum("salvato" in t for t in alice.texts())  # noqa: E731
-    async with running_bot(server, db):
-        await run_questionnaire(alice, finish=False)
-        review = alice.dialog()
-        finish = next(d for label, d in review.buttons if "risultato" in label)
-        await alice.press(review, finish)
-        finish_update = server.last_update()["update_id"]
-        assert results() == 1
-        toast = await alice.press(review, finish, forge=True)  # a double tap: already shown
-        assert toast == "Questo pulsante non è più attivo." and results() == 1
-    async with running_bot(server, db):  # restarted, as after a kill -9 between saving the case and sending it
-        server.redeliver(finish_update)
-        await server.wait_for(lambda: results() == 2, 10)
-    assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "the case is saved once"
+# A finish Telegram sends again after a restart: tests/test_telegram_once.py (only what is missing).
 
 
 async def test_a_finish_tapped_again_after_a_restart_shows_the_result_it_saved(server, db):
