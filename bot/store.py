@@ -33,6 +33,7 @@ BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before
 # Redelivery claims older than this are forgotten (Telegram redelivers within hours, not weeks).
 PROCESSED_UPDATES_MAX_AGE = 7 * 24 * 3600.0
 PRUNE_EVERY = 3600.0
+CLAIMS_KEPT = 10_000  # updates recorded by their turn, remembered until their front end is done with them
 # A database is ours when it has these tables; a non-empty file without them belongs to someone else.
 OWN_TABLES = {"conversations", "cases"}
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
@@ -457,7 +458,8 @@ class Store:
             else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
         )
         self._pruned_at = float("-inf")
-        self._later: list[tuple[str, int, str]] = []  # meta patches for the next record of handled updates
+        self._later: list[tuple[str, int, str]] = []  # meta patches for the next write
+        self._claimed: set[int] = set()  # updates a turn recorded as handled, until the front end asks
 
     @classmethod
     def open(cls, path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> "Store":
@@ -519,7 +521,7 @@ class Store:
 
     def update_meta_later(self, user_id: int, conversation: str, meta: dict[str, Any]) -> None:
         """`update_meta` for the conversation `conversation` (its id; if it is still the open one),
-        written with the next record of handled updates (no transaction of its own)."""
+        written with the next write (a turn, or the record of handled updates): no transaction of its own."""
         self._later.append((_json(meta), user_id, conversation))
 
     def drop_conversation(self, user_id: int, update_id: int | None = None) -> bool:
@@ -541,11 +543,16 @@ class Store:
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._prune_updates(PROCESSED_UPDATES_MAX_AGE)
             self._pruned_at = time.monotonic()
+        self._write_later()
         cursor = self.conn.execute(
             "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (update_id, utcnow()),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        if len(self._claimed) < CLAIMS_KEPT:
+            self._claimed.add(update_id)
+        return True
 
     # -- the update inbox ----------------------------------------------------------------------
     # Telegram forgets an update once it is confirmed (a getUpdates offset past it, or a webhook's
@@ -574,9 +581,19 @@ class Store:
         return handled
 
     def finish_updates(self, update_ids: Iterable[int]) -> None:
-        """Record updates as handled (a second delivery is then recognised) and release them from the inbox."""
-        with self.conn:
-            self._finish_updates(update_ids)
+        """Record updates as handled (a second delivery is then recognised) and release them from the
+        inbox, with the meta written later (`update_meta_later`); no transaction if there is nothing."""
+        ids = list(update_ids)
+        if ids or self._later:
+            with self.conn:
+                self._finish_updates(ids)
+
+    def claimed_here(self, update_id: int) -> bool:
+        """Whether a turn of this process recorded the update as handled (asked once: then forgotten)."""
+        if update_id in self._claimed:
+            self._claimed.discard(update_id)
+            return True
+        return False
 
     def handled_updates(self, update_ids: Iterable[int]) -> set[int]:
         """Which of these updates were handled before (one read, no transaction)."""
@@ -589,7 +606,8 @@ class Store:
         sql = f"SELECT update_id FROM processed_updates WHERE update_id IN ({marks})"
         return {row[0] for row in self.conn.execute(sql, ids)}
 
-    def _finish_updates(self, update_ids: Iterable[int]) -> None:
+    def _write_later(self) -> None:
+        """Inside the caller's transaction: the meta patches waiting for a write (`update_meta_later`)."""
         if self._later:
             later, self._later = self._later, []
             self.conn.executemany(
@@ -597,6 +615,9 @@ class Store:
                 "WHERE user_id = ? AND json_extract(state, '$.cid') = ?",
                 later,
             )
+
+    def _finish_updates(self, update_ids: Iterable[int]) -> None:
+        self._write_later()
         rows = [(update_id,) for update_id in update_ids]
         if rows:
             now = utcnow()

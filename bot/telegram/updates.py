@@ -1,16 +1,17 @@
-"""Fetching updates under faults: every update is recorded before it is handled, and recognised.
+"""Fetching updates under faults: an update is confirmed to Telegram only once handled or recorded.
 
-With the store as its inbox, `UpdateLedger` writes each update Telegram hands out to the inbox in
-the same transaction that looks its id up among the updates handled before, then confirms it to
-Telegram at once (the next getUpdates offset, or the webhook's 200): a slow, paced reply of one
-user never holds back another's, and a kill -9 loses nothing: what the inbox holds is handled first
-at the next start. An update handled before (Telegram or the inbox sends it again after a crash) is
-marked `redelivered`: the handlers then apply nothing again, they only show what is missing. A
-handled update is recorded as such, and released from the inbox, with the next write (or within
-FLUSH_DELAY), so the turn itself pays no transaction for it. An update the library cannot parse (a
-poison update) is logged without its content and skipped past. Without an inbox (unit tests) an
-update is confirmed only once handled. `PollingBot` is the bot as the Updater sees it, fetching
-through the ledger; `CoachApplication` tells the ledger when an update is done.
+getUpdates confirms every update below the offset it is asked with. `UpdateLedger` recognises each
+update Telegram hands out among those handled before (one read of the store, no transaction):
+one handled before (Telegram, or the inbox, sends it again after a crash) is marked `redelivered`,
+and the handlers then apply nothing again, they only show what is missing. Before the next
+getUpdates, the updates in hand get HOLD_WAIT to finish (most take a few ms); those still in hand
+(a slow, paced reply) are recorded in the store's inbox and confirmed all the same, so one user's
+slow reply never holds back another's updates, and a kill -9 loses nothing: what the inbox holds is
+handled first at the next start. The webhook records each update before its 200. A handled update
+is recorded as such (unless its own turn did) and released from the inbox with the next write, or
+within FLUSH_DELAY: a turn pays no transaction for it. An update the library cannot parse (a poison
+update) is logged without its content and skipped past. `PollingBot` is the bot as the Updater sees
+it, fetching through the ledger; `CoachApplication` tells the ledger when an update is done.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 HOLD_POLL = 0.2
 # At most this many updates in hand are held back from confirmation (see UpdateLedger.offset).
 HOLD_LIMIT = 50
+# With an inbox, updates still in hand after this long are recorded there and confirmed.
+HOLD_WAIT = 0.05
 # Handled updates are recorded (and released from the inbox) with the next write, or after this long.
 FLUSH_DELAY = 1.0
 # Ids of updates handled in this process and not yet recorded in the store, kept to recognise them.
@@ -59,6 +62,7 @@ class Inbox(Protocol):
     def finish_updates(self, update_ids: Sequence[int]) -> None: ...
     def handled_updates(self, update_ids: Sequence[int]) -> set[int]: ...
     def held_updates(self) -> list[tuple[int, str]]: ...
+    def claimed_here(self, update_id: int) -> bool: ...
 
 
 # Whether the update being handled is a late one (sent again, or held across a restart): its
@@ -68,31 +72,51 @@ LATE_UPDATE: contextvars.ContextVar[bool] = contextvars.ContextVar("late_update"
 
 class UpdateLedger:
     """Which updates are being handled, which of them were handled before, and so the getUpdates
-    offset to confirm up to."""
+    offset to confirm up to; those confirmed before they are handled wait in the inbox until done."""
 
     def __init__(self, inbox: Inbox | None = None) -> None:
         self.in_hand: set[int] = set()
         self.seen = 0  # the newest update id handed out or skipped
         self.changed = asyncio.Event()
         self.inbox = inbox
+        # Each update in hand as Telegram sent it, written out only if it has to be held.
+        self.raw: dict[int, dict[str, Any]] = {}
+        self.held: set[int] = set()  # in hand and recorded (in the inbox, or handled before)
         self.redelivered: set[int] = set()  # in hand, and handled before: nothing is applied again
         self.late: set[int] = set()  # in hand, and sent again or held across a restart
-        self.finished: list[int] = []  # handled, not yet recorded in the store
+        self.finished: list[int] = []  # handled, their record (or release from the inbox) still to write
         self.recent: dict[int, None] = {}  # handled here, in order (recognised without a read)
         self._flush: asyncio.TimerHandle | None = None
 
+    @property
+    def unrecorded(self) -> set[int]:
+        """The updates in hand that a confirmation would lose (neither in the inbox nor handled before)."""
+        return self.in_hand - self.held
+
+    def hold(self, below: int | None = None) -> None:
+        """Record in the inbox every update in hand (below `below`) not recorded yet: it is about to
+        be confirmed before it is handled (with it, the handled ones' record: one transaction)."""
+        ids = sorted(i for i in self.unrecorded if below is None or i < below)
+        if self.inbox is not None and ids:
+            rows = [(i, json.dumps(self.raw[i], separators=(",", ":"))) for i in ids]
+            self.inbox.take_updates(rows, self.finished)
+            self.finished = []
+        self.held.update(ids)
+
     def offset(self) -> int | None:
-        """The getUpdates offset. With an inbox, everything handed out is recorded: the one after the
-        newest seen. Without, the oldest update in hand, unless HOLD_LIMIT are (a crowd: Telegram
-        returns at most 100 from the offset, and new taps can't wait behind them)."""
-        if self.inbox is None and self.in_hand and len(self.in_hand) < HOLD_LIMIT:
-            return min(self.in_hand)
+        """The getUpdates offset: the oldest update in hand and not recorded, else the one after the
+        newest seen. Past HOLD_LIMIT in hand (a crowd), the ones in hand are recorded and confirmed:
+        Telegram returns at most 100 from the offset, and new taps can't wait behind them."""
+        waiting = self.unrecorded
+        if waiting and len(waiting) < HOLD_LIMIT:
+            return min(waiting)
+        self.hold()
         return self.seen + 1 if self.seen else None
 
     def parse(self, raw: Sequence[Any], bot: Any) -> tuple[list[Update], bool]:
-        """The new updates of a getUpdates answer (recorded, and recognised), and whether some were
-        still in hand."""
-        updates, bodies, waiting = [], [], False
+        """The new updates of a getUpdates answer (each recognised if handled before), and whether
+        some were still in hand."""
+        updates, waiting = [], False
         for item in raw:
             update_id = item.get("update_id") if isinstance(item, dict) else None
             if not isinstance(update_id, int):
@@ -109,32 +133,35 @@ class UpdateLedger:
                 log.warning("update %s skipped: it could not be read (%s)", update_id, type(exc).__name__)
                 continue
             self.in_hand.add(update_id)
+            self.raw[update_id] = item
             updates.append(update)
-            bodies.append((update_id, item))
-        self._record(bodies)
+        self._recognise([u.update_id for u in updates])
         return updates, waiting
 
     def take(self, update: Update, body: dict[str, Any]) -> bool:
-        """An update the webhook confirms at once (its 200): recorded, in hand until done. False for
-        one already in hand or just handled (the same update posted again): not to be handled."""
+        """An update the webhook confirms at once (its 200): recorded and recognised (one transaction),
+        in hand until done. False for one in hand or just handled (posted again): not to handle."""
         update_id = update.update_id
         if update_id in self.in_hand or update_id in self.recent:
             return False
         self.in_hand.add(update_id)
+        self.raw[update_id] = body
         self.seen = max(self.seen, update_id)
-        self._record([(update_id, body)])
+        if self.inbox is not None:
+            again = self.inbox.take_updates([(update_id, json.dumps(body, separators=(",", ":")))], self.finished)
+            self.finished = []
+            self.redelivered |= again
+            self.late |= again
+        self.held.add(update_id)
         return True
 
-    def _record(self, bodies: list[tuple[int, dict[str, Any]]]) -> None:
-        """Into the inbox before they are confirmed, in one transaction with the handled ones' record;
-        those handled before (here, or as the store says) are marked redelivered."""
-        again = {update_id for update_id, _ in bodies if update_id in self.recent}
-        if self.inbox is not None and (bodies or self.finished):
-            rows = [(i, json.dumps(body, separators=(",", ":"))) for i, body in bodies if i not in again]
-            again |= self.inbox.take_updates(rows, self.finished)
-            self.finished = []
-        self.redelivered |= again
-        self.late |= again
+    def _recognise(self, ids: list[int]) -> None:
+        """Mark the updates handled before (as the store says: one read, no transaction)."""
+        if self.inbox is not None and ids:
+            again = self.inbox.handled_updates(ids)
+            self.redelivered |= again
+            self.late |= again
+            self.held |= again  # recorded as handled: a confirmation loses nothing
 
     def held_at_start(self, bot: Any) -> list[Update]:
         """What the inbox held when the bot stopped, in hand again (oldest first)."""
@@ -151,6 +178,7 @@ class UpdateLedger:
                 self.finished.append(update_id)
                 continue
             self.in_hand.add(update_id)
+            self.held.add(update_id)
             self.late.add(update_id)
             if update_id in handled:
                 self.redelivered.add(update_id)
@@ -160,15 +188,20 @@ class UpdateLedger:
         return updates
 
     def done(self, update_id: int) -> None:
-        """An update has been handled: recorded as such with the next write (or within FLUSH_DELAY)."""
+        """An update has been handled: it may be confirmed. Unless its own turn recorded it, it is
+        recorded as handled (and released from the inbox) with the next write, or within FLUSH_DELAY."""
         self.in_hand.discard(update_id)
+        self.raw.pop(update_id, None)
         self.redelivered.discard(update_id)
         self.late.discard(update_id)
         self.recent[update_id] = None
         if len(self.recent) > RECENT_LIMIT:
             del self.recent[next(iter(self.recent))]
         if self.inbox is not None:
-            self.finished.append(update_id)
+            held, claimed = update_id in self.held, self.inbox.claimed_here(update_id)
+            self.held.discard(update_id)
+            if held or not claimed:
+                self.finished.append(update_id)
             self._flush_soon()
         self.changed.set()
 
@@ -183,11 +216,11 @@ class UpdateLedger:
         self._flush = loop.call_later(FLUSH_DELAY, self.flush)
 
     def flush(self) -> None:
-        """Record the handled updates in the store now (and release them from the inbox)."""
+        """Write now what waits for the next write: the handled updates' record, their release."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        if self.inbox is not None and self.finished:
+        if self.inbox is not None:
             finished, self.finished = self.finished, []
             self.inbox.finish_updates(finished)
 
@@ -209,6 +242,7 @@ class PollingBot:
         wait = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else float(timeout or 0)
         deadline = time.monotonic() + wait
         while not self.closed:
+            await self._record_in_hand()
             self.ledger.changed.clear()
             remaining = max(0, int(deadline - time.monotonic()))
             raw = await self.fetch(self.ledger.offset(), limit, remaining, allowed_updates)
@@ -221,6 +255,23 @@ class PollingBot:
                 except TimeoutError:
                     pass
         return ()
+
+    async def _record_in_hand(self) -> None:
+        """Before the next getUpdates confirms them: let the updates in hand finish (most take a few
+        ms), up to HOLD_WAIT; the ones still in hand then (a slow, paced reply) go to the inbox."""
+        if self.ledger.inbox is None:
+            return
+        deadline = time.monotonic() + HOLD_WAIT
+        while True:
+            self.ledger.changed.clear()
+            left = deadline - time.monotonic()
+            if not self.ledger.unrecorded or left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self.ledger.changed.wait(), left)
+            except TimeoutError:
+                break
+        self.ledger.hold()
 
     async def fetch(self, offset: int | None, limit: int | None, timeout: int, allowed_updates) -> list[Any]:
         """One getUpdates call, its JSON as is; a 401 stops the bot instead of retrying forever."""
