@@ -493,7 +493,13 @@ class Store:
         row = self.conn.execute("SELECT state, meta FROM conversations WHERE user_id = ?", (user_id,)).fetchone()
         if row is None:
             return None
-        return json.loads(row[0]), json.loads(row[1] or "{}")
+        state, meta = json.loads(row[0]), json.loads(row[1] or "{}")
+        for patch, owner, cid in self._later:  # meta still to be written is already part of what is read
+            if owner == user_id and cid == state.get("cid"):
+                later = json.loads(patch)
+                if (meta.get("message_id") or 0) <= (later.get("message_id") or 0):
+                    meta.update(later)
+        return state, meta
 
     def save_conversation(
         self, user_id: int, state: dict[str, Any], meta: dict[str, Any] | None = None, update_id: int | None = None
@@ -509,6 +515,7 @@ class Store:
                 "meta = excluded.meta, updated = excluded.updated",
                 (user_id, state.get("flow"), _json(state), _json(meta or {}), utcnow()),
             )
+            self._write_later()
         return True
 
     def update_meta(self, user_id: int, meta: dict[str, Any]) -> None:
@@ -543,7 +550,6 @@ class Store:
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._prune_updates(PROCESSED_UPDATES_MAX_AGE)
             self._pruned_at = time.monotonic()
-        self._write_later()
         cursor = self.conn.execute(
             "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (update_id, utcnow()),
@@ -607,13 +613,16 @@ class Store:
         return {row[0] for row in self.conn.execute(sql, ids)}
 
     def _write_later(self) -> None:
-        """Inside the caller's transaction: the meta patches waiting for a write (`update_meta_later`)."""
+        """Inside the caller's transaction: the meta patches waiting for a write (`update_meta_later`),
+        each only on its conversation, and never bringing its message id back to an older one."""
         if self._later:
             later, self._later = self._later, []
             self.conn.executemany(
-                "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), ?) "
-                "WHERE user_id = ? AND json_extract(state, '$.cid') = ?",
-                later,
+                "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), :patch) "
+                "WHERE user_id = :user AND json_extract(state, '$.cid') = :cid "
+                "AND COALESCE(json_extract(meta, '$.message_id'), 0) <= "
+                "COALESCE(json_extract(:patch, '$.message_id'), 0)",
+                [{"patch": patch, "user": user_id, "cid": cid} for patch, user_id, cid in later],
             )
 
     def _finish_updates(self, update_ids: Iterable[int]) -> None:

@@ -96,7 +96,7 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
             await strip_keyboard(context.bot, chat_id, in_place.message_id)
         else:
             sent = await send(context.bot, chat_id, reply.dialog, markup)
-            coach.remember(user_id, message_id=sent.message_id, shown=list(reply.nonce or ()))
+            coach.remember_shown(user_id, sent.message_id, reply.nonce)
     sent_before = coach.result_sent(user_id, reply.case_no) if reply.duplicate and reply.case_no else {}
     if reply.messages and len(sent_before) >= len(reply.messages):
         return  # the whole result reached the chat before: nothing again

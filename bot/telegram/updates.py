@@ -8,10 +8,11 @@ getUpdates, the updates in hand get HOLD_WAIT to finish (most take a few ms); th
 (a slow, paced reply) are recorded in the store's inbox and confirmed all the same, so one user's
 slow reply never holds back another's updates, and a kill -9 loses nothing: what the inbox holds is
 handled first at the next start. The webhook records each update before its 200. A handled update
-is recorded as such (unless its own turn did) and released from the inbox with the next write, or
-within FLUSH_DELAY: a turn pays no transaction for it. An update the library cannot parse (a poison
-update) is logged without its content and skipped past. `PollingBot` is the bot as the Updater sees
-it, fetching through the ledger; `CoachApplication` tells the ledger when an update is done.
+is recorded as such (unless its own turn did) with the next write, or within FLUSH_DELAY: a turn
+pays no transaction for it; one that was held leaves the inbox at once. An update the library
+cannot parse (a poison update) is logged without its content and skipped past. `PollingBot` is the
+bot as the Updater sees it, fetching through the ledger; `CoachApplication` tells the ledger when
+an update is done.
 """
 
 from __future__ import annotations
@@ -202,7 +203,10 @@ class UpdateLedger:
             self.held.discard(update_id)
             if held or not claimed:
                 self.finished.append(update_id)
-            self._flush_soon()
+            if held:  # its JSON (what the user typed) leaves the inbox at once
+                self.flush()
+            else:
+                self._flush_soon()
         self.changed.set()
 
     def _flush_soon(self) -> None:
