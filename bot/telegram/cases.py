@@ -276,7 +276,7 @@ async def fire_reminder(context: CoachContext) -> None:
     message_id = None
     try:
         screen = book.reminder_message(reminder.user_id, reminder.id)
-        message_id = (await send(context.bot, reminder.user_id, screen, case_keyboard(screen))).message_id
+        message_id = await send(context.bot, reminder.user_id, screen, case_keyboard(screen))
     except CaseBookError:
         return  # the case was deleted meanwhile
     except Forbidden:

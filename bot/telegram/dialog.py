@@ -96,7 +96,7 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
             await strip_keyboard(context.bot, chat_id, in_place.message_id)
         else:
             sent = await send(context.bot, chat_id, reply.dialog, markup)
-            coach.remember_shown(user_id, sent.message_id, reply.nonce)
+            coach.remember_shown(user_id, sent, reply.nonce)
     sent_before = coach.result_sent(user_id, reply.case_no) if reply.duplicate and reply.case_no else {}
     if reply.messages and len(sent_before) >= len(reply.messages):
         return  # the whole result reached the chat before: nothing again
@@ -105,9 +105,9 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
     for part, screen in enumerate(reply.messages):
         if part in sent_before:
             continue
-        message = await send(context.bot, chat_id, screen, dialog_keyboard(screen))
+        message_id = await send(context.bot, chat_id, screen, dialog_keyboard(screen))
         if reply.case_no is not None:  # a result: recorded message by message, each sent once
-            coach.record_result_sent(user_id, reply.case_no, part, message.message_id)
+            coach.record_result_sent(user_id, reply.case_no, part, message_id)
 
 
 async def _send(update: Update, context: CoachContext, screen: Screen) -> None:

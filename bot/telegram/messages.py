@@ -108,30 +108,36 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, alert: 
         log.log(logging.DEBUG if LATE_UPDATE.get() else logging.INFO, "callback answer not delivered: %s", exc)
 
 
-async def send(bot: Bot, chat_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> Message:
-    """Send a screen, split at paragraphs when over Telegram's limit; the keyboard goes on the last part."""
+async def _post(bot: Bot, method: str, screen_text: str, markup: InlineKeyboardMarkup | None, **target: int) -> int:
+    """One message call through the bot (its rate limiter included), the answer left unparsed: only
+    its message id is read (building a Message of a question's keyboard costs more than the call)."""
+    data = {**target, "text": screen_text, "parse_mode": ParseMode.HTML, "link_preview_options": NO_PREVIEW}
+    if markup is not None:
+        data["reply_markup"] = markup
+    result = await bot._post(method, data)
+    return result["message_id"] if isinstance(result, dict) else target.get("message_id", 0)
+
+
+async def send(bot: Bot, chat_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> int:
+    """Send a screen, split at paragraphs when over Telegram's limit; the keyboard goes on the last
+    part. Returns the last part's message id."""
     parts = telegram_parts(screen.text)
-    message = None
+    message_id = 0
     for i, part in enumerate(parts):
-        message = await bot.send_message(
-            chat_id,
-            part,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup if i == len(parts) - 1 else None,
-            link_preview_options=NO_PREVIEW,
-        )
-    assert message is not None
-    return message
+        message_id = await _post(bot, "sendMessage", part, markup if i == len(parts) - 1 else None, chat_id=chat_id)
+    return message_id
 
 
 async def edit(message: Message, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> None:
     """Replace a message's text and keyboard; an identical edit is not an error (other refusals are raised)."""
     try:
-        await message.edit_text(
+        await _post(
+            message.get_bot(),
+            "editMessageText",
             telegram_parts(screen.text)[0],
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
+            markup,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
         )
     except BadRequest as exc:
         if not not_modified(exc):
@@ -144,14 +150,8 @@ async def edit_in_chat(
 ) -> bool:
     """`edit` for a message known by its id; False if it can no longer be edited (gone, too old)."""
     try:
-        await bot.edit_message_text(
-            telegram_parts(screen.text)[0],
-            chat_id,
-            message_id,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-        )
+        text = telegram_parts(screen.text)[0]
+        await _post(bot, "editMessageText", text, markup, chat_id=chat_id, message_id=message_id)
     except BadRequest as exc:
         if not not_modified(exc):
             log.debug("message %s not edited: %s", message_id, exc)
