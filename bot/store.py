@@ -564,9 +564,11 @@ class Store:
     # Telegram forgets an update once it is confirmed (a getUpdates offset past it, or a webhook's
     # 200). One confirmed before it was handled is kept here until it is, so a kill -9 loses none.
 
-    def hold_updates(self, updates: list[tuple[int, str]]) -> None:
-        """Keep (update id, its JSON) until `release_update`; an update already held stays as it is."""
+    def hold_updates(self, updates: list[tuple[int, str]], finished: Iterable[int] = ()) -> None:
+        """Keep (update id, its JSON) until released (an update already held stays as it is); in the
+        same transaction, record the `finished` ones as handled and release them."""
         with self.conn:
+            self._finish_updates(finished)
             self.conn.executemany(
                 "INSERT INTO update_inbox (update_id, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(update_id, body, utcnow()) for update_id, body in updates],

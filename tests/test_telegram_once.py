@@ -297,3 +297,46 @@ async def test_a_reminder_killed_in_its_send_again_and_again_comes_at_most_twice
                 await bot.wait()
         delivered = len(reminders())
     assert delivered == 2, f"the reminder arrived {delivered} times: not a third time, and no longer pending"
+
+
+@pytest.mark.slow
+async def test_a_step_confirmed_while_its_edit_waits_for_the_pace_is_shown_after_a_kill(tmp_path):
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    async with BotApiServer() as server:
+        env = clean_environment(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, CLIENTCOACH_DB=str(db), TELEGRAM_API_URL=server.root)
+
+        async def start() -> asyncio.subprocess.Process:
+            with log.open("ab") as out:
+                return await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path, stdout=out, stderr=out
+                )
+
+        def dialog():
+            return next(m for m in reversed(server.chat(ALICE)) if (m.buttons[0][1] or "").startswith("q:"))
+
+        def moved(question) -> bool:
+            return dialog().edits > question.edits or dialog().message_id != question.message_id
+
+        bot = await start()
+        await server.send_text(ALICE, "/nuovo")
+        await server.wait_for(lambda: server.chat(ALICE), 20)
+        await server.send_text(ALICE, "Studio Rossi")
+        await server.wait_for(lambda: "Domanda 2 di" in dialog().text, 10)
+        # Telegram's pace (1 message a second in a chat, after a burst of 3): taps in a row soon wait for it.
+        for _ in range(3):
+            question = dialog()
+            await server.press_button(ALICE, question.message_id, question.buttons[0][1])
+            await server.wait_for(lambda q=question: moved(q), 10)
+        question, edits = dialog(), dialog().edits
+        await server.press_button(ALICE, question.message_id, question.buttons[0][1])
+        await until(lambda: server.pending_updates() == 0 or dialog().edits > edits)
+        assert dialog().edits == edits, "confirmed to Telegram while its edit waits for the chat's pace"
+        bot.send_signal(signal.SIGKILL)
+        await bot.wait()
+        with sqlite3.connect(db) as conn:
+            step = json.loads(conn.execute("SELECT state FROM conversations").fetchone()[0])["step"]
+        bot = await start()
+        await server.wait_for(lambda: dialog().edits > edits, 20)  # shown after the restart, the user doing nothing
+        bot.send_signal(signal.SIGTERM)
+        await bot.wait()
+    assert f":{step}:" in dialog().buttons[0][1], "the step saved is the step shown"

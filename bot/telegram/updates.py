@@ -59,6 +59,7 @@ def stop_unauthorized(application: Application) -> None:
 class Inbox(Protocol):
     """Where updates wait until handled, and where handled ones are recognised (the Store)."""
 
+    def hold_updates(self, updates: list[tuple[int, str]], finished: Sequence[int] = ()) -> None: ...
     def take_updates(self, updates: list[tuple[int, str]], finished: Sequence[int] = ()) -> set[int]: ...
     def finish_updates(self, update_ids: Sequence[int]) -> None: ...
     def handled_updates(self, update_ids: Sequence[int]) -> set[int]: ...
@@ -100,7 +101,7 @@ class UpdateLedger:
         ids = sorted(i for i in self.unrecorded if below is None or i < below)
         if self.inbox is not None and ids:
             rows = [(i, json.dumps(self.raw[i], separators=(",", ":"))) for i in ids]
-            self.inbox.take_updates(rows, self.finished)
+            self.inbox.hold_updates(rows, self.finished)  # its turn may have applied it: held all the same
             self.finished = []
         self.held.update(ids)
 
