@@ -8,6 +8,7 @@ transaction. The front end only displays the `Reply`.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, parse_
 from .store import Store
 
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
+SCREENS_KEPT = 256
 DEFAULT_GUIDE = "prevention"
 
 
@@ -75,6 +77,7 @@ class Coach:
         self.flow = flow or load_flow(default_flow())
         self.engine = Engine(self.flow)
         self.renderer = renderer or Renderer()
+        self._screens: dict[str, Screen] = {}  # the last screens rendered, by state (oldest first)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -96,10 +99,20 @@ class Coach:
         return self.renderer.ui(lang, "error", exc.key, exc.params)
 
     def screen(self, state: dict[str, Any], error: str | None = None) -> Screen:
-        """The screen for where the conversation is: a question or the review."""
+        """The screen for where the conversation is: a question or the review. The same state shows
+        the same screen, so the last few are kept (a review shown again costs no walk and no render)."""
+        key = json.dumps([state, error], sort_keys=True, separators=(",", ":"))
+        screen = self._screens.pop(key, None) or self._screen(state, error)
+        self._screens[key] = screen
+        if len(self._screens) > SCREENS_KEPT:
+            del self._screens[next(iter(self._screens))]
+        return screen
+
+    def _screen(self, state: dict[str, Any], error: str | None) -> Screen:
         lang = state["lang"]
-        if state["review"] or self.engine.complete(state):
-            return self.renderer.review(lang, self.engine.answered(state), self.engine.complete(state))
+        complete = self.engine.complete(state)
+        if state["review"] or complete:
+            return self.renderer.review(lang, self.engine.answered(state), complete)
         q = self.engine.question(state)
         assert q is not None
         return self.renderer.question(
