@@ -50,6 +50,7 @@ class InstantBotApi(BaseRequest):
 
     def __init__(self) -> None:
         self.message_id = 0
+        self.newest: dict[int, int] = {}  # each chat's newest message
         self.keyboards: dict[int, list[list[dict[str, Any]]]] = {}
         self.calls = 0
 
@@ -75,6 +76,7 @@ class InstantBotApi(BaseRequest):
             chat_id = int(params.get("chat_id", 0))
             if name == "sendMessage":
                 self.message_id += 1
+                self.newest[chat_id] = self.message_id
             markup = params.get("reply_markup")
             if isinstance(markup, str):
                 markup = json.loads(markup)
@@ -132,8 +134,8 @@ class Drive:
                 "from": self._user(user_id),
                 "chat_instance": str(user_id),
                 "data": data,
-                "message": {
-                    "message_id": 1,
+                "message": {  # the newest message the bot sent, as a person taps the question at the bottom
+                    "message_id": self.api.newest.get(user_id, 1),
                     "date": int(time.time()),
                     "chat": {"id": user_id, "type": "private"},
                     "from": BOT_USER,

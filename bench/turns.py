@@ -141,16 +141,19 @@ def _next_tap(buttons: list[tuple[str, str | None]], forward: bool) -> tuple[str
 
 
 async def coach_user(server: BotApiServer, user: int, taps: int) -> None:
-    message_id = await _opened(server, user, "/nuovo")
+    """Walk the questionnaire as a person does: on the question at the bottom of the chat (the
+    newest message with buttons: edited in place, or sent anew after a typed answer)."""
+    await server.send_text(user, "/nuovo")
+    message = await server.next_bot_message(user, timeout=10)
     forward = True
     for _ in range(taps):
-        message = next(m for m in server.chat(user) if m.message_id == message_id)
         data, forward = _next_tap(message.buttons, forward)
         if data is None:
             await server.send_text(user, "3")  # a typed answer; a refused one is re-asked: a turn all the same
         else:
-            await server.press_button(user, message_id, data)
-        await server.next_bot_message(user, timeout=10)
+            await server.press_button(user, message.message_id, data)
+        reply = await server.next_bot_message(user, timeout=10)
+        message = reply if reply.buttons else message
 
 
 # -- measuring --------------------------------------------------------------------------------

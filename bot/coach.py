@@ -8,6 +8,7 @@ transaction. The front end only displays the `Reply`.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from .store import Store
 from .upgrade import case_answers, case_assessment, upgrade_state
 
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
+SCREENS_KEPT = 256
 DEFAULT_GUIDE = "prevention"
 
 
@@ -61,6 +63,11 @@ class Reply:
     duplicate: bool = False
     # The conversation id and step the dialog screen belongs to: buttons carry them as a nonce.
     nonce: tuple[str, int] | None = None
+    # The front end's newest message showing the dialog (its id, kept in the conversation's meta)
+    # and whether it shows this screen: "sent" (confirmed once shown) or "edited" (a step's edit
+    # recorded with the step itself); None when it may show an older screen.
+    message_id: int | None = None
+    on_screen: str | None = None
 
 
 class Coach:
@@ -71,6 +78,7 @@ class Coach:
         self.flow = flow or load_flow(default_flow())
         self.engine = Engine(self.flow)
         self.renderer = renderer or Renderer()
+        self._screens: dict[str, Screen] = {}  # the last screens rendered, by state (oldest first)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -92,10 +100,20 @@ class Coach:
         return self.renderer.ui(lang, "error", exc.key, exc.params)
 
     def screen(self, state: dict[str, Any], error: str | None = None) -> Screen:
-        """The screen for where the conversation is: a question or the review."""
+        """The screen for where the conversation is: a question or the review. The same state shows
+        the same screen, so the last few are kept (a review shown again costs no walk and no render)."""
+        key = json.dumps([state, error], sort_keys=True, separators=(",", ":"))
+        screen = self._screens.pop(key, None) or self._screen(state, error)
+        self._screens[key] = screen
+        if len(self._screens) > SCREENS_KEPT:
+            del self._screens[next(iter(self._screens))]
+        return screen
+
+    def _screen(self, state: dict[str, Any], error: str | None) -> Screen:
         lang = state["lang"]
-        if state["review"] or self.engine.complete(state):
-            return self.renderer.review(lang, self.engine.answered(state), self.engine.complete(state))
+        complete = self.engine.complete(state)
+        if state["review"] or complete:
+            return self.renderer.review(lang, self.engine.answered(state), complete)
         q = self.engine.question(state)
         assert q is not None
         return self.renderer.question(
@@ -108,15 +126,26 @@ class Coach:
             can_back=bool(state["history"]),
         )
 
-    def _dialog(self, state: dict[str, Any], error: str | None = None, **extra: Any) -> Reply:
-        return Reply(dialog=self.screen(state, error), nonce=(state.get("cid", ""), state["step"]), **extra)
+    def _dialog(
+        self, state: dict[str, Any], error: str | None = None, meta: dict[str, Any] | None = None, **extra: Any
+    ) -> Reply:
+        nonce = (state.get("cid", ""), state["step"])
+        meta = meta or {}
+        marks = (("sent", "shown"), ("edited", "tapped"))
+        on_screen = next((how for how, key in marks if meta.get(key) == [*nonce]), None)
+        screen = self.screen(state, error)
+        return Reply(dialog=screen, nonce=nonce, message_id=meta.get("message_id"), on_screen=on_screen, **extra)
 
     def _redelivered(self, user_id: int) -> Reply:
         """A second delivery of an update already applied: change nothing, show where the user is."""
-        state, _ = self.load(user_id)
+        state, meta = self.load(user_id)
         if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
             return Reply(duplicate=True)
-        return self._dialog(state, duplicate=True)
+        return self._dialog(state, meta=meta, duplicate=True)
+
+    def redelivered(self, user_id: int) -> Reply:
+        """Where the user is, for an update handled before: nothing is applied, nothing parsed."""
+        return self._redelivered(user_id)
 
     def result_again(self, user_id: int, conversation: str) -> Reply | None:
         """The result of the questionnaire `conversation`, if it was finished and saved (None if not).
@@ -185,13 +214,13 @@ class Coach:
 
     def show(self, user_id: int, fallback_lang: str = "it") -> Reply:
         """Show the open conversation where it is (after a restart, or on request)."""
-        state, _ = self.load(user_id)
+        state, meta = self.load(user_id)
         if state is None:
             return Reply(messages=[Screen("notice", self.ui(self.lang(user_id, fallback_lang), "nothing_in_progress"))])
         if not self.engine.compatible(state):
             lang = state.get("lang", "it")
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
-        return self._dialog(state)
+        return self._dialog(state, meta=meta)
 
     def act(
         self,
@@ -202,8 +231,12 @@ class Coach:
         step: int | None = None,
         update_id: int | None = None,
         fallback_lang: str = "it",
+        shown_on: int | None = None,
     ) -> Reply:
-        """Apply a button's move (or start again); with `conversation`/`step`, a stale button changes nothing."""
+        """Apply a button's move (or start again); with `conversation`/`step`, a stale button changes nothing.
+
+        `shown_on` is the front end's message the button was on: the new screen goes to the newest
+        message showing the dialog (that one or a newer copy), recorded with the step."""
         state, meta = self.load(user_id)
         if isinstance(action, Restart):
             # Starting again keeps the language the chat was in (a `--lang en` console has no stored language).
@@ -230,9 +263,12 @@ class Coach:
             return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
         if isinstance(action, Finish):
             return self._finish(user_id, new_state, update_id)
+        if shown_on is not None:
+            newest = max(shown_on, meta.get("message_id") or 0)
+            meta = {**meta, "message_id": newest, "tapped": [new_state.get("cid", ""), new_state["step"]]}
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
             return self._redelivered(user_id)
-        return self._dialog(new_state)
+        return self._dialog(new_state, meta=meta)
 
     def text(self, user_id: int, raw: str, *, update_id: int | None = None, fallback_lang: str = "it") -> Reply:
         """Something the user typed: the answer to the current question."""
@@ -253,9 +289,23 @@ class Coach:
             return self._redelivered(user_id)
         return self._dialog(new_state)
 
+    def result_sent(self, user_id: int, case_no: int) -> dict[int, int]:
+        """Which of a case's result messages reached the user: {index in the result: message id}."""
+        return self.store.result_sends(user_id, case_no)
+
+    def record_result_sent(self, user_id: int, case_no: int, part: int, message_id: int) -> None:
+        """One of a case's result messages reached the user: a redelivered finish will not send it again."""
+        self.store.record_result_send(user_id, case_no, part, message_id)
+
     def remember(self, user_id: int, **meta: Any) -> None:
         """Keep front-end data (e.g. the Telegram message id of the dialogue) with the conversation."""
         self.store.update_meta(user_id, meta)
+
+    def remember_shown(self, user_id: int, message_id: int, nonce: tuple[str, int] | None) -> None:
+        """The dialog screen `nonce` is on the front end's message `message_id` (written with the
+        front end's next record of handled updates: no transaction now)."""
+        if nonce is not None:
+            self.store.update_meta_later(user_id, nonce[0], {"message_id": message_id, "shown": list(nonce)})
 
     # -- moves ---------------------------------------------------------------------------------
 

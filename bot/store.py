@@ -35,6 +35,7 @@ BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before
 # Redelivery claims older than this are forgotten (Telegram redelivers within hours, not weeks).
 PROCESSED_UPDATES_MAX_AGE = 7 * 24 * 3600.0
 PRUNE_EVERY = 3600.0
+CLAIMS_KEPT = 10_000  # updates recorded by their turn, remembered until their front end is done with them
 # A database is ours when it has these tables; a non-empty file without them belongs to someone else.
 OWN_TABLES = {"conversations", "cases"}
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
@@ -328,6 +329,20 @@ def m007_case_numbers(db: Database) -> None:
     db.execute("INSERT INTO case_numbers (user_id, last) SELECT user_id, MAX(case_no) FROM cases GROUP BY user_id")
 
 
+@migrations()
+def m008_result_sends(db: Database) -> None:
+    """Which result messages of a case reached the chat (their message ids), and a reminder's send
+    recorded around it (attempts before, the message id after), so nothing is delivered twice."""
+    db.table("result_sends").create(
+        {"case_id": int, "part": int, "message_id": int, "at": str},
+        pk=("case_id", "part"),
+        not_null={"message_id", "at"},
+        foreign_keys=[("case_id", "cases", "id")],
+    )
+    db.table("reminders").add_column("attempts", int, not_null_default=0)
+    db.table("reminders").add_column("message_id", int)
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -554,6 +569,8 @@ class Store:
             else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
         )
         self._pruned_at = float("-inf")
+        self._later: list[tuple[str, int, str]] = []  # meta patches for the next write
+        self._claimed: set[int] = set()  # updates a turn recorded as handled, until the front end asks
 
     @classmethod
     def open(cls, path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> "Store":
@@ -587,7 +604,13 @@ class Store:
         row = self.conn.execute("SELECT state, meta FROM conversations WHERE user_id = ?", (user_id,)).fetchone()
         if row is None:
             return None
-        return json.loads(row[0]), json.loads(row[1] or "{}")
+        state, meta = json.loads(row[0]), json.loads(row[1] or "{}")
+        for patch, owner, cid in self._later:  # meta still to be written is already part of what is read
+            if owner == user_id and cid == state.get("cid"):
+                later = json.loads(patch)
+                if (meta.get("message_id") or 0) <= (later.get("message_id") or 0):
+                    meta.update(later)
+        return state, meta
 
     def save_conversation(
         self, user_id: int, state: dict[str, Any], meta: dict[str, Any] | None = None, update_id: int | None = None
@@ -603,6 +626,7 @@ class Store:
                 "meta = excluded.meta, updated = excluded.updated",
                 (user_id, state.get("flow"), _json(state), _json(meta or {}), utcnow()),
             )
+            self._write_later()
         return True
 
     def update_meta(self, user_id: int, meta: dict[str, Any]) -> None:
@@ -612,6 +636,11 @@ class Store:
                 "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), ?) WHERE user_id = ?",
                 (_json(meta), user_id),
             )
+
+    def update_meta_later(self, user_id: int, conversation: str, meta: dict[str, Any]) -> None:
+        """`update_meta` for the conversation `conversation` (its id; if it is still the open one),
+        written with the next write (a turn, or the record of handled updates): no transaction of its own."""
+        self._later.append((_json(meta), user_id, conversation))
 
     def drop_conversation(self, user_id: int, update_id: int | None = None) -> bool:
         """Throw away the open conversation (a cancel): its answers leave the WAL too."""
@@ -636,19 +665,89 @@ class Store:
             "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (update_id, utcnow()),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        if len(self._claimed) < CLAIMS_KEPT:
+            self._claimed.add(update_id)
+        return True
 
     # -- the update inbox ----------------------------------------------------------------------
     # Telegram forgets an update once it is confirmed (a getUpdates offset past it, or a webhook's
     # 200). One confirmed before it was handled is kept here until it is, so a kill -9 loses none.
 
-    def hold_updates(self, updates: list[tuple[int, str]]) -> None:
-        """Keep (update id, its JSON) until `release_update`; an update already held stays as it is."""
+    def hold_updates(self, updates: list[tuple[int, str]], finished: Iterable[int] = ()) -> None:
+        """Keep (update id, its JSON) until released (an update already held stays as it is); in the
+        same transaction, record the `finished` ones as handled and release them."""
         with self.conn:
+            self._finish_updates(finished)
             self.conn.executemany(
                 "INSERT INTO update_inbox (update_id, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(update_id, body, utcnow()) for update_id, body in updates],
             )
+
+    def take_updates(self, updates: list[tuple[int, str]], finished: Iterable[int] = ()) -> set[int]:
+        """In one transaction: recognise the updates handled before among `updates` (id, JSON) and
+        hold the others until handled; record the `finished` ones as handled and release them.
+        Returns the ids handled before (Telegram sent them again)."""
+        ids = [update_id for update_id, _ in updates]
+        with self.conn:
+            self._finish_updates(finished)
+            handled = self._handled(ids)
+            self.conn.executemany(
+                "INSERT INTO update_inbox (update_id, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(update_id, body, utcnow()) for update_id, body in updates if update_id not in handled],
+            )
+        return handled
+
+    def finish_updates(self, update_ids: Iterable[int]) -> None:
+        """Record updates as handled (a second delivery is then recognised) and release them from the
+        inbox, with the meta written later (`update_meta_later`); no transaction if there is nothing."""
+        ids = list(update_ids)
+        if ids or self._later:
+            with self.conn:
+                self._finish_updates(ids)
+
+    def claimed_here(self, update_id: int) -> bool:
+        """Whether a turn of this process recorded the update as handled (asked once: then forgotten)."""
+        if update_id in self._claimed:
+            self._claimed.discard(update_id)
+            return True
+        return False
+
+    def handled_updates(self, update_ids: Iterable[int]) -> set[int]:
+        """Which of these updates were handled before (one read, no transaction)."""
+        return self._handled(list(update_ids))
+
+    def _handled(self, ids: list[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT update_id FROM processed_updates WHERE update_id IN ({marks})"
+        return {row[0] for row in self.conn.execute(sql, ids)}
+
+    def _write_later(self) -> None:
+        """Inside the caller's transaction: the meta patches waiting for a write (`update_meta_later`),
+        each only on its conversation, and never bringing its message id back to an older one."""
+        if self._later:
+            later, self._later = self._later, []
+            self.conn.executemany(
+                "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), :patch) "
+                "WHERE user_id = :user AND json_extract(state, '$.cid') = :cid "
+                "AND COALESCE(json_extract(meta, '$.message_id'), 0) <= "
+                "COALESCE(json_extract(:patch, '$.message_id'), 0)",
+                [{"patch": patch, "user": user_id, "cid": cid} for patch, user_id, cid in later],
+            )
+
+    def _finish_updates(self, update_ids: Iterable[int]) -> None:
+        self._write_later()
+        rows = [(update_id,) for update_id in update_ids]
+        if rows:
+            now = utcnow()
+            self.conn.executemany(
+                "INSERT INTO processed_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(update_id, now) for (update_id,) in rows],
+            )
+            self.conn.executemany("DELETE FROM update_inbox WHERE update_id = ?", rows)
 
     def held_updates(self) -> list[tuple[int, str]]:
         """The updates held and not yet released, oldest first (to handle them after a restart)."""
@@ -818,6 +917,25 @@ class Store:
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return case_no
 
+    def result_sends(self, user_id: int, case_no: int) -> dict[int, int]:
+        """Which result messages of one of the user's cases reached the chat: {part: message id}."""
+        rows = self.conn.execute(
+            "SELECT r.part, r.message_id FROM result_sends r JOIN cases c ON c.id = r.case_id "
+            "WHERE c.user_id = ? AND c.case_no = ?",
+            (user_id, case_no),
+        )
+        return dict(rows.fetchall())
+
+    def record_result_send(self, user_id: int, case_no: int, part: int, message_id: int) -> None:
+        """One result message of the user's case reached the chat (a redelivered finish skips it)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO result_sends (case_id, part, message_id, at) "
+                "SELECT id, ?, ?, ? FROM cases WHERE user_id = ? AND case_no = ? "
+                "ON CONFLICT DO UPDATE SET message_id = excluded.message_id, at = excluded.at",
+                (part, message_id, utcnow(), user_id, case_no),
+            )
+
     def _client_id(self, user_id: int, alias: str | None, now: str) -> int:
         key = alias_key(alias)
         row = self.conn.execute("SELECT id FROM clients WHERE user_id = ? AND alias_key = ?", (user_id, key)).fetchone()
@@ -966,7 +1084,32 @@ class Store:
         ).fetchall()
         return [DueReminder(rid, user_id, case_no, parse_time(due)) for rid, user_id, case_no, due in rows]
 
-    def mark_fired(self, reminder_id: int, user_id: int | None = None, due: datetime | None = None) -> bool:
+    def begin_reminder_send(self, reminder_id: int, user_id: int) -> int | None:
+        """Record the intent to send a reminder, before the send; returns how many sends were begun
+        before and never recorded (a crash in between: the user may have it), None if it is not due."""
+        with self.conn:
+            row = self.conn.execute(
+                "SELECT attempts FROM reminders WHERE id = ? AND user_id = ? AND fired IS NULL", (reminder_id, user_id)
+            ).fetchone()
+            if row is None:
+                return None
+            self.conn.execute("UPDATE reminders SET attempts = attempts + 1 WHERE id = ?", (reminder_id,))
+        return row[0]
+
+    def abort_reminder_send(self, reminder_id: int) -> None:
+        """The send begun was refused by Telegram: it never reached the user, so it does not count."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE reminders SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND fired IS NULL", (reminder_id,)
+            )
+
+    def mark_fired(
+        self,
+        reminder_id: int,
+        user_id: int | None = None,
+        due: datetime | None = None,
+        message_id: int | None = None,
+    ) -> bool:
         """Record a reminder as sent; False if it was sent before or no longer exists.
 
         The scheduler calls this with ids from `pending_reminders`, never with ids a user typed.
@@ -983,7 +1126,8 @@ class Store:
             if due is not None and parse_time(row[1]).replace(microsecond=0) != due.replace(microsecond=0):
                 return False
             cursor = self.conn.execute(
-                "UPDATE reminders SET fired = ? WHERE id = ? AND fired IS NULL", (utcnow(), reminder_id)
+                "UPDATE reminders SET fired = ?, message_id = ? WHERE id = ? AND fired IS NULL",
+                (utcnow(), message_id, reminder_id),
             )
         return cursor.rowcount == 1
 
@@ -1082,12 +1226,18 @@ class Store:
 
     def delete_user(self, user_id: int) -> None:
         """Delete everything kept about a user: cases and all that hangs off them, clients, the open
-        conversation, its lease, the sender profile and the user row; the search index is purged of
-        their terms, and the WAL is truncated so no copy stays behind."""
+        conversation, its lease, the sender profile, their updates in the inbox and the user row; the
+        search index is purged of their terms, and the WAL is truncated so no copy stays behind."""
         with self.conn:
             self._erase_cases(user_id, "1 = 1", ())
             for table in ("conversations", "conversation_leases", "sender_profiles", "case_numbers"):
                 self.conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            # The user's updates waiting in the inbox (their JSON holds what they typed and who they are).
+            self.conn.execute(
+                "DELETE FROM update_inbox WHERE ? IN (json_extract(body, '$.message.from.id'), "
+                "json_extract(body, '$.callback_query.from.id'))",
+                (user_id,),
+            )
             self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
         self._checkpoint()
 
@@ -1097,10 +1247,11 @@ class Store:
         case_ids = [row[0] for row in self.conn.execute(chosen, (user_id, *params))]
         if not case_ids:
             return
-        for table in ("notes", "reminders", "case_events"):
+        for table in ("notes", "reminders", "case_events"):  # result_sends below: it has no user_id
             self.conn.execute(
                 f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params)
             )
+        self.conn.execute(f"DELETE FROM result_sends WHERE case_id IN ({chosen})", (user_id, *params))
         # One lookup per rowid: FTS5 answers `rowid = ?` directly, where `IN (...)` could scan it all.
         self.conn.executemany("DELETE FROM case_search WHERE rowid = ?", [(case_id,) for case_id in case_ids])
         self.conn.execute(f"DELETE FROM cases WHERE user_id = ? AND {condition}", (user_id, *params))

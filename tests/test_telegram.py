@@ -128,13 +128,14 @@ async def test_a_wrong_typed_answer_gets_one_clear_reprompt(server, db):
         assert alice.dialog().text.startswith(question) and "⚠️" in alice.dialog().text
         await alice.say("1.200")
         assert alice.state()["answers"]["price"] and not alice.dialog().text.startswith(question)
-        # One call per step: the old questions keep their buttons; a tap on one changes nothing
-        # and brings that message up to the current question.
+        # One call per step: the old questions keep their buttons; a tap on one changes nothing,
+        # says so and takes that message's buttons off: the live question stays the newest message.
         old = [m for m in server.chat(ALICE)[:-1] if any((d or "").startswith("q:") for _, d in m.buttons)]
         assert old and all(c.method != "editMessageReplyMarkup" for c in server.calls())
-        state = alice.state()
-        assert await alice.press(old[-1], old[-1].buttons[0][1]) is None
-        assert next(m for m in server.chat(ALICE) if m.message_id == old[-1].message_id).text == alice.dialog().text
+        state, live = alice.state(), alice.dialog()
+        assert await alice.press(old[-1], old[-1].buttons[0][1]) == "Questo pulsante non è più attivo."
+        assert not next(m for m in server.chat(ALICE) if m.message_id == old[-1].message_id).buttons
+        assert alice.dialog().message_id == live.message_id and alice.dialog().text == live.text
         assert alice.state() == state
 
 

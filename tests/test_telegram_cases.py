@@ -799,7 +799,9 @@ async def test_delete_all_leaves_nothing_of_the_user_in_any_table_or_index(serve
         confirm = alice.last()
         assert "Vuoi cancellare tutti i tuoi dati?" in confirm.text and "i tuoi 2 casi" in confirm.text
         await alice.tap("No, lascia stare", confirm)
-        assert traces(db, ALICE, needles) == found
+        # The inbox holds the update being handled for a moment (released with the next write).
+        kept = lambda found: {table: n for table, n in found.items() if table != "update_inbox"}  # noqa: E731
+        assert kept(traces(db, ALICE, needles)) == kept(found)
 
         await alice.say("/cancellatutto")
         await alice.tap("Sì, cancella tutto", alice.last())

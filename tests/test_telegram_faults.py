@@ -155,22 +155,7 @@ async def test_a_question_left_behind_what_was_saved_is_brought_up_to_date_on_th
         assert sqlite_utils.Database(db)["conversations"].get(ALICE)["state"] == state, "the old tap changed nothing"
 
 
-async def test_a_redelivered_finish_sends_the_result_again_and_a_double_tap_does_not(server, db):
-    alice = TgUser(server, ALICE)
-    results = lambda: sum("salvato" in t for t in alice.texts())  # noqa: E731
-    async with running_bot(server, db):
-        await run_questionnaire(alice, finish=False)
-        review = alice.dialog()
-        finish = next(d for label, d in review.buttons if "risultato" in label)
-        await alice.press(review, finish)
-        finish_update = server.last_update()["update_id"]
-        assert results() == 1
-        toast = await alice.press(review, finish, forge=True)  # a double tap: already shown
-        assert toast == "Questo pulsante non è più attivo." and results() == 1
-    async with running_bot(server, db):  # restarted, as after a kill -9 between saving the case and sending it
-        server.redeliver(finish_update)
-        await server.wait_for(lambda: results() == 2, 10)
-    assert len(list(sqlite_utils.Database(db)["cases"].rows)) == 1, "the case is saved once"
+# A finish Telegram sends again after a restart: tests/test_telegram_once.py (only what is missing).
 
 
 async def test_a_finish_tapped_again_after_a_restart_shows_the_result_it_saved(server, db):
@@ -494,21 +479,26 @@ def test_the_ledger_confirms_only_handled_updates_and_skips_poison():
     assert ledger.offset() == 100 + HOLD_LIMIT, "a crowd in hand is confirmed so new taps are seen"
 
 
-def test_a_crowd_confirmed_before_it_is_handled_is_held_in_the_inbox_until_done(tmp_path):
+def test_an_update_in_hand_is_recorded_before_it_is_confirmed_and_released_once_handled(tmp_path):
     store = Store.open(tmp_path / "bot.db")
     ledger = UpdateLedger(store)
     message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
-    crowd = [{"update_id": 100 + i, "message": message} for i in range(HOLD_LIMIT)]
-    ledger.parse(crowd[:-1], None)
-    assert ledger.offset() == 100 and store.held_updates() == [], "below the limit: held back, not confirmed"
-    ledger.parse(crowd, None)
-    assert ledger.offset() == 100 + HOLD_LIMIT
+    batch = [{"update_id": 100 + i, "message": message} for i in range(3)]
+    ledger.parse(batch, None)
+    assert ledger.offset() == 100 and store.held_updates() == [], "in hand: not confirmed, nothing written"
+    ledger.done(101)
+    assert store.handled_updates([100, 101, 102]) == {101}, "handled: recorded as such"
+    ledger.hold()  # still in hand when the next getUpdates is due (a slow reply): recorded, then confirmed
     held = store.held_updates()
-    assert [i for i, _ in held] == list(range(100, 100 + HOLD_LIMIT)), "each one in hand, before its confirmation"
-    assert json.loads(held[1][1]) == crowd[1], "as Telegram sent it"
-    for update_id in range(100, 100 + HOLD_LIMIT):
-        ledger.done(update_id)
+    assert [i for i, _ in held] == [100, 102] and json.loads(held[1][1]) == batch[2], "as Telegram sent it"
+    assert ledger.offset() == 103
+    ledger.done(100)
+    ledger.done(102)
     assert store.held_updates() == [], "handled: what the user typed is not kept"
+    fresh = UpdateLedger(store)  # after a restart, Telegram sends 101 again: recognised, not handled as new
+    updates, _ = fresh.parse([{"update_id": 101, "message": message}, {"update_id": 103, "message": message}], None)
+    assert [u.update_id for u in updates] == [101, 103] and fresh.redelivered == {101}
+    assert fresh.offset() == 103, "101 is recorded (handled before): only 103 is held back"
     store.close()
 
 
@@ -528,7 +518,7 @@ async def test_updates_held_when_the_bot_stopped_are_handled_first_at_the_next_s
     async with running_bot(server, db):
         await server.wait_for(lambda: any("Domanda 1 di" in (m.text or "") for m in alice.messages()), 10)
         await alice.say("/aiuto")  # and the bot goes on with new updates
-        assert Store.open(db).held_updates() == [], "handled, then released"
+    assert Store.open(db).held_updates() == [], "handled, then released"
 
 
 def hostile_corpus() -> list[tuple[str, dict]]:

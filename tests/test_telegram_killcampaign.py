@@ -8,7 +8,14 @@ process is killed with SIGKILL and started again, over and over. Counted:
 - dead buttons: a tap on the question at the bottom of the chat answered "no longer active"
   (older questions, above a typed answer, keep their buttons and say so: one call per step);
 - answers saved but not shown: at the end, an open questionnaire whose screen is behind the store;
-- results never shown: a saved case whose "Case no. N saved" message never arrived.
+- results never shown: a saved case whose "Case no. N saved" message never arrived;
+
+and what users see twice (issue 20):
+
+- results announced again: each extra "Case no. N saved" of a case (one per case is right);
+- false error screens: a question shown with an error (⚠️) although every answer typed is valid;
+- live question not last: the questionnaire's current step is on screen, but not on the newest
+  question in the chat (the user would need /start, or to scroll up, to find it).
 
 CI runs a reduced size; `CLIENTCOACH_FULL_CAMPAIGN=1` runs the issue's 20 users x 200 kills and
 prints the figures (quoted in the README).
@@ -24,6 +31,7 @@ import re
 import signal
 import sqlite3
 import sys
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +59,9 @@ class Figures:
     saved_not_shown: int = 0
     cases: int = 0
     results_never_shown: int = 0
+    results_announced_again: int = 0
+    false_error_screens: int = 0
+    live_question_not_last: int = 0
     tracebacks: int = 0
     integrity: str = ""
     dead: list[str] = field(default_factory=list)  # what each dead tap was, to see why
@@ -84,12 +95,35 @@ def current_dialog(server: BotApiServer, uid: int) -> ChatMessage | None:
     return None
 
 
+def live_step(db: Path, uid: int) -> tuple[str, int] | None:
+    """The (conversation, step) of the user's open questionnaire as stored, read-only (None if none)."""
+    if not db.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            row = conn.execute("SELECT state FROM conversations WHERE user_id = ?", (uid,)).fetchone()
+    except sqlite3.Error:
+        return None
+    state = json.loads(row[0]) if row else None
+    return (state.get("cid"), state["step"]) if state else None
+
+
 class User:
     """A scripted user: one input at a time, each waiting for the bot's reaction."""
 
-    def __init__(self, server: BotApiServer, uid: int, figures: Figures, rng: random.Random) -> None:
-        self.server, self.uid, self.figures, self.rng = server, uid, figures, rng
+    def __init__(
+        self, server: BotApiServer, uid: int, figures: Figures, rng: random.Random, db: Path | None = None
+    ) -> None:
+        self.server, self.uid, self.figures, self.rng, self.db = server, uid, figures, rng, db
         self.toggled = False
+
+    def look_for_the_live_question(self, dialog: ChatMessage | None) -> None:
+        """Count the live question shown above the newest question (not where the user looks)."""
+        live = live_step(self.db, self.uid) if self.db is not None else None
+        if live is None or (dialog is not None and nonce(dialog) == live):
+            return
+        if any(nonce(message) == live for message in self.server.chat(self.uid)):
+            self.figures.live_question_not_last += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -99,6 +133,7 @@ class User:
     async def act(self) -> None:
         server, uid = self.server, self.uid
         dialog = current_dialog(server, uid)
+        self.look_for_the_live_question(dialog)
         before = server.activity(uid)
         self.figures.inputs += 1
         sent = len(server.chat(uid))
@@ -169,7 +204,7 @@ async def campaign(tmp_path: Path, users: int = USERS, kills: int = KILLS, seed:
     async with BotApiServer() as server:
         bot = await start_bot(server.root, db, log)
         stop = asyncio.Event()
-        people = [User(server, 5000 + i, figures, random.Random(seed + i)) for i in range(users)]
+        people = [User(server, 5000 + i, figures, random.Random(seed + i), db) for i in range(users)]
         tasks = [asyncio.create_task(person.run(stop)) for person in people]
         try:
             for _ in range(kills):
@@ -212,6 +247,19 @@ async def campaign(tmp_path: Path, users: int = USERS, kills: int = KILLS, seed:
             for n in SAVED.findall(m.text or "")
         }
         figures.cases = len(cases)
+        announced = [
+            (uid, int(n))
+            for uid in (p.uid for p in people)
+            for m in server.chat(uid)
+            for n in SAVED.findall(m.text or "")
+        ]
+        figures.results_announced_again = len(announced) - len(set(announced))
+        figures.false_error_screens = sum(
+            "⚠️" in (version.text or "")
+            for uid in (p.uid for p in people)
+            for m in server.chat(uid)
+            for version in [*m.history, m]
+        )
         missing = [tuple(case) for case in cases if tuple(case) not in shown]
         figures.results_never_shown = len(missing)
         figures.behind += [f"user {uid}: case {no} saved, its result never shown" for uid, no in missing]
@@ -230,4 +278,6 @@ def test_kill_9_campaign_users_see_what_was_saved(tmp_path):
     assert figures.saved_not_shown == 0
     assert figures.results_never_shown == 0
     assert figures.tracebacks == 0
+    assert figures.false_error_screens == 0
+    assert figures.results_announced_again <= figures.kills, "at most one extra copy per kill"
     assert figures.inputs > figures.kills

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,14 @@ def start_bot(root: str, db: Path, log: Path) -> subprocess.Popen:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def until(condition, timeout: float) -> None:
+    """Look every 10 ms (the server's `wait_for` looks again only when a call ends: not for one in flight)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def dialog_text(server) -> str:
@@ -147,7 +156,7 @@ def test_sigterm_finishes_the_update_in_hand_then_stops_without_an_error(tmp_pat
             server.wait_for(lambda: server.chat(ALICE), 15)
             server.slow_next("sendMessage", 1.5)  # the reply is on its way when the signal comes
             server.send_text(ALICE, "/nuovo")
-            server.wait_for(lambda: [c for c in server.calls("sendMessage") if c.status is None], 15)
+            until(lambda: [c for c in server.calls("sendMessage") if c.status is None], 15)  # a call in flight
             bot.send_signal(signal.SIGTERM)
             assert bot.wait(20) == 0
             assert "Domanda 1 di" in dialog_text(server), "the update in hand was finished"

@@ -73,6 +73,7 @@ async def running_bot(
             if app.updater.running:
                 await app.updater.stop()
             await app.stop()
+            app.ledger.flush()  # as `serve` does at a stop: the handled updates recorded, the inbox emptied
     coach.store.close()
 
 

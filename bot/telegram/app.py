@@ -183,6 +183,8 @@ async def _stop(application: Application, server: tornado.httpserver.HTTPServer 
         server.stop()
     if application.running:
         await application.stop()  # handles what is queued, waits for the updates in hand
+    if isinstance(application, CoachApplication):
+        application.ledger.flush()  # what was handled is recorded as such, and leaves the inbox
     if isinstance(poller, PollingBot) and not application.bot_data.get("exit_code"):
         offset = poller.ledger.offset()
         if offset is not None:

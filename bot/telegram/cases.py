@@ -38,6 +38,9 @@ log = logging.getLogger("clientcoach.cases")
 
 # A destructive confirmation is only honoured for this long: an old "yes" can't erase new cases.
 CONFIRM_TTL = 600
+# A reminder whose send was begun this many times without being recorded (kills in between) is not
+# sent again: the user may have every copy already.
+MAX_UNRECORDED_SENDS = 2
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -252,25 +255,38 @@ def _same_time(stored: Any, due: datetime) -> bool:
 
 
 async def fire_reminder(context: CoachContext) -> None:
-    """Send a due reminder, and mark it sent only once Telegram has accepted it: a failed send
-    (or a kill in between) leaves it pending, to be sent at the next start."""
+    """Send a due reminder, recorded around the send: the intent before, the message id after.
+
+    A failed send leaves it pending, to be sent at the next start. A kill between the two records
+    sends it once more at the next start (the user may then get it twice); a reminder whose send
+    was begun twice and never recorded is not sent a third time: at most one extra copy.
+    """
     if context.job is None or not isinstance(context.job.data, DueReminder):
         raise RuntimeError("fire_reminder runs only as a job armed by schedule()")
     reminder = context.job.data
     book = context.casebook
     if not _still_due(book, reminder):
         return
+    begun = book.store.begin_reminder_send(reminder.id, reminder.user_id)
+    if begun is None:
+        return
+    if begun >= MAX_UNRECORDED_SENDS:
+        log.info("reminder %s not sent again: its earlier sends may have reached the user", reminder.id)
+        book.store.mark_fired(reminder.id, reminder.user_id, reminder.due)
+        return
+    message_id = None
     try:
         screen = book.reminder_message(reminder.user_id, reminder.id)
-        await send(context.bot, reminder.user_id, screen, case_keyboard(screen))
+        message_id = await send(context.bot, reminder.user_id, screen, case_keyboard(screen))
     except CaseBookError:
         return  # the case was deleted meanwhile
     except Forbidden:
         log.info("reminder %s not delivered: the user blocked the bot", reminder.id)
     except TelegramError as exc:
         log.warning("reminder %s not delivered, kept for the next start: %s", reminder.id, exc)
+        book.store.abort_reminder_send(reminder.id)
         return
-    book.mark_fired(reminder.id, reminder.user_id, reminder.due)
+    book.store.mark_fired(reminder.id, reminder.user_id, reminder.due, message_id)
 
 
 def schedule(application: Application, reminder: DueReminder) -> None:

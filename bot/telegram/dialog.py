@@ -20,6 +20,7 @@ from .messages import (
     button_actions,
     clean_text,
     edit,
+    edit_in_chat,
     keyboard,
     send,
     strip_keyboard,
@@ -74,20 +75,39 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
     """Show a Reply: the dialog (edited in place or sent anew), then the new messages.
 
     A step costs one throttled call: the edit, or (after a typed answer or a command) the new
-    question. The old question's buttons are left as they are: their nonce makes them stale.
+    question. The old question's buttons are left as they are: their nonce makes them stale. A tap
+    on an older copy of the question edits the newest copy instead (the live question stays the
+    last one) and takes the tapped copy's buttons off. A result sent again sends only the messages
+    that never reached the chat.
     """
     coach, user_id, chat_id = context.coach, sender_id(update), private_chat_id(update)
     if reply.dialog is not None:
         markup = dialog_keyboard(reply.dialog, reply.nonce)
-        if in_place is not None:
+        newer = reply.message_id if in_place is not None and (reply.message_id or 0) > in_place.message_id else None
+        if in_place is not None and newer is None:
             await edit(in_place, reply.dialog, markup)
+            coach.remember_shown(user_id, in_place.message_id, reply.nonce)
+        elif (
+            in_place is not None
+            and newer is not None
+            and await edit_in_chat(context.bot, chat_id, newer, reply.dialog, markup)
+        ):
+            coach.remember_shown(user_id, newer, reply.nonce)
+            await strip_keyboard(context.bot, chat_id, in_place.message_id)
         else:
             sent = await send(context.bot, chat_id, reply.dialog, markup)
-            coach.remember(user_id, message_id=sent.message_id)
-    elif reply.ended and in_place is not None:
+            coach.remember_shown(user_id, sent, reply.nonce)
+    sent_before = coach.result_sent(user_id, reply.case_no) if reply.duplicate and reply.case_no else {}
+    if reply.messages and len(sent_before) >= len(reply.messages):
+        return  # the whole result reached the chat before: nothing again
+    if reply.dialog is None and reply.ended and in_place is not None and not sent_before:
         await strip_keyboard(context.bot, chat_id, in_place.message_id)
-    for screen in reply.messages:
-        await _send(update, context, screen)
+    for part, screen in enumerate(reply.messages):
+        if part in sent_before:
+            continue
+        message_id = await send(context.bot, chat_id, screen, dialog_keyboard(screen))
+        if reply.case_no is not None:  # a result: recorded message by message, each sent once
+            coach.record_result_sent(user_id, reply.case_no, part, message_id)
 
 
 async def _send(update: Update, context: CoachContext, screen: Screen) -> None:
@@ -174,6 +194,8 @@ async def on_text(update: Update, context: CoachContext) -> None:
     text = clean_text(incoming_message(update).text)
     user_id, update_id, fallback = sender_id(update), update.update_id, user_lang(update)
     reply = context.coach.text(user_id, text, update_id=update_id, fallback_lang=fallback)
+    if reply.duplicate and reply.on_screen is not None:
+        return  # applied before (a race with its first delivery), and its question is on screen
     await show(update, context, reply)
 
 
@@ -206,9 +228,10 @@ async def on_button(update: Update, context: CoachContext) -> None:
         case Restart():
             await answer_query(query)
             message = tapped_message(query)
-            await show(update, context, coach.start(user_id, context.lang(update), update.update_id), in_place=message)
+            reply = coach.start(user_id, context.lang(update), update.update_id)
+            await show(update, context, reply, in_place=message)
             if message is not None:
-                coach.remember(user_id, message_id=message.message_id)
+                coach.remember(user_id, message_id=message.message_id, shown=list(reply.nonce or ()))
         case _:  # a bare move (no nonce), a case-book action gone astray, or junk
             await answer_query(query, coach.ui(context.lang(update), "stale_button"))
 
@@ -216,6 +239,7 @@ async def on_button(update: Update, context: CoachContext) -> None:
 async def on_dialog_button(update: Update, context: CoachContext, tapped: Step) -> None:
     """One questionnaire step: apply it, answer the tap, edit the question in place (one call)."""
     query, coach, user_id = button_query(update), context.coach, sender_id(update)
+    message = tapped_message(query)
     reply = coach.act(
         user_id,
         tapped.move,
@@ -223,13 +247,16 @@ async def on_dialog_button(update: Update, context: CoachContext, tapped: Step) 
         step=tapped.step,
         update_id=update.update_id,
         fallback_lang=user_lang(update),
+        shown_on=message.message_id if message is not None else None,
     )
     if reply.dialog is None and reply.toast is not None:
         await on_stale_tap(update, context, tapped, reply.toast)
         return
     await answer_query(query, reply.toast or _late_notice(update, context, reply.dialog))
+    if reply.duplicate and reply.dialog is not None and reply.on_screen == "sent":
+        return  # applied before, and its screen is on screen: an edit could change nothing
     if reply.toast is None:  # a toast means "not allowed here": the question stays as it is
-        await show(update, context, reply, in_place=tapped_message(query))
+        await show(update, context, reply, in_place=message)
 
 
 async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toast: str) -> None:
@@ -253,14 +280,49 @@ async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toas
         await show(update, context, result, in_place=message)
         return
     now = (state.get("cid"), state["step"]) if state is not None else None
-    if shown is not None and now is not None and shown != now and shown[0] == now[0]:
-        # Any question of this questionnaire (a restart may have left a copy) shows where it is now.
+    if shown is not None and now is not None and shown != now and shown[0] == now[0] and message is not None:
+        # A question of this questionnaire left behind (a restart may have left a copy): the newest
+        # copy shows where it is now, unless it does already (then this older one just goes).
+        current = coach.show(user_id, user_lang(update))
+        newest = max(current.message_id or 0, message.message_id)
+        if newest > message.message_id and current.on_screen is not None:
+            await answer_query(query, toast)
+            await strip_keyboard(context.bot, message.chat_id, message.message_id)
+            return
         await answer_query(query)
-        await show(update, context, coach.show(user_id, user_lang(update)), in_place=message)
+        await show(update, context, current, in_place=message)
         return
     await answer_query(query, toast)
     if shown is not None and shown != now and message is not None:  # shown implies a message
         await strip_keyboard(context.bot, message.chat_id, message.message_id)
+
+
+async def on_redelivered(update: Update, context: CoachContext) -> None:
+    """An update handled before, sent again (by Telegram after a crash, by the inbox, or a replay):
+    nothing is parsed or applied again; only what the user has not seen of it is shown, once."""
+    coach, user_id = context.coach, sender_id(update)
+    query = update.callback_query
+    if query is None:  # a typed answer or a command: its question, if it never reached the chat
+        reply = coach.redelivered(user_id)
+        if reply.dialog is not None and reply.on_screen is None:
+            await show(update, context, reply)
+        return
+    await answer_query(query)  # late, as expected: a DEBUG line if it fails
+    tapped = decode(clean_text(query.data))
+    if not isinstance(tapped, Step):
+        return  # a script variant, an extra, a case-book button: its reply went out before
+    state, _ = coach.load(user_id)
+    message = tapped_message(query)
+    if state is None and isinstance(tapped.move, Finish):  # the result's messages still missing, if any
+        result = coach.result_again(user_id, tapped.conversation)
+        if result is not None:
+            await show(update, context, result, in_place=message)
+        return
+    if state is None or state.get("cid") != tapped.conversation:
+        return
+    reply = coach.redelivered(user_id)
+    if reply.dialog is not None and reply.on_screen != "sent":  # the step's edit may not have happened
+        await show(update, context, reply, in_place=message)
 
 
 async def on_script_variant(update: Update, context: CoachContext, variant: ScriptVariant) -> None:

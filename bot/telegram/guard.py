@@ -1,8 +1,9 @@
 """Who may talk to the bot, and what a failed handler tells the user.
 
-`gatekeeper` runs before every other handler: only new input from a known sender in a private
-chat gets through. `on_error` logs a failure without the token or case text and tells the user;
-expected API outcomes (a blocked bot, a 429 given up on, a revoked token) get one line, no traceback.
+`gatekeeper` runs before every other handler: only new input from a known human sender in a
+private chat gets through; an update handled before (see updates) only shows what is missing.
+`on_error` logs a failure without the token or case text and tells the user; expected API outcomes
+(a blocked bot, a 429 given up on, a revoked token) get one line, no traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from .context import CoachContext, user_lang
+from .dialog import on_redelivered
 from .messages import answer_query
 from .updates import stop_unauthorized
 
@@ -48,8 +50,13 @@ async def gatekeeper(update: object, context: CoachContext) -> None:
     if query is not None and (user is None or private_chat is None):  # a group's or an inline message's button
         await answer_query(query)
         raise ApplicationHandlerStop
-    if user is None or private_chat is None or (update.message is None and query is None):
-        raise ApplicationHandlerStop  # edits, channel posts, groups, no sender: nothing to act on
+    if user is None or user.is_bot or private_chat is None or (update.message is None and query is None):
+        raise ApplicationHandlerStop  # edits, channel posts, groups, bots, no sender: nothing to act on
+    ledger = getattr(context.application, "ledger", None)
+    if ledger is not None and update.update_id in ledger.redelivered:  # recognised before it is read
+        if context.settings.allows(user.id):
+            await on_redelivered(update, context)
+        raise ApplicationHandlerStop
     if context.settings.allows(user.id):
         return
     text = context.coach.ui(user_lang(update), "not_allowed")

@@ -19,6 +19,7 @@ from telegram.error import BadRequest, NetworkError
 
 from ..actions import CALLBACK_LIMIT, Action, decode
 from ..render import TELEGRAM_LIMIT, Button, Screen, split_message, to_plain
+from .updates import LATE_UPDATE
 
 log = logging.getLogger("clientcoach.telegram")
 
@@ -99,42 +100,64 @@ def button_actions(message: Message | None) -> list[Action]:
 
 async def answer_query(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
     """Answer a callback query (stop the spinner); a late or failed answer is logged and ignored,
-    so the edit or the result that follows is never skipped."""
+    so the edit or the result that follows is never skipped (for a tap sent again or held across a
+    restart, a late answer is expected: a DEBUG line)."""
     try:
         await query.answer(to_plain(text) if text else text, show_alert=alert)  # a toast is plain text
     except (BadRequest, NetworkError) as exc:  # "query is too old", timeouts
-        log.info("callback answer not delivered: %s", exc)
+        log.log(logging.DEBUG if LATE_UPDATE.get() else logging.INFO, "callback answer not delivered: %s", exc)
 
 
-async def send(bot: Bot, chat_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> Message:
-    """Send a screen, split at paragraphs when over Telegram's limit; the keyboard goes on the last part."""
+async def _post(bot: Bot, method: str, screen_text: str, markup: InlineKeyboardMarkup | None, **target: int) -> int:
+    """One message call through the bot (its rate limiter included), the answer left unparsed: only
+    its message id is read (building a Message of a question's keyboard costs more than the call)."""
+    data = {**target, "text": screen_text, "parse_mode": ParseMode.HTML, "link_preview_options": NO_PREVIEW}
+    if markup is not None:
+        data["reply_markup"] = markup
+    result = await bot._post(method, data)
+    return result["message_id"] if isinstance(result, dict) else target.get("message_id", 0)
+
+
+async def send(bot: Bot, chat_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> int:
+    """Send a screen, split at paragraphs when over Telegram's limit; the keyboard goes on the last
+    part. Returns the last part's message id."""
     parts = telegram_parts(screen.text)
-    message = None
+    message_id = 0
     for i, part in enumerate(parts):
-        message = await bot.send_message(
-            chat_id,
-            part,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup if i == len(parts) - 1 else None,
-            link_preview_options=NO_PREVIEW,
-        )
-    assert message is not None
-    return message
+        message_id = await _post(bot, "sendMessage", part, markup if i == len(parts) - 1 else None, chat_id=chat_id)
+    return message_id
 
 
 async def edit(message: Message, screen: Screen, markup: InlineKeyboardMarkup | None = None) -> None:
     """Replace a message's text and keyboard; an identical edit is not an error (other refusals are raised)."""
     try:
-        await message.edit_text(
+        await _post(
+            message.get_bot(),
+            "editMessageText",
             telegram_parts(screen.text)[0],
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
+            markup,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
         )
     except BadRequest as exc:
         if not not_modified(exc):
             raise
         log.debug("edit skipped: message is not modified")
+
+
+async def edit_in_chat(
+    bot: Bot, chat_id: int, message_id: int, screen: Screen, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """`edit` for a message known by its id; False if it can no longer be edited (gone, too old)."""
+    try:
+        text = telegram_parts(screen.text)[0]
+        await _post(bot, "editMessageText", text, markup, chat_id=chat_id, message_id=message_id)
+    except BadRequest as exc:
+        if not not_modified(exc):
+            log.debug("message %s not edited: %s", message_id, exc)
+            return False
+        log.debug("edit skipped: message is not modified")
+    return True
 
 
 async def strip_keyboard(bot: Bot, chat_id: int, message_id: int | None) -> None:

@@ -63,9 +63,10 @@ class _WebhookHandler(tornado.web.RequestHandler):
             log.warning("update %s skipped: it could not be read (%s)", data["update_id"], type(exc).__name__)
         else:
             ledger = getattr(self.application_, "ledger", None)
-            if ledger is not None:  # the 200 confirms it to Telegram: held in the inbox until handled
-                ledger.take(update, data)
-            await self.application_.update_queue.put(update)
+            # The 200 confirms it to Telegram: recorded in the inbox first; the same update posted
+            # again while in hand (or just handled) is not handled twice.
+            if ledger is None or ledger.take(update, data):
+                await self.application_.update_queue.put(update)
         self.finish("ok")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
