@@ -182,7 +182,7 @@ async def test_a_tap_sent_again_after_a_restart_is_quiet_and_spends_no_edit(serv
     async with running_bot(server, db, webhook_port=port(mode)):
         await alice.say("/nuovo")
         await alice.say("Studio Rossi")
-        await alice.choose("free")
+        await alice.choose("ongoing")
         tap = server.last_update(ALICE)["update_id"]
     state = stored_state(db)
     async with running_bot(server, db, webhook_port=port(mode)):
@@ -277,7 +277,7 @@ async def test_a_reminder_killed_in_its_send_again_and_again_comes_at_most_twice
         for kill in range(3):
             with log.open("ab") as out:
                 bot = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path, stdout=out, stderr=out
+                    sys.executable, "-m", "bot", "--create", "run", env=env, cwd=tmp_path, stdout=out, stderr=out
                 )
             if kill < 2:  # frozen as the reminder reaches Telegram, then killed: its record never comes
 
@@ -308,7 +308,7 @@ async def test_a_step_confirmed_while_its_edit_waits_for_the_pace_is_shown_after
         async def start() -> asyncio.subprocess.Process:
             with log.open("ab") as out:
                 return await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path, stdout=out, stderr=out
+                    sys.executable, "-m", "bot", "--create", "run", env=env, cwd=tmp_path, stdout=out, stderr=out
                 )
 
         def dialog():
