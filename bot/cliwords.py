@@ -2,7 +2,7 @@
 
 The code writes them in English; `templates/<lang>/cli.yaml` gives each its translation (keyed by
 the English text), `use_language` picks the catalog before the parser is built. Only the standard
-library (and yaml, for a language that has a catalog) is imported, like the rest of the CLI's start.
+library is imported (the catalog comes through the parse cache), like the rest of the CLI's start.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def use_language(lang: str | None) -> None:
 
         path = templates_dir() / lang / "cli.yaml"
         if path.is_file():
-            import yaml
+            from .yamlfile import LINE, read_document
 
-            # libyaml's loader when there is one: this runs on every start of the command line.
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            _CATALOG = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+            # Read through the parse cache, like the flow and the languages: a start imports no YAML.
+            doc = read_document(path.read_bytes()) or {}
+            _CATALOG = {k: v for k, v in doc.items() if k != LINE and isinstance(v, str)}
     # argparse words its own texts through gettext at the moment it prints them.
     argparse._ = tr  # type: ignore[attr-defined]
     argparse.ngettext = _ngettext  # type: ignore[attr-defined]

@@ -79,12 +79,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# ASCII punctuation (but % and the apostrophe) read as a space in typed words.
+_PUNCTUATION_AS_SPACE = str.maketrans({c: " " for c in "!\"#$&()*+,-./:;<=>?@[\\]^_`{|}~"})
+
+
 def word_key(text: str) -> str:
     """Typed words as option words are compared: case, accents, apostrophes and punctuation do not
     matter ("Sì, Lei" -> "si lei"). One pass over the text."""
-    folded = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
-    kept = (" " if not (c.isalnum() or c in "%'") else c for c in folded if not unicodedata.combining(c))
-    return " ".join("".join(kept).split())
+    folded = text.casefold().replace("\u2019", "'")
+    if not folded.isascii():  # accents only outside ASCII: most words skip the decomposition
+        folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return " ".join(folded.translate(_PUNCTUATION_AS_SPACE).split()) if folded.isascii() else _spaced(folded)
+
+
+def _spaced(folded: str) -> str:
+    """Every character that is neither a letter, a digit, % nor an apostrophe becomes a space."""
+    return " ".join("".join(c if c.isalnum() or c in "%'" else " " for c in folded).split())
 
 
 def unit_key(text: str) -> str:
