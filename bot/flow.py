@@ -80,7 +80,7 @@ def _is_number(value: Any) -> bool:
 
 
 # ASCII punctuation (but % and the apostrophe) read as a space in typed words.
-_PUNCTUATION_AS_SPACE = str.maketrans({c: " " for c in "!\"#$&()*+,-./:;<=>?@[\\]^_`{|}~"})
+_PUNCTUATION_AS_SPACE = str.maketrans({c: " " for c in '!"#$&()*+,-./:;<=>?@[\\]^_`{|}~'})
 
 
 def word_key(text: str) -> str:
