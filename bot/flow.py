@@ -300,6 +300,20 @@ class _Checker:
             raise self.fail(node, f"unit '{node['id']}': 'max' must be a number", qid)
         return Unit(node["id"], self.texts(node, "label", qid), out, node[_LINE], top, node.get("share") is True)
 
+    def words_named_once(self, named: tuple[Option, ...] | tuple[Unit, ...], qid: str) -> None:
+        """Refuse a word that names two options (or two units) of one question in one language."""
+        said: dict[tuple[str, str], str] = {}
+        for item in named:
+            for lang, words in item.words.items():
+                for word in words:
+                    if said.setdefault((lang, word), item.id) != item.id:
+                        raise FlowError(
+                            self.path,
+                            item.line,
+                            qid,
+                            f"the word '{word}' ({lang}) names both '{said[lang, word]}' and '{item.id}'",
+                        )
+
     def band(self, node: Any, qid: str) -> Band:
         if not isinstance(node, dict) or ("min" not in node and "max" not in node):
             raise self.fail(node if isinstance(node, dict) else {}, "a band needs 'min' or 'max'", qid)
@@ -324,17 +338,7 @@ class _Checker:
             if option.id in seen:
                 raise FlowError(self.path, option.line, qid, f"duplicate option id '{option.id}'")
             seen.add(option.id)
-        said: dict[tuple[str, str], str] = {}
-        for option in options:
-            for lang, words in option.words.items():
-                for word in words:
-                    if said.setdefault((lang, word), option.id) != option.id:
-                        raise FlowError(
-                            self.path,
-                            option.line,
-                            qid,
-                            f"the word '{word}' ({lang}) names both '{said[lang, word]}' and '{option.id}'",
-                        )
+        self.words_named_once(options, qid)
         validate = {k: v for k, v in (node.get("validate") or {}).items() if k != _LINE}
         if kind == "text":
             validate.setdefault("max_length", TEXT_MAX_DEFAULT)
@@ -344,17 +348,7 @@ class _Checker:
         units = tuple(self.unit(u, qid) for u in node.get("units") or [])
         if units and kind not in ("number", "money"):
             raise self.fail(node, "'units' apply only to number and money questions", qid)
-        named: dict[tuple[str, str], str] = {}
-        for unit in units:
-            for lang, words in unit.words.items():
-                for word in words:
-                    if named.setdefault((lang, word), unit.id) != unit.id:
-                        raise FlowError(
-                            self.path,
-                            unit.line,
-                            qid,
-                            f"the word '{word}' ({lang}) names both '{named[lang, word]}' and '{unit.id}'",
-                        )
+        self.words_named_once(units, qid)
         if len({u.id for u in units}) != len(units):
             raise self.fail(node, "duplicate unit id", qid)
         ask_if = node.get("ask_if") or {}
