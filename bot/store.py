@@ -22,7 +22,7 @@ import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, Callable, Iterable, NamedTuple, NoReturn, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -445,12 +445,17 @@ def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Da
         conn.execute("PRAGMA secure_delete = ON")
         return db
     except BaseException as exc:
-        if conn is not None:
-            conn.close()
-        error = store_error(exc, target) if isinstance(exc, Exception) else None
-        if error is None or error is exc:
-            raise
-        raise error from exc
+        _fail_closed(conn, exc, target)
+
+
+def _fail_closed(conn: sqlite3.Connection | None, exc: BaseException, target: Path) -> NoReturn:
+    """Close a connection that failed to open and raise why: a StoreError where one says it better."""
+    if conn is not None:
+        conn.close()
+    error = store_error(exc, target) if isinstance(exc, Exception) else None
+    if error is None or error is exc:
+        raise exc
+    raise error from exc
 
 
 def schema_version() -> int:
@@ -476,12 +481,7 @@ def open_existing(path: str | Path | None, timeout: float = BUSY_TIMEOUT) -> sql
         _check_owner(conn, target, newer=True)
         return conn
     except BaseException as exc:
-        if conn is not None:
-            conn.close()
-        error = store_error(exc, target) if isinstance(exc, Exception) else None
-        if error is None or error is exc:
-            raise
-        raise error from exc
+        _fail_closed(conn, exc, target)
 
 
 def inspect_database(path: str | Path | None) -> dict[str, Any]:
