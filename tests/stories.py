@@ -572,7 +572,7 @@ STORIES: tuple[Story, ...] = (
     story(
         "mixed/owes-money-and-threatens-a-review",
         "Deve 640 € scaduti e minaccia una recensione se non gli faccio uno sconto.",
-        "incontentabile", "distruttivo", ["pressure"],
+        "distruttivo", "incontentabile", ["pressure"],
         {"owed_since": "reminded"},
         payment="late", owed="640", owed_since="overdue", free_attitude="neutral", balance="even",
         behaviours=["threats", "discount_demands"], conflict=["review_threatened"], settle="only_big_concessions",

@@ -38,7 +38,9 @@ FREE_IT = FLOW.questions["payment"].options[2].label["it"]
 
 def answer_lines(alias: str | None, service: str | None = None, sender: str | None = None) -> list[str | None]:
     """One path through today's questionnaire (a free client); None skips an optional question."""
-    lines = typed_lines({"alias": alias, "payment": "3", "service": service, "sender": sender}, review=False)
+    lines = typed_lines(
+        {"alias": alias, "payment": "3", "vip_signals": "2", "service": service, "sender": sender}, review=False
+    )
     return [line or None for line in lines]
 
 
