@@ -35,23 +35,21 @@ def test_the_first_command_installs_and_starts_the_console():
     assert "pip install . && clientcoach chat" in README
 
 
-def readme_diagram() -> str:
-    import re
+def test_the_readme_diagram_is_generated_from_the_flow(flow):
+    """The questionnaire's diagram in the README is what `clientcoach flows draw` prints, kept current
+    by `python -m bot.scripts_doc` like the table of messages."""
+    from bot.scripts_doc import FLOW_BEGIN, FLOW_END, flow_section
 
-    found = re.search(r"```mermaid\n(.*?)```", README, re.DOTALL)
-    assert found, "README.md has no Mermaid diagram"
-    return found.group(1)
+    current = README[README.index(FLOW_BEGIN) : README.index(FLOW_END) + len(FLOW_END)]
+    assert current == flow_section(flow), "stale: run `python -m bot.scripts_doc`"
 
 
-def test_the_readme_diagram_is_what_flows_draw_prints(capsys):
+def test_the_generated_diagram_is_what_flows_draw_prints(flow, capsys):
     from bot.cli import main
+    from bot.scripts_doc import flow_section
 
     assert main(["flows", "draw"]) == 0
-    drawn = capsys.readouterr().out
-    assert readme_diagram() == drawn, (
-        "README.md's Mermaid diagram is not what `clientcoach flows draw` prints: paste its output into the "
-        "```mermaid block of the README"
-    )
+    assert capsys.readouterr().out in flow_section(flow)
 
 
 def test_the_readme_documents_every_environment_variable_and_the_deploy_unit():
