@@ -56,7 +56,7 @@ def _confirmed(book: CaseBook, lang: str) -> bool:
     return line.strip().casefold() in book.renderer.languages.words("confirm")
 
 
-def _user_id(raw: str) -> int:
+def user_id_arg(raw: str) -> int:
     """A user id as SQLite can store it (a 64-bit integer)."""
     try:
         value = int(raw)
@@ -229,7 +229,7 @@ def add_commands(
     user = argparse.ArgumentParser(add_help=False)
     user.add_argument(
         "--user",
-        type=_user_id,
+        type=user_id_arg,
         default=CONSOLE_USER,
         metavar="ID",
         help="whose cases (default 0, the console user; a Telegram user id for the bot's)",

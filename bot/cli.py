@@ -412,7 +412,7 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     chat.set_defaults(parser=chat)
     chat.add_argument(
         "--user",
-        type=cases_cli._user_id,
+        type=cases_cli.user_id_arg,
         default=cases_cli.CONSOLE_USER,
         metavar="ID",
         help="the local user the answers and cases belong to (default 0)",
@@ -549,12 +549,9 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
         cmd_privacy,
     )
 
-    try:
-        from . import sender_cli
-    except ImportError:
-        sender_cli = None  # type: ignore[assignment]
-    if sender_cli is not None and hasattr(sender_cli, "add_command"):
-        sender_cli.add_command(sub, parents, add_command)
+    from . import sender_cli
+
+    sender_cli.add_command(sub, parents, add_command)
     _translate_help(parser, set())
     return parser
 

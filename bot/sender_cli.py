@@ -62,10 +62,10 @@ def add_command(
         parser = subparsers.add_parser("profile", help=summary, parents=parents or [])
         parser.set_defaults(func=cmd_profile)
     if not any(a.dest == "user" for a in parser._actions):
-        from .cases_cli import _user_id
+        from .cases_cli import user_id_arg
 
         parser.add_argument(
-            "--user", type=_user_id, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)"
+            "--user", type=user_id_arg, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)"
         )
     parser.add_argument(
         "--set",

@@ -178,9 +178,6 @@ async def on_language(update: Update, context: CoachContext) -> None:
 async def on_profile(update: Update, context: CoachContext) -> None:
     """/profilo: the user's own profile; /profilo <field> <value...> changes one field."""
     coach, user_id, lang = context.coach, sender_id(update), context.lang(update)
-    if not hasattr(coach, "profile_screen"):  # the Coach side is not there yet
-        await _notice(update, context, "unknown_command", lang=lang)
-        return
     words = clean_text(incoming_message(update).text).split(maxsplit=2)
     if len(words) < 2:
         screen = coach.profile_screen(user_id, lang)
