@@ -987,13 +987,17 @@ class Store:
 
     # -- case history: notes, status, reminders, timeline ----------------------------------------
 
-    def add_note(self, user_id: int, case_no: int, text: str) -> int | None:
-        """Add a note to one of the user's cases (and to its search entry); None if no such case."""
+    def add_note(self, user_id: int, case_no: int, text: str, update_id: int | None = None) -> int | None:
+        """Add a note to one of the user's cases (and to its search entry); None if no such case, 0 if
+        `update_id` was already handled (a redelivered /nota after a crash adds nothing: the update is
+        claimed in the note's own transaction)."""
         now = utcnow()
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
                 return None
+            if update_id is not None and not self._claim_update(update_id):
+                return 0
             cursor = self.conn.execute(
                 "INSERT INTO notes (user_id, case_id, text, created) VALUES (?, ?, ?, ?)", (user_id, case_id, text, now)
             )

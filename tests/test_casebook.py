@@ -742,3 +742,15 @@ def test_the_scheduler_fires_only_the_given_reminder(book, alice_cases):
     assert book.mark_fired(theirs.id)
     assert [r.id for r in book.pending_reminders()] == [mine.id]
     assert "Bianchi" in book.reminder_message(BOB, theirs.id).plain
+
+
+def test_a_note_sent_again_after_a_crash_is_added_once(book, store, alice_cases):
+    """A /nota that Telegram delivers again (the bot died after the note, before recording the update)
+    adds nothing the second time and says nothing again: the update is claimed with the note."""
+    first = book.add_note(ALICE, 1, "ha chiamato di nuovo", "it", update_id=9001)
+    again = book.add_note(ALICE, 1, "ha chiamato di nuovo", "it", update_id=9001)
+    assert first is not None and again is None
+    assert [n["text"] for n in store.notes(ALICE, 1)] == ["ha chiamato di nuovo"]
+    assert book.add_note(ALICE, 1, "un'altra", "it", update_id=9002) is not None
+    assert book.add_note(ALICE, 1, "dal terminale") is not None, "without an update id every note is new"
+    assert len(store.notes(ALICE, 1)) == 3

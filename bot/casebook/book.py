@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
 from ..actions import (
     AskDelete,
@@ -248,16 +248,30 @@ class CaseBook(CaseTexts):
             text = render(shown)
         return text
 
-    def add_note(self, user_id: int, case_no: int | str, text: str, lang: str | None = None) -> Screen:
-        """Add a note (at most MAX_NOTE characters) to one of the user's cases."""
+    @overload
+    def add_note(self, user_id: int, case_no: int | str, text: str, lang: str | None = None) -> Screen: ...
+
+    @overload
+    def add_note(
+        self, user_id: int, case_no: int | str, text: str, lang: str | None, update_id: int | None
+    ) -> Screen | None: ...
+
+    def add_note(
+        self, user_id: int, case_no: int | str, text: str, lang: str | None = None, update_id: int | None = None
+    ) -> Screen | None:
+        """Add a note (at most MAX_NOTE characters) to one of the user's cases; None when `update_id`
+        was already handled (the note is there: nothing to add or to say again)."""
         lang = self.lang_for(user_id, lang)
         number = parse_case_no(case_no)
         note = clean_note(text)
         self.case(user_id, number)
         if len(self.store.notes(user_id, number)) >= MAX_NOTES_PER_CASE:
             raise CaseBookError("too_many_notes", max=MAX_NOTES_PER_CASE)
-        if self.store.add_note(user_id, number, note) is None:
+        added = self.store.add_note(user_id, number, note, update_id)
+        if added is None:
             raise CaseBookError("unknown_case", no=number)
+        if added == 0:
+            return None
         return self._notice(self.text(lang, "note_added", number), self._open_button(lang, number))
 
     def outcome_choices(self, user_id: int, case_no: int | str, lang: str | None = None) -> Screen:

@@ -130,7 +130,9 @@ async def on_note(update: Update, context: CoachContext) -> None:
     # The note keeps the user's own line breaks: take it from the message, not the split args.
     typed = incoming_message(update).text
     text = clean_text(typed).split(maxsplit=2)[2] if typed else " ".join(args[1:])
-    await _guarded(update, context, lambda lang: context.casebook.add_note(uid, args[0], text, lang))
+    await _guarded(
+        update, context, lambda lang: context.casebook.add_note(uid, args[0], text, lang, update.update_id) or []
+    )
 
 
 async def on_outcome(update: Update, context: CoachContext) -> None:
