@@ -621,3 +621,39 @@ async def test_profile_command_shows_and_sets_the_senders_profile_in_private_cha
         assert "Giulia Bianchi" in alice.last().text and "Intruso" not in alice.last().text
     menu = [c["command"] for c in server.commands("it")]
     assert "profilo" in menu and not tracebacks(caplog)
+
+
+async def test_the_stops_own_last_getupdates_ending_the_long_poll_is_no_error():
+    """Stopping, the bot's last getUpdates (the one that confirms what was handled) makes the server
+    end the long poll still open with «terminated by other getUpdates request»: that is the stop
+    itself, so the poll ends empty instead of leaving an unretrieved error in the log. Without the
+    stop under way, the same answer means a second bot, and is still raised."""
+    from telegram import Bot
+    from telegram.error import Conflict
+    from telegram.request import HTTPXRequest
+
+    from bot.telegram.updates import PollingBot
+
+    async def polling(server: BotApiServer) -> None:
+        """Until a long poll is open (the server records the call, then the poll begins: let it)."""
+        for _ in range(500):  # wait_for looks after each call ends: this one has to be seen in flight
+            if any(c.status is None for c in server.calls("getUpdates")):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+
+    async with BotApiServer() as server:
+        # Two connections for getUpdates, as the bot has (the stop's call must not wait for the long poll).
+        polls = HTTPXRequest(connection_pool_size=2, read_timeout=10)
+        async with Bot(server.token, base_url=f"{server.root}/bot", get_updates_request=polls) as bot:
+            poller = PollingBot(bot, UpdateLedger(), on_unauthorized=lambda: None)
+            long_poll = asyncio.create_task(poller.fetch(None, 100, 5, ALLOWED_UPDATES))
+            await polling(server)
+            await poller.fetch(None, 1, 0, ALLOWED_UPDATES)
+            with pytest.raises(Conflict):  # not stopping: a second poller is another bot
+                await long_poll
+            long_poll = asyncio.create_task(poller.fetch(None, 100, 5, ALLOWED_UPDATES))
+            await polling(server)
+            poller.closed = True  # what the stop does first
+            await poller.fetch(None, 1, 0, ALLOWED_UPDATES)
+            assert await long_poll == []

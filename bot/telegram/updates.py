@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from telegram import Update
-from telegram.error import InvalidToken
+from telegram.error import Conflict, InvalidToken
 from telegram.ext import Application
 
 log = logging.getLogger("clientcoach.telegram")
@@ -288,6 +288,12 @@ class PollingBot:
             self.closed = True
             log.error("the Bot API no longer accepts the token (401): stopping")
             self._on_unauthorized()
+            return []
+        except Conflict:
+            if not self.closed:
+                raise
+            # Stopping: the last getUpdates, the one that confirms what was handled, ends the long
+            # poll still open on the server. That is the stop itself, not a second bot.
             return []
 
 
