@@ -508,23 +508,30 @@ def inspect_database(path: str | Path | None) -> dict[str, Any]:
     }
 
 
+def online_copy(conn: sqlite3.Connection, target: str | Path, database: str | Path | None, force: bool) -> Path:
+    """Copy the database behind `conn` to `target` (0600) with SQLite's online backup, safe while the
+    bot runs, as one self-contained file; the target is checked and written as every output file is
+    (`bot.outfile`): never `database` itself, never over an existing file unless `force`."""
+
+    def copy_into(temp: Path) -> None:
+        copy = sqlite3.connect(str(temp))
+        try:
+            conn.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # no -wal beside it
+        finally:
+            copy.close()
+
+    return write_file(target, copy_into, database=database, force=force)
+
+
 def backup_database(source: str | Path | None, target: str | Path, force: bool = False) -> Path:
     """Copy a database as it is (its schema untouched, whichever release wrote it) to a new file,
     mode 0600, with SQLite's online backup: safe while the bot runs. See `bot.outfile` for the target."""
     conn = open_existing(source)
     try:
         database = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
-
-        def copy_into(temp: Path) -> None:
-            copy = sqlite3.connect(str(temp))
-            try:
-                conn.backup(copy)
-                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-            finally:
-                copy.close()
-
         try:
-            return write_file(target, copy_into, database=database, force=force)
+            return online_copy(conn, target, database or None, force)
         except (sqlite3.Error, OSError) as exc:
             error = store_error(exc, target)
             if error is None:
@@ -823,21 +830,8 @@ class Store:
         }
 
     def backup(self, target: str | Path, force: bool = False) -> None:
-        """Copy the database to a new file (0600) with SQLite's online backup: safe while the bot runs.
-
-        The target is checked and written as every output file is (`bot.outfile`): never the database
-        itself, never over an existing file unless `force`, through a temporary file renamed into place.
-        """
-
-        def copy_into(temp: Path) -> None:
-            copy = sqlite3.connect(str(temp))
-            try:
-                self.conn.backup(copy)
-                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-            finally:
-                copy.close()
-
-        write_file(target, copy_into, database=self.path or None, force=force)
+        """Copy the database to a new file with SQLite's online backup (see `online_copy`)."""
+        online_copy(self.conn, target, self.path or None, force)
 
     def _checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it, so erased rows leave no copy in -wal.
