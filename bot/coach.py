@@ -40,7 +40,7 @@ from .render import Button, Renderer, Screen
 from .results import DEFAULT_VARIANT, advice_screens, script_form
 from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
 from .store import Store
-from .upgrade import case_answers, case_assessment, upgrade_state
+from .upgrade import read_case, upgrade_state
 
 GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
 SCREENS_KEPT = 256
@@ -169,11 +169,7 @@ class Coach:
         """One of the user's saved cases with its answers as this flow reads them (`bot.upgrade`);
         None if not theirs."""
         case = self.store.case(user_id, case_no)
-        if case is not None:
-            answers = case_answers(case, self.flow)
-            assessment = case_assessment(case, self.flow, answers)
-            case = {**case, "stored_answers": case["answers"], "answers": answers, "assessment": assessment}
-        return case
+        return read_case(case, self.flow) if case is not None else None
 
     def load(self, user_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The user's open conversation (None if none) and its front-end meta; one begun under an

@@ -149,6 +149,13 @@ def case_answers(case: dict[str, Any], flow: Flow) -> Answers:
     return upgrade_answers(case["answers"], case.get("flow_version"), flow)
 
 
+def read_case(case: dict[str, Any], flow: Flow) -> dict[str, Any]:
+    """A saved case as the current flow reads it: its answers and its assessment's reasons carried
+    to today's questions (the stored row is never rewritten)."""
+    answers = case_answers(case, flow)
+    return {**case, "answers": answers, "assessment": case_assessment(case, flow, answers)}
+
+
 def case_assessment(case: dict[str, Any], flow: Flow, answers: Answers | None = None) -> dict[str, Any]:
     """A saved case's assessment with its reasons' answers as the current flow reads them; a reason
     whose question is gone is left out (its answer shows among the earlier answers)."""
@@ -211,6 +218,7 @@ __all__ = [
     "case_assessment",
     "earlier_answers",
     "earlier_reading",
+    "read_case",
     "upgrade_answers",
     "upgrade_state",
 ]

@@ -34,7 +34,7 @@ from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
 from ..results import DEFAULT_VARIANT, advice_screens, script_form
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
-from ..upgrade import case_assessment
+from ..upgrade import read_case
 from .export import EXPORT_FORMATS, ExportFile, cases_csv, cases_json
 from .parsing import CaseBookError, clean_note, local_zone, parse_case_no, parse_status, parse_when
 from .stats import chart_data, stats_screen
@@ -82,14 +82,12 @@ class CaseBook(CaseTexts):
     # -- lookups -----------------------------------------------------------------------------
 
     def case(self, user_id: int, case_no: int | str) -> dict[str, Any]:
-        """One of the user's cases as stored; CaseBookError if the number is bad or not theirs."""
+        """One of the user's cases as the current flow reads it; CaseBookError if the number is bad or not theirs."""
         number = parse_case_no(case_no)
         case = self.store.case(user_id, number)
         if case is None:
             raise CaseBookError("unknown_case", no=number)
-        answers = self.current(case)
-        assessment = case_assessment(case, self.flow, answers)
-        return {**case, "stored_answers": case["answers"], "answers": answers, "assessment": assessment}
+        return read_case(case, self.flow)
 
     def _case_button(self, lang: str, case: dict[str, Any]) -> Button:
         client = case["alias"] or self.label(lang, "no_alias")

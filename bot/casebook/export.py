@@ -68,6 +68,17 @@ def cases_csv(texts: CaseTexts, lang: str, cases: list[dict[str, Any]]) -> bytes
     return buffer.getvalue().encode("utf-8-sig")  # the BOM lets spreadsheets see UTF-8
 
 
+def _readings(texts: CaseTexts, lang: str, case: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """A case's answers as they read today, and those given to an earlier version of the flow."""
+    answers = texts.current(case)
+    return {
+        "readings": [
+            {"id": q.id, "question": q.short[lang], "answer": text} for q, text in texts.readings(lang, answers)
+        ],
+        "earlier_readings": [{"question": label, "answer": text} for label, text in texts.earlier(lang, answers)],
+    }
+
+
 def cases_json(texts: CaseTexts, lang: str, cases: list[dict[str, Any]], exported: datetime) -> bytes:
     """Every case as stored, with its answers' readings, notes, reminders and events."""
     document = {
@@ -88,13 +99,7 @@ def cases_json(texts: CaseTexts, lang: str, cases: list[dict[str, Any]], exporte
                 "flow_version": case["flow_version"],
                 "lang": case["lang"],
                 "answers": case["answers"],
-                "readings": [
-                    {"id": q.id, "question": q.short[lang], "answer": text}
-                    for q, text in texts.readings(lang, texts.current(case))
-                ],
-                "earlier_readings": [
-                    {"question": label, "answer": text} for label, text in texts.earlier(lang, texts.current(case))
-                ],
+                **_readings(texts, lang, case),
                 "assessment": case["assessment"],
                 "notes": case["notes"],
                 "reminders": case["reminders"],
