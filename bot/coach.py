@@ -37,7 +37,7 @@ from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
-from .results import DEFAULT_VARIANT, advice_screens, script_form
+from .results import DEFAULT_VARIANT, advice_screens, case_script, script_form
 from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
 from .store import Store
 from .upgrade import read_case, upgrade_state
@@ -415,24 +415,9 @@ class Coach:
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
         """One script of a saved case in a variant and form; None if not the user's or out of range."""
         case = self.case(user_id, case_no)
-        if case is None:
+        if case is None or variant not in VARIANTS or form not in FORMS:
             return None
-        assessment = Assessment.from_dict(case["assessment"])
-        scripts = self.renderer.scripts_for(assessment, case["answers"])
-        if not 1 <= index <= len(scripts) or variant not in VARIANTS or form not in FORMS:
-            return None
-        return self.renderer.script_screen(
-            case["lang"],
-            scripts[index - 1],
-            index,
-            len(scripts),
-            case["answers"],
-            assessment,
-            variant,
-            form,
-            case_no,
-            self.sender_profile(user_id),
-        )
+        return case_script(self.renderer, case, index, variant, form, self.sender_profile(user_id))[0]
 
     def extra(self, user_id: int, action: Extra) -> list[Screen] | None:
         """An on-demand extra of a result; None if stale or not the user's."""

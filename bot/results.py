@@ -61,4 +61,34 @@ def advice_screens(
     return screens
 
 
-__all__ = ["DEFAULT_VARIANT", "advice_screens", "script_form"]
+def case_script(
+    renderer: Renderer,
+    case: dict[str, Any],
+    index: int,
+    variant: str = DEFAULT_VARIANT,
+    form: str | None = None,
+    sender: dict[str, str] | None = None,
+) -> tuple[Screen | None, int]:
+    """Message `index` (1, 2, ...) of a saved case in a version and form (by default the case's own),
+    with the result's navigation, and how many messages the case has; None when out of range."""
+    answers, assessment = case["answers"], Assessment.from_dict(case["assessment"])
+    scripts = renderer.scripts_for(assessment, answers)
+    if not 1 <= index <= len(scripts):
+        return None, len(scripts)
+    form = form or script_form(answers)
+    screen = renderer.script_screen(
+        case["lang"],
+        scripts[index - 1],
+        index,
+        len(scripts),
+        answers,
+        assessment,
+        variant,
+        form,
+        case["case_no"],
+        sender,
+    )
+    return screen, len(scripts)
+
+
+__all__ = ["DEFAULT_VARIANT", "advice_screens", "case_script", "script_form"]

@@ -31,7 +31,7 @@ from ..engine import clean_text
 from ..flow import Flow, load_flow
 from ..paths import default_flow
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
-from ..results import DEFAULT_VARIANT, advice_screens, script_form
+from ..results import DEFAULT_VARIANT, advice_screens, case_script
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
 from ..upgrade import read_case
@@ -173,22 +173,11 @@ class CaseBook(CaseTexts):
         """Message `index` (1, 2, ...) of a saved case in a version (softer, firmer, shorter) and form
         (tu or lei; by default the case's own), as the result's ‹ › and version buttons show it."""
         case = self.case(user_id, case_no)
-        answers, assessment = case["answers"], Assessment.from_dict(case["assessment"])
-        scripts = self.renderer.scripts_for(assessment, answers)
-        if not 1 <= index <= len(scripts):
-            raise CaseBookError("unknown_message", no=case["case_no"], index=index, count=len(scripts))
-        return self.renderer.script_screen(
-            case["lang"],
-            scripts[index - 1],
-            index,
-            len(scripts),
-            answers,
-            assessment,
-            variant,
-            form or script_form(answers),
-            case["case_no"],
-            clean_profile(self.store.sender_profile(user_id)),
-        )
+        sender = clean_profile(self.store.sender_profile(user_id))
+        screen, count = case_script(self.renderer, case, index, variant, form, sender)
+        if screen is None:
+            raise CaseBookError("unknown_message", no=case["case_no"], index=index, count=count)
+        return screen
 
     def _record(self, user_id: int, lang: str, case: dict[str, Any]) -> list[Screen]:
         no, answers = case["case_no"], case["answers"]
