@@ -136,16 +136,13 @@ class Coach:
         screen = self.screen(state, error)
         return Reply(dialog=screen, nonce=nonce, message_id=meta.get("message_id"), on_screen=on_screen, **extra)
 
-    def _redelivered(self, user_id: int) -> Reply:
-        """A second delivery of an update already applied: change nothing, show where the user is."""
+    def redelivered(self, user_id: int) -> Reply:
+        """A second delivery of an update already applied: nothing applied or parsed, nothing changed;
+        where the user is."""
         state, meta = self.load(user_id)
         if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
             return Reply(duplicate=True)
         return self._dialog(state, meta=meta, duplicate=True)
-
-    def redelivered(self, user_id: int) -> Reply:
-        """Where the user is, for an update handled before: nothing is applied, nothing parsed."""
-        return self._redelivered(user_id)
 
     def result_again(self, user_id: int, conversation: str) -> Reply | None:
         """The result of the questionnaire `conversation`, if it was finished and saved (None if not).
@@ -178,7 +175,7 @@ class Coach:
         if not found:
             return None, {}
         state, meta = found
-        if state.get("flow_version") != self.flow.version or not self.engine.compatible(state):
+        if state.get("flow_version") != self.flow.version:  # only an earlier version can be carried over
             state = upgrade_state(self.engine, state) or state
         return state, meta
 
@@ -189,7 +186,7 @@ class Coach:
         lang = lang or self.lang(user_id)
         state = {**self.engine.new(lang), "cid": secrets.token_hex(3), "picked": []}
         if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
-            return self._redelivered(user_id)
+            return self.redelivered(user_id)
         return self._dialog(state)
 
     def reassess(
@@ -205,7 +202,7 @@ class Coach:
         if state["at"] != END:
             state["editing"] = True  # questions the flow gained since then are asked, then the review
         if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
-            return self._redelivered(user_id)
+            return self.redelivered(user_id)
         return self._dialog(state)
 
     def show(self, user_id: int, fallback_lang: str = "it") -> Reply:
@@ -255,7 +252,7 @@ class Coach:
             return self._dialog(state, self._error(lang, exc), toast=self._error(lang, exc))
         if new_state["at"] == CANCELLED:
             if not self.store.drop_conversation(user_id, update_id=update_id):
-                return self._redelivered(user_id)
+                return self.redelivered(user_id)
             return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
         if isinstance(action, Finish):
             return self._finish(user_id, new_state, update_id)
@@ -263,7 +260,7 @@ class Coach:
             newest = max(shown_on, meta.get("message_id") or 0)
             meta = {**meta, "message_id": newest, "tapped": [new_state.get("cid", ""), new_state["step"]]}
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
-            return self._redelivered(user_id)
+            return self.redelivered(user_id)
         return self._dialog(new_state, meta=meta)
 
     def text(self, user_id: int, raw: str, *, update_id: int | None = None, fallback_lang: str = "it") -> Reply:
@@ -282,7 +279,7 @@ class Coach:
             return self._dialog(state, self._error(lang, exc))
         new_state["picked"] = []
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
-            return self._redelivered(user_id)
+            return self.redelivered(user_id)
         return self._dialog(new_state)
 
     def result_sent(self, user_id: int, case_no: int) -> dict[int, int]:
@@ -368,7 +365,7 @@ class Coach:
             search_texts=self.flow.search_texts(answers),
         )
         if case_no is None:
-            return self.result_again(user_id, state["cid"]) or self._redelivered(user_id)
+            return self.result_again(user_id, state["cid"]) or self.redelivered(user_id)
         previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
         screens = self.result_screens(lang, case_no, answers, assessment, user_id=user_id, previous=previous)
         return Reply(messages=screens, case_no=case_no, ended=True)
