@@ -236,6 +236,8 @@ class Engine:
             auto_transitions=False,
             send_event=True,
         )
+        # Typed words per (question, language): see `_vocabularies`.
+        self._vocabulary: dict[tuple[str, str], list[tuple[str, tuple[str, ...], frozenset[str]]]] = {}
         # The machines' models are shared: one call at a time, whichever thread the front end uses.
         self._lock = threading.RLock()
 
@@ -434,8 +436,23 @@ class Engine:
             raise Invalid("not_an_option", count=len(q.options))
         return named
 
-    @staticmethod
-    def _option_by_words(q: Question, token: str, lang: str) -> str | None:
+    def _vocabularies(self, q: Question, lang: str) -> list[tuple[str, tuple[str, ...], frozenset[str]]]:
+        """Each option's id, phrases and every word of its label and phrases, folded once per question
+        and language (not on every typed answer)."""
+        key = (q.id, lang)
+        found = self._vocabulary.get(key)
+        if found is None:
+            found = self._vocabulary[key] = [
+                (
+                    o.id,
+                    o.words.get(lang, ()),
+                    frozenset(word_key(o.label[lang]).split()).union(*(p.split() for p in o.words.get(lang, ()))),
+                )
+                for o in q.options
+            ]
+        return found
+
+    def _option_by_words(self, q: Question, token: str, lang: str) -> str | None:
         """The one option the typed words tell apart («uomo, Lei», «spesso»), or None.
 
         An option is meant when one of its `words` stands in the text as a whole phrase, or when
@@ -448,13 +465,11 @@ class Engine:
         typed = set(key.split()) - STOPWORDS
         padded = f" {key} "
         by_phrase, by_words = [], []
-        for option in q.options:
-            phrases = option.words.get(lang, ())
+        for option_id, phrases, vocabulary in self._vocabularies(q, lang):
             if any(f" {phrase} " in padded for phrase in phrases):
-                by_phrase.append(option.id)
-            vocabulary = set(word_key(option.label[lang]).split()).union(*(p.split() for p in phrases))
+                by_phrase.append(option_id)
             if typed and typed <= vocabulary:
-                by_words.append(option.id)
+                by_words.append(option_id)
         for found in (by_words, by_phrase):
             if len(found) == 1:
                 return found[0]
