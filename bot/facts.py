@@ -17,12 +17,12 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .actions import FORMS
 from .classifier import Assessment
 from .languages import Language
 from .sender import in_language
 
 GENDERS = ("woman", "man", "company")
-FORMS = ("tu", "lei")
 _QUOTES = " «»\"'“”‘’"
 # A greeting after a title reads "Gentile dott. Bianchi" even between people on first-name terms.
 TITLE = re.compile(
