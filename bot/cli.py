@@ -653,11 +653,11 @@ def run_command(argv: list[str] | None = None) -> int:
         env = read_environment()
     except ConfigError as exc:
         if exc.key:
-            raw = (os.environ.get("CLIENTCOACH_LANG") or "").strip().casefold()
-            lang = getattr(args, "lang", None) or (raw if raw in load_languages() else load_languages().default)
+            lang = getattr(args, "lang", None) or wanted_language([])
             print(ui(lang, exc.key, *exc.params.values()), file=sys.stderr)
+        else:
+            print(f"clientcoach: {exc}", file=sys.stderr)
         return 2  # a setting to fix, like a usage error
-        return fail(f"clientcoach: {exc}")
     args.env = env
     args.lang = getattr(args, "lang", None) or env.lang
     if not hasattr(args, "db"):

@@ -94,3 +94,11 @@ def test_an_unknown_time_zone_is_one_line_at_start(tmp_path):
         "--db", str(tmp_path / "x.db"), "--create", "cases", "list", env=clean_environment(CLIENTCOACH_TZ="UTC")
     )
     assert good.returncode == 0, good.stderr
+
+
+def test_a_settings_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
+    """A .env that is not UTF-8 stops the command with one line that says so, never silently."""
+    (tmp_path / ".env").write_bytes(b"TELEGRAM_BOT_TOKEN=\xff\xfe\n")
+    done = run_process("--db", str(tmp_path / "x.db"), "--create", "cases", "list", cwd=tmp_path)
+    one_line(done, ".env", "cannot read", status=2)
+    assert not (tmp_path / "x.db").exists(), "refused before anything is opened"
