@@ -29,12 +29,17 @@ def _defaults(q: Question) -> list[str]:
 
 
 def typed_lines(
-    scenario: dict[str, str | None] | None = None, lang: str = "it", flow: Flow | None = None, review: bool = True
+    scenario: dict[str, str | None] | None = None,
+    lang: str = "it",
+    flow: Flow | None = None,
+    review: bool = True,
+    state: dict | None = None,
 ) -> list[str]:
-    """The lines answering every question the branch reaches, then Enter at the review."""
+    """The lines answering every question the branch reaches (from `state`, a questionnaire under way,
+    or from the start), then Enter at the review."""
     scenario = scenario or {}
     engine = Engine(flow or FLOW)
-    state = engine.new(lang)
+    state = state or engine.new(lang)
     lines: list[str] = []
     while state["at"] != END:
         q = engine.question(state)

@@ -30,6 +30,7 @@ from bot.render import Renderer
 from bot.store import schema_version
 from bot.upgrade import case_answers, case_assessment, earlier_answers, earlier_reading
 
+from answer_lines import typed_lines
 from helpers import FLOW, ROOT, clean_environment, run_cli, run_process
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -227,28 +228,16 @@ def test_where_the_first_releases_questionnaires_resume():
 
 
 def finishing_lines(db: Path, user: int) -> list[str]:
-    """Console lines that take an upgraded questionnaire to its end with plain answers (the first
-    option, a skip for an optional question), then Enter at the review: walked on today's engine."""
-    from bot.engine import END, Engine, Invalid
+    """Console lines that take an upgraded questionnaire to its end with plain answers, then Enter at
+    the review: walked on today's engine from where the upgrade resumes it."""
+    from bot.engine import Engine
     from bot.upgrade import upgrade_state
 
-    engine = Engine(FLOW)
     state = upgrade_state(
-        engine, json.loads(stored(db, "SELECT state FROM conversations WHERE user_id = ?", user)[0][0])
+        Engine(FLOW), json.loads(stored(db, "SELECT state FROM conversations WHERE user_id = ?", user)[0][0])
     )
     assert state is not None
-    lines: list[str] = []
-    while state["at"] != END:
-        q = engine.question(state)
-        assert q is not None and len(lines) < 60
-        for line in ([""] if q.optional else []) + ["1", "testo", "100"]:
-            try:
-                state = engine.skip(state) if line == "" else engine.answer(state, line)
-            except Invalid:
-                continue
-            lines.append(line)
-            break
-    return [*lines, ""]
+    return typed_lines(state=state)
 
 
 def test_an_upgraded_questionnaire_finishes_with_every_answer_in_the_case(tmp_path):
