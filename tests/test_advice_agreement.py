@@ -251,3 +251,14 @@ def test_with_article_is_a_filter_and_a_global_of_the_templates() -> None:
     assert env.from_string('{{ x|with_article("di") }}').render(x="ing. Bellini") == "dell'ing. Bellini"
     assert env.from_string('{{ with_article(x, "a", "woman") }}').render(x="dott. Bianchi") == "alla dott. Bianchi"
     assert env.from_string('{{ x|with_article("a") }}').render(x="O'Brien & C.") == "a O&#39;Brien &amp; C."
+
+
+@pytest.mark.parametrize(("lang", "free_words"), [("it", "lavoro gratis"), ("en", "free work")])
+def test_the_free_rider_advice_follows_how_the_client_pays(lang: str, free_words: str) -> None:
+    """A free rider who pays, late, is told to get the overdue amount settled, not to stop working
+    for free; one on a discount is not told the work is free either."""
+    assessment = Assessment({"gratis": 9.0}, "gratis", None, "high", (), False, False, True, False, False)
+    plain = {p: RENDERER.advice(lang, {"payment": p}, assessment).plain for p in ("free", "late", "below_price")}
+    assert free_words in plain["free"]
+    assert free_words not in plain["late"] and free_words not in plain["below_price"]
+    assert ("sollecito" if lang == "it" else "reminder") in plain["late"]
