@@ -11,7 +11,7 @@ import secrets
 import sys
 import unicodedata
 from datetime import tzinfo
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .actions import Action, Answer, Back, Cancel, Change, Extra, Finish, Move, Restart, Resume, Review, Skip, Toggle
 from .coach import Coach, Reply
@@ -91,7 +91,7 @@ class Console:
     def say(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
 
-    def ui(self, name: str, *args) -> str:
+    def ui(self, name: str, *args: Any) -> str:
         return self.coach.renderer.ui(self.lang, name, *args)
 
     def show(self, reply: Reply) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from transitions import Machine
+from transitions import EventData, Machine
 
 from .flow import END, Flow, Question, word_key
 from .textin import MAX_RAW_INPUT, MAX_SHORT_INPUT, as_index, clean_text, digits_form, split_list
@@ -91,16 +91,16 @@ class _ModeCursor:
     data: dict[str, Any]
     trigger: Callable[..., bool]  # added by the Machine
 
-    def at_end(self, event) -> bool:
+    def at_end(self, event: EventData) -> bool:
         return self.data["at"] == END
 
-    def changing(self, event) -> bool:
+    def changing(self, event: EventData) -> bool:
         return bool(self.data["editing"])
 
-    def on_enter_asking(self, event) -> None:
+    def on_enter_asking(self, event: EventData) -> None:
         self._keep_branch_only()
 
-    def on_enter_done(self, event) -> None:
+    def on_enter_done(self, event: EventData) -> None:
         self._keep_branch_only()
 
     def _keep_branch_only(self) -> None:
@@ -110,8 +110,8 @@ class _ModeCursor:
         self.data["editing"] = False
 
 
-def _picked(option_id: str):
-    def condition(event) -> bool:
+def _picked(option_id: str) -> Callable[[EventData], bool]:
+    def condition(event: EventData) -> bool:
         value = event.kwargs.get("value")
         return option_id == value or (isinstance(value, list) and option_id in value)
 

@@ -241,7 +241,12 @@ class PollingBot:
         return getattr(self._bot, name)
 
     async def get_updates(
-        self, offset=None, limit=None, timeout=None, allowed_updates=None, **_: Any
+        self,
+        offset: int | None = None,
+        limit: int | None = None,
+        timeout: int | None = None,
+        allowed_updates: Sequence[str] | None = None,
+        **_: Any,
     ) -> tuple[Update, ...]:
         """The Updater's long poll, asking from the ledger's offset whatever offset it passes."""
         wait = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else float(timeout or 0)
@@ -278,11 +283,13 @@ class PollingBot:
                 break
         self.ledger.hold()
 
-    async def fetch(self, offset: int | None, limit: int | None, timeout: int, allowed_updates) -> list[Any]:
+    async def fetch(
+        self, offset: int | None, limit: int | None, timeout: int | None, allowed_updates: Sequence[str] | None
+    ) -> list[Any]:
         """One getUpdates call, its JSON as is; a 401 stops the bot instead of retrying forever."""
         data = {"timeout": timeout, "offset": offset, "limit": limit, "allowed_updates": allowed_updates}
         try:
-            read_timeout = (self._bot._request[0].read_timeout or 0) + timeout
+            read_timeout = (self._bot._request[0].read_timeout or 0) + (timeout or 0)
             return list(await self._bot._post("getUpdates", data, read_timeout=read_timeout) or [])
         except InvalidToken:
             self.closed = True
