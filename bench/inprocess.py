@@ -39,7 +39,7 @@ GROUPS = (
     ("engine (transitions)", ("bot/engine.py", "transitions/")),
     ("classifier", ("bot/classifier.py",)),
     ("render (jinja2)", ("bot/render.py", "jinja2/", "markupsafe/", "<template>", "templates/")),
-    ("store (sqlite)", ("bot/store.py", "sqlite_utils/", "sqlite3", "json/")),
+    ("store (sqlite)", ("bot/store/", "sqlite_utils/", "sqlite3", "json/")),
     ("handlers + coach", ("bot/telegram/", "bot/coach.py")),
     ("python-telegram-bot", ("telegram/",)),
 )

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from bot.classifier import classify
-from bot.store import Store, alias_key, migrations
+from bot.store import MIGRATION_NAMES, Store, alias_key, migrations, schema_version
 
 CORE_TABLES = {"users", "conversations", "clients", "cases", "notes", "reminders", "processed_updates"}
 
@@ -30,8 +30,8 @@ def test_migrations_create_the_schema(tmp_path):
     store = Store.open(tmp_path / "cc.db")
     assert CORE_TABLES <= set(store.db.table_names())
     assert migrations.pending(store.db) == []
-    assert [m.name for m in migrations.applied(store.db)] == [m.name for m in migrations._migrations]
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations._migrations)
+    assert [m.name for m in migrations.applied(store.db)] == MIGRATION_NAMES
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
     columns = set(store.db["cases"].columns_dict)
     assert {
         "user_id",

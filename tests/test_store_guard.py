@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.render import Renderer
-from bot.store import PROCESSED_UPDATES_MAX_AGE, Store, StoreError, migrations
+from bot.store import PROCESSED_UPDATES_MAX_AGE, Store, StoreError, schema_version
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = (
@@ -94,7 +94,7 @@ def test_another_applications_database_gets_no_tables_and_no_wal(tmp_path):
 def test_a_newer_schema_is_refused_and_never_set_back(tmp_path):
     path = tmp_path / "newer.db"
     Store.open(path).close()
-    newer = len(migrations._migrations) + 3
+    newer = schema_version() + 3
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {newer}")
     conn.commit()
@@ -302,8 +302,8 @@ def test_concurrent_first_runs_on_a_new_database_never_see_a_lock(tmp_path):
     assert failures == []
     for i in range(pairs):
         conn = sqlite3.connect(tmp_path / f"new{i}.db")
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations._migrations)
-        assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(migrations._migrations)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
+        assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == schema_version()
         conn.close()
 
 
@@ -371,7 +371,7 @@ def test_check_reports_integrity_version_size_and_path(file_store):
     file_store.set_user_lang(1, "it")
     report = file_store.check()
     assert report["integrity"] == "ok"
-    assert report["schema_version"] == len(migrations._migrations)
+    assert report["schema_version"] == schema_version()
     assert report["size_bytes"] == Path(file_store.path).stat().st_size > 0
     assert Path(report["path"]).name == "clientcoach.db"
 

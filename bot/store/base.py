@@ -1,0 +1,101 @@
+"""What every part of the store shares: the connection, the users, row and time helpers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+from .connection import BUSY_TIMEOUT, open_db
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_time(value: str) -> datetime:
+    """A stored timestamp (ISO 8601, UTC) as an aware datetime."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (sqlite3 types it Optional: no INSERT yet on that cursor)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the cursor has made no row")
+    return cursor.lastrowid
+
+
+class StoreBase:
+    """The connection and the users; each concern of the store is a mixin on this."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = (
+            ""
+            if db.memory
+            else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+        )
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Self:
+        """The store on `path` (see `open_db`); raises StoreError when the file cannot be used."""
+        return cls(open_db(path, timeout))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def user_lang(self, user_id: int) -> str | None:
+        row = self.conn.execute("SELECT lang FROM users WHERE id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_user_lang(self, user_id: int, lang: str) -> None:
+        with self.conn:
+            self._ensure_user(user_id, lang)
+            self.conn.execute("UPDATE users SET lang = ? WHERE id = ?", (lang, user_id))
+
+    def _ensure_user(self, user_id: int, lang: str | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO users (id, lang, created) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            (user_id, lang, utcnow()),
+        )
+
+    def _case_id(self, user_id: int, case_no: int) -> int | None:
+        row = self.conn.execute("SELECT id FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)).fetchone()
+        return row[0] if row else None
+
+    def _rows(self, sql: str, params: tuple | dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, so erased rows leave no copy in -wal.
+
+        A reader in the middle of a transaction can block the truncation; it is retried briefly,
+        then left to the next erasure or the next automatic checkpoint.
+        """
+        if self.db.memory:
+            return
+        # A TRUNCATE checkpoint waits for readers through the busy handler: keep that wait short
+        # here (about 0.3 s in all), an erasure must not hold the bot for the full lock timeout.
+        timeout = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.conn.execute("PRAGMA busy_timeout = 50")
+        try:
+            for _ in range(6):
+                busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")

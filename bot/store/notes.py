@@ -1,0 +1,90 @@
+"""What happens to a case after it is saved: notes, status changes, and the timeline of both
+with its reminders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import utcnow
+from .cases import STATUSES
+from .claims import ClaimsStore
+from .index import _index_texts
+
+
+class NoteStore(ClaimsStore):
+    """Notes and status changes of the user's cases (`notes`, `case_events`)."""
+
+    def add_note(self, user_id: int, case_no: int, text: str, update_id: int | None = None) -> int | None:
+        """Add a note to one of the user's cases (and to its search entry); None if no such case, 0 if
+        `update_id` was already handled (a redelivered /nota after a crash adds nothing: the update is
+        claimed in the note's own transaction)."""
+        now = utcnow()
+        with self.conn:
+            case_id = self._case_id(user_id, case_no)
+            if case_id is None:
+                return None
+            if update_id is not None and not self._claim_update(update_id):
+                return 0
+            cursor = self.conn.execute(
+                "INSERT INTO notes (user_id, case_id, text, created) VALUES (?, ?, ?, ?)", (user_id, case_id, text, now)
+            )
+            self.conn.execute("UPDATE cases SET updated = ? WHERE id = ? AND user_id = ?", (now, case_id, user_id))
+            _index_texts(self.conn, case_id, user_id, [text])
+        return cursor.lastrowid
+
+    def notes(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
+        """The notes of one of the user's cases, oldest first."""
+        return self._rows(
+            "SELECT n.id, n.text, n.created FROM notes n JOIN cases c ON c.id = n.case_id "
+            "WHERE c.user_id = ? AND c.case_no = ? AND n.user_id = ? ORDER BY n.id",
+            (user_id, case_no, user_id),
+        )
+
+    def set_status(self, user_id: int, case_no: int, status: str) -> str | None:
+        """Record how a case went, as an event too; returns the previous status, None if no such case."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = utcnow()
+        with self.conn:
+            row = self.conn.execute(
+                "SELECT id, status FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)
+            ).fetchone()
+            if row is None:
+                return None
+            case_id, before = row
+            if before != status:
+                self.conn.execute(
+                    "UPDATE cases SET status = ?, updated = ? WHERE id = ? AND user_id = ?",
+                    (status, now, case_id, user_id),
+                )
+                self.conn.execute(
+                    "INSERT INTO case_events (user_id, case_id, kind, before, after, at) "
+                    "VALUES (?, ?, 'status', ?, ?, ?)",
+                    (user_id, case_id, before, status, now),
+                )
+        return before
+
+    def timeline(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
+        """What happened to one of the user's cases, oldest first.
+
+        Each entry has `at`, `kind` (created | note | status | reminder_set | reminder_fired) and,
+        as the kind needs, `text` (a note), `before`/`after` (statuses) or `due` (a reminder).
+        """
+        case_id = self._case_id(user_id, case_no)
+        if case_id is None:
+            return []
+        return self._rows(
+            "SELECT at, kind, text, before, after, due FROM ("
+            " SELECT created AS at, 'created' AS kind, NULL AS text, NULL AS before, NULL AS after, NULL AS due,"
+            "  0 AS rank, id AS seq FROM cases WHERE id = :case AND user_id = :user"
+            " UNION ALL SELECT created, 'note', text, NULL, NULL, NULL, 1, id FROM notes"
+            "  WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT at, kind, NULL, before, after, NULL, 1, id FROM case_events"
+            "  WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT created, 'reminder_set', NULL, NULL, NULL, due, 1, id FROM reminders"
+            "  WHERE case_id = :case AND user_id = :user"
+            " UNION ALL SELECT fired, 'reminder_fired', NULL, NULL, NULL, due, 2, id FROM reminders"
+            "  WHERE case_id = :case AND user_id = :user AND fired IS NOT NULL"
+            ") ORDER BY at, rank, seq",
+            {"case": case_id, "user": user_id},
+        )
