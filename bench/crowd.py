@@ -112,7 +112,7 @@ class Human:
         actions = _dialog(self.screen.buttons)
         if question is not None and question.kind in TEXT_ANSWERS:
             return "text", TEXT_ANSWERS[question.kind]
-        if question is not None and question.kind == "multi" and state.get("picked") and "done" in actions:
+        if question is not None and question.kind == "multi" and state.picked and "done" in actions:
             return "tap", actions["done"]
         options = sorted(a for a in actions if a.startswith(("opt:", "tog:")))
         if options:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from bot.casebook import CaseBook
 from bot.classifier import classify
-from bot.engine import END, Engine
+from bot.engine import END, Conversation, Engine
 from bot.flow import Flow, load_flow
 from bot.paths import default_flow
 from bot.store import STATUSES, Store, alias_key, index_terms, match_query, open_db
@@ -208,7 +208,7 @@ def _walk(engine: Engine, flow: Flow, rng: random.Random) -> dict[str, Any]:
         else:
             raw = "x"
         state = engine.answer(state, raw)
-    return state["answers"]
+    return state.answers
 
 
 def _answer_pool(flow: Flow, rng: random.Random, walks: int) -> list[tuple[dict[str, Any], str, str, str | None, str]]:
@@ -429,7 +429,8 @@ def _check_sample(store: Store, flow: Flow, rng: random.Random, total: int, k: i
             (case_id,),
         ).fetchone()
         case = store.case(user_id, case_no)
-        state = {"flow": flow.id, "flow_version": flow.version, "lang": case["lang"], "answers": case["answers"]}
+        answers = case["answers"]
+        state = Conversation(flow=flow.id, flow_version=flow.version, lang=case["lang"], at=END, answers=answers)
         number = replay.save_case(
             user_id, state, case["assessment"], case["alias"], search_texts=flow.search_texts(case["answers"])
         )

@@ -155,7 +155,7 @@ class Drive:
         if q is not None and q.kind in ("text", "number", "money"):
             return "text", self.text(user_id, "3" if q.kind != "text" else "Rossi")
         wanted = [d for d in datas if ":opt:" in d or ":tog:" in d]
-        if q is not None and q.kind == "multi" and state.get("picked"):
+        if q is not None and q.kind == "multi" and state.picked:
             wanted = [d for d in datas if d.endswith(":done")]
         if q is None:
             wanted = [d for d in datas if d.endswith(":finish")]

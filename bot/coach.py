@@ -34,11 +34,12 @@ from .actions import (
 )
 from .classifier import Assessment, classify
 from .engine import CANCELLED, Engine, Invalid
-from .flow import END, Flow, load_flow
+from .flow import Flow, load_flow
 from .paths import default_flow
 from .render import Button, Renderer, Screen
 from .results import DEFAULT_VARIANT, advice_screens, case_script, script_form
 from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
+from .state import Conversation
 from .store import Store
 from .upgrade import read_case, upgrade_state
 
@@ -91,7 +92,7 @@ class Coach:
         found = self.store.load_conversation(user_id)
         if found:
             state, meta = found
-            self.store.save_conversation(user_id, {**state, "lang": lang}, meta)
+            self.store.save_conversation(user_id, state.but(lang=lang), meta)
 
     def ui(self, lang: str, name: str, *args: Any) -> str:
         return self.renderer.ui(lang, name, *args)
@@ -99,20 +100,20 @@ class Coach:
     def _error(self, lang: str, exc: Invalid) -> str:
         return self.renderer.ui(lang, "error", exc.key, exc.params)
 
-    def screen(self, state: dict[str, Any], error: str | None = None) -> Screen:
+    def screen(self, state: Conversation, error: str | None = None) -> Screen:
         """The screen for where the conversation is: a question or the review. The same state shows
         the same screen, so the last few are kept (a review shown again costs no walk and no render)."""
-        key = json.dumps([state, error], sort_keys=True, separators=(",", ":"))
+        key = json.dumps([state.stored(), error], sort_keys=True, separators=(",", ":"))
         screen = self._screens.pop(key, None) or self._screen(state, error)
         self._screens[key] = screen
         if len(self._screens) > SCREENS_KEPT:
             del self._screens[next(iter(self._screens))]
         return screen
 
-    def _screen(self, state: dict[str, Any], error: str | None) -> Screen:
-        lang = state["lang"]
+    def _screen(self, state: Conversation, error: str | None) -> Screen:
+        lang = state.lang
         complete = self.engine.complete(state)
-        if state["review"] or complete:
+        if state.reviewing or complete:
             return self.renderer.review(lang, self.engine.answered(state), complete)
         q = self.engine.question(state)
         assert q is not None
@@ -121,15 +122,15 @@ class Coach:
             q,
             self.engine.progress(state),
             error=error,
-            picked=state.get("picked"),
-            current=state["answers"].get(q.id) if state["editing"] else None,
-            can_back=bool(state["history"]),
+            picked=state.picked,
+            current=state.answers.get(q.id) if state.changing else None,
+            can_back=bool(state.history),
         )
 
     def _dialog(
-        self, state: dict[str, Any], error: str | None = None, meta: dict[str, Any] | None = None, **extra: Any
+        self, state: Conversation, error: str | None = None, meta: dict[str, Any] | None = None, **extra: Any
     ) -> Reply:
-        nonce = (state.get("cid", ""), state["step"])
+        nonce = state.nonce
         meta = meta or {}
         marks = (("sent", "shown"), ("edited", "tapped"))
         on_screen = next((how for how, key in marks if meta.get(key) == [*nonce]), None)
@@ -140,7 +141,7 @@ class Coach:
         """A second delivery of an update already applied: nothing applied or parsed, nothing changed;
         where the user is."""
         state, meta = self.load(user_id)
-        if state is None or not self.engine.compatible(state) or state["at"] == CANCELLED:
+        if state is None or not self.engine.compatible(state) or state.at == CANCELLED:
             return Reply(duplicate=True)
         return self._dialog(state, meta=meta, duplicate=True)
 
@@ -168,14 +169,14 @@ class Coach:
         case = self.store.case(user_id, case_no)
         return read_case(case, self.flow) if case is not None else None
 
-    def load(self, user_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    def load(self, user_id: int) -> tuple[Conversation | None, dict[str, Any]]:
         """The user's open conversation (None if none) and its front-end meta; one begun under an
         earlier version of the flow comes carried to this one (`bot.upgrade`), at the right question."""
         found = self.store.load_conversation(user_id)
         if not found:
             return None, {}
         state, meta = found
-        if state.get("flow_version") != self.flow.version:  # only an earlier version can be carried over
+        if state.flow_version != self.flow.version:  # only an earlier version can be carried over
             state = upgrade_state(self.engine, state) or state
         return state, meta
 
@@ -184,7 +185,7 @@ class Coach:
     def start(self, user_id: int, lang: str | None = None, update_id: int | None = None) -> Reply:
         """Begin a new questionnaire, replacing any open one."""
         lang = lang or self.lang(user_id)
-        state = {**self.engine.new(lang), "cid": secrets.token_hex(3), "picked": []}
+        state = self.engine.new(lang, cid=secrets.token_hex(3))
         if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
             return self.redelivered(user_id)
         return self._dialog(state)
@@ -197,10 +198,9 @@ class Coach:
         if case is None:
             return None
         lang = lang or self.lang(user_id)
-        state = {**self.engine.new(lang), "cid": secrets.token_hex(3), "picked": [], "previous": case_no}
-        state = self.engine.prefill(state, case["answers"])
-        if state["at"] != END:
-            state["editing"] = True  # questions the flow gained since then are asked, then the review
+        fresh = self.engine.new(lang, cid=secrets.token_hex(3)).but(previous=case_no)
+        # Questions the flow gained since then are asked as a change, then the review.
+        state = self.engine.prefill(fresh, case["answers"])
         if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
             return self.redelivered(user_id)
         return self._dialog(state)
@@ -211,7 +211,7 @@ class Coach:
         if state is None:
             return Reply(messages=[Screen("notice", self.ui(self.lang(user_id, fallback_lang), "nothing_in_progress"))])
         if not self.engine.compatible(state):
-            lang = state.get("lang", "it")
+            lang = state.lang
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
         return self._dialog(state, meta=meta)
 
@@ -233,15 +233,15 @@ class Coach:
         state, meta = self.load(user_id)
         if isinstance(action, Restart):
             # Starting again keeps the language the chat was in (a `--lang en` console has no stored language).
-            lang = state["lang"] if state and state.get("lang") else self.lang(user_id, fallback_lang)
+            lang = state.lang if state and state.lang else self.lang(user_id, fallback_lang)
             return self.start(user_id, lang, update_id=update_id)
-        lang = state["lang"] if state else self.lang(user_id, fallback_lang)
+        lang = state.lang if state else self.lang(user_id, fallback_lang)
         if state is None:
             return Reply(
                 toast=self.ui(lang, "stale_button") if step is not None else None,
                 messages=[] if step is not None else [Screen("notice", self.ui(lang, "nothing_in_progress"))],
             )
-        if conversation is not None and (conversation != state.get("cid") or step != state["step"]):
+        if conversation is not None and (conversation, step) != state.nonce:
             return Reply(toast=self.ui(lang, "stale_button"))
         if not self.engine.compatible(state):
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
@@ -250,7 +250,7 @@ class Coach:
         except Invalid as exc:
             # A wrong move changes nothing; the same screen comes back with the reason.
             return self._dialog(state, self._error(lang, exc), toast=self._error(lang, exc))
-        if new_state["at"] == CANCELLED:
+        if new_state.at == CANCELLED:
             if not self.store.drop_conversation(user_id, update_id=update_id):
                 return self.redelivered(user_id)
             return Reply(messages=[Screen("notice", self.ui(lang, "cancelled"))], ended=True)
@@ -258,7 +258,7 @@ class Coach:
             return self._finish(user_id, new_state, update_id)
         if shown_on is not None:
             newest = max(shown_on, meta.get("message_id") or 0)
-            meta = {**meta, "message_id": newest, "tapped": [new_state.get("cid", ""), new_state["step"]]}
+            meta = {**meta, "message_id": newest, "tapped": [*new_state.nonce]}
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
             return self.redelivered(user_id)
         return self._dialog(new_state, meta=meta)
@@ -268,16 +268,16 @@ class Coach:
         state, meta = self.load(user_id)
         if state is None:
             return Reply(messages=[Screen("notice", self.ui(self.lang(user_id, fallback_lang), "stray_message"))])
-        lang = state["lang"]
+        lang = state.lang
         if not self.engine.compatible(state):
             return Reply(messages=[self._restart_offer(lang, self.ui(lang, "flow_changed"))])
-        if state["review"] or self.engine.complete(state):
+        if state.reviewing or self.engine.complete(state):
             return self._dialog(state)
         try:
             new_state = self.engine.answer(state, raw)
         except Invalid as exc:
             return self._dialog(state, self._error(lang, exc))
-        new_state["picked"] = []
+        new_state = new_state.but(picked=[])
         if not self.store.save_conversation(user_id, new_state, meta, update_id=update_id):
             return self.redelivered(user_id)
         return self._dialog(new_state)
@@ -302,7 +302,7 @@ class Coach:
 
     # -- moves ---------------------------------------------------------------------------------
 
-    def _apply(self, state: dict[str, Any], action: Move) -> dict[str, Any]:
+    def _apply(self, state: Conversation, action: Move) -> Conversation:
         engine = self.engine
         match action:
             case Answer(option):
@@ -310,7 +310,7 @@ class Coach:
             case Toggle(option):
                 return self._toggle(state, option)
             case Done():
-                new = engine.answer(state, list(state.get("picked") or []))
+                new = engine.answer(state, list(state.picked))
             case Back():
                 new = engine.back(state)
             case Skip():
@@ -329,33 +329,33 @@ class Coach:
                 return state
             case _:
                 raise Invalid("unknown_action")
-        new["picked"] = list(new["answers"].get(new["at"]) or []) if self._is_multi(new) and new["editing"] else []
-        return new
+        changed = new.answers.get(new.at) if self._is_multi(new) and new.changing else None
+        return new.but(picked=list(changed or []))
 
-    def _toggle(self, state: dict[str, Any], option: str) -> dict[str, Any]:
+    def _toggle(self, state: Conversation, option: str) -> Conversation:
         """Tick or untick an option of the multiple-choice question (an exclusive one stands alone)."""
         q = self.engine.question(state)
         if q is None or q.kind != "multi" or option not in q.option_index:
             raise Invalid("not_an_option", count=len(q.options) if q else 0)
-        picked = list(state.get("picked") or [])
+        picked = list(state.picked)
         if option in picked:
             picked.remove(option)
         elif q.option_index[option].exclusive:
             picked = [option]
         else:
             picked = [p for p in picked if not q.option_index[p].exclusive] + [option]
-        return {**state, "picked": picked, "step": state["step"] + 1}
+        return state.but(picked=picked, step=state.step + 1)
 
-    def _is_multi(self, state: dict[str, Any]) -> bool:
+    def _is_multi(self, state: Conversation) -> bool:
         q = self.engine.question(state)
         return q is not None and q.kind == "multi"
 
-    def _finish(self, user_id: int, state: dict[str, Any], update_id: int | None) -> Reply:
-        lang = state["lang"]
+    def _finish(self, user_id: int, state: Conversation, update_id: int | None) -> Reply:
+        lang = state.lang
         answers = {q.id: value for q, value in self.engine.answered(state)}
         assessment = classify(self.flow, answers)
         # Answers given to an earlier version of the flow that it no longer asks stay with the case.
-        final_state = {**state, "answers": {**state.get("earlier", {}), **answers}}
+        final_state = state.but(answers={**state.earlier, **answers})
         case_no = self.store.save_case(
             user_id,
             final_state,
@@ -365,8 +365,8 @@ class Coach:
             search_texts=self.flow.search_texts(answers),
         )
         if case_no is None:
-            return self.result_again(user_id, state["cid"]) or self.redelivered(user_id)
-        previous = self.store.case(user_id, state["previous"]) if state.get("previous") else None
+            return self.result_again(user_id, state.cid) or self.redelivered(user_id)
+        previous = self.store.case(user_id, state.previous) if state.previous else None
         screens = self.result_screens(lang, case_no, answers, assessment, user_id=user_id, previous=previous)
         return Reply(messages=screens, case_no=case_no, ended=True)
 

@@ -201,7 +201,7 @@ class Console:
     def _position(self) -> tuple[str, int] | None:
         """Which questionnaire is open and at which step (None: none), to notice a change made elsewhere."""
         state, _ = self.coach.load(self.user_id)
-        return (state.get("cid", ""), state["step"]) if state is not None else None
+        return state.nonce if state is not None else None
 
     def _show_due(self) -> None:
         """Reminders that have fallen due: the console delivers them when it starts."""
@@ -228,7 +228,7 @@ class Console:
             if not resume or reassess is not None:
                 self.say(self.ui("console_unfinished"))
                 return None
-            self.lang = state["lang"]
+            self.lang = state.lang
             self.say(self.ui("resumed"))
             return self.coach.show(self.user_id, self.lang)
         if reassess is not None:

@@ -1,14 +1,16 @@
 """The dialogue engine: shared `transitions` machines per flow, conversations as plain data.
 
-A conversation is a small JSON-able dict (current question, answers, history for "back", mode);
-the engine takes it, moves it through the flow's machines and hands it back to be stored. No
-machine and no model stays attached to a conversation between turns, so ten thousand open
-conversations cost ten thousand small dicts in SQLite, not ten thousand state machines in memory.
+A conversation is a small frozen value (`bot.state.Conversation`: current question, answers,
+history for "back", mode); the engine takes it, moves it through the flow's machines and hands a
+new one back to be stored. No machine and no model stays attached to a conversation between
+turns, so ten thousand open conversations cost ten thousand small JSON rows in SQLite, not ten
+thousand state machines in memory.
 
 Two machines, each built once from plain dicts: the questions machine says where an answer leads;
 the modes machine says what the conversation is doing (asking, reviewing, editing, done,
 cancelled) and owns the one rule that keeps answers honest: entering `asking` or `done` drops
-every answer off the branch taken, so no way out of a change can leave a stray answer behind.
+every answer off the branch taken and ends a change, so no way out of a change can leave a stray
+answer behind; entering `editing` begins one.
 """
 
 from __future__ import annotations
@@ -23,15 +25,26 @@ from typing import Any
 from transitions import EventData, Machine
 
 from .flow import END, Flow, Question, word_key
+from .state import ASKING, CANCELLED, DONE, EDITING, MODES, REVIEWING, STATE_VERSION, Conversation
 from .textin import MAX_RAW_INPUT, MAX_SHORT_INPUT, as_index, clean_text, digits_form, split_list
 
-__all__ = ["CANCELLED", "END", "MAX_RAW_INPUT", "MODES", "Engine", "Invalid", "Progress", "clean_text", "parse_money"]
+__all__ = [
+    "ASKING",
+    "CANCELLED",
+    "DONE",
+    "EDITING",
+    "END",
+    "MAX_RAW_INPUT",
+    "MODES",
+    "REVIEWING",
+    "Conversation",
+    "Engine",
+    "Invalid",
+    "Progress",
+    "clean_text",
+    "parse_money",
+]
 
-STATE_VERSION = 1
-CANCELLED = "cancelled"
-# What a conversation is doing; stored as `mode`, derived for conversations stored before it existed.
-ASKING, REVIEWING, EDITING, DONE = "asking", "reviewing", "editing", "done"
-MODES = (ASKING, REVIEWING, EDITING, DONE, CANCELLED)
 _WORKING = [ASKING, REVIEWING, EDITING, DONE]
 MODE_TRANSITIONS: list[dict[str, Any]] = [
     # An answer or a skip: a branch that reaches the end is done; a change goes on until it does.
@@ -88,14 +101,14 @@ class _ModeCursor:
     """The one model of the shared modes machine: a conversation's mode and data during one call."""
 
     state: str
-    data: dict[str, Any]
+    data: Conversation
     trigger: Callable[..., bool]  # added by the Machine
 
     def at_end(self, event: EventData) -> bool:
-        return self.data["at"] == END
+        return self.data.at == END
 
     def changing(self, event: EventData) -> bool:
-        return bool(self.data["editing"])
+        return self.data.changing
 
     def on_enter_asking(self, event: EventData) -> None:
         self._keep_branch_only()
@@ -103,11 +116,17 @@ class _ModeCursor:
     def on_enter_done(self, event: EventData) -> None:
         self._keep_branch_only()
 
+    def on_enter_editing(self, event: EventData) -> None:
+        self.data = self.data.but(changing=True)
+
+    def on_enter_cancelled(self, event: EventData) -> None:
+        self.data = self.data.but(changing=False)
+
     def _keep_branch_only(self) -> None:
         """Outside a change, the answers are exactly the branch taken (the history)."""
-        history = self.data["history"]
-        self.data["answers"] = {qid: self.data["answers"][qid] for qid in history if qid in self.data["answers"]}
-        self.data["editing"] = False
+        answers = self.data.answers
+        kept = {qid: answers[qid] for qid in self.data.history if qid in answers}
+        self.data = self.data.but(answers=kept, changing=False)
 
 
 def _picked(option_id: str) -> Callable[[EventData], bool]:
@@ -243,81 +262,45 @@ class Engine:
 
     # -- state ----------------------------------------------------------------------------------
 
-    def new(self, lang: str = "it") -> dict[str, Any]:
+    def new(self, lang: str = "it", cid: str = "") -> Conversation:
         """A fresh conversation at the flow's first question."""
-        return {
-            "v": STATE_VERSION,
-            "flow": self.flow.id,
-            "flow_version": self.flow.version,
-            "lang": lang,
-            "at": self.flow.start,
-            "answers": {},
-            "history": [],
-            "editing": False,
-            "review": False,
-            "mode": ASKING,
-            "step": 0,
-        }
+        return Conversation(flow=self.flow.id, flow_version=self.flow.version, lang=lang, at=self.flow.start, cid=cid)
 
-    @staticmethod
-    def mode(state: dict[str, Any]) -> str:
-        """What the conversation is doing; derived from the flags for one stored before modes."""
-        mode = state.get("mode")
-        if mode in MODES:
-            return mode
-        if state.get("at") == CANCELLED:
-            return CANCELLED
-        if state.get("review"):
-            return REVIEWING
-        if state.get("editing"):
-            return EDITING
-        return DONE if state.get("at") == END else ASKING
-
-    def _enter(self, state: dict[str, Any], trigger: str, **changes: Any) -> dict[str, Any]:
+    def _enter(self, state: Conversation, trigger: str, **changes: Any) -> Conversation:
         """The next turn's state: `changes` applied, then the modes machine's `trigger` from the current mode.
 
-        The machine picks the new mode (asking, reviewing, editing, done, cancelled) and, entering
-        asking or done, drops answers off the branch; `editing` and `review` mirror the mode for
-        the code that reads them.
+        The machine picks the new mode (asking, reviewing, editing, done, cancelled); entering
+        asking or done drops answers off the branch and ends a change, entering editing begins one.
         """
-        source = self.mode(state)
-        if source == CANCELLED:
+        if state.mode == CANCELLED:
             raise Invalid("no_question")
-        data = {**state, **changes, "step": state["step"] + 1}
         with self._lock:
-            self.modes.set_state(source, model=self._modes)
-            self._modes.data = data
+            self.modes.set_state(state.mode, model=self._modes)
+            self._modes.data = state.but(**changes, step=state.step + 1)
             try:
                 self._modes.trigger(trigger)
-                mode = self._modes.state
+                return self._modes.data.but(mode=self._modes.state)
             finally:
-                self._modes.data = {}
-        data["mode"] = mode
-        data["review"] = mode == REVIEWING
-        data["editing"] = mode == EDITING or (mode == REVIEWING and bool(data["editing"]))
-        return data
+                del self._modes.data
 
-    def compatible(self, state: dict[str, Any]) -> bool:
+    def compatible(self, state: Conversation) -> bool:
         """True when a stored conversation still fits the current flow (ids, options, values)."""
-        if state.get("v") != STATE_VERSION or state.get("flow") != self.flow.id:
+        if state.v != STATE_VERSION or state.flow != self.flow.id or state.mode not in MODES:
             return False
-        if "mode" in state and state["mode"] not in MODES:
+        if state.at not in self.flow.questions and state.at not in (END, CANCELLED):
             return False
-        at = state.get("at")
-        if at not in self.flow.questions and at not in (END, CANCELLED):
-            return False
-        for qid, value in state.get("answers", {}).items():
+        for qid, value in state.answers.items():
             q = self.flow.questions.get(qid)
             if q is None or not q.accepts(value):
                 return False
-        return all(h in self.flow.questions for h in state.get("history", []))
+        return all(h in self.flow.questions for h in state.history)
 
-    def question(self, state: dict[str, Any]) -> Question | None:
+    def question(self, state: Conversation) -> Question | None:
         """The question waiting for an answer, or None at the review or after cancel."""
-        return self.flow.questions.get(state["at"])
+        return self.flow.questions.get(state.at)
 
-    def complete(self, state: dict[str, Any]) -> bool:
-        return state["at"] == END
+    def complete(self, state: Conversation) -> bool:
+        return state.at == END
 
     # -- branching ------------------------------------------------------------------------------
 
@@ -347,17 +330,15 @@ class Engine:
             qid = self._after(qid, answers)
         return answered, qid
 
-    def progress(self, state: dict[str, Any]) -> Progress:
+    def progress(self, state: Conversation) -> Progress:
         """ "Question n of total": the total follows the branch taken and the defaults after it.
 
         The history already is the branch taken (answered questions in order), so no walk
         through the machine is needed on every screen.
         """
-        history = state["history"]
-        at = state["at"]
+        history, at, answers = state.history, state.at, state.answers
         number = history.index(at) + 1 if at in history else len(history) + 1
         seen, qid, remaining = set(history), at, 0
-        answers = state["answers"]
         if at in seen:  # changing an earlier answer: count what follows the branch as it stands
             qid = self._arrive(self._next(history[-1], answers.get(history[-1])), answers)
         while qid != END and qid in self.flow.questions and qid not in seen:
@@ -509,98 +490,82 @@ class Engine:
 
     # -- moves ----------------------------------------------------------------------------------
 
-    def answer(self, state: dict[str, Any], raw: Any) -> dict[str, Any]:
+    def answer(self, state: Conversation, raw: Any) -> Conversation:
         """Record an answer to the current question and move on; raises Invalid."""
         q = self.question(state)
-        if q is None or self.mode(state) == CANCELLED:
+        if q is None or state.mode == CANCELLED:
             raise Invalid("no_question")
-        value = self.parse(q, raw, state["lang"])
+        value = self.parse(q, raw, state.lang)
         return self._advance(state, q, value)
 
-    def skip(self, state: dict[str, Any]) -> dict[str, Any]:
+    def skip(self, state: Conversation) -> Conversation:
         """Leave an optional question unanswered; raises Invalid for a required one."""
         q = self.question(state)
-        if q is None or self.mode(state) == CANCELLED:
+        if q is None or state.mode == CANCELLED:
             raise Invalid("no_question")
         if not q.optional:
             raise Invalid("cannot_skip")
         return self._advance(state, q, None)
 
-    def _advance(self, state: dict[str, Any], q: Question, value: Any) -> dict[str, Any]:
-        answers = {**state["answers"], q.id: value}
-        if state["editing"]:
+    def _advance(self, state: Conversation, q: Question, value: Any) -> Conversation:
+        answers = {**state.answers, q.id: value}
+        if state.changing:
             # Re-walk from the start: questions the change put on the branch are asked, the rest
             # kept; the change lasts until the branch is whole again (the machine then prunes).
             history, at = self.path(answers)
-            return self._enter(state, "advance", answers=answers, history=history, at=at, editing=at != END)
-        history = [h for h in state["history"] if h != q.id] + [q.id]
+            return self._enter(state, "advance", answers=answers, history=history, at=at)
+        history = [h for h in state.history if h != q.id] + [q.id]
         return self._enter(state, "advance", answers=answers, history=history, at=self._after(q.id, answers))
 
-    def back(self, state: dict[str, Any]) -> dict[str, Any]:
+    def back(self, state: Conversation) -> Conversation:
         """Undo the last answer (or step out of a change in progress); raises Invalid when there is none."""
-        if self.mode(state) == CANCELLED:
+        if state.mode == CANCELLED:
             raise Invalid("no_question")
-        if state["editing"] and state["at"] in state["answers"]:
+        if state.changing and state.at in state.answers:
             # Backing out of "change this answer" keeps the old answer: the user is where they were,
             # and whatever the change had added off that branch goes as the change ends.
-            history, at = self.path(state["answers"])
-            return self._enter(state, "back", history=history, at=at, editing=False)
-        if not state["history"]:
+            history, at = self.path(state.answers)
+            return self._enter(state, "back", history=history, at=at)
+        if not state.history:
             raise Invalid("nothing_to_undo")
-        *history, last = state["history"]
-        return self._enter(state, "back", history=history, at=last, editing=False)
+        *history, last = state.history
+        return self._enter(state, "back", history=history, at=last)
 
-    def change(self, state: dict[str, Any], qid: str) -> dict[str, Any]:
+    def change(self, state: Conversation, qid: str) -> Conversation:
         """Go back to one answered question to change it; what depends on it is asked again."""
-        if qid not in state["answers"] or qid not in self.flow.questions:
+        if qid not in state.answers or qid not in self.flow.questions:
             raise Invalid("not_answered")
-        return self._enter(state, "change", at=qid, editing=True)
+        return self._enter(state, "change", at=qid)
 
-    def show_review(self, state: dict[str, Any]) -> dict[str, Any]:
+    def show_review(self, state: Conversation) -> Conversation:
         """Show the review screen (answers so far, each changeable)."""
-        if not state["answers"]:
+        if not state.answers:
             raise Invalid("nothing_to_review")
         return self._enter(state, "show_review")
 
-    def leave_review(self, state: dict[str, Any]) -> dict[str, Any]:
+    def leave_review(self, state: Conversation) -> Conversation:
         """Back from the review screen to where the user was."""
         return self._enter(state, "leave_review")
 
-    def cancel(self, state: dict[str, Any]) -> dict[str, Any]:
+    def cancel(self, state: Conversation) -> Conversation:
         return self._enter(state, "cancel", at=CANCELLED)
 
-    def answered(self, state: dict[str, Any]) -> list[tuple[Question, Any]]:
+    def answered(self, state: Conversation) -> list[tuple[Question, Any]]:
         """The answers on the branch taken, in the order asked."""
-        history, _ = self.path(state["answers"])
-        return [(self.flow.questions[qid], state["answers"][qid]) for qid in history]
+        history, _ = self.path(state.answers)
+        return [(self.flow.questions[qid], state.answers[qid]) for qid in history]
 
-    def prefill(self, state: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    def prefill(self, state: Conversation, answers: dict[str, Any]) -> Conversation:
         """Start a conversation from earlier answers still valid in this flow (for a re-assessment)."""
-        candidate = {**state, "answers": dict(answers)}
         valid = {
             qid: value
             for qid, value in answers.items()
-            if qid in self.flow.questions and self.compatible({**candidate, "answers": {qid: value}, "history": []})
+            if qid in self.flow.questions and self.flow.questions[qid].accepts(value)
         }
+        # Until the branch reaches the end, the questions the flow gained are asked as a change,
+        # then the review.
         history, at = self.path(valid)
-        # Until the branch reaches the end, later answers are kept for when the walk gets there:
-        # the questions the flow gained are asked as a change, then the review.
         if at == END:
-            return {
-                **state,
-                "answers": {q: valid[q] for q in history},
-                "history": history,
-                "at": at,
-                "mode": DONE,
-                "editing": False,
-                "review": False,
-            }
-        return {
-            **state,
-            "answers": valid,
-            "history": history,
-            "at": at,
-            "mode": EDITING,
-            "editing": True,
-            "review": False,
-        }
+            kept = {q: valid[q] for q in history}
+            return state.but(answers=kept, history=history, at=at, mode=DONE, changing=False)
+        return state.but(answers=valid, history=history, at=at, mode=EDITING, changing=True)

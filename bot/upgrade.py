@@ -19,6 +19,7 @@ from typing import Any
 
 from .engine import ASKING, CANCELLED, DONE, EDITING, END, Engine
 from .flow import Flow
+from .state import UNREADABLE, Conversation
 
 Answers = dict[str, Any]
 Step = Callable[[Answers], Answers]
@@ -172,42 +173,35 @@ def case_assessment(case: dict[str, Any], flow: Flow, answers: Answers | None = 
     return {**assessment, "reasons": reasons}
 
 
-def upgrade_state(engine: Engine, state: dict[str, Any]) -> dict[str, Any] | None:
+def upgrade_state(engine: Engine, state: Conversation) -> Conversation | None:
     """A questionnaire in progress under an earlier flow version, carried to the current one: its
     answers mapped (earlier answers set aside in `earlier`, saved with the case), and the position
     recomputed: the first question its branch has not answered, or the review when none is left.
     None when it cannot be carried (another flow, a newer version, a shape we do not know)."""
     flow = engine.flow
-    version = state.get("flow_version")
-    if (
-        state.get("flow") != flow.id
-        or not isinstance(version, int)
-        or version >= flow.version
-        or not isinstance(state.get("answers"), dict)
-    ):
+    version = state.flow_version
+    if state.flow != flow.id or version >= flow.version or state.v == UNREADABLE:
         return None
-    mapped = upgrade_answers(state["answers"], version, flow)
-    earlier = {**state.get("earlier", {}), **earlier_answers(mapped, flow)}
+    mapped = upgrade_answers(state.answers, version, flow)
+    earlier = {**state.earlier, **earlier_answers(mapped, flow)}
     answers = {k: v for k, v in mapped.items() if k in flow.questions and flow.questions[k].accepts(v)}
     history, at = engine.path(answers)
     # Answers beyond the first question the branch lacks wait for the walk to get there: the
     # questions the flow gained are asked as a change (as for a re-assessment), then the review.
     later = any(qid not in history for qid in answers)
-    cancelled = state.get("at") == CANCELLED
+    cancelled = state.at == CANCELLED
     mode = CANCELLED if cancelled else DONE if at == END else EDITING if later else ASKING
-    upgraded = {
-        **state,
-        "flow_version": flow.version,
-        "answers": answers if at != END else {qid: answers[qid] for qid in history},
-        "history": history,
-        "at": CANCELLED if cancelled else at,
-        "editing": mode == EDITING,
-        "review": False,
-        "mode": mode,
-        "picked": [],
-        "earlier": earlier,
-        "upgraded_from": state.get("upgraded_from", version),
-    }
+    upgraded = state.but(
+        flow_version=flow.version,
+        answers=answers if at != END else {qid: answers[qid] for qid in history},
+        history=history,
+        at=CANCELLED if cancelled else at,
+        changing=mode == EDITING,
+        mode=mode,
+        picked=[],
+        earlier=earlier,
+        upgraded_from=state.upgraded_from if state.upgraded_from is not None else version,
+    )
     return upgraded if engine.compatible(upgraded) else None
 
 

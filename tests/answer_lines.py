@@ -41,7 +41,7 @@ def typed_lines(
     engine = Engine(flow or FLOW)
     state = state or engine.new(lang)
     lines: list[str] = []
-    while state["at"] != END:
+    while state.at != END:
         q = engine.question(state)
         assert q is not None and len(lines) < 200, "the walk does not end"
         given = scenario.get(q.id)
@@ -64,6 +64,6 @@ def question_ids(scenario: dict[str, str] | None = None, lang: str = "it") -> li
     state = engine.new(lang)
     asked = []
     for line in typed_lines(scenario, lang, review=False):
-        asked.append(state["at"])
+        asked.append(state.at)
         state = engine.skip(state) if line == "" else engine.answer(state, line)
     return asked

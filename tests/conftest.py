@@ -118,8 +118,8 @@ def _drive(engine: Engine, answers: dict[str, Any], lang: str = "it", state: dic
     """
     state = state or engine.new(lang)
     asked: list[str] = []
-    while state["at"] != END:
-        qid = state["at"]
+    while state.at != END:
+        qid = state.at
         assert qid not in asked, f"question '{qid}' asked twice"
         asked.append(qid)
         if qid in answers:
@@ -129,7 +129,7 @@ def _drive(engine: Engine, answers: dict[str, Any], lang: str = "it", state: dic
         else:
             raise AssertionError(f"the scenario must answer '{qid}': the branch reaches it")
         state = engine.skip(state) if value is None else engine.answer(state, _typed(value))
-    off_branch = set(answers) - set(state["answers"])
+    off_branch = set(answers) - set(state.answers)
     assert not off_branch, f"the scenario answers questions its branch never reaches: {sorted(off_branch)}"
     return state
 
@@ -139,9 +139,9 @@ def _state_at(engine: Engine, qid: str, answers: dict[str, Any] | None = None, l
     answers = answers or {}
     defaults = {"payment": "full", "balance": "even", **NEUTRAL}
     state = engine.new(lang)
-    while state["at"] != qid:
-        assert state["at"] != END, f"'{qid}' is not on the branch of {answers}"
-        current = state["at"]
+    while state.at != qid:
+        assert state.at != END, f"'{qid}' is not on the branch of {answers}"
+        current = state.at
         value = answers.get(current, defaults.get(current))
         state = engine.skip(state) if value is None else engine.answer(state, _typed(value))
     return state

@@ -170,7 +170,7 @@ def test_a_run_whose_questionnaire_moved_on_elsewhere_shows_it_and_applies_nothi
     ui = Renderer(surface="console")
     assert to_plain(ui.ui("it", "console_changed_elsewhere")) in out.getvalue()
     state, _ = coach_a.load(0)
-    assert state["answers"] == {"alias": "Rossi", "relationship": "ongoing", "payment": "free"}, (
+    assert state.answers == {"alias": "Rossi", "relationship": "ongoing", "payment": "free"}, (
         "A's stale line was not applied"
     )
 
@@ -191,4 +191,4 @@ def test_a_run_whose_questionnaire_was_taken_over_stops_without_touching_it(tmp_
     assert status == 1
     assert to_plain(Renderer(surface="console").ui("it", "console_taken_over")) in out.getvalue()
     state, _ = coach_a.load(0)
-    assert state["answers"] == {"alias": "Rossi"}
+    assert state.answers == {"alias": "Rossi"}

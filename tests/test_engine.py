@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from bot.engine import CANCELLED, END, MODES, Engine, Invalid, Progress, clean_text, parse_money
+from bot.engine import CANCELLED, END, MODES, Conversation, Engine, Invalid, Progress, clean_text, parse_money
 
 from helpers import FLOW
 
@@ -74,7 +74,7 @@ def all_branches(engine: Engine) -> list[dict]:
         return tuple(later.id for later in engine.flow.questions.values() if option_id in later.ask_if.get(q.id, ()))
 
     def visit(state: dict) -> None:
-        if state["at"] == END:
+        if state.at == END:
             finished.append(state)
             return
         q = engine.question(state)
@@ -84,7 +84,7 @@ def all_branches(engine: Engine) -> list[dict]:
         by_target: dict[tuple[str, tuple[str, ...]], dict] = {}
         for option in q.options:
             after = engine.answer(state, [option.id] if q.kind == "multi" else option.id)
-            by_target.setdefault((after["at"], opens(q, option.id)), after)
+            by_target.setdefault((after.at, opens(q, option.id)), after)
         for after in by_target.values():
             visit(after)
 
@@ -97,7 +97,7 @@ def all_branches(engine: Engine) -> list[dict]:
 
 def test_every_branch_takes_between_12_and_25_questions(engine):
     branches = all_branches(engine)
-    lengths = sorted(len(state["history"]) for state in branches)
+    lengths = sorted(len(state.history) for state in branches)
     # relationship (kind of work, package, notice), payment (cheap work, money owed), behaviours
     # (conflict, concessions), origin (our own error: the mistake and the remedy) and prestige (VIP)
     # branch, and some branches open a follow-up of their own.
@@ -106,7 +106,7 @@ def test_every_branch_takes_between_12_and_25_questions(engine):
         "the longest path (late payer + conflict + concessions + our error + VIP attentions + notice)"
     )
     assert set(lengths) == set(range(12, 26))
-    assert {qid for state in branches for qid in state["history"]} == set(FLOW.questions), "every question is reached"
+    assert {qid for state in branches for qid in state.history} == set(FLOW.questions), "every question is reached"
 
 
 @pytest.mark.parametrize(
@@ -134,8 +134,8 @@ def test_every_branch_takes_between_12_and_25_questions(engine):
 )
 def test_a_typical_run_asks_15_questions_or_fewer(drive, answers, expected):
     state = drive(answers)
-    assert len(state["history"]) == expected <= 15
-    asked = set(state["history"])
+    assert len(state.history) == expected <= 15
+    asked = set(state.history)
     # Follow-ups open only on their branch: the price only for cheap work, how the client treats the
     # work and its price whenever the price is not paid in full on time, the money owed only for a
     # late payer, the balance never for free work (it brings nothing in), the notice only for a
@@ -149,17 +149,17 @@ def test_a_typical_run_asks_15_questions_or_fewer(drive, answers, expected):
 
 
 def test_a_mixed_profile_run_asks_every_branch_it_touches(drive):
-    assert len(drive(VIP_TURNED_DESTRUCTIVE)["history"]) == 16
-    assert len(drive(EVERY_BRANCH)["history"]) == 21
+    assert len(drive(VIP_TURNED_DESTRUCTIVE).history) == 16
+    assert len(drive(EVERY_BRANCH).history) == 21
 
 
 def test_changing_to_free_work_drops_the_balance_and_asks_the_price(engine, drive):
     state = drive({"payment": "full", "balance": "drains"})
     state = engine.answer(engine.change(state, "payment"), "free")
-    assert state["at"] == "free_attitude"
+    assert state.at == "free_attitude"
     for value in ("demands", "1.500 una tantum"):
         state = engine.answer(state, value)
-    assert state["at"] == END, "the rest of the branch was answered before"
+    assert state.at == END, "the rest of the branch was answered before"
     answered = [q.id for q, _ in engine.answered(state)]
     assert "balance" not in answered and answered[:6] == [
         "alias",
@@ -177,14 +177,14 @@ def test_changing_to_free_work_drops_the_balance_and_asks_the_price(engine, driv
 
 def test_back_undoes_the_last_answer_down_to_the_first_question(engine, drive):
     state = drive(EVERY_BRANCH)
-    asked = list(state["history"])
+    asked = list(state.history)
     for expected_at in reversed(asked):
         state = engine.back(state)
-        assert state["at"] == expected_at
-        assert expected_at not in state["answers"]
-        assert state["history"] == asked[: asked.index(expected_at)]
-        assert set(state["answers"]) == set(state["history"])
-    assert state["at"] == FLOW.start and state["answers"] == {} and state["history"] == []
+        assert state.at == expected_at
+        assert expected_at not in state.answers
+        assert state.history == asked[: asked.index(expected_at)]
+        assert set(state.answers) == set(state.history)
+    assert state.at == FLOW.start and state.answers == {} and state.history == []
     with pytest.raises(Invalid) as caught:
         engine.back(state)
     assert caught.value.key == "nothing_to_undo"
@@ -193,9 +193,9 @@ def test_back_undoes_the_last_answer_down_to_the_first_question(engine, drive):
 def test_back_then_a_different_answer_takes_the_other_branch(engine, state_at):
     state = state_at("balance", {"payment": "full"})
     state = engine.back(state)
-    assert state["at"] == "payment"
+    assert state.at == "payment"
     state = engine.answer(state, "free")
-    assert state["at"] == "free_attitude"
+    assert state.at == "free_attitude"
 
 
 def test_back_at_the_first_question_changes_nothing(engine):
@@ -211,8 +211,8 @@ def test_back_at_the_first_question_changes_nothing(engine):
 
 def test_skip_leaves_an_optional_question_unanswered(engine):
     state = engine.skip(engine.new())
-    assert state["answers"] == {"alias": None}
-    assert state["at"] == "relationship"
+    assert state.answers == {"alias": None}
+    assert state.at == "relationship"
 
 
 @pytest.mark.parametrize("qid", ["payment", "behaviours", "pattern", "who"])
@@ -242,7 +242,7 @@ def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, st
         }
         state = state_at(qid, answers)
         if q.optional:
-            assert engine.skip(state)["answers"][qid] is None
+            assert engine.skip(state).answers[qid] is None
         else:
             with pytest.raises(Invalid, match="cannot_skip"):
                 engine.skip(state)
@@ -250,7 +250,7 @@ def test_every_question_marked_optional_can_be_skipped_and_only_those(engine, st
 
 def test_cancel_ends_the_conversation(engine, state_at):
     state = engine.cancel(state_at("balance"))
-    assert state["at"] == CANCELLED
+    assert state.at == CANCELLED
     assert engine.question(state) is None and not engine.complete(state)
     with pytest.raises(Invalid, match="no_question"):
         engine.answer(state, "1")
@@ -271,72 +271,72 @@ def test_answering_after_the_end_is_refused(engine, drive):
 
 def test_changing_payment_to_free_asks_only_the_free_work_question(engine, drive):
     done = drive({**GOOD_CLIENT, "alias": "Rossi"})
-    assert "free_attitude" not in done["history"]
+    assert "free_attitude" not in done.history
     state = engine.show_review(done)
-    assert state["review"] and [q.id for q, _ in engine.answered(state)] == done["history"]
+    assert state.reviewing and [q.id for q, _ in engine.answered(state)] == done.history
 
     state = engine.change(state, "payment")
-    assert (state["at"], state["editing"], state["review"]) == ("payment", True, False)
+    assert (state.at, state.changing, state.reviewing) == ("payment", True, False)
     state = engine.answer(state, "free")
-    assert state["at"] == "free_attitude", "the question the change brings in comes next"
+    assert state.at == "free_attitude", "the question the change brings in comes next"
     state = engine.answer(state, "demands")
-    assert state["at"] == "price", "price was answered, but not on this branch: it is asked"
+    assert state.at == "price", "price was answered, but not on this branch: it is asked"
     state = engine.answer(state, "900")  # the price, with its unit: for the whole job
-    assert state["at"] == END and not state["editing"], "then straight back to the review"
+    assert state.at == END and not state.changing, "then straight back to the review"
 
     brought_in = {
         "payment": "free",
         "free_attitude": "demands",
         "price": {"amount": 900.0, "unit": "once"},
     }
-    kept = {k: v for k, v in done["answers"].items() if k != "balance"}
-    assert state["answers"] == {**kept, **brought_in}, "every other answer is kept; the balance is off this branch"
-    assert done["history"][:4] == ["alias", "relationship", "payment", "balance"]
-    assert state["history"] == ["alias", "relationship", "payment", "free_attitude", "price", *done["history"][4:]]
+    kept = {k: v for k, v in done.answers.items() if k != "balance"}
+    assert state.answers == {**kept, **brought_in}, "every other answer is kept; the balance is off this branch"
+    assert done.history[:4] == ["alias", "relationship", "payment", "balance"]
+    assert state.history == ["alias", "relationship", "payment", "free_attitude", "price", *done.history[4:]]
 
 
 def test_dropping_threats_drops_the_conflict_answers(engine, drive):
     done = drive({**DESTRUCTIVE, "behaviours": ["rude", "threats"]})
-    assert {"conflict", "settle"} <= set(done["answers"])
+    assert {"conflict", "settle"} <= set(done.answers)
     state = engine.change(engine.show_review(done), "behaviours")
     state = engine.answer(state, ["rude"])
-    assert state["at"] == END
-    assert "conflict" not in state["answers"] and "settle" not in state["answers"]
-    assert "conflict" not in state["history"] and "settle" not in state["history"]
-    kept = {k: v for k, v in done["answers"].items() if k not in ("conflict", "settle", "behaviours")}
-    assert state["answers"] == {**kept, "behaviours": ["rude"]}
+    assert state.at == END
+    assert "conflict" not in state.answers and "settle" not in state.answers
+    assert "conflict" not in state.history and "settle" not in state.history
+    kept = {k: v for k, v in done.answers.items() if k not in ("conflict", "settle", "behaviours")}
+    assert state.answers == {**kept, "behaviours": ["rude"]}
 
 
 def test_adding_threats_asks_the_conflict_questions_then_returns_to_the_review(engine, drive):
     done = drive({**GOOD_CLIENT, "feelings": ["nights"]})
     state = engine.change(done, "behaviours")
     state = engine.answer(state, ["values_work", "offended"])
-    assert state["at"] == "conflict"
+    assert state.at == "conflict"
     state = engine.answer(state, ["fair_complaint"])
-    assert state["at"] == "settle"
+    assert state.at == "settle"
     state = engine.answer(state, "willing")
-    assert state["at"] == END
-    assert state["answers"]["feelings"] == ["nights"] and state["answers"]["payment"] == "full"
-    assert engine.path(state["answers"]) == (state["history"], END)
+    assert state.at == END
+    assert state.answers["feelings"] == ["nights"] and state.answers["payment"] == "full"
+    assert engine.path(state.answers) == (state.history, END)
 
 
 def test_changing_an_answer_off_any_branch_goes_straight_back_to_the_review(engine, drive):
     done = drive({**FREE_CLIENT, "price": "900"})
     state = engine.answer(engine.change(done, "price"), "1.500")
-    assert state["at"] == END
-    assert state["answers"] == {**done["answers"], "price": {"amount": 1500.0, "unit": "once"}}
-    assert state["history"] == done["history"]
+    assert state.at == END
+    assert state.answers == {**done.answers, "price": {"amount": 1500.0, "unit": "once"}}
+    assert state.history == done.history
 
 
 def test_a_change_in_the_middle_of_the_questionnaire_resumes_where_the_user_was(engine, state_at):
     state = state_at("origin", {"payment": "full"})
     state = engine.change(engine.show_review(state), "payment")
     state = engine.answer(state, "below_price")
-    assert state["at"] == "free_attitude" and state["editing"]
+    assert state.at == "free_attitude" and state.changing
     for raw in ("grateful", "900 al mese"):  # how the client treats the work, the price
         state = engine.answer(state, raw)
-    assert state["at"] == "origin", "the unanswered question the user had reached"
-    assert state["editing"] and {"balance", "behaviours"} <= set(state["answers"])
+    assert state.at == "origin", "the unanswered question the user had reached"
+    assert state.changing and {"balance", "behaviours"} <= set(state.answers)
 
 
 def test_only_answered_questions_can_be_changed(engine, state_at):
@@ -355,20 +355,20 @@ def test_the_review_needs_at_least_one_answer(engine):
 def test_leaving_the_review_returns_to_the_question(engine, state_at):
     state = state_at("behaviours")
     back = engine.leave_review(engine.show_review(state))
-    assert back["at"] == "behaviours" and not back["review"]
+    assert back.at == "behaviours" and not back.reviewing
 
 
 def test_prefill_keeps_answers_after_a_question_the_flow_gained(engine, drive):
     """A re-assessment: answers from an earlier case, where free_attitude was never answered."""
-    earlier = dict(drive(GOOD_CLIENT)["answers"], payment="below_price", ghost="x", who="maybe")
+    earlier = dict(drive(GOOD_CLIENT).answers, payment="below_price", ghost="x", who="maybe")
     state = engine.prefill(engine.new(), earlier)
-    assert state["at"] == "free_attitude" and state["mode"] == "editing", "the new questions are asked as a change"
-    assert "ghost" not in state["answers"] and "who" not in state["answers"], "invalid answers are dropped"
+    assert state.at == "free_attitude" and state.mode == "editing", "the new questions are asked as a change"
+    assert "ghost" not in state.answers and "who" not in state.answers, "invalid answers are dropped"
     for raw in ("grateful", "900"):
         state = engine.answer(state, raw)
-    assert state["at"] == "who", "the answers after the new questions were kept"
+    assert state.at == "who", "the answers after the new questions were kept"
     state = engine.answer(state, "man_tu")
-    assert state["at"] == END and state["answers"]["balance"] == "worth_it"
+    assert state.at == END and state.answers["balance"] == "worth_it"
 
 
 # -- progress ------------------------------------------------------------------------------------
@@ -409,19 +409,19 @@ def test_progress_follows_the_branch(engine, drive):
     assert total(state) == before_origin - recovery_only
     for raw in ("few", "very"):
         state = engine.answer(state, raw)
-    assert state["at"] == "vip_signals"
+    assert state.at == "vip_signals"
     assert engine.progress(state) == Progress(12, before_origin - recovery_only + 1), "the VIP signals join"
     state = engine.back(state)
-    assert state["at"] == "prestige"
+    assert state.at == "prestige"
     assert engine.progress(state) == Progress(11, before_origin - recovery_only), "back takes it out of the count"
     same_branch = {"payment": "free", "free_attitude": "demands", "price": "900", "behaviours": ["threats"]}
     same_branch |= {"conflict": ["lawyer_letter"], "settle": "no_will", "prestige": "not_influential"}
-    assert total(state) == len(drive(same_branch)["history"]), "the count is the branch the answers take"
+    assert total(state) == len(drive(same_branch).history), "the count is the branch the answers take"
 
 
 def test_progress_counts_to_the_last_question(engine, drive):
     state = engine.back(drive(FREE_CLIENT))
-    assert state["at"] == "who"
+    assert state.at == "who"
     assert engine.progress(state) == Progress(14, 14)
 
 
@@ -565,8 +565,8 @@ def test_refusals_carry_what_the_reprompt_needs(engine, state_at):
 )
 def test_valid_input_is_read(engine, state_at, qid, raw, value, lang):
     state = engine.answer(state_at(qid, REACH.get(qid), lang=lang), raw)
-    assert state["answers"][qid] == value
-    assert type(state["answers"][qid]) is type(value)
+    assert state.answers[qid] == value
+    assert type(state.answers[qid]) is type(value)
 
 
 @pytest.mark.parametrize(
@@ -658,7 +658,7 @@ def test_typed_words_pick_the_option(engine, state_at, qid, raw, value, lang):
     """An option is named by words a person would type («uomo, Lei»), not only by its number or label;
     at a multiple choice, one option per comma-separated item."""
     state = engine.answer(state_at(qid, REACH.get(qid), lang=lang), raw)
-    assert state["answers"][qid] == value
+    assert state.answers[qid] == value
 
 
 @pytest.mark.parametrize(
@@ -678,7 +678,7 @@ def test_words_that_fit_more_than_one_option_are_reprompted(engine, state_at, qi
         engine.answer(state, vague)
     assert caught.value.key == "not_an_option"
     assert caught.value.params == {"count": len(FLOW.questions[qid].options)}
-    assert engine.answer(state, told_apart)["answers"][qid] == value, "the words that tell one apart pick it"
+    assert engine.answer(state, told_apart).answers[qid] == value, "the words that tell one apart pick it"
 
 
 @pytest.mark.parametrize(
@@ -689,7 +689,7 @@ def test_an_amount_of_nothing_is_refused(engine, state_at, qid, raw):
     with pytest.raises(Invalid) as caught:
         engine.answer(state, raw)
     assert caught.value.key == "not_positive"
-    assert engine.answer(state, "0,50")["answers"][qid] in (0.5, {"amount": 0.5, "unit": "once"}), "cents are fine"
+    assert engine.answer(state, "0,50").answers[qid] in (0.5, {"amount": 0.5, "unit": "once"}), "cents are fine"
 
 
 @pytest.mark.parametrize(
@@ -711,8 +711,8 @@ def test_an_amount_of_nothing_is_refused(engine, state_at, qid, raw):
 )
 def test_amounts_are_read_with_their_unit(engine, state_at, qid, raw, value, lang):
     state = engine.answer(state_at(qid, REACH[qid], lang=lang), raw)
-    assert state["answers"][qid] == value
-    assert type(state["answers"][qid]["amount"]) is type(value["amount"]), "days are whole, euros are not"
+    assert state.answers[qid] == value
+    assert type(state.answers[qid]["amount"]) is type(value["amount"]), "days are whole, euros are not"
 
 
 @pytest.mark.parametrize(
@@ -749,19 +749,20 @@ def test_the_state_is_plain_json_and_stays_small(engine, drive):
     # Every branch at once (our own error opens whatever only a recovery needs), every multiple
     # choice with all its options, every text at its longest.
     branch = {**EVERY_BRANCH, "origin": "our_error", "price": "1.234.567,89"}
-    asked = [FLOW.questions[qid] for qid in drive(branch)["history"]]
+    asked = [FLOW.questions[qid] for qid in drive(branch).history]
     longest = {
         **branch,
         **{q.id: "Z" * q.validate["max_length"] for q in asked if q.kind == "text"},
         **{qid: every(qid) for qid in ("behaviours", "conflict", "vip_signals", "feelings")},
     }
     state = drive(longest)
-    assert set(FLOW.questions) - set(state["answers"]) == {"trade", "prepaid_state", "owed", "owed_since", "balance"}, (
+    assert set(FLOW.questions) - set(state.answers) == {"trade", "prepaid_state", "owed", "owed_since", "balance"}, (
         "all but the kind of work and the package (an ongoing contract), the money owed and its due date,"
         " and the balance (free work)"
     )
-    assert json.loads(json.dumps(state)) == state
-    stored = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode("utf-8")  # as the store writes it
+    assert Conversation.from_stored(json.loads(json.dumps(state.stored()))) == state
+    # as the store writes it
+    stored = json.dumps(state.stored(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     assert len(stored) < 2048, f"{len(stored)} bytes"
 
 
@@ -777,7 +778,7 @@ def test_the_engine_never_changes_the_state_it_is_given(engine, state_at, drive)
         before = copy.deepcopy(state)
         after = move(state)
         assert state == before and after is not state
-        assert after["step"] == before["step"] + 1
+        assert after.step == before.step + 1
 
 
 def test_the_machine_keeps_one_model_whatever_the_number_of_conversations(flow):
@@ -786,7 +787,7 @@ def test_the_machine_keeps_one_model_whatever_the_number_of_conversations(flow):
     for round_ in (["Rossi", "ongoing", "full"], ["drains", ["rude"]]):
         for raw in round_:
             states = [engine.answer(s, raw) for s in states]
-    assert all(s["at"] == "origin" for s in states)
+    assert all(s.at == "origin" for s in states)
     assert len(engine.machine.models) == 1
     assert all(not hasattr(s, "trigger") for s in states), "a conversation is plain data"
 
@@ -798,29 +799,29 @@ def test_interleaved_conversations_do_not_disturb_each_other(engine, drive):
     script_b = ["Bianchi", "mandate", "full", "worth_it", ["values_work"], "unsure", "few", "very"]
     for raw_a, raw_b in zip(script_a, script_b, strict=True):
         a, b = engine.answer(a, raw_a), engine.answer(b, raw_b)
-    assert a["at"] == "pattern" and b["at"] == "vip_signals"
-    assert b["lang"] == "en" and a["lang"] == "it"
+    assert a.at == "pattern" and b.at == "vip_signals"
+    assert b.lang == "en" and a.lang == "it"
 
 
 def test_compatible_refuses_states_that_do_not_fit_the_flow(engine, drive):
     good = drive(FREE_CLIENT)
     assert engine.compatible(good)
     broken = [
-        {**good, "v": 99},
-        {**good, "flow": "another_flow"},
-        {**good, "at": "vanished_question"},
-        {**good, "answers": {**good["answers"], "vanished_question": "x"}},
-        {**good, "answers": {**good["answers"], "payment": "barter"}},
-        {**good, "answers": {**good["answers"], "behaviours": "rude"}},
-        {**good, "answers": {**good["answers"], "behaviours": ["rude", "screams"]}},
-        {**good, "answers": {**good["answers"], "payment": None}},
-        {**good, "answers": {**good["answers"], "payment": ["free"]}},
-        {**good, "answers": {**good["answers"], "price": "1200"}},
-        {**good, "answers": {**good["answers"], "alias": 42}},
-        {**good, "history": [*good["history"], "vanished_question"]},
+        {**good.stored(), "v": 99},
+        {**good.stored(), "flow": "another_flow"},
+        {**good.stored(), "at": "vanished_question"},
+        {**good.stored(), "answers": {**good.answers, "vanished_question": "x"}},
+        {**good.stored(), "answers": {**good.answers, "payment": "barter"}},
+        {**good.stored(), "answers": {**good.answers, "behaviours": "rude"}},
+        {**good.stored(), "answers": {**good.answers, "behaviours": ["rude", "screams"]}},
+        {**good.stored(), "answers": {**good.answers, "payment": None}},
+        {**good.stored(), "answers": {**good.answers, "payment": ["free"]}},
+        {**good.stored(), "answers": {**good.answers, "price": "1200"}},
+        {**good.stored(), "answers": {**good.answers, "alias": 42}},
+        {**good.stored(), "history": [*good.history, "vanished_question"]},
     ]
-    for state in broken:
-        assert not engine.compatible(state), state
+    for stored in broken:
+        assert not engine.compatible(Conversation.from_stored(stored)), stored
 
 
 # -- random use ----------------------------------------------------------------------------------
@@ -866,7 +867,7 @@ def _stray_answer_actions() -> list[tuple[str, int]]:
 
     # The first question, along the first answers, with an option that leads off its usual next question.
     state, branching = engine.new(), None
-    while state["at"] != END and branching is None:
+    while state.at != END and branching is None:
         q = engine.question(state)
         if (
             q.kind == "single"
@@ -879,18 +880,18 @@ def _stray_answer_actions() -> list[tuple[str, int]]:
     usual = next(o.id for o in branching.options if not o.next)
     actions: list[tuple[str, int]] = []
     state = engine.new()
-    while state["at"] != branching.id:
+    while state.at != branching.id:
         state = act(state, "answer", 0)
     state = act(state, "answer", pick(branching, into))
-    while state["at"] != branching.next:  # through the branch, to where it rejoins
+    while state.at != branching.next:  # through the branch, to where it rejoins
         state = act(state, "answer", 0)
     state = act(state, "answer", 0)  # one past the rejoin: the user stops mid-questionnaire
     state = act(state, "change", QUESTION_IDS.index(branching.id))
     state = act(state, "answer", pick(branching, usual))
-    assert state["editing"] and state["at"] not in state["answers"], "a change resumes mid-questionnaire"
-    state = act(state, "change", QUESTION_IDS.index(state["history"][0]))
+    assert state.changing and state.at not in state.answers, "a change resumes mid-questionnaire"
+    state = act(state, "change", QUESTION_IDS.index(state.history[0]))
     state = act(state, "back", 0)
-    while state["at"] != END:
+    while state.at != END:
         state = act(state, "answer", 0)
     return actions
 
@@ -929,20 +930,20 @@ def test_random_use_never_breaks_the_state(engine, actions, lang):
             continue
         assert given_state == before, f"{kind} changed the state it was given"
         assert engine.compatible(state), state
-        assert json.loads(json.dumps(state)) == state
-        history = state["history"]
+        assert Conversation.from_stored(json.loads(json.dumps(state.stored()))) == state
+        history = state.history
         assert len(history) == len(set(history)), "no question twice on the branch"
-        assert set(history) <= set(state["answers"])
-        mode = state["mode"]
-        assert mode in MODES and state["review"] == (mode == "reviewing")
+        assert set(history) <= set(state.answers)
+        mode = state.mode
+        assert mode in MODES and state.reviewing == (mode == "reviewing")
         if mode in ("asking", "done"):
-            assert set(state["answers"]) == set(history), f"{kind}: outside a change, only the branch's answers"
-            assert not state["editing"]
-        if state["at"] == END:
-            assert engine.path(state["answers"]) == (history, END)
-            assert set(state["answers"]) == set(history), "answers off the branch are gone at the end"
-        elif state["at"] != CANCELLED:
-            assert state["editing"] or state["at"] not in history
+            assert set(state.answers) == set(history), f"{kind}: outside a change, only the branch's answers"
+            assert not state.changing
+        if state.at == END:
+            assert engine.path(state.answers) == (history, END)
+            assert set(state.answers) == set(history), "answers off the branch are gone at the end"
+        elif state.at != CANCELLED:
+            assert state.changing or state.at not in history
             progress = engine.progress(state)
             assert 1 <= progress.number <= progress.total <= len(FLOW.questions)
 
@@ -951,8 +952,8 @@ def test_back_while_changing_an_answer_steps_out_of_the_change(engine, drive):
     done = drive({**GOOD_CLIENT, "alias": "Rossi"})
     state = engine.change(engine.show_review(done), "payment")
     state = engine.back(state)
-    assert state["at"] == END and not state["editing"], "back to the review, not to the last question"
-    assert state["answers"] == done["answers"] and state["history"] == done["history"]
+    assert state.at == END and not state.changing, "back to the review, not to the last question"
+    assert state.answers == done.answers and state.history == done.history
 
 
 def test_stepping_back_out_of_a_change_mid_questionnaire_leaves_no_stray_answer(engine):
@@ -965,9 +966,9 @@ def test_stepping_back_out_of_a_change_mid_questionnaire_leaves_no_stray_answer(
             state = engine.change(state, QUESTION_IDS[arg])
         else:
             state = engine.back(state)
-            assert state["mode"] == "asking" and set(state["answers"]) == set(state["history"])
-    assert state["at"] == END and state["mode"] == "done"
-    assert set(state["answers"]) == set(state["history"])
+            assert state.mode == "asking" and set(state.answers) == set(state.history)
+    assert state.at == END and state.mode == "done"
+    assert set(state.answers) == set(state.history)
 
 
 # -- modes -----------------------------------------------------------------------------------------
@@ -977,26 +978,26 @@ def test_the_modes_are_states_of_one_shared_machine(flow):
     engine = Engine(flow)
     assert sorted(engine.modes.states) == sorted(MODES)
     state = engine.new()
-    assert state["mode"] == "asking"
+    assert state.mode == "asking"
     state = engine.answer(state, _valid_answers(engine.question(state))[0])
-    assert engine.show_review(state)["mode"] == "reviewing"
-    assert engine.leave_review(engine.show_review(state))["mode"] == "asking"
-    changing = engine.change(state, state["history"][0])
-    assert changing["mode"] == "editing" and changing["editing"]
+    assert engine.show_review(state).mode == "reviewing"
+    assert engine.leave_review(engine.show_review(state)).mode == "asking"
+    changing = engine.change(state, state.history[0])
+    assert changing.mode == "editing" and changing.changing
     under_review = engine.show_review(changing)
-    assert under_review["mode"] == "reviewing" and under_review["editing"], "the change goes on under the review"
-    assert engine.leave_review(under_review)["mode"] == "editing"
-    assert engine.cancel(state)["mode"] == "cancelled"
+    assert under_review.mode == "reviewing" and under_review.changing, "the change goes on under the review"
+    assert engine.leave_review(under_review).mode == "editing"
+    assert engine.cancel(state).mode == "cancelled"
     assert len(engine.modes.models) == 1, "no model per conversation"
 
 
 def test_a_finished_questionnaire_is_done_and_back_asks_again(engine):
     state = engine.new()
-    while state["at"] != END:
+    while state.at != END:
         state = engine.answer(state, _valid_answers(engine.question(state))[0])
-    assert state["mode"] == "done" and not state["editing"] and not state["review"]
+    assert state.mode == "done" and not state.changing and not state.reviewing
     again = engine.back(state)
-    assert again["mode"] == "asking" and again["at"] == state["history"][-1]
+    assert again.mode == "asking" and again.at == state.history[-1]
 
 
 def test_a_cancelled_conversation_refuses_every_move(engine):
@@ -1020,16 +1021,16 @@ def test_a_cancelled_conversation_refuses_every_move(engine):
 )
 def test_a_conversation_stored_before_modes_still_loads(engine, flags, mode):
     state = engine.answer(engine.new(), _valid_answers(engine.question(engine.new()))[0])
-    old = {k: v for k, v in {**state, **flags}.items() if k != "mode"}
+    old = Conversation.from_stored({k: v for k, v in {**state.stored(), **flags}.items() if k != "mode"})
     assert engine.compatible(old)
-    assert engine.mode(old) == mode
+    assert old.mode == mode
     if mode not in ("cancelled", "done"):
         moved = engine.leave_review(old)
-        assert moved["mode"] in MODES and moved["mode"] != "reviewing"
+        assert moved.mode in MODES and moved.mode != "reviewing"
 
 
 def test_a_stored_conversation_with_an_unknown_mode_is_not_compatible(engine):
-    assert not engine.compatible({**engine.new(), "mode": "dancing"})
+    assert not engine.compatible(Conversation.from_stored({**engine.new().stored(), "mode": "dancing"}))
 
 
 def test_machine_calls_from_many_threads_do_not_mix_conversations(flow):
@@ -1041,10 +1042,10 @@ def test_machine_calls_from_many_threads_do_not_mix_conversations(flow):
 
     def run() -> None:
         state = engine.new()
-        while state["at"] != END:
+        while state.at != END:
             state = engine.answer(state, _valid_answers(engine.question(state))[0])
-            state = engine.leave_review(engine.show_review(state)) if state["at"] != END else state
-        results.append(engine.path(state["answers"]) == (state["history"], END))
+            state = engine.leave_review(engine.show_review(state)) if state.at != END else state
+        results.append(engine.path(state.answers) == (state.history, END))
 
     threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:

@@ -85,7 +85,7 @@ def waiting(flow) -> dict[str, dict]:
     while todo:
         state = todo.pop()
         q = engine.question(state)
-        seen = (q.id if q else None, *(str(state["answers"].get(k)) for k in read_by_ask_if))
+        seen = (q.id if q else None, *(str(state.answers.get(k)) for k in read_by_ask_if))
         if q is None or seen in walked:
             continue
         walked.add(seen)
@@ -137,8 +137,8 @@ def test_any_text_at_any_question_is_refused_or_read_in_bounded_time(engine, wai
     q = engine.question(state)
     result = timed(lambda: engine.answer(state, raw))
     if not isinstance(result, Invalid):
-        assert_valid(q, result["answers"][q.id])
-        assert result["mode"] in ("asking", "done")
+        assert_valid(q, result.answers[q.id])
+        assert result.mode in ("asking", "done")
 
 
 @pytest.mark.parametrize("raw", PATHOLOGICAL)
@@ -147,14 +147,14 @@ def test_the_pathological_strings_at_every_question(engine, waiting, raw):
         q = engine.question(state)
         result = timed(lambda state=state: engine.answer(state, raw))
         if not isinstance(result, Invalid):
-            assert_valid(q, result["answers"][q.id])
+            assert_valid(q, result.answers[q.id])
 
 
 def test_the_string_that_froze_the_bot_is_answered_at_once(engine, waiting):
     multi = next(s for s in waiting.values() if engine.question(s).kind == "multi")
     for repeats in (12, 20, 1000):
         result = timed(lambda n=repeats: engine.answer(multi, "\u00a0\u00a0\u00a0\u00a01" * n))
-        assert isinstance(result, Invalid) or result["answers"]
+        assert isinstance(result, Invalid) or result.answers
 
 
 # -- the parsers on their own ----------------------------------------------------------------------------
@@ -209,8 +209,8 @@ def _waiting_kind(engine, waiting, kind: str) -> tuple[Question, dict]:
 
 def test_a_unicode_digit_at_a_choice_is_read_or_reprompted_never_a_crash(engine, waiting):
     q, state = _waiting_kind(engine, waiting, "single")
-    assert engine.answer(state, "２")["answers"][q.id] == q.options[1].id, "full-width digits are digits"
-    assert engine.answer(state, "²")["answers"][q.id] == q.options[1].id, "NFKC reads ² as 2"
+    assert engine.answer(state, "２").answers[q.id] == q.options[1].id, "full-width digits are digits"
+    assert engine.answer(state, "²").answers[q.id] == q.options[1].id, "NFKC reads ² as 2"
     for raw in ("٣", "¹²³", "1\u200d2", "⑴", "Ⅲ"):
         with pytest.raises(Invalid) as caught:
             engine.answer(state, raw)
@@ -221,12 +221,12 @@ def test_joiners_are_kept_and_invisible_tricks_dropped(engine, waiting):
     q, state = _waiting_kind(engine, waiting, "text")
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want", with its zero-width non-joiner
-    assert engine.answer(state, f"Rossi {family}")["answers"][q.id] == f"Rossi {family}"
-    assert engine.answer(state, persian)["answers"][q.id] == persian
-    assert engine.answer(state, "\ufeffRossi")["answers"][q.id] == "Rossi", "a BOM is not part of the name"
-    assert engine.answer(state, "Ros\u202esi\u2066")["answers"][q.id] == "Rossi", "no bidi override or isolate"
-    assert engine.answer(state, "Caf\u0065\u0301 Roma")["answers"][q.id] == "Café Roma", "NFC"
-    assert engine.answer(state, "Studio\u00a0\u2009Rossi")["answers"][q.id] == "Studio Rossi", "any space is one space"
+    assert engine.answer(state, f"Rossi {family}").answers[q.id] == f"Rossi {family}"
+    assert engine.answer(state, persian).answers[q.id] == persian
+    assert engine.answer(state, "\ufeffRossi").answers[q.id] == "Rossi", "a BOM is not part of the name"
+    assert engine.answer(state, "Ros\u202esi\u2066").answers[q.id] == "Rossi", "no bidi override or isolate"
+    assert engine.answer(state, "Caf\u0065\u0301 Roma").answers[q.id] == "Café Roma", "NFC"
+    assert engine.answer(state, "Studio\u00a0\u2009Rossi").answers[q.id] == "Studio Rossi", "any space is one space"
 
 
 @pytest.mark.parametrize("raw", ["1 1 1", "1 12", "12 34 5", "1 2000", "1 200 00"])
@@ -249,14 +249,14 @@ def test_at_the_money_question_loose_digits_are_refused(engine, waiting):
     with pytest.raises(Invalid) as caught:
         engine.answer(state, "1 1 1")
     assert caught.value.key == "not_money"
-    assert engine.answer(state, "1 100")["answers"][q.id] == 1100.0
+    assert engine.answer(state, "1 100").answers[q.id] == 1100.0
 
 
 def test_a_multiple_choice_list_is_split_by_any_separator(engine, waiting):
     q, state = _waiting_kind(engine, waiting, "multi")
     plain = [i for i, o in enumerate(q.options, 1) if not o.exclusive][:3]
     typed = f"{plain[0]}\u00a0\u00a0,{plain[1]} ;\u2009{plain[2]}"
-    assert engine.answer(state, typed)["answers"][q.id] == [q.options[i - 1].id for i in plain]
+    assert engine.answer(state, typed).answers[q.id] == [q.options[i - 1].id for i in plain]
 
 
 def test_an_overlong_list_of_numbers_is_refused_not_cut(engine, waiting):

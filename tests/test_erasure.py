@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.state import Conversation
 from bot.store import Store
 
 USER, OTHER = 7, 8
@@ -21,18 +22,17 @@ NAME, NOTE, ANSWER, CANCELLED = "zqxrossiname", "zqxnotetext", "zqxserviceanswer
 ASSESSMENT = {"main": "vip", "secondary": None, "confidence": "high"}
 
 
-def state(lang: str = "it", **answers: str) -> dict:
+def state(lang: str = "it", **answers: str) -> Conversation:
     """A finished conversation as the store keeps it (the store does not read the flow)."""
-    return {
-        "v": 1,
-        "flow": "cliente_difficile",
-        "flow_version": 1,
-        "lang": lang,
-        "at": "end",
-        "answers": answers,
-        "history": list(answers),
-        "step": len(answers),
-    }
+    return Conversation(
+        flow="cliente_difficile",
+        flow_version=1,
+        lang=lang,
+        at="end",
+        answers=answers,
+        history=list(answers),
+        step=len(answers),
+    )
 
 
 def hits(path: Path, *markers: str) -> dict[str, int]:
@@ -108,7 +108,7 @@ def test_erasing_a_user_leaves_no_copy_and_spares_others(opened):
     fill(store, USER)
     store.save_case(OTHER, state(alias="keepme"), ASSESSMENT, "keepme")
     store.set_sender_profile(USER, {"signature": f"{NAME} firma"})
-    store.save_conversation(USER, {**state(alias=NAME), "at": "payment"})
+    store.save_conversation(USER, state(alias=NAME).but(at="payment"))
     bot.delete_user(USER)  # erase-all from the running bot, with the CLI's connection open
     assert hits(path, NAME, NOTE, ANSWER) == {"db": 0, "-wal": 0, "-shm": 0, "-journal": 0}
     assert store.count_cases(USER) == 0 and store.sender_profile(USER) == {}
@@ -118,7 +118,7 @@ def test_erasing_a_user_leaves_no_copy_and_spares_others(opened):
 def test_a_cancelled_questionnaire_leaves_no_copy(opened):
     path, store, bot = opened
     for step in range(10):
-        bot.save_conversation(USER, {**state(alias=CANCELLED, service=f"{CANCELLED} {step}"), "at": "payment"})
+        bot.save_conversation(USER, state(alias=CANCELLED, service=f"{CANCELLED} {step}").but(at="payment"))
     assert sum(hits(path, CANCELLED).values()) > 0
     bot.drop_conversation(USER)
     assert hits(path, CANCELLED) == {"db": 0, "-wal": 0, "-shm": 0, "-journal": 0}

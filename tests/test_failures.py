@@ -225,7 +225,7 @@ def test_invalid_utf8_on_stdin_in_chat_is_refused_and_changes_nothing(tmp_path):
         state, _ = store.load_conversation(0)
     finally:
         store.close()
-    assert state["answers"] == {"alias": "Rossi"}
+    assert state.answers == {"alias": "Rossi"}
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])

@@ -36,13 +36,13 @@ def at_multi(flow):
         except Invalid:
             state = engine.skip(state)
     coach = Coach(Store.open(":memory:"), flow)
-    coach.store.save_conversation(USER, {**state, "cid": "abc123", "picked": []})
+    coach.store.save_conversation(USER, state.but(cid="abc123", picked=[]))
     yield coach, engine.question(state)
     coach.store.close()
 
 
 def picked(coach: Coach) -> list[str]:
-    return coach.store.load_conversation(USER)[0]["picked"]
+    return coach.store.load_conversation(USER)[0].picked
 
 
 def test_picking_the_exclusive_option_clears_the_others_and_the_others_clear_it(at_multi):
@@ -60,7 +60,7 @@ def test_picking_the_exclusive_option_clears_the_others_and_the_others_clear_it(
     assert picked(coach) == [], "a second tap takes an option back"
     coach.act(USER, Toggle(exclusive))
     coach.act(USER, Done())
-    assert coach.store.load_conversation(USER)[0]["answers"][q.id] == [exclusive]
+    assert coach.store.load_conversation(USER)[0].answers[q.id] == [exclusive]
 
 
 _LOGGING_CHILD = """

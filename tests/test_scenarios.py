@@ -9,6 +9,7 @@ import pytest
 from bot.actions import Extra, Finish, Move, decode
 from bot.coach import Coach
 from bot.scripts import BY_ID, flags_of, route
+from bot.state import Conversation
 
 from stories import STORIES
 
@@ -202,7 +203,7 @@ def test_a_typical_run_asks_at_most_fifteen_questions(assess):
 
 def finish(coach: Coach, drive, user: int, answers: dict, lang: str = "it"):
     state = drive(answers, lang)
-    coach.store.save_conversation(user, {**state, "cid": "c", "picked": []}, {})
+    coach.store.save_conversation(user, state.but(cid="c", picked=[]), {})
     return coach.act(user, Finish())
 
 
@@ -267,8 +268,8 @@ def test_a_reassessment_folds_the_movement_into_the_card(store, flow, drive, eng
     first = finish(coach, drive, 5, MANY_SCRIPTS).case_no
     coach.reassess(5, first)
     state, _ = coach.load(5)
-    state = drive({**MANY_SCRIPTS, "pattern": "few"}, state=state) if state["at"] != "end" else state
-    store.save_conversation(5, {**state, "picked": []}, {})
+    state = drive({**MANY_SCRIPTS, "pattern": "few"}, state=state) if state.at != "end" else state
+    store.save_conversation(5, state.but(picked=[]), {})
     reply = coach.act(5, Finish())
     assert len(reply.messages) <= 3 and reply.messages[0].meta.get("movement")
 
@@ -321,7 +322,7 @@ def test_a_case_saved_with_the_first_flow_still_reads_and_routes(store, flow):
         "thin": False,
         "good_client": False,
     }
-    state = {"lang": "it", "answers": old_answers, "flow": "cliente_difficile", "flow_version": 1}
+    state = Conversation(flow="cliente_difficile", flow_version=1, lang="it", at="end", answers=old_answers)
     case_no = store.save_case(9, state, old_assessment, "Rossi")
     screens = coach.case_advice_screens(9, case_no)
     assert [s.kind for s in screens] == ["advice", "script"]
@@ -371,8 +372,8 @@ def test_a_refused_answer_reads_right_on_both_front_ends(store, flow, drive):
     """The reason for a refusal names the units with their apostrophes, escaped once for Telegram."""
     coach = Coach(store, flow)
     state = drive({"payment": "free", "free_attitude": "demands"} | {"alias": "Rossi"}, "it")
-    state = {**state, "at": "price", "history": state["history"][: state["history"].index("price")]}
-    store.save_conversation(7, {**state, "cid": "c", "picked": []}, {})
+    state = state.but(at="price", history=state.history[: state.history.index("price")])
+    store.save_conversation(7, state.but(cid="c", picked=[]), {})
     reply = coach.text(7, "48 al secolo")
     assert "«al secolo»" in reply.dialog.plain and "per l'intero lavoro" in reply.dialog.plain
     assert "&#39;" not in reply.dialog.plain and "&amp;#39;" not in reply.dialog.text

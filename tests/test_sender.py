@@ -101,7 +101,7 @@ def test_the_messages_sign_with_the_profile(coach, drive, store):
     coach.set_profile_field(USER, "nome", "Giulia Neri", "it")
     coach.set_profile_field(USER, "attività", "Studio Neri", "it")
     state = drive({"payment": "late", "owed": 500, "owed_since": "overdue", "balance": "drains"})
-    store.save_conversation(USER, {**state, "cid": "c", "picked": []}, {})
+    store.save_conversation(USER, state.but(cid="c", picked=[]), {})
     reply = coach.act(USER, Finish())
     script = reply.messages[-1]
     assert script.kind == "script" and "Giulia Neri\nStudio Neri" in script.plain

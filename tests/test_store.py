@@ -18,7 +18,7 @@ def finished(flow, drive):
 
     def make(alias: str | None = "Rossi", lang: str = "it") -> tuple[dict, dict]:
         state = drive({"alias": alias, "payment": "free", "free_attitude": "demands"}, lang)
-        return state, classify(flow, state["answers"]).to_dict()
+        return state, classify(flow, state.answers).to_dict()
 
     return make
 
@@ -64,9 +64,9 @@ def test_reopening_keeps_the_data_and_runs_no_migration_again(tmp_path, finished
 
 def test_the_search_index_holds_the_texts_it_is_given_and_nothing_else(file_store, finished):
     state, assessment = finished("Rossi Srl")
-    answers = {**state["answers"], "service": "sito web", "attention": "telefonate notturne"}
-    first = file_store.save_case(1, {**state, "answers": answers}, assessment, "Rossi Srl", search_texts=["sito web"])
-    second = file_store.save_case(1, {**state, "answers": answers}, assessment, "Verdi")
+    answers = {**state.answers, "service": "sito web", "attention": "telefonate notturne"}
+    first = file_store.save_case(1, state.but(answers=answers), assessment, "Rossi Srl", search_texts=["sito web"])
+    second = file_store.save_case(1, state.but(answers=answers), assessment, "Verdi")
     assert file_store.search_cases(1, "ross")[0] == 1 and file_store.search_cases(1, "verdi")[0] == 1, "the alias"
     assert [c["case_no"] for c in file_store.search_cases(1, "sito")[1]] == [first]
     assert file_store.search_cases(1, "telefonate")[0] == 0, "an answer not given is not indexed"
@@ -97,11 +97,9 @@ def test_an_in_memory_store_has_the_same_schema(store):
 
 
 def test_a_conversation_round_trips(file_store, state_at):
-    state = {
-        **state_at("behaviours", {"alias": "Caffè «Roma» ✓", "payment": "free", "free_attitude": "demands"}),
-        "cid": "a1b2c3",
-        "picked": ["rude"],
-    }
+    state = state_at("behaviours", {"alias": "Caffè «Roma» ✓", "payment": "free", "free_attitude": "demands"}).but(
+        cid="a1b2c3", picked=["rude"]
+    )
     meta = {"message_id": 42, "chat": [1, 2]}
     assert file_store.save_conversation(5, state, meta) is True
     assert file_store.load_conversation(5) == (state, meta)
@@ -152,7 +150,7 @@ def test_a_saved_case_round_trips_and_closes_the_conversation(file_store, finish
     file_store.save_conversation(1, state)
     case_no = file_store.save_case(1, state, assessment, "Rossi")
     case = file_store.case(1, case_no)
-    assert case["answers"] == state["answers"]
+    assert case["answers"] == state.answers
     assert case["assessment"] == assessment
     assert (case["main"], case["secondary"], case["confidence"]) == (
         assessment["main"],

@@ -119,7 +119,7 @@ async def test_a_wrong_typed_answer_gets_one_clear_reprompt(server, db):
     async with running_bot(server, db):
         alice = TgUser(server, ALICE)
         await alice.say("/nuovo")
-        while alice.state()["at"] != "price":  # a question that wants an amount
+        while alice.state().at != "price":  # a question that wants an amount
             await answer_current(alice)
         question = alice.dialog().text
         await alice.say("tre")
@@ -127,7 +127,7 @@ async def test_a_wrong_typed_answer_gets_one_clear_reprompt(server, db):
         await alice.say("x" * 5000)
         assert alice.dialog().text.startswith(question) and "⚠️" in alice.dialog().text
         await alice.say("1.200")
-        assert alice.state()["answers"]["price"] and not alice.dialog().text.startswith(question)
+        assert alice.state().answers["price"] and not alice.dialog().text.startswith(question)
         # One call per step: the old questions keep their buttons; a tap on one changes nothing,
         # says so and takes that message's buttons off: the live question stays the newest message.
         old = [m for m in server.chat(ALICE)[:-1] if any((d or "").startswith("q:") for _, d in m.buttons)]
@@ -309,9 +309,9 @@ async def test_a_questionnaire_begun_under_an_earlier_release_goes_on_on_telegra
         review = alice.dialog().text
         assert "Rossi Srl" in review, review
         state = alice.state()
-        assert state is not None and state["flow_version"] == FLOW.version and state["answers"]["alias"] == "Rossi Srl"
-        assert state["answers"]["free_attitude"] == "demands", "kept, for when the walk gets there"
-        assert state["at"] not in ("alias", "payment", "free_attitude"), "not asked again"
+        assert state is not None and state.flow_version == FLOW.version and state.answers["alias"] == "Rossi Srl"
+        assert state.answers["free_attitude"] == "demands", "kept, for when the walk gets there"
+        assert state.at not in ("alias", "payment", "free_attitude"), "not asked again"
 
 
 async def test_webhook_mode_receives_updates_with_the_secret(server, db):

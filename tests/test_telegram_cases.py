@@ -206,9 +206,9 @@ def make_case(db: Path, user_id: int, answers: list[tuple[str, Any]]) -> int:
         given = dict(answers)
         for _ in range(200):  # the flow's own order: questions the run does not list get a default
             state, _ = coach.load(user_id)
-            if state is None or state.get("review") or state["at"] not in FLOW.questions:
+            if state is None or state.reviewing or state.at not in FLOW.questions:
                 break
-            question = FLOW.questions[state["at"]]
+            question = FLOW.questions[state.at]
             value = given.get(question.id, default_answer(FLOW, question.id))
             known = [v for v in (value if isinstance(value, list) else [value]) if v in question.option_index]
             if question.is_choice and value is not None and not known:

@@ -215,6 +215,46 @@ def test_an_unfinished_questionnaire_resumes_at_the_right_question_with_its_answ
     assert kept == json.loads(before)["answers"], "nothing is written until the user answers"
 
 
+def test_a_questionnaire_stored_with_the_old_flags_loads_with_its_mode_and_is_saved_without_them(old_db):
+    """Rows written before the mode was one field carry `review`/`editing` flags (flow 1's lack `mode`):
+    they load with the mode those flags meant, and a save keeps `editing` (read by older code) but
+    no `review`, which the mode now says."""
+    from bot.engine import Engine
+    from bot.state import MODES
+    from bot.store import Store
+
+    store = Store.open(old_db)
+    try:
+        for user, expected in ((PART_WAY, "asking"), (AT_REVIEW, "done")):
+            row = json.loads(
+                store.conn.execute("SELECT state FROM conversations WHERE user_id = ?", (user,)).fetchone()[0]
+            )
+            assert "review" in row and "editing" in row
+            state, meta = store.load_conversation(user)
+            assert state.mode == row.get("mode", expected) == expected and not state.changing
+            store.save_conversation(user, state, meta)
+            saved = json.loads(
+                store.conn.execute("SELECT state FROM conversations WHERE user_id = ?", (user,)).fetchone()[0]
+            )
+            assert "review" not in saved and saved["mode"] == expected and saved["editing"] is False
+            assert {k: v for k, v in saved.items() if k != "mode"} == {
+                k: v for k, v in row.items() if k not in ("mode", "review")
+            }
+        # A change left at the review by a release before modes: reviewing, and leaving the review
+        # goes back to the change.
+        row = json.loads(
+            store.conn.execute("SELECT state FROM conversations WHERE user_id = ?", (AT_REVIEW,)).fetchone()[0]
+        )
+        old = {k: v for k, v in row.items() if k != "mode"} | {"review": True, "editing": True, "at": row["history"][0]}
+        store.conn.execute("UPDATE conversations SET state = ? WHERE user_id = ?", (json.dumps(old), AT_REVIEW))
+        store.conn.commit()
+        state, _ = store.load_conversation(AT_REVIEW)
+        assert state.mode == "reviewing" and state.changing and state.mode in MODES
+        assert Engine(FLOW).leave_review(state).mode == "editing"
+    finally:
+        store.close()
+
+
 def test_where_the_first_releases_questionnaires_resume():
     """Flow 1 asked the price near the end and had no stage of free work: a questionnaire part
     way (after the balance) resumes at a question flow 1 had not asked yet, not at the balance's
@@ -231,11 +271,11 @@ def finishing_lines(db: Path, user: int) -> list[str]:
     """Console lines that take an upgraded questionnaire to its end with plain answers, then Enter at
     the review: walked on today's engine from where the upgrade resumes it."""
     from bot.engine import Engine
+    from bot.state import Conversation
     from bot.upgrade import upgrade_state
 
-    state = upgrade_state(
-        Engine(FLOW), json.loads(stored(db, "SELECT state FROM conversations WHERE user_id = ?", user)[0][0])
-    )
+    row = json.loads(stored(db, "SELECT state FROM conversations WHERE user_id = ?", user)[0][0])
+    state = upgrade_state(Engine(FLOW), Conversation.from_stored(row))
     assert state is not None
     return typed_lines(state=state)
 
@@ -386,11 +426,12 @@ def test_a_new_flow_version_is_one_step_function(monkeypatch):
     if set(upgrade.STEPS) >= set(range(1, later.version)):  # every step there: flow 1 goes through them all
         assert upgrade.upgrade_answers({"payment": "discounted"}, 1, later)["payment"] == "below_price"
         assert upgrade.upgrade_answers({"payment": "free"}, 1, later)["payment"] == "free_work"
-    state = {**Engine(FLOW).new("it"), "answers": {"alias": "Rossi", "payment": "free"}}
-    state["history"], state["at"] = Engine(FLOW).path(state["answers"])
+    answers = {"alias": "Rossi", "payment": "free"}
+    history, at = Engine(FLOW).path(answers)
+    state = Engine(FLOW).new("it").but(answers=answers, history=history, at=at)
     carried = upgrade.upgrade_state(Engine(later), state)
-    assert carried is not None and carried["answers"]["payment"] == "free_work"
-    assert carried["flow_version"] == later.version
+    assert carried is not None and carried.answers["payment"] == "free_work"
+    assert carried.flow_version == later.version
 
 
 def test_the_stage_of_free_work_under_flow_3_becomes_the_relationships_shape():

@@ -231,9 +231,9 @@ async def answer_current(user: TgUser, answers=GRATIS_RUN) -> bool:
     """Answer the question the user is at; False when there is none (the review is shown)."""
     state = user.state()
     flow = LIVE[-1].bot_data["coach"].flow
-    if state is None or state.get("review") or state["at"] not in flow.questions:
+    if state is None or state.reviewing or state.at not in flow.questions:
         return False
-    qid = state["at"]
+    qid = state.at
     given = dict(answers)
     await user.answer((qid, given[qid] if qid in given else default_answer(flow, qid)))
     return True

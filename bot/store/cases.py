@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from ..state import Conversation
 from .base import _inserted_id, _json, utcnow
 from .claims import ClaimsStore
 from .index import _index_texts
@@ -23,7 +24,7 @@ class CaseStore(ClaimsStore):
     def save_case(
         self,
         user_id: int,
-        state: dict[str, Any],
+        state: Conversation,
         assessment: dict[str, Any],
         alias: str | None,
         update_id: int | None = None,
@@ -39,7 +40,7 @@ class CaseStore(ClaimsStore):
         with self.conn:
             if update_id is not None and not self._claim_update(update_id):
                 return None
-            self._ensure_user(user_id, state.get("lang"))
+            self._ensure_user(user_id, state.lang)
             client_id = self._client_id(user_id, alias, now)
             case_no = self.conn.execute(
                 "SELECT MAX(COALESCE((SELECT MAX(case_no) FROM cases WHERE user_id = :user), 0), "
@@ -59,17 +60,17 @@ class CaseStore(ClaimsStore):
                     user_id,
                     case_no,
                     client_id,
-                    state["flow"],
-                    state["flow_version"],
-                    state["lang"],
-                    _json(state["answers"]),
+                    state.flow,
+                    state.flow_version,
+                    state.lang,
+                    _json(state.answers),
                     _json(assessment),
                     assessment["main"],
                     assessment["secondary"],
                     assessment["confidence"],
                     now,
                     now,
-                    state.get("cid"),
+                    state.cid or None,
                 ),
             )
             _index_texts(self.conn, _inserted_id(cursor), user_id, [alias, *search_texts])

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..state import Conversation
 from .base import _json, utcnow
 from .claims import ClaimsStore
 
@@ -19,32 +20,32 @@ class ConversationStore(ClaimsStore):
         super().__init__(db)
         self._later: list[tuple[str, int, str]] = []  # meta patches for the next write
 
-    def load_conversation(self, user_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """The stored state and front-end meta of the user's open conversation, if any."""
+    def load_conversation(self, user_id: int) -> tuple[Conversation, dict[str, Any]] | None:
+        """The state and front-end meta of the user's open conversation, if any."""
         row = self.conn.execute("SELECT state, meta FROM conversations WHERE user_id = ?", (user_id,)).fetchone()
         if row is None:
             return None
-        state, meta = json.loads(row[0]), json.loads(row[1] or "{}")
+        state, meta = Conversation.from_stored(json.loads(row[0])), json.loads(row[1] or "{}")
         for patch, owner, cid in self._later:  # meta still to be written is already part of what is read
-            if owner == user_id and cid == state.get("cid"):
+            if owner == user_id and cid == state.cid:
                 later = json.loads(patch)
                 if (meta.get("message_id") or 0) <= (later.get("message_id") or 0):
                     meta.update(later)
         return state, meta
 
     def save_conversation(
-        self, user_id: int, state: dict[str, Any], meta: dict[str, Any] | None = None, update_id: int | None = None
+        self, user_id: int, state: Conversation, meta: dict[str, Any] | None = None, update_id: int | None = None
     ) -> bool:
         """Store a turn in one transaction; with an update id, a second delivery of it is refused."""
         with self.conn:
             if update_id is not None and not self._claim_update(update_id):
                 return False
-            self._ensure_user(user_id, state.get("lang"))
+            self._ensure_user(user_id, state.lang)
             self.conn.execute(
                 "INSERT INTO conversations (user_id, flow, state, meta, updated) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(user_id) DO UPDATE SET flow = excluded.flow, state = excluded.state, "
                 "meta = excluded.meta, updated = excluded.updated",
-                (user_id, state.get("flow"), _json(state), _json(meta or {}), utcnow()),
+                (user_id, state.flow, _json(state.stored()), _json(meta or {}), utcnow()),
             )
             self._write_later()
         return True

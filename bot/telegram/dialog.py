@@ -121,7 +121,7 @@ async def _notice(update: Update, context: CoachContext, name: str, *args: Any, 
 def dialog_lang(update: Update, context: CoachContext) -> str:
     """The open questionnaire's language, else the user's."""
     state, _ = context.coach.load(sender_id(update))
-    return state["lang"] if state else context.lang(update)
+    return state.lang if state else context.lang(update)
 
 
 def _late_notice(update: Update, context: CoachContext, dialog: Screen | None) -> str | None:
@@ -276,7 +276,7 @@ async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toas
         await answer_query(query)
         await show(update, context, result, in_place=message)
         return
-    now = (state.get("cid"), state["step"]) if state is not None else None
+    now = state.nonce if state is not None else None
     if shown is not None and now is not None and shown != now and shown[0] == now[0] and message is not None:
         # A question of this questionnaire left behind (a restart may have left a copy): the newest
         # copy shows where it is now, unless it does already (then this older one just goes).
@@ -315,7 +315,7 @@ async def on_redelivered(update: Update, context: CoachContext) -> None:
         if result is not None:
             await show(update, context, result, in_place=message)
         return
-    if state is None or state.get("cid") != tapped.conversation:
+    if state is None or state.cid != tapped.conversation:
         return
     reply = coach.redelivered(user_id)
     if reply.dialog is not None and reply.on_screen != "sent":  # the step's edit may not have happened
