@@ -35,6 +35,7 @@ from .classifier import Assessment, classify
 from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
+from .questions import question_screen, review_screen
 from .render import Button, Renderer, Screen
 from .result import advice_screens, case_script, extra, result_screens
 from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
@@ -110,10 +111,11 @@ class Coach:
         lang = state["lang"]
         complete = self.engine.complete(state)
         if state["review"] or complete:
-            return self.renderer.review(lang, self.engine.answered(state), complete)
+            return review_screen(self.renderer, lang, self.engine.answered(state), complete)
         q = self.engine.question(state)
         assert q is not None
-        return self.renderer.question(
+        return question_screen(
+            self.renderer,
             lang,
             q,
             self.engine.progress(state),
