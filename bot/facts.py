@@ -62,8 +62,8 @@ def addressee(answers: dict[str, Any]) -> tuple[str | None, str]:
 def client_label(answers: dict[str, Any]) -> str | None:
     """The user's private label for the client (`alias`): for the user's own screens (the card, the
     advice, the guides), never for a message."""
-    label = answers.get("alias")
-    return label if isinstance(label, str) else None
+    label: str | None = answers.get("alias")  # a text answer (or skipped): the flow checks it
+    return label
 
 
 def price_of(answers: dict[str, Any]) -> tuple[float | None, str | None]:
