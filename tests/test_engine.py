@@ -1063,9 +1063,9 @@ def test_the_machine_goes_where_the_flows_walk_goes(engine):
     branch, each answer leads where the flow's walk says, and the walk's choices are the machine's."""
     flow = engine.flow
     for state in all_branches(engine):
-        history = state["history"]
+        history = state.history
         for qid, after in zip(history, [*history[1:], END], strict=True):
-            assert flow.next_for(qid, state["answers"]) == after
+            assert flow.next_for(qid, state.answers) == after
             assert after in flow.next_choices(qid)
     # Unanswered, a question leads along its default way; a follow-up is passed over when the
     # answer it waits for was not given (a one-off job's trade under an ongoing contract).
