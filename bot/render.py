@@ -8,7 +8,7 @@ same text for the console.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -508,22 +508,22 @@ class Renderer:
         here = ScriptVariant(case_no, index, variant, form)
         rows: list[tuple[Button, ...]] = [
             tuple(
-                Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), replace(here, variant=v))
+                Button(("• " if v == variant else "") + self.ui(lang, f"variant_{v}"), here.replace(variant=v))
                 for v in VARIANTS
             )
         ]
         if not script.formal:
             rows.append(
                 tuple(
-                    Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), replace(here, form=f))
+                    Button(("• " if f == form else "") + self.ui(lang, f"form_{f}"), here.replace(form=f))
                     for f in FORMS
                 )
             )
         if total > 1:
             nav = []
             if index > 1:
-                nav.append(Button(f"‹ {index - 1}/{total}", replace(here, index=index - 1)))
+                nav.append(Button(f"‹ {index - 1}/{total}", here.replace(index=index - 1)))
             if index < total:
-                nav.append(Button(f"{index + 1}/{total} ›", replace(here, index=index + 1)))
+                nav.append(Button(f"{index + 1}/{total} ›", here.replace(index=index + 1)))
             rows.append(tuple(nav))
         return Screen("script", text, tuple(rows), {"title": title, "script": script.id})
