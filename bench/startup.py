@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import compileall
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,10 +59,16 @@ def is_heavy(module: str) -> bool:
     return module.split(".")[0] in HEAVY
 
 
-def _run(args: list[str], stdin: bytes = b"") -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _run(args: list[str], stdin: bytes = b"") -> tuple[float, float]:
+    """(wall, CPU) seconds of one run: CPU time barely moves with the other processes' load."""
+    start, cpu = time.perf_counter(), _cpu()
     subprocess.run(args, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 def _imports_rows(extra: dict[str, float]) -> list[Row]:
@@ -111,10 +118,15 @@ def run(size: str) -> list[Row]:
             libs.append(_run([sys.executable, "-c", LIBS]))
             ours.append(_run(chat))
         extra = beyond_libraries(db, IMPORT_ROUNDS[size])
-    ratio = median(ours) / median(libs)
+    wall_libs, wall_ours = median([w for w, _ in libs]), median([w for w, _ in ours])
+    ratio = wall_ours / wall_libs
+    cpu_ratio = median([c for _, c in ours]) / median([c for _, c in libs])
     return [
-        Row("start-up", "import jinja2, transitions, sqlite_utils (median)", median(libs) * 1000, "ms"),
-        Row("start-up", "clientcoach chat to first prompt, EOF (median)", median(ours) * 1000, "ms"),
+        Row("start-up", "import jinja2, transitions, sqlite_utils (median)", wall_libs * 1000, "ms"),
+        Row("start-up", "clientcoach chat to first prompt, EOF (median)", wall_ours * 1000, "ms"),
         Row("start-up", "ratio chat / libraries", ratio, "×", f"≤ {GOAL}×", ratio <= GOAL, {"rounds": rounds}),
+        Row(
+            "start-up", "ratio chat / libraries in CPU time (user + system)", cpu_ratio, "×", detail={"rounds": rounds}
+        ),
         *_imports_rows(extra),
     ]
