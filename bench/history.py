@@ -173,7 +173,7 @@ STATUS_WEIGHTS = (45, 20, 15, 20)  # aperto, risolto, cliente_tenuto, cliente_la
 # -- generation ----------------------------------------------------------------------------------
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     """JSON as the store writes it (compact, UTF-8 kept)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -219,11 +219,11 @@ def _answer_pool(flow: Flow, rng: random.Random, walks: int) -> list[tuple[dict[
     pool = []
     for _ in range(walks):
         answers = _walk(engine, flow, rng)
-        signature = _json({k: v for k, v in answers.items() if flow.questions[k].kind != "text"})
+        signature = to_json({k: v for k, v in answers.items() if flow.questions[k].kind != "text"})
         if signature not in assessed:
             assessment = classify(flow, answers)
             assessed[signature] = (
-                _json(assessment.to_dict()),
+                to_json(assessment.to_dict()),
                 assessment.main,
                 assessment.secondary,
                 assessment.confidence,
@@ -348,7 +348,7 @@ def build(path: Path, users: int, per_user: int, seed: int = 11, pool: int = POO
                     flow.id,
                     flow.version,
                     "it",
-                    _json(answers),
+                    to_json(answers),
                     assessment_json,
                     main,
                     secondary,

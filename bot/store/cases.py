@@ -6,9 +6,9 @@ import json
 from typing import Any, Iterable
 
 from ..state import Conversation
-from .base import _inserted_id, _json, utcnow
+from .base import inserted_id, to_json, utcnow
 from .claims import ClaimsStore
-from .index import _index_texts
+from .index import index_texts
 
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
 
@@ -63,8 +63,8 @@ class CaseStore(ClaimsStore):
                     state.flow,
                     state.flow_version,
                     state.lang,
-                    _json(state.answers),
-                    _json(assessment),
+                    to_json(state.answers),
+                    to_json(assessment),
                     assessment["main"],
                     assessment["secondary"],
                     assessment["confidence"],
@@ -73,7 +73,7 @@ class CaseStore(ClaimsStore):
                     state.cid or None,
                 ),
             )
-            _index_texts(self.conn, _inserted_id(cursor), user_id, [alias, *search_texts])
+            index_texts(self.conn, inserted_id(cursor), user_id, [alias, *search_texts])
             self.conn.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return case_no
 
@@ -105,7 +105,7 @@ class CaseStore(ClaimsStore):
             "INSERT INTO clients (user_id, alias, alias_key, created) VALUES (?, ?, ?, ?)",
             (user_id, alias, key, now),
         )
-        return _inserted_id(cursor)
+        return inserted_id(cursor)
 
     def case(self, user_id: int, case_no: int) -> dict[str, Any] | None:
         """One of the user's cases by its number, decoded; None if the user has no such case."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..state import Conversation
-from .base import _json, utcnow
+from .base import to_json, utcnow
 from .claims import ClaimsStore
 
 
@@ -45,7 +45,7 @@ class ConversationStore(ClaimsStore):
                 "INSERT INTO conversations (user_id, flow, state, meta, updated) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(user_id) DO UPDATE SET flow = excluded.flow, state = excluded.state, "
                 "meta = excluded.meta, updated = excluded.updated",
-                (user_id, state.flow, _json(state.stored()), _json(meta or {}), utcnow()),
+                (user_id, state.flow, to_json(state.stored()), to_json(meta or {}), utcnow()),
             )
             self._write_later()
         return True
@@ -55,13 +55,13 @@ class ConversationStore(ClaimsStore):
         with self.conn:
             self.conn.execute(
                 "UPDATE conversations SET meta = json_patch(COALESCE(meta, '{}'), ?) WHERE user_id = ?",
-                (_json(meta), user_id),
+                (to_json(meta), user_id),
             )
 
     def update_meta_later(self, user_id: int, conversation: str, meta: dict[str, Any]) -> None:
         """`update_meta` for the conversation `conversation` (its id; if it is still the open one),
         written with the next write (a turn, or the record of handled updates): no transaction of its own."""
-        self._later.append((_json(meta), user_id, conversation))
+        self._later.append((to_json(meta), user_id, conversation))
 
     def drop_conversation(self, user_id: int, update_id: int | None = None) -> bool:
         """Throw away the open conversation (a cancel): its answers leave the WAL too."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import StoreBase
-from .index import _purge_search_index
+from .index import purge_search_index
 
 
 class ErasureStore(StoreBase):
@@ -60,4 +60,4 @@ class ErasureStore(StoreBase):
             "(SELECT 1 FROM cases WHERE cases.user_id = clients.user_id AND cases.client_id = clients.id)",
             (user_id,),
         )
-        _purge_search_index(self.conn)
+        purge_search_index(self.conn)

@@ -53,7 +53,7 @@ def match_query(user_id: int, text: str) -> str | None:
     return " AND ".join(f'"{prefix}{word}"*' for word in words) or None
 
 
-def _index_texts(conn: sqlite3.Connection, case_id: int, user_id: int, texts: Iterable[str | None]) -> None:
+def index_texts(conn: sqlite3.Connection, case_id: int, user_id: int, texts: Iterable[str | None]) -> None:
     """Add the words of `texts` to one case's row of the search index (made if the case has none)."""
     row = conn.execute("SELECT terms FROM case_search WHERE rowid = ?", (case_id,)).fetchone()
     terms = " ".join(dict.fromkeys([*(row[0].split() if row else ()), *index_terms(user_id, texts).split()]))
@@ -63,7 +63,7 @@ def _index_texts(conn: sqlite3.Connection, case_id: int, user_id: int, texts: It
         conn.execute("INSERT INTO case_search (rowid, terms) VALUES (?, ?)", (case_id, terms))
 
 
-def _purge_search_index(conn: sqlite3.Connection) -> None:
+def purge_search_index(conn: sqlite3.Connection) -> None:
     """Merge the index into one segment, so deleted terms are gone from its storage, not just hidden.
 
     FTS5 deletes by writing tombstones; the old postings stay in earlier segments until they are

@@ -8,7 +8,7 @@ from typing import Any
 from .base import utcnow
 from .cases import STATUSES
 from .claims import ClaimsStore
-from .index import _index_texts
+from .index import index_texts
 
 
 class NoteStore(ClaimsStore):
@@ -29,7 +29,7 @@ class NoteStore(ClaimsStore):
                 "INSERT INTO notes (user_id, case_id, text, created) VALUES (?, ?, ?, ?)", (user_id, case_id, text, now)
             )
             self.conn.execute("UPDATE cases SET updated = ? WHERE id = ? AND user_id = ?", (now, case_id, user_id))
-            _index_texts(self.conn, case_id, user_id, [text])
+            index_texts(self.conn, case_id, user_id, [text])
         return cursor.lastrowid
 
     def notes(self, user_id: int, case_no: int) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Callable
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .index import _index_texts
+from .index import index_texts
 
 MIGRATIONS_TABLE = Migrations.migrations_table
 migrations = Migrations("clientcoach")
@@ -111,7 +111,7 @@ def m002_case_history(db: Database) -> None:
         answers = json.loads(answers_json)
         notes = [text for (text,) in db.execute("SELECT text FROM notes WHERE case_id = ? ORDER BY id", (case_id,))]
         texts = [alias, *(answers.get(key) for key in text_answers), *notes]
-        _index_texts(db.conn, case_id, user_id, (t for t in texts if isinstance(t, str)))
+        index_texts(db.conn, case_id, user_id, (t for t in texts if isinstance(t, str)))
 
 
 @migration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .base import StoreBase, _json, utcnow
+from .base import StoreBase, to_json, utcnow
 
 
 class SenderStore(StoreBase):
@@ -22,5 +22,5 @@ class SenderStore(StoreBase):
             self.conn.execute(
                 "INSERT INTO sender_profiles (user_id, profile, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT(user_id) DO UPDATE SET profile = excluded.profile, updated = excluded.updated",
-                (user_id, _json(dict(profile)), utcnow()),
+                (user_id, to_json(dict(profile)), utcnow()),
             )
