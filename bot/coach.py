@@ -42,9 +42,7 @@ from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_lan
 from .store import Store
 from .upgrade import read_case, upgrade_state
 
-GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
 SCREENS_KEPT = 256
-DEFAULT_GUIDE = "prevention"
 
 
 @dataclass
@@ -77,7 +75,7 @@ class Coach:
         self.store = store
         self.flow = flow or load_flow(default_flow())
         self.engine = Engine(self.flow)
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(profiles=self.flow.profiles)
         self._screens: dict[str, Screen] = {}  # the last screens rendered, by state (oldest first)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -426,7 +424,7 @@ class Coach:
         assessment = Assessment.from_dict(case["assessment"])
         r = self.renderer
         if what == "guide":
-            return [r.guide(lang, GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE), assessment, answers.get("alias"))]
+            return [r.guide(lang, self.flow.profiles[assessment.main].guide, assessment, answers.get("alias"))]
         if what == "figures":
             return [r.guide(lang, "figures", assessment)]
         if what == "second" and assessment.secondary:
@@ -474,7 +472,7 @@ def open_coach(
     """A Coach on the given database and flow (defaults: the default database, the bundled flow);
     `surface` is the front end its texts name commands for ("telegram" or "console")."""
     flow = load_flow(flow_path) if flow_path else None
-    return Coach(Store.open(db_path), flow, Renderer(surface=surface))
+    return Coach(Store.open(db_path), flow, Renderer(surface=surface, profiles=flow.profiles if flow else None))
 
 
 __all__ = ["Coach", "Reply", "open_coach"]

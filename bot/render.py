@@ -35,9 +35,10 @@ from .articles import with_article
 from .classifier import Assessment
 from .engine import Progress
 from .facts import form_chooser, message_facts
-from .flow import PROFILES, Question
+from .flow import Question, bundled_profiles
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
+from .profiles import Profile, Profiles
 from .scripts import BY_ID as SCRIPTS, CATALOGUE, Script, route
 
 TELEGRAM_TAGS = frozenset(
@@ -172,6 +173,16 @@ def _bytecode_cache() -> FileSystemBytecodeCache | None:
     return FileSystemBytecodeCache(str(folder)) if folder else None
 
 
+class _DeclaredProfiles:
+    """The renderer's profiles for the templates, read only when a template names one."""
+
+    def __init__(self, renderer: Renderer):
+        self.renderer = renderer
+
+    def __getitem__(self, profile_id: str) -> Profile:
+        return self.renderer.profiles[profile_id]
+
+
 UI_FILE = "ui.html.j2"
 SURFACES = ("telegram", "console")
 UI_FOLDER = "ui"
@@ -180,12 +191,16 @@ UI_FOLDER = "ui"
 class Renderer:
     """Compiles the templates once and renders every screen."""
 
-    def __init__(self, directory: str | Path | None = None, surface: str = "telegram"):
-        """`surface` names the front end ("telegram" or "console"): hints name what works there."""
+    def __init__(
+        self, directory: str | Path | None = None, surface: str = "telegram", profiles: Profiles | None = None
+    ):
+        """`surface` names the front end ("telegram" or "console"): hints name what works there.
+        `profiles` are the flow's (see `bot.profiles`); without them, the bundled flow's, read when first named."""
         if surface not in SURFACES:
             raise ValueError(f"unknown surface {surface!r} (known: {', '.join(SURFACES)})")
         self.directory = Path(directory) if directory else templates_dir()
         self.surface = surface
+        self._profiles = profiles
         self.languages: Languages = load_languages(self.directory)
         self.env = Environment(
             loader=FileSystemLoader(str(self.directory)),
@@ -200,6 +215,8 @@ class Renderer:
         self.env.globals["surface"] = surface
         # «del signor Rossi», «all'ing. Bellini», «a Marco»: see bot/articles.py.
         self.env.filters["with_article"] = self.env.globals["with_article"] = with_article
+        # A profile's names and role, as the flow declares them: `profiles[p].name.it`.
+        self.env.globals["profiles"] = _DeclaredProfiles(self)
         self._check_scripts()
         self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
@@ -212,6 +229,12 @@ class Renderer:
                 path = self.directory / lang / "scripts" / f"{script.id}.html.j2"
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: missing (every script needs every language)")
+
+    @property
+    def profiles(self) -> Profiles:
+        if self._profiles is None:
+            self._profiles = bundled_profiles()
+        return self._profiles
 
     def template(self, name: str) -> Template:
         template = self._cache.get(name)
@@ -376,7 +399,7 @@ class Renderer:
         """How the profile moved since an earlier case of the same client."""
         before = Assessment.from_dict(previous["assessment"])
         rows = []
-        for p in PROFILES:
+        for p in self.profiles.ids:
             old, new = before.scores.get(p, 0.0), assessment.scores.get(p, 0.0)
             if old or new:
                 rows.append(
@@ -451,7 +474,7 @@ class Renderer:
 
     def scripts_for(self, assessment: Assessment, answers: dict[str, Any] | None = None) -> list[Script]:
         """The scripts to offer, in order (see `bot.scripts.route`)."""
-        return route(assessment, answers or {})
+        return route(assessment, answers or {}, profiles=self.profiles)
 
     def script(
         self,

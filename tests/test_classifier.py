@@ -12,11 +12,12 @@ import json
 
 import pytest
 
-from bot.classifier import PROBLEM_PROFILES, Assessment, classify
-from bot.flow import PROFILES
+from bot.classifier import Assessment, classify
 
 from helpers import FLOW
 from stories import STORIES, Story
+
+PROFILES, PROBLEM_PROFILES = FLOW.profiles.ids, FLOW.profiles.problems
 
 
 def _param(s: Story):

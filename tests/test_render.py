@@ -9,9 +9,8 @@ import pytest
 from jinja2 import StrictUndefined, UndefinedError
 
 from bot.actions import ScriptVariant, Toggle
-from bot.classifier import PROBLEM_PROFILES, Assessment, Reason, classify
+from bot.classifier import Assessment, Reason, classify
 from bot.engine import Progress
-from bot.flow import PROFILES
 from bot.render import (
     FORMS,
     TELEGRAM_LIMIT,
@@ -26,6 +25,8 @@ from bot.render import (
 from bot.scripts import CATALOGUE
 
 from helpers import FLOW
+
+PROFILES, PROBLEM_PROFILES = FLOW.profiles.ids, FLOW.profiles.problems
 
 RENDERER = Renderer()
 LANGS = ("it", "en")

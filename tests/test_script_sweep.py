@@ -16,7 +16,6 @@ import pytest
 
 from bot.classifier import Assessment, Reason
 from bot.facts import STAGE_OF
-from bot.flow import PROFILES
 from bot.render import (
     FORMS,
     TELEGRAM_LIMIT,
@@ -27,6 +26,9 @@ from bot.render import (
 )
 from bot.scripts import CATALOGUE
 
+from helpers import FLOW
+
+PROFILES = FLOW.profiles.ids
 RENDERER = Renderer()
 LANGS = ("it", "en")
 GENDERS = ("woman", "man", "company")
