@@ -13,6 +13,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 
 from ..actions import Action, Back, Cancel, Extra, Finish, Move, Restart, Review, ScriptVariant, Step, decode
 from ..coach import Reply
+from ..commands import named
 from ..render import Screen
 from .context import CoachContext, button_query, incoming_message, private_chat_id, sender_id, user_lang
 from .messages import (
@@ -31,15 +32,8 @@ from .throughput import expected_delay  # how long the chat's send queue is
 # A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
 LATE_REPLY = 2.0
 
-NAVIGATION: dict[str, Move] = {
-    "annulla": Cancel(),
-    "indietro": Back(),
-    "rivedi": Review(),
-    "cancel": Cancel(),
-    "back": Back(),
-    "review": Review(),
-}
-TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
+# The questionnaire moves a command makes, by the command's chat word (`bot.commands.Command.word`).
+NAVIGATION: dict[str, Move] = {"cancel": Cancel(), "back": Back(), "review": Review()}
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -153,16 +147,23 @@ async def on_new(update: Update, context: CoachContext) -> None:
 
 async def on_navigation(update: Update, context: CoachContext) -> None:
     """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
-    move, user_id = NAVIGATION[_command(update)], sender_id(update)
+    command = named(_command(update))  # registered only for the navigation commands (bot.commands)
+    move, user_id = NAVIGATION[command.word or "" if command else ""], sender_id(update)
     reply = context.coach.act(user_id, move, update_id=update.update_id, fallback_lang=user_lang(update))
     if reply.toast and reply.dialog is not None:
         reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
     await show(update, context, reply)
 
 
-async def on_text_command(update: Update, context: CoachContext) -> None:
-    """/aiuto and /privacy: fixed texts."""
-    await _notice(update, context, TEXT_COMMANDS[_command(update)])
+async def on_help(update: Update, context: CoachContext) -> None:
+    """/aiuto: every command with its line, in the user's language (the same texts as the menu)."""
+    lang = context.lang(update)
+    await _notice(update, context, "help", context.coach.renderer.languages.menu(lang), lang=lang)
+
+
+async def on_privacy(update: Update, context: CoachContext) -> None:
+    """/privacy: what is kept and how to delete it."""
+    await _notice(update, context, "privacy")
 
 
 async def on_language(update: Update, context: CoachContext) -> None:
