@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .actions import EXTRAS, FORMS, STATUSES, VARIANTS
 from .commands import COMMANDS, Command
 from .paths import templates_dir
 from .yamlfile import LINE, YamlFileError, line_of, read_document
@@ -23,10 +24,10 @@ LANGUAGE_FILE = "language.yaml"
 # The word tables and the meanings their words may have (`confirm` is a plain list of yes-words).
 WORD_TABLES: dict[str, tuple[str, ...]] = {
     "commands": ("back", "skip", "cancel", "review", "restart", "help", "quit"),
-    "variants": ("softer", "firmer", "shorter"),
-    "forms": ("tu", "lei"),
-    "extras": ("guide", "second", "figures", "all"),
-    "outcomes": ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato"),  # store.STATUSES
+    "variants": VARIANTS,
+    "forms": FORMS,
+    "extras": EXTRAS,
+    "outcomes": STATUSES,
     "durations": ("hour", "day", "week", "month"),
     "confirm": (),
 }
