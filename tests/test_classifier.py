@@ -25,9 +25,9 @@ def _param(s: Story):
 
 
 # One story table (tests/stories.py) for the classifier and the router, split by what it shows.
-PROBLEM_SCENARIOS = [_param(s) for s in STORIES if s.main != "mvc" and s.secondary is None]
+PROBLEM_SCENARIOS = [_param(s) for s in STORIES if s.main != FLOW.profiles.good_client and s.secondary is None]
 MIXED_SCENARIOS = [_param(s) for s in STORIES if s.secondary is not None]
-GOOD_CLIENT_SCENARIOS = [_param(s) for s in STORIES if s.main == "mvc"]
+GOOD_CLIENT_SCENARIOS = [_param(s) for s in STORIES if s.main == FLOW.profiles.good_client]
 
 
 def _option_weight(qid: str, value, profile: str) -> float:

@@ -27,7 +27,7 @@ from helpers import ROOT
 RENDERER = Renderer()
 LANGUAGES = load_languages()
 # A command being added: its entry in the table, before its handler and texts exist.
-GREET = Command(("saluta", "greet"), "dialog.on_greet", "chat")
+EXAMPLE = Command(("esempio", "example"), "dialog.on_example", "chat")
 
 
 def registered(commands: tuple[Command, ...] = COMMANDS) -> list[CommandHandler]:
@@ -109,40 +109,40 @@ def test_a_new_command_without_its_text_in_a_language_is_refused_with_file_and_l
         path = tmp_path / lang / "language.yaml"
         path.parent.mkdir()
         shutil.copy(ROOT / "templates" / lang / "language.yaml", path)
-        with pytest.raises(LanguageError, match="missing: saluta") as refused:
-            load_language(path, (*COMMANDS, GREET))
+        with pytest.raises(LanguageError, match="missing: esempio") as refused:
+            load_language(path, (*COMMANDS, EXAMPLE))
         assert refused.value.path == str(path)
         menu_line = path.read_text(encoding="utf-8").splitlines().index("menu:") + 1
         assert refused.value.line == menu_line + 1, "the line the menu's entries start on"
-        text = path.read_text(encoding="utf-8").replace("menu:\n", "menu:\n  saluta: Saluta il bot\n", 1)
+        text = path.read_text(encoding="utf-8").replace("menu:\n", "menu:\n  esempio: Un esempio\n", 1)
         path.write_text(text, encoding="utf-8")
-        language = load_language(path, (*COMMANDS, GREET))
-        assert language.menu[-1] == ("saluta", "Saluta il bot"), "in the table's order, last"
+        language = load_language(path, (*COMMANDS, EXAMPLE))
+        assert language.menu[-1] == ("esempio", "Un esempio"), "in the table's order, last"
         help_text = to_plain(RENDERER.ui(lang, "help", list(language.menu)))
-        assert "/saluta — Saluta il bot" in help_text, "its text is its help line too"
+        assert "/esempio — Un esempio" in help_text, "its text is its help line too"
 
 
 def test_a_text_for_a_command_the_table_does_not_have_is_refused(tmp_path):
     path = tmp_path / "en" / "language.yaml"
     path.parent.mkdir()
     text = (ROOT / "templates" / "en" / "language.yaml").read_text(encoding="utf-8")
-    path.write_text(text.replace("menu:\n", "menu:\n  saluta: Greet the bot\n", 1), encoding="utf-8")
-    with pytest.raises(LanguageError, match="unknown: saluta") as refused:
+    path.write_text(text.replace("menu:\n", "menu:\n  esempio: An example\n", 1), encoding="utf-8")
+    with pytest.raises(LanguageError, match="unknown: esempio") as refused:
         load_language(path)
     assert refused.value.path == str(path) and refused.value.line is not None
 
 
 def test_a_new_command_without_its_handler_is_refused_when_the_bot_is_wired():
-    with pytest.raises(CommandError, match=r"/saluta: no handler dialog\.on_greet"):
-        registered((*COMMANDS, GREET))
+    with pytest.raises(CommandError, match=r"/esempio: no handler dialog\.on_example"):
+        registered((*COMMANDS, EXAMPLE))
     with pytest.raises(CommandError, match="no handler nowhere.on_new"):
         registered((Command(("nuovo",), "nowhere.on_new", "chat"),))
 
 
 def test_a_console_equivalent_the_command_line_does_not_have_is_found():
     parser = build_parser()
-    assert console_problem(GREET, parser) is None
-    assert "no command greet" in str(console_problem(Command(("saluta",), "dialog.on_greet", "greet"), parser))
-    assert "no option --wave" in str(console_problem(Command(("saluta",), "dialog.on_greet", "chat --wave"), parser))
+    assert console_problem(EXAMPLE, parser) is None
+    assert "no command example" in str(console_problem(Command(("esempio",), "dialog.on_example", "example"), parser))
+    assert "no option --wave" in str(console_problem(Command(("esempio",), "dialog.on_example", "chat --wave"), parser))
     assert "a group" in str(console_problem(Command(("storico",), "cases.on_history", "cases"), parser))
-    assert "no word" in str(console_problem(Command(("saluta",), "dialog.on_greet", "chat", "wave"), parser))
+    assert "no word" in str(console_problem(Command(("esempio",), "dialog.on_example", "chat", "wave"), parser))

@@ -566,11 +566,11 @@ def test_option_words_are_validated_at_load(tmp_path):
 # -- profiles: declared once in the flow file, every piece checked at load ---------------------
 
 NEW_PROFILE = """\
-  - id: ritardatario
+  - id: profilo_di_prova
     role: problem
-    name: {it: Ritardatario cronico, en: Chronic late payer}
-    short: {it: Ritardatario, en: Late payer}
-    inline: {it: ritardatario, en: late-payer}
+    name: {it: Profilo di prova, en: Trial profile}
+    short: {it: Prova, en: Trial}
+    inline: {it: profilo_di_prova, en: trial}
     guide: prevention
 """
 
@@ -578,10 +578,10 @@ NEW_PROFILE = """\
 def with_profile(declaration: str = NEW_PROFILE) -> str:
     """The small flow with one more profile, which the answer «Del tu» points to."""
     text = GOOD.replace("questions:\n", declaration + "questions:\n", 1)
-    return text.replace("evidence: {mvc: 1}", "evidence: {ritardatario: 6}")
+    return text.replace("evidence: {mvc: 1}", "evidence: {profilo_di_prova: 6}")
 
 
-def templates_with_advice(tmp_path: Path, profile: str = "ritardatario") -> Path:
+def templates_with_advice(tmp_path: Path, profile: str = "profilo_di_prova") -> Path:
     """A copy of the bundled templates with an advice for `profile` in every language."""
     copy = tmp_path / "templates"
     shutil.copytree(ROOT / "templates", copy)
@@ -596,14 +596,16 @@ def test_a_new_profile_is_its_declaration_and_its_advice(tmp_path):
     """Adding a profile: its declaration in the flow file plus one advice per language, nothing else."""
     templates = templates_with_advice(tmp_path)
     flow = load_flow(write(tmp_path, with_profile()), load_languages(templates))
-    assert flow.profiles.ids == ("gratis", "mvc", "ritardatario") and flow.profiles.problems[-1] == "ritardatario"
+    assert (
+        flow.profiles.ids == ("gratis", "mvc", "profilo_di_prova") and flow.profiles.problems[-1] == "profilo_di_prova"
+    )
     assessment = classify(flow, {"who": "tu"})
-    assert assessment.main == "ritardatario"
+    assert assessment.main == "profilo_di_prova"
     renderer = Renderer(templates, profiles=flow.profiles)
     card = renderer.result("en", flow.questions, {"who": "tu"}, assessment).plain
-    assert "Chronic late payer" in card and "Late payer" in card
-    assert renderer.ui("it", "button_second", "ritardatario") == "➕ Consigli: profilo ritardatario"
-    assert "Ritardatario cronico" in renderer.advice("it", {"who": "tu"}, assessment).plain
+    assert "Trial profile" in card and "Trial" in card
+    assert renderer.ui("it", "button_second", "profilo_di_prova") == "➕ Consigli: profilo profilo_di_prova"
+    assert "Profilo di prova" in renderer.advice("it", {"who": "tu"}, assessment).plain
 
 
 @pytest.mark.parametrize("kind", NAME_KINDS)
@@ -614,7 +616,7 @@ def test_a_profile_without_a_name_in_one_language_is_refused(tmp_path, kind, lan
     text = with_profile(NEW_PROFILE.replace(names, f"    {kind}: {{{kept}}}"))
     path = write(tmp_path, text)
     error = refused(path)
-    assert_names(error, path, line_of(text, f"    {kind}: {{{kept}}}"), None, "profile 'ritardatario'")
+    assert_names(error, path, line_of(text, f"    {kind}: {{{kept}}}"), None, "profile 'profilo_di_prova'")
     assert f"'{kind}' is missing the '{lang}' translation" in str(error)
 
 
@@ -622,11 +624,11 @@ def test_a_profile_without_its_advice_in_every_language_is_refused(tmp_path):
     text = with_profile()
     path = write(tmp_path, text)  # the bundled templates have no advice for it
     error = refused(path)
-    advice = ROOT / "templates" / LANGS[0] / "advice" / "ritardatario.html.j2"
-    assert_names(error, path, line_of(text, "- id: ritardatario"), None, "profile 'ritardatario'", str(advice))
+    advice = ROOT / "templates" / LANGS[0] / "advice" / "profilo_di_prova.html.j2"
+    assert_names(error, path, line_of(text, "- id: profilo_di_prova"), None, "profile 'profilo_di_prova'", str(advice))
     templates = templates_with_advice(tmp_path)
-    (templates / LANGS[-1] / "advice" / "ritardatario.html.j2").unlink()
-    with pytest.raises(FlowError, match=f"{LANGS[-1]}/advice/ritardatario.html.j2"):
+    (templates / LANGS[-1] / "advice" / "profilo_di_prova.html.j2").unlink()
+    with pytest.raises(FlowError, match=f"{LANGS[-1]}/advice/profilo_di_prova.html.j2"):
         load_flow(path, load_languages(templates))
 
 
@@ -635,7 +637,7 @@ def test_a_profile_whose_guide_does_not_exist_is_refused(tmp_path):
     path = write(tmp_path, text)
     with pytest.raises(FlowError) as caught:
         load_flow(path, load_languages(templates_with_advice(tmp_path)))
-    where = line_of(text, "- id: ritardatario")
+    where = line_of(text, "- id: profilo_di_prova")
     assert_names(caught.value, path, where, None, "its guide", "guides/nowhere.html.j2")
 
 
@@ -646,12 +648,12 @@ def test_a_profile_whose_guide_does_not_exist_is_refused(tmp_path):
         (("role: problem", "role: good_client"), "exactly one good_client"),
         (("guide: prevention", "guide: prevention\n    colour: red"), "unknown keys colour"),
         (("guide: prevention", "guide: prevention\n    keep: maybe"), "'keep' must be true or false"),
-        (("id: ritardatario", "id: gratis"), "duplicate profile id 'gratis'"),
+        (("id: profilo_di_prova", "id: gratis"), "duplicate profile id 'gratis'"),
     ],
     ids=["role", "two good clients", "unknown key", "keep", "duplicate"],
 )
 def test_a_broken_profile_declaration_is_refused(tmp_path, change, problem):
-    text = with_profile(NEW_PROFILE.replace(*change)).replace("{ritardatario: 6}", "{gratis: 6}")
+    text = with_profile(NEW_PROFILE.replace(*change)).replace("{profilo_di_prova: 6}", "{gratis: 6}")
     path = write(tmp_path, text)
     with pytest.raises(FlowError, match=problem) as caught:
         load_flow(path, load_languages(templates_with_advice(tmp_path)))
