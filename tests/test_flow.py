@@ -14,6 +14,7 @@ from bot.flow import END, REQUIRED_IDS, FlowError, load_flow, mermaid
 from bot.languages import load_languages
 from bot.profiles import NAME_KINDS
 from bot.render import Renderer
+from bot.result import advice, profile_card
 
 from helpers import SMALL_PROFILES
 
@@ -596,16 +597,15 @@ def test_a_new_profile_is_its_declaration_and_its_advice(tmp_path):
     """Adding a profile: its declaration in the flow file plus one advice per language, nothing else."""
     templates = templates_with_advice(tmp_path)
     flow = load_flow(write(tmp_path, with_profile()), load_languages(templates))
-    assert (
-        flow.profiles.ids == ("gratis", "mvc", "profilo_di_prova") and flow.profiles.problems[-1] == "profilo_di_prova"
-    )
+    assert flow.profiles.ids == ("gratis", "mvc", "profilo_di_prova")
+    assert flow.profiles.problems == ("gratis", "profilo_di_prova")
     assessment = classify(flow, {"who": "tu"})
     assert assessment.main == "profilo_di_prova"
     renderer = Renderer(templates, profiles=flow.profiles)
-    card = renderer.result("en", flow.questions, {"who": "tu"}, assessment).plain
+    card = profile_card(renderer, "en", flow.questions, {"who": "tu"}, assessment).plain
     assert "Trial profile" in card and "Trial" in card
     assert renderer.ui("it", "button_second", "profilo_di_prova") == "➕ Consigli: profilo profilo_di_prova"
-    assert "Profilo di prova" in renderer.advice("it", {"who": "tu"}, assessment).plain
+    assert "Profilo di prova" in advice(renderer, "it", {"who": "tu"}, assessment).plain
 
 
 @pytest.mark.parametrize("kind", NAME_KINDS)
