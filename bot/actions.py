@@ -28,17 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+from .choices import EXTRAS, FORMS, VARIANTS
+
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts (every valid action is ASCII)
 MAX_DIGITS = 9  # case numbers, pages, script indexes and steps: ten digits or more is no button of ours
 MAX_ID = 32  # question and option ids, outcome names
 MAX_NONCE = 8  # the conversation id a questionnaire button carries (six hex digits today)
-# The choices a user makes by button or by word, listed once: the word tables of every
-# language.yaml give words for exactly these (bot.languages.WORD_TABLES).
-VARIANTS = ("softer", "firmer", "shorter")
-FORMS = ("tu", "lei")
-EXTRAS = ("guide", "figures", "second", "all")
-# A case's outcome, stored under these names (which always work as typed).
-STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
 RESTART_WORDS = ("restart", "new")  # "r:new" is what older versions offered
 
 _NUMBER = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
@@ -441,7 +436,6 @@ __all__ = [
     "MAX_ID",
     "MAX_NONCE",
     "RESTART_WORDS",
-    "STATUSES",
     "VARIANTS",
     "Action",
     "Answer",

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .actions import EXTRAS, FORMS, STATUSES, VARIANTS
+from .choices import EXTRAS, FORMS, STATUSES, VARIANTS
 from .commands import COMMANDS, Command
 from .paths import templates_dir
 from .yamlfile import LINE, YamlFileError, line_of, read_document

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, NamedTuple, NoReturn, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .actions import STATUSES
+from .choices import STATUSES
 from .errors import StoreError
 from .outfile import write_file
 from .paths import default_db_path

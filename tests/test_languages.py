@@ -17,8 +17,8 @@ import sqlite_utils
 import yaml
 
 from bot import cli, paths
-from bot.actions import EXTRAS, FORMS, VARIANTS
 from bot.casebook.parsing import DURATIONS
+from bot.choices import EXTRAS, FORMS, VARIANTS
 from bot.console import COMMAND_MOVES
 from bot.flow import FlowError, load_flow, mermaid
 from bot.languages import WORD_TABLES, LanguageError, load_language, load_languages
