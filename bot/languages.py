@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .choices import EXTRAS, FORMS, STATUSES, VARIANTS
+from .commands import COMMANDS, Command
 from .paths import templates_dir
 from .yamlfile import LINE, YamlFileError, line_of, read_document
 
@@ -23,10 +25,10 @@ LANGUAGE_FILE = "language.yaml"
 # The word tables and the meanings their words may have (`confirm` is a plain list of yes-words).
 WORD_TABLES: dict[str, tuple[str, ...]] = {
     "commands": ("back", "skip", "cancel", "review", "restart", "help", "quit"),
-    "variants": ("softer", "firmer", "shorter"),
-    "forms": ("tu", "lei"),
-    "extras": ("guide", "second", "figures", "all"),
-    "outcomes": ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato"),  # store.STATUSES
+    "variants": VARIANTS,
+    "forms": FORMS,
+    "extras": EXTRAS,
+    "outcomes": STATUSES,
     "durations": ("hour", "day", "week", "month"),
     "confirm": (),
 }
@@ -131,7 +133,8 @@ class Languages:
                     raise LanguageError(Path(folder) / relative, None, f"missing (language '{self.default}' has it)")
 
     def menu(self, code: str) -> list[tuple[str, str]]:
-        """The bot's command menu in a language: (command, description), "{languages}" filled in."""
+        """The bot's commands in a language, in menu order: (command, its text for the menu and the
+        help), "{languages}" filled in."""
         return [(command, text.replace(_LANGUAGES, " | ".join(self.codes))) for command, text in self[code].menu]
 
     def help_text(self) -> str:
@@ -145,8 +148,8 @@ class Languages:
 class _Checker:
     """Reads one language file's document, failing with the file and line of the first problem."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, commands: tuple[Command, ...] = COMMANDS):
+        self.path, self.commands = path, commands
 
     def fail(self, node: Any, problem: str) -> LanguageError:
         return LanguageError(self.path, line_of(node), problem)
@@ -187,6 +190,19 @@ class _Checker:
                     raise self.fail(node, f"'{name}': the word '{word}' has two meanings")
         return table
 
+    def menu(self, doc: dict) -> tuple[tuple[str, str], ...]:
+        """Each command's text (its menu entry and its help line), in the commands' order: one for
+        every command of `bot.commands`, and none for a command that does not exist."""
+        menu = self.mapping(doc, "menu")
+        wanted = [c.name for c in self.commands]
+        missing = [name for name in wanted if name not in menu]
+        unknown = sorted(str(k) for k in menu if k != LINE and k not in wanted)
+        if missing or unknown:
+            gaps = [f"missing: {', '.join(missing)}"] if missing else []
+            gaps += [f"unknown: {', '.join(unknown)}"] if unknown else []
+            raise self.fail(menu, f"'menu' must describe the commands {', '.join(wanted)} ({'; '.join(gaps)})")
+        return tuple((name, self.text(menu, name)) for name in wanted)
+
     def language(self, code: str, doc: Any) -> Language:
         if not isinstance(doc, dict):
             raise LanguageError(self.path, 1, "the file must be a mapping (name, telegram, money, words, ...)")
@@ -200,7 +216,6 @@ class _Checker:
         after = letter.get("after_greeting")
         if after not in AFTER_GREETING:
             raise self.fail(letter, f"'after_greeting' must be one of {', '.join(AFTER_GREETING)}")
-        menu = self.mapping(doc, "menu")
         words = self.mapping(doc, "words")
         missing = [name for name in WORD_TABLES if name not in words]
         if missing:
@@ -220,14 +235,14 @@ class _Checker:
             plural_courtesy=letter.get("plural_courtesy") is True,
             mermaid_optional=self.text(mermaid, "optional"),
             mermaid_finish=self.text(mermaid, "finish"),
-            menu=tuple((str(c), self.text(menu, c)) for c in menu if c != LINE),
+            menu=self.menu(doc),
             words={name: self.table(words, name) for name in WORD_TABLES},
             path=str(self.path),
         )
 
 
-def load_language(path: Path) -> Language:
-    """Read and check one `language.yaml`; its folder's name is the language code."""
+def load_language(path: Path, commands: tuple[Command, ...] = COMMANDS) -> Language:
+    """Read and check one `language.yaml` (a text for each of `commands`); its folder's name is the language code."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -236,11 +251,11 @@ def load_language(path: Path) -> Language:
         doc = read_document(raw)
     except YamlFileError as exc:
         raise LanguageError(path, exc.line, exc.problem) from None
-    return _Checker(path).language(path.parent.name, doc)
+    return _Checker(path, commands).language(path.parent.name, doc)
 
 
 def _check_together(languages: list[Language], directory: Path) -> None:
-    """One default, Telegram codes served once, one meaning per typed word, the same menu commands everywhere."""
+    """One default, Telegram codes served once, one meaning per typed word (each menu is checked alone)."""
     if not languages:
         raise LanguageError(directory, None, f"no language: each needs a folder <code>/ with a {LANGUAGE_FILE}")
     defaults = [lang for lang in languages if lang.default]
@@ -263,11 +278,6 @@ def _check_together(languages: list[Language], directory: Path) -> None:
                         None,
                         f"'{table}': the word '{word}' means '{meaning}' here but '{first[0]}' in '{first[1]}'",
                     )
-    commands = [c for c, _ in defaults[0].menu]
-    for lang in languages:
-        if [c for c, _ in lang.menu] != commands:
-            problem = f"'menu' must describe the commands {', '.join(commands)} in this order"
-            raise LanguageError(lang.path, None, problem)
 
 
 _REGISTRIES: dict[str, Languages] = {}
