@@ -114,14 +114,15 @@ class Languages:
         return merged
 
     def check_templates(self) -> None:
-        """Every language has every template the default one has (a file missing would fail mid-dialogue)."""
-        reference = self.directory / self.default
-        wanted = {p.relative_to(reference) for p in reference.rglob("*") if p.is_file() and _is_template(p)}
+        """Every language has every template any other one has, the default's included (a file
+        missing would fail mid-dialogue in that language)."""
+        held = {lang.code: _templates_in(self.directory / lang.code) for lang in self}
         for lang in self:
-            folder = self.directory / lang.code
-            for relative in sorted(wanted):
-                if not (folder / relative).is_file():
-                    raise LanguageError(folder / relative, None, f"missing (language '{self.default}' has it)")
+            for other in self:  # the default first: a file it has is named as missing from the others
+                for relative in sorted(held[other.code] - held[lang.code]):
+                    raise LanguageError(
+                        self.directory / lang.code / relative, None, f"missing (language '{other.code}' has it)"
+                    )
 
     def menu(self, code: str) -> list[tuple[str, str]]:
         """The bot's command menu in a language: (command, description), "{languages}" filled in."""
@@ -132,8 +133,9 @@ class Languages:
         return ", ".join(f"{lang.code} ({lang.name}{', the default' if lang.default else ''})" for lang in self)
 
 
-def _is_template(path: Path) -> bool:
-    return path.suffix == ".j2" and "__pycache__" not in path.parts
+def _templates_in(folder: Path) -> set[Path]:
+    """The templates (*.j2) of one language's folder, relative to it."""
+    return {p.relative_to(folder) for p in folder.rglob("*.j2") if p.is_file() and "__pycache__" not in p.parts}
 
 
 # -- loading -----------------------------------------------------------------------------------
