@@ -21,22 +21,10 @@ from bot.flow import Flow
 from bot.render import Renderer
 from bot.store import Store
 
+from answer_lines import neutral_answers
 from helpers import FLOW
 
-
-def neutral_answers(flow: Flow) -> dict[str, Any]:
-    """Answers a scenario need not spell out, from the flow: a choice question's `neutral` answer (it
-    adds no evidence that matters to any profile), None (skip) for an optional question. Questions
-    with neither (payment, balance, the questions a branch opens) must be given."""
-    out: dict[str, Any] = {}
-    for q in flow.questions.values():
-        if q.neutral is not None:
-            out[q.id] = list(q.neutral) if isinstance(q.neutral, tuple) else q.neutral
-        elif q.optional:
-            out[q.id] = None  # None = skip
-    return out
-
-
+# Answers a scenario need not spell out, derived from the flow (see answer_lines.neutral_answers).
 NEUTRAL: dict[str, Any] = neutral_answers(FLOW)
 
 _CACHE_DIR: str | None = None
