@@ -31,7 +31,7 @@ from ..engine import clean_text
 from ..flow import Flow, load_flow
 from ..paths import default_flow
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
-from ..results import DEFAULT_VARIANT, advice_screens, case_script
+from ..result import DEFAULT_VARIANT, advice_screens, case_script, profile_card
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
 from ..upgrade import read_case
@@ -174,7 +174,10 @@ class CaseBook(CaseTexts):
         (tu or lei; by default the case's own), as the result's ‹ › and version buttons show it."""
         case = self.case(user_id, case_no)
         sender = clean_profile(self.store.sender_profile(user_id))
-        screen, count = case_script(self.renderer, case, index, variant, form, sender)
+        assessment = Assessment.from_dict(case["assessment"])
+        screen, count = case_script(
+            self.renderer, case["lang"], case["case_no"], case["answers"], assessment, index, variant, form, sender
+        )
         if screen is None:
             raise CaseBookError("unknown_message", no=case["case_no"], index=index, count=count)
         return screen
@@ -190,7 +193,8 @@ class CaseBook(CaseTexts):
             secondary=case["secondary"],
             answers=lines,
         )
-        result = self.renderer.result(lang, self.answered(answers), answers, Assessment.from_dict(case["assessment"]))
+        assessment = Assessment.from_dict(case["assessment"])
+        result = profile_card(self.renderer, lang, self.answered(answers), answers, assessment)
         buttons = (
             *self._outcome_rows(lang, no),
             (

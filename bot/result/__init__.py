@@ -1,0 +1,41 @@
+"""The result of a case as screens, built once for every place that shows one: the Coach's result
+on Telegram and in the console, and the case book (`/caso`, `clientcoach cases show`).
+
+Data in (answers, assessment, the sender's profile), screens out; the facts come from `bot.facts`,
+the choice of messages from the router (`bot.scripts.route`), the words from the Renderer. One
+module per part, each importing only those before it:
+
+- `card`: the profile card (profile, confidence, reasons, caveats) and how it moved since an
+  earlier case of the same client;
+- `advice`: the advice for a profile and the guides;
+- `messages`: each ready-to-send message as a screen, with the buttons beside it (`message_rows`:
+  one more control per message goes there);
+- `screens`: the whole result (card, advice with the extras' buttons, first message), a saved
+  case's advice and messages, and the extras on demand.
+"""
+
+from __future__ import annotations
+
+from .advice import DEFAULT_GUIDE, GUIDE_FOR, advice, guide
+from .card import movement, profile_card
+from .messages import DEFAULT_VARIANT, message_rows, script, script_form, script_screen, scripts_for
+from .screens import advice_screens, case_script, extra, result_screens
+
+__all__ = [
+    "DEFAULT_GUIDE",
+    "DEFAULT_VARIANT",
+    "GUIDE_FOR",
+    "advice",
+    "advice_screens",
+    "case_script",
+    "extra",
+    "guide",
+    "message_rows",
+    "movement",
+    "profile_card",
+    "result_screens",
+    "script",
+    "script_form",
+    "script_screen",
+    "scripts_for",
+]
