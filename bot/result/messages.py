@@ -4,7 +4,6 @@ version and a form of address, and each one as a screen with the buttons beside 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from markupsafe import Markup
@@ -59,23 +58,23 @@ def message_rows(
     formal one), and the way to the other messages. Every button is a ScriptVariant of this case."""
     rows: list[tuple[Button, ...]] = [
         tuple(
-            Button(("• " if v == here.variant else "") + renderer.ui(lang, f"variant_{v}"), replace(here, variant=v))
+            Button(("• " if v == here.variant else "") + renderer.ui(lang, f"variant_{v}"), here.replace(variant=v))
             for v in VARIANTS
         )
     ]
     if not script.formal:
         rows.append(
             tuple(
-                Button(("• " if f == here.form else "") + renderer.ui(lang, f"form_{f}"), replace(here, form=f))
+                Button(("• " if f == here.form else "") + renderer.ui(lang, f"form_{f}"), here.replace(form=f))
                 for f in FORMS
             )
         )
     if total > 1:
         nav = []
         if here.index > 1:
-            nav.append(Button(f"‹ {here.index - 1}/{total}", replace(here, index=here.index - 1)))
+            nav.append(Button(f"‹ {here.index - 1}/{total}", here.replace(index=here.index - 1)))
         if here.index < total:
-            nav.append(Button(f"{here.index + 1}/{total} ›", replace(here, index=here.index + 1)))
+            nav.append(Button(f"{here.index + 1}/{total} ›", here.replace(index=here.index + 1)))
         rows.append(tuple(nav))
     return rows
 
