@@ -28,13 +28,12 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field, FrozenInstanceError, field
 from typing import Any, ClassVar, Self, dataclass_transform
 
+from .choices import EXTRAS, FORMS, VARIANTS
+
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts (every valid action is ASCII)
 MAX_DIGITS = 9  # case numbers, pages, script indexes and steps: ten digits or more is no button of ours
 MAX_ID = 32  # question and option ids, outcome names
 MAX_NONCE = 8  # the conversation id a questionnaire button carries (six hex digits today)
-VARIANTS = ("softer", "firmer", "shorter")
-FORMS = ("tu", "lei")
-EXTRAS = ("guide", "figures", "second", "all")
 RESTART_WORDS = ("restart", "new")  # "r:new" is what older versions offered
 
 _NUMBER = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")

@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .choices import EXTRAS, FORMS, STATUSES, VARIANTS
+from .commands import COMMANDS, Command
 from .paths import templates_dir
 from .yamlfile import LINE, YamlFileError, line_of, read_document
 
@@ -23,10 +25,10 @@ LANGUAGE_FILE = "language.yaml"
 # The word tables and the meanings their words may have (`confirm` is a plain list of yes-words).
 WORD_TABLES: dict[str, tuple[str, ...]] = {
     "commands": ("back", "skip", "cancel", "review", "restart", "help", "quit"),
-    "variants": ("softer", "firmer", "shorter"),
-    "forms": ("tu", "lei"),
-    "extras": ("guide", "second", "figures", "all"),
-    "outcomes": ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato"),  # store.STATUSES
+    "variants": VARIANTS,
+    "forms": FORMS,
+    "extras": EXTRAS,
+    "outcomes": STATUSES,
     "durations": ("hour", "day", "week", "month"),
     "confirm": (),
 }
@@ -115,28 +117,35 @@ class Languages:
         return merged
 
     def check_templates(self) -> None:
-        """Every language has every template the default one has (a file missing would fail mid-dialogue)."""
-        # os.walk and plain strings: pathlib's rglob cost the console's first prompt a millisecond.
-        reference = os.path.join(self.directory, self.default)
-        wanted: list[str] = []
-        for folder, subfolders, names in os.walk(reference):
-            subfolders[:] = [name for name in subfolders if name != "__pycache__"]
-            relative = os.path.relpath(folder, reference)
-            wanted += [os.path.normpath(os.path.join(relative, name)) for name in names if name.endswith(".j2")]
-        wanted.sort()
+        """Every language has every template any other one has, the default's included (a file
+        missing would fail mid-dialogue in that language)."""
+        held = {lang.code: _templates_in(os.path.join(self.directory, lang.code)) for lang in self}
         for lang in self:
-            folder = os.path.join(self.directory, lang.code)
-            for relative in wanted:
-                if not os.path.isfile(os.path.join(folder, relative)):
-                    raise LanguageError(Path(folder) / relative, None, f"missing (language '{self.default}' has it)")
+            for other in self:  # the default first: a file it has is named as missing from the others
+                for relative in sorted(held[other.code] - held[lang.code]):
+                    raise LanguageError(
+                        Path(self.directory, lang.code, relative), None, f"missing (language '{other.code}' has it)"
+                    )
 
     def menu(self, code: str) -> list[tuple[str, str]]:
-        """The bot's command menu in a language: (command, description), "{languages}" filled in."""
+        """The bot's commands in a language, in menu order: (command, its text for the menu and the
+        help), "{languages}" filled in."""
         return [(command, text.replace(_LANGUAGES, " | ".join(self.codes))) for command, text in self[code].menu]
 
     def help_text(self) -> str:
         """For --lang: each code with its name, the default marked."""
         return ", ".join(f"{lang.code} ({lang.name}{', the default' if lang.default else ''})" for lang in self)
+
+
+def _templates_in(folder: str) -> set[str]:
+    """The templates (*.j2) of one language's folder, relative to it."""
+    # os.walk and plain strings: pathlib's rglob cost the console's first prompt a millisecond.
+    found: set[str] = set()
+    for where, subfolders, names in os.walk(folder):
+        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+        relative = os.path.relpath(where, folder)
+        found.update(os.path.normpath(os.path.join(relative, name)) for name in names if name.endswith(".j2"))
+    return found
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -145,8 +154,8 @@ class Languages:
 class _Checker:
     """Reads one language file's document, failing with the file and line of the first problem."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, commands: tuple[Command, ...] = COMMANDS):
+        self.path, self.commands = path, commands
 
     def fail(self, node: Any, problem: str) -> LanguageError:
         return LanguageError(self.path, line_of(node), problem)
@@ -187,6 +196,19 @@ class _Checker:
                     raise self.fail(node, f"'{name}': the word '{word}' has two meanings")
         return table
 
+    def menu(self, doc: dict) -> tuple[tuple[str, str], ...]:
+        """Each command's text (its menu entry and its help line), in the commands' order: one for
+        every command of `bot.commands`, and none for a command that does not exist."""
+        menu = self.mapping(doc, "menu")
+        wanted = [c.name for c in self.commands]
+        missing = [name for name in wanted if name not in menu]
+        unknown = sorted(str(k) for k in menu if k != LINE and k not in wanted)
+        if missing or unknown:
+            gaps = [f"missing: {', '.join(missing)}"] if missing else []
+            gaps += [f"unknown: {', '.join(unknown)}"] if unknown else []
+            raise self.fail(menu, f"'menu' must describe the commands {', '.join(wanted)} ({'; '.join(gaps)})")
+        return tuple((name, self.text(menu, name)) for name in wanted)
+
     def language(self, code: str, doc: Any) -> Language:
         if not isinstance(doc, dict):
             raise LanguageError(self.path, 1, "the file must be a mapping (name, telegram, money, words, ...)")
@@ -200,7 +222,6 @@ class _Checker:
         after = letter.get("after_greeting")
         if after not in AFTER_GREETING:
             raise self.fail(letter, f"'after_greeting' must be one of {', '.join(AFTER_GREETING)}")
-        menu = self.mapping(doc, "menu")
         words = self.mapping(doc, "words")
         missing = [name for name in WORD_TABLES if name not in words]
         if missing:
@@ -220,14 +241,14 @@ class _Checker:
             plural_courtesy=letter.get("plural_courtesy") is True,
             mermaid_optional=self.text(mermaid, "optional"),
             mermaid_finish=self.text(mermaid, "finish"),
-            menu=tuple((str(c), self.text(menu, c)) for c in menu if c != LINE),
+            menu=self.menu(doc),
             words={name: self.table(words, name) for name in WORD_TABLES},
             path=str(self.path),
         )
 
 
-def load_language(path: Path) -> Language:
-    """Read and check one `language.yaml`; its folder's name is the language code."""
+def load_language(path: Path, commands: tuple[Command, ...] = COMMANDS) -> Language:
+    """Read and check one `language.yaml` (a text for each of `commands`); its folder's name is the language code."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -236,11 +257,11 @@ def load_language(path: Path) -> Language:
         doc = read_document(raw)
     except YamlFileError as exc:
         raise LanguageError(path, exc.line, exc.problem) from None
-    return _Checker(path).language(path.parent.name, doc)
+    return _Checker(path, commands).language(path.parent.name, doc)
 
 
 def _check_together(languages: list[Language], directory: Path) -> None:
-    """One default, Telegram codes served once, one meaning per typed word, the same menu commands everywhere."""
+    """One default, Telegram codes served once, one meaning per typed word (each menu is checked alone)."""
     if not languages:
         raise LanguageError(directory, None, f"no language: each needs a folder <code>/ with a {LANGUAGE_FILE}")
     defaults = [lang for lang in languages if lang.default]
@@ -263,11 +284,6 @@ def _check_together(languages: list[Language], directory: Path) -> None:
                         None,
                         f"'{table}': the word '{word}' means '{meaning}' here but '{first[0]}' in '{first[1]}'",
                     )
-    commands = [c for c, _ in defaults[0].menu]
-    for lang in languages:
-        if [c for c, _ in lang.menu] != commands:
-            problem = f"'menu' must describe the commands {', '.join(commands)} in this order"
-            raise LanguageError(lang.path, None, problem)
 
 
 _REGISTRIES: dict[str, Languages] = {}

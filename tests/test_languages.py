@@ -8,6 +8,7 @@ through `bot.cli.main`; incomplete or broken languages are refused with the file
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -17,6 +18,9 @@ import sqlite_utils
 import yaml
 
 from bot import cli, paths
+from bot.casebook.parsing import DURATIONS
+from bot.choices import EXTRAS, FORMS, VARIANTS
+from bot.console import COMMAND_MOVES
 from bot.flow import FlowError, load_flow, mermaid
 from bot.languages import WORD_TABLES, LanguageError, load_language, load_languages
 from bot.render import Renderer, format_money, to_plain
@@ -114,6 +118,14 @@ def test_outcome_words_lead_to_stored_statuses():
     assert set(WORD_TABLES["outcomes"]) == set(STATUSES)
 
 
+def test_every_word_table_means_what_the_code_acts_on():
+    """The tables are built from the code's own lists (listed once), or agree with what the code does."""
+    assert (WORD_TABLES["variants"], WORD_TABLES["forms"], WORD_TABLES["extras"]) == (VARIANTS, FORMS, EXTRAS)
+    assert WORD_TABLES["outcomes"] is STATUSES
+    assert set(WORD_TABLES["durations"]) == set(DURATIONS)
+    assert set(COMMAND_MOVES) | {"help", "quit"} == set(WORD_TABLES["commands"])
+
+
 def test_every_bundled_language_has_every_template():
     load_languages().check_templates()
 
@@ -160,6 +172,17 @@ def test_a_language_missing_a_template_is_refused_naming_the_file(dummy):
         Renderer()
     result = run_cli("chat", "--create", "--lang", "xx", "--db", str(dummy / "cc.db"), stdin=[])
     assert result.returncode == 1 and str(missing) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("lang", load_languages().codes)
+@pytest.mark.parametrize("template", ["advice/lvc.html.j2", "scripts/sollecito.html.j2"])
+def test_a_template_missing_from_any_language_the_default_included_is_refused(tmp_path, template, lang):
+    """A template every other language has, missing from one, is refused naming the file, before any dialogue."""
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
+    missing = tmp_path / "templates" / lang / template
+    missing.unlink()
+    with pytest.raises(LanguageError, match=re.escape(f"{missing}: missing")):
+        Renderer(tmp_path / "templates")
 
 
 def test_a_flow_without_texts_for_a_registered_language_is_refused_naming_flow_line_and_language(dummy):

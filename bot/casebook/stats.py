@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ..flow import PROFILES
 from ..render import Screen
 from ..store import STATUSES
 from .texts import CaseTexts
@@ -25,7 +24,7 @@ def stats_screen(texts: CaseTexts, lang: str, rows: Summaries) -> Screen:
         f"{lang}/cases/stats.html.j2",
         total=len(rows),
         first=texts.local(rows[0][0]) if rows else None,
-        profiles=[{"key": p, "count": by_profile[p]} for p in PROFILES if by_profile[p]],
+        profiles=[{"key": p, "count": by_profile[p]} for p in texts.flow.profiles.ids if by_profile[p]],
         statuses=[{"key": s, "count": by_status[s]} for s in STATUSES],
     )
     meta = {"total": len(rows), "by_profile": dict(by_profile), "by_status": dict(by_status)}
@@ -42,7 +41,7 @@ def chart_data(texts: CaseTexts, lang: str, rows: Summaries) -> tuple[Any, ...]:
     span = (last.year - first.year) * 12 + last.month - first.month + 1
     months = [divmod(last.year * 12 + last.month - 1 - k, 12) for k in reversed(range(min(span, CHART_MONTHS)))]
     column = {(year, month0 + 1): i for i, (year, month0) in enumerate(months)}
-    profiles = {p: [0] * len(months) for p in PROFILES}
+    profiles = {p: [0] * len(months) for p in texts.flow.profiles.ids}
     statuses = {s: [0] * len(months) for s in STATUSES}
     for moment, main, status in stamps:
         i = column.get((moment.year, moment.month))

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from ..actions import FORMS, VARIANTS, ScriptVariant
 from ..classifier import Assessment
 from ..facts import addressee, message_facts
+from ..profiles import Profiles
 from ..render import Button, Renderer, Screen
 from ..scripts import BY_ID as SCRIPTS, Script, route
 
@@ -23,9 +24,12 @@ def script_form(answers: dict[str, Any]) -> str:
     return addressee(answers)[1]
 
 
-def scripts_for(assessment: Assessment, answers: dict[str, Any] | None = None) -> list[Script]:
-    """The scripts to offer, in order (see `bot.scripts.route`)."""
-    return route(assessment, answers or {})
+def scripts_for(
+    assessment: Assessment, answers: dict[str, Any] | None = None, profiles: Profiles | None = None
+) -> list[Script]:
+    """The scripts to offer, in order (see `bot.scripts.route`); `profiles` are the flow's (default:
+    the bundled flow's)."""
+    return route(assessment, answers or {}, profiles=profiles)
 
 
 def script(

@@ -17,10 +17,11 @@ at the end of `schema`, and its rows of a user go in `ErasureStore.delete_user`.
 
 from __future__ import annotations
 
+from ..choices import STATUSES
 from ..errors import StoreError
 from .backup import FileStore, backup_database, inspect_database, online_copy
 from .base import StoreBase, parse_time, utcnow
-from .cases import STATUSES, CaseStore, alias_key
+from .cases import CaseStore, alias_key
 from .claims import PROCESSED_UPDATES_MAX_AGE, ClaimsStore
 from .connection import BUSY_TIMEOUT, OWN_TABLES, closest_file, missing_database, open_db, open_existing
 from .conversations import ConversationStore

@@ -10,8 +10,6 @@ from .base import inserted_id, to_json, utcnow
 from .claims import ClaimsStore
 from .index import index_texts
 
-STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
-
 
 def alias_key(alias: str | None) -> str:
     """How two spellings of one client's alias are recognised as the same client."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..choices import STATUSES
 from .base import utcnow
-from .cases import STATUSES
 from .claims import ClaimsStore
 from .index import index_texts
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import Application, CallbackQueryHandler
 
 from ..actions import Action, CaseAction, Confirmation, Deletion, ListPage, OpenCase, decode
 from ..casebook import CaseBook, CaseBookError, DueReminder
@@ -311,20 +311,5 @@ def arm_reminders(application: Application) -> int:
 
 
 def add_case_handlers(application: Application) -> None:
-    """Register the case-book commands and buttons."""
-    private = filters.ChatType.PRIVATE
-    for names, handler in (
-        (["storico", "history"], on_history),
-        (["caso", "case"], on_case),
-        (["cerca", "search"], on_search),
-        (["nota", "note"], on_note),
-        (["esito", "outcome"], on_outcome),
-        (["promemoria", "remind"], on_remind),
-        (["rivaluta", "reassess"], on_reassess),
-        (["esporta", "export"], on_export),
-        (["cancella", "delete"], on_delete),
-        (["cancellatutto", "deleteall"], on_delete_all),
-        (["statistiche", "stats"], on_stats),
-    ):
-        application.add_handler(CommandHandler(names, handler, filters=private))
+    """Register the case-book buttons (its commands come from the table of `bot.commands`)."""
     application.add_handler(CallbackQueryHandler(on_case_button, pattern=is_case_button))

@@ -14,6 +14,7 @@ from telegram import InlineKeyboardMarkup, Message
 
 from ..actions import Action, Back, Cancel, Extra, Finish, Move, Restart, Review, ScriptVariant, Step
 from ..coach import Reply
+from ..commands import named
 from ..render import Screen
 from .context import Request, handles
 from .messages import (
@@ -32,15 +33,8 @@ from .throughput import expected_delay  # how long the chat's send queue is
 # A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
 LATE_REPLY = 2.0
 
-NAVIGATION: dict[str, Move] = {
-    "annulla": Cancel(),
-    "indietro": Back(),
-    "rivedi": Review(),
-    "cancel": Cancel(),
-    "back": Back(),
-    "review": Review(),
-}
-TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
+# The questionnaire moves a command makes, by the command's chat word (`bot.commands.Command.word`).
+NAVIGATION: dict[str, Move] = {"cancel": Cancel(), "back": Back(), "review": Review()}
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -155,7 +149,8 @@ async def on_new(req: Request) -> None:
 @handles
 async def on_navigation(req: Request) -> None:
     """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
-    move = NAVIGATION[_command(req)]
+    command = named(_command(req))  # registered only for the navigation commands (bot.commands)
+    move = NAVIGATION[command.word or "" if command else ""]
     reply = req.coach.act(req.user_id, move, update_id=req.update_id, fallback_lang=req.client_lang)
     if reply.toast and reply.dialog is not None:
         reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
@@ -163,9 +158,16 @@ async def on_navigation(req: Request) -> None:
 
 
 @handles
-async def on_text_command(req: Request) -> None:
-    """/aiuto and /privacy: fixed texts."""
-    await _notice(req, TEXT_COMMANDS[_command(req)])
+async def on_help(req: Request) -> None:
+    """/aiuto: every command with its line, in the user's language (the same texts as the menu)."""
+    lang = req.lang
+    await _notice(req, "help", req.coach.renderer.languages.menu(lang), lang=lang)
+
+
+@handles
+async def on_privacy(req: Request) -> None:
+    """/privacy: what is kept and how to delete it."""
+    await _notice(req, "privacy")
 
 
 @handles
