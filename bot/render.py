@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, Stric
 
 from .actions import Action
 from .articles import with_article
+from .commands import COMMANDS
 from .flow import Question, bundled_profiles
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
@@ -200,6 +201,8 @@ class Renderer:
         self.env.filters["with_article"] = self.env.globals["with_article"] = with_article
         # A profile's names and role, as the flow declares them: `profiles[p].name.it`.
         self.env.globals["profiles"] = _DeclaredProfiles(self)
+        # `cmd("restart")` in the texts: the word the console takes, or the command Telegram shows.
+        self.env.globals["command_word"] = self.command_word
         self._check_scripts()
         self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
@@ -212,6 +215,14 @@ class Renderer:
                 path = self.directory / lang / "scripts" / f"{script.id}.html.j2"
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: missing (every script needs every language)")
+
+    def command_word(self, meaning: str, lang: str) -> str:
+        """What the user types for a chat command here: its word in the console (`ricomincia`), its
+        command on Telegram (`/nuovo`, the name the menu shows); both from their one declaration."""
+        if self.surface == "console":
+            words = self.languages[lang].words["commands"]
+            return next(word for word, meant in words.items() if meant == meaning)
+        return "/" + next(c.name for c in COMMANDS if c.word == meaning)
 
     @property
     def profiles(self) -> Profiles:

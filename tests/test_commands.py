@@ -146,3 +146,19 @@ def test_a_console_equivalent_the_command_line_does_not_have_is_found():
     assert "no option --wave" in str(console_problem(Command(("esempio",), "dialog.on_example", "chat --wave"), parser))
     assert "a group" in str(console_problem(Command(("storico",), "cases.on_history", "cases"), parser))
     assert "no word" in str(console_problem(Command(("esempio",), "dialog.on_example", "chat", "wave"), parser))
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_texts_name_commands_from_their_declarations(lang):
+    """The texts that name a command take it from the command table (Telegram) or the chat word
+    table (console), so renaming one there renames it in every sentence."""
+    console = Renderer(surface="console")
+    words = LANGUAGES[lang].words["commands"]
+    first_word = {meaning: next(w for w, m in words.items() if m == meaning) for meaning in set(words.values())}
+    shown = to_plain(console.ui(lang, "console_help"))
+    for meaning in ("back", "skip", "review", "cancel", "restart", "quit"):
+        assert f"{first_word[meaning]} (" in shown, meaning
+    welcome = to_plain(RENDERER.ui(lang, "welcome"))
+    for meaning in ("restart", "help"):
+        command = next(c for c in COMMANDS if c.word == meaning)
+        assert f"/{command.name}" in welcome, meaning
