@@ -94,6 +94,7 @@ ROUTES: dict[str, list[str]] = {
     "incontentabile/wardrobe-half-built-and-calls-every-hour": ["concessione", "tempi_di_risposta", "fine_lavoro"],
     "distruttivo/lawyer-letter-over-a-kitchen-in-progress": ["presa_d_atto"],
     "distruttivo/sue-threat-over-a-subscription": ["presa_d_atto"],
+    "distruttivo/review-posted-then-a-lawyer-letter": ["presa_d_atto", "risposta_recensione"],
     "distruttivo/formal-complaint-against-a-shop": ["presa_d_atto"],
     "distruttivo/damages-claim-after-a-shared-error": ["presa_d_atto"],
     "distruttivo/free-month-to-stop-the-reviews": [
