@@ -104,7 +104,11 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("recover", ("recupero",), {"settled": KEPT, "answered": NEXT, "no_answer": NEXT, "worse": NEXT}),
     Step("hold", ("attesa",), {"settled": KEPT, "answered": NEXT, "no_answer": NEXT, "worse": REASSESS}),
-    Step("remind", ("sollecito",), {"paid": PAID, "answered": "remind_firmly", "no_answer": "remind_firmly", "worse": "formal_notice"}),
+    Step(
+        "remind",
+        ("sollecito",),
+        {"paid": PAID, "answered": "remind_firmly", "no_answer": "remind_firmly", "worse": "formal_notice"},
+    ),
     Step(
         "remind_firmly",
         ("sollecito_fermo",),
@@ -172,7 +176,13 @@ STEPS: tuple[Step, ...] = (
         Wait(30),
         otherwise="counsel",
     ),
-    Step("counsel", ("counsel",), {"settled": PAID, "answered": END, "no_answer": END, "worse": END}, Wait(30), otherwise=END),
+    Step(
+        "counsel",
+        ("counsel",),
+        {"settled": PAID, "answered": END, "no_answer": END, "worse": END},
+        Wait(30),
+        otherwise=END,
+    ),
 )
 BY_STEP = {s.id: s for s in STEPS}
 ORDER = {s.id: i for i, s in enumerate(STEPS)}
@@ -244,7 +254,6 @@ class CasePlan:
         """The step of this plan that sends `message` (a message id or an action id)."""
         return next((p for p in self.steps if p.does == message), None)
 
-
     def message_answers(self, planned: Planned) -> dict[str, Any]:
         """The answers the step's message is written from: the case's, with what the step presumes."""
         return {**self.answers, **planned.step.given}
@@ -267,7 +276,9 @@ def is_target(value: str) -> bool:
     return value in (END, REASSESS) or (value.startswith(CLOSE) and value[len(CLOSE) :] in OUTCOMES)
 
 
-def plan_blocked(kinds: Iterable[str], flags: set[str], plan_guards: Iterable[PlanGuard] = PLAN_GUARDS) -> PlanGuard | None:
+def plan_blocked(
+    kinds: Iterable[str], flags: set[str], plan_guards: Iterable[PlanGuard] = PLAN_GUARDS
+) -> PlanGuard | None:
     """The first plan guard that refuses a step of these kinds under these flags, or None."""
     kinds = set(kinds)
     return next((g for g in plan_guards if flags & set(g.when) and not kinds <= set(g.only)), None)
@@ -401,11 +412,15 @@ def plan_problems(
             problems.append(f"plan step '{step.id}': no answer of any step leads to it (unreachable)")
     problems += [f"message '{m}': no plan step sends it" for m in sorted(messages - set(sent))]
     for action in ACTIONS:
-        problems += [f"action '{action.id}': unknown kind '{k}'" for k in action.kinds if k not in (*KINDS, *ACTION_KINDS)]
+        problems += [
+            f"action '{action.id}': unknown kind '{k}'" for k in action.kinds if k not in (*KINDS, *ACTION_KINDS)
+        ]
         problems += [f"action '{action.id}': unknown flag '{f}'" for f in action.flags if f not in KNOWN_FLAGS]
     for guard in plan_guards:
         problems += [f"plan guard '{guard.id}': unknown flag '{f}'" for f in guard.when if f not in KNOWN_FLAGS]
-        problems += [f"plan guard '{guard.id}': unknown kind '{k}'" for k in guard.only if k not in (*KINDS, *ACTION_KINDS)]
+        problems += [
+            f"plan guard '{guard.id}': unknown kind '{k}'" for k in guard.only if k not in (*KINDS, *ACTION_KINDS)
+        ]
     return problems
 
 

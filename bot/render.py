@@ -34,10 +34,11 @@ from .actions import (
 from .articles import with_article
 from .classifier import Assessment
 from .engine import Progress
-from .facts import form_chooser, message_facts
+from .facts import form_chooser, message_facts, notice_period
 from .flow import PROFILES, Question
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
+from .plans import BY_ACTION, CLOSE, END, REASSESS, CasePlan, Planned, plan_problems
 from .scripts import BY_ID as SCRIPTS, CATALOGUE, Script, route
 
 TELEGRAM_TAGS = frozenset(
@@ -205,7 +206,11 @@ class Renderer:
         self._cache: dict[str, Template] = {}
 
     def _check_scripts(self) -> None:
-        """Every language has every template, and every script of the catalogue has its template."""
+        """Every language has every template, every script of the catalogue has its template, and the
+        plans that follow the scripts hold together (bot/plans.py)."""
+        problems = plan_problems()
+        if problems:
+            raise ValueError("bot/plans.py: " + "; ".join(problems))
         self.languages.check_templates()
         for script in CATALOGUE:
             for lang in self.languages.codes:
@@ -475,6 +480,52 @@ class Renderer:
         body = _AFTER_GREETING.sub(lambda m: m.group(1) + language.continue_letter(m.group(2)), body, count=1)
         exported = vars(template.make_module(context))  # the template's {% set %} names, untyped by jinja2
         return str(exported["title"]), str(exported.get("note", "") or "").strip(), body
+
+    def step_title(
+        self, lang: str, plan: CasePlan, planned: Planned, assessment: Assessment, form: str | None = None
+    ) -> str:
+        """What a plan's step is called: its message's title, or its action's."""
+        if planned.does in BY_ACTION:
+            return self.ui(lang, "action_title", planned.does)
+        return self.script(lang, planned.does, plan.message_answers(planned), assessment, "softer", form)[0]
+
+    def plan_text(
+        self, lang: str, plan: CasePlan, assessment: Assessment, form: str, case_no: int, first_index: int | None
+    ) -> str:
+        """The plan as the result shows it: each step it can come to, when to check, what each answer leads to."""
+        course = plan.course()
+        numbers = {p.id: i for i, p in enumerate(course, 1)}
+        steps = []
+        for planned in course:
+            outcomes: list[dict[str, Any]] = []
+            for answer in planned.answers:
+                target = planned.then[answer]
+                same = next((o for o in outcomes if o["to"] == target), None)
+                if same is not None:
+                    same["answers"].append(answer)
+                    continue
+                kind = "close" if target.startswith(CLOSE) else target if target in (END, REASSESS) else "step"
+                outcomes.append(
+                    {
+                        "to": target,
+                        "answers": [answer],
+                        "kind": kind,
+                        "number": numbers.get(target),
+                        "outcome": target[len(CLOSE) :] if kind == "close" else None,
+                    }
+                )
+            steps.append(
+                {
+                    "number": numbers[planned.id],
+                    "title": self.step_title(lang, plan, planned, assessment, form),
+                    "message": planned.is_message,
+                    "wait_days": planned.step.wait.days,
+                    "notice": notice_period(plan.answers) if plan.waits_for_fact(planned) else None,
+                    "money": "paid" in planned.then,
+                    "outcomes": outcomes,
+                }
+            )
+        return self.render(f"{lang}/plan.html.j2", steps=steps, case_no=case_no, first_index=first_index)
 
     def script_screen(
         self,

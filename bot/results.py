@@ -12,6 +12,7 @@ from typing import Any
 from .actions import Extra
 from .classifier import Assessment
 from .facts import addressee
+from .plans import plan_for
 from .render import Button, Renderer, Screen
 
 DEFAULT_VARIANT = "softer"
@@ -48,6 +49,11 @@ def advice_screens(
     if len(scripts) > 1:
         rows.append((Button(renderer.ui(lang, "button_all_scripts", len(scripts)), Extra(case_no, "all")),))
     text = advice.text if scripts else f"{advice.text}\n\n{renderer.ui(lang, 'no_scripts')}"
+    plan = plan_for(assessment, answers)
+    if plan.first is not None:
+        ids = [s.id for s in scripts]
+        first = ids.index(plan.first.does) + 1 if plan.first.does in ids else None
+        text += "\n\n" + renderer.plan_text(lang, plan, assessment, script_form(answers), case_no, first)
     screens = [Screen("advice", text, tuple(rows), {**advice.meta, "scripts": len(scripts)})]
     if second_below:
         screens.append(renderer.advice(lang, answers, assessment, profile=assessment.secondary))
