@@ -15,6 +15,9 @@ model is aiogram-dialog's widgets, each owning its callback prefix and parsing i
     o:<case_no>  o:<case_no>:<status>        choose and record an outcome
     x:<case_no>  x:<case_no>:yes[@<stamp>]   ask to delete a case, delete it
     x:all  x:all:yes[@<stamp>]  x:no         ask to erase everything, erase it, keep everything
+    p:<case_no>:<message>:<variant>:<form>   a message (or an action) of a case marked as sent
+    k:<case_no>:<step>:<answer>              the answer to a plan's check
+    n:<case_no>:pause|resume|skip|show       pause or resume a case's plan, skip its step, show it
 
 `decode` accepts only what the bot could have written: at most CALLBACK_LIMIT characters, numbers
 of at most MAX_DIGITS digits, ids of plain ASCII letters, digits, `_` and `-`. Anything else is
@@ -35,6 +38,7 @@ MAX_NONCE = 8  # the conversation id a questionnaire button carries (six hex dig
 VARIANTS = ("softer", "firmer", "shorter")
 FORMS = ("tu", "lei")
 EXTRAS = ("guide", "figures", "second", "all")
+PLAN_CONTROLS = ("pause", "resume", "skip", "show")
 RESTART_WORDS = ("restart", "new")  # "r:new" is what older versions offered
 
 _NUMBER = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
@@ -320,6 +324,42 @@ class ConfirmDeleteAll(Confirmation):
         return f"x:all:{self._yes()}"
 
 
+@dataclass(frozen=True)
+class MarkSent(CaseAction):
+    """A message of a case went out (in this version and form), or an action was done."""
+
+    case_no: int
+    message: str
+    variant: str
+    form: str
+
+    def encode(self) -> str:
+        return f"p:{self.case_no}:{self.message}:{self.variant}:{self.form}"
+
+
+@dataclass(frozen=True)
+class AnswerCheck(CaseAction):
+    """How a step of a case's plan went (the case book checks the step and the answer)."""
+
+    case_no: int
+    step: str
+    answer: str
+
+    def encode(self) -> str:
+        return f"k:{self.case_no}:{self.step}:{self.answer}"
+
+
+@dataclass(frozen=True)
+class PlanControl(CaseAction):
+    """Pause or resume a case's plan, skip the step it is at, or show it."""
+
+    case_no: int
+    what: str
+
+    def encode(self) -> str:
+        return f"n:{self.case_no}:{self.what}"
+
+
 # -- decoding --------------------------------------------------------------------------------------
 
 
@@ -407,6 +447,28 @@ def _outcome(rest: str) -> CaseAction | None:
     return SetOutcome(case_no, word) if word else None
 
 
+def _sent(rest: str) -> MarkSent | None:
+    parts = rest.split(":")
+    if len(parts) != 4 or parts[2] not in VARIANTS or parts[3] not in FORMS:
+        return None
+    case_no, message = _number(parts[0]), _word(parts[1])
+    return MarkSent(case_no, message, parts[2], parts[3]) if case_no is not None and message else None
+
+
+def _check(rest: str) -> AnswerCheck | None:
+    parts = rest.split(":")
+    if len(parts) != 3:
+        return None
+    case_no, step, answer = _number(parts[0]), _word(parts[1]), _word(parts[2])
+    return AnswerCheck(case_no, step, answer) if case_no is not None and step and answer else None
+
+
+def _control(rest: str) -> PlanControl | None:
+    number, colon, what = rest.partition(":")
+    case_no = _number(number)
+    return PlanControl(case_no, what) if case_no is not None and colon and what in PLAN_CONTROLS else None
+
+
 _FIXED: dict[str, Move] = {cls.WORD: cls() for cls in (Done, Back, Skip, Cancel, Review, Finish, Resume)}
 _WITH_ID: dict[str, Callable[[str], Move]] = {"opt": Answer, "tog": Toggle, "chg": Change}
 _READERS: dict[str, Callable[[str], Action | None]] = {
@@ -417,6 +479,9 @@ _READERS: dict[str, Callable[[str], Action | None]] = {
     "h": _page,
     "c": _open,
     "o": _outcome,
+    "p": _sent,
+    "k": _check,
+    "n": _control,
 }
 
 
@@ -440,6 +505,7 @@ __all__ = [
     "VARIANTS",
     "Action",
     "Answer",
+    "AnswerCheck",
     "AskDelete",
     "AskDeleteAll",
     "Back",
@@ -456,8 +522,11 @@ __all__ = [
     "Finish",
     "KeepCases",
     "ListPage",
+    "MarkSent",
     "Move",
     "OpenCase",
+    "PLAN_CONTROLS",
+    "PlanControl",
     "Restart",
     "Resume",
     "Review",

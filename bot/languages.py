@@ -27,6 +27,7 @@ WORD_TABLES: dict[str, tuple[str, ...]] = {
     "extras": ("guide", "second", "figures", "all"),
     "outcomes": ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato"),  # store.STATUSES
     "durations": ("hour", "day", "week", "month"),
+    "answers": ("paid", "settled", "answered", "no_answer", "worse"),  # plans.ANSWERS
     "confirm": (),
 }
 AFTER_GREETING = ("lower", "upper")

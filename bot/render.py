@@ -26,6 +26,7 @@ from .actions import (
     Change,
     Done,
     Finish,
+    MarkSent,
     Resume,
     ScriptVariant,
     Skip,
@@ -577,4 +578,6 @@ class Renderer:
             if index < total:
                 nav.append(Button(f"{index + 1}/{total} ›", replace(here, index=index + 1)))
             rows.append(tuple(nav))
+        # Sent: the case's timeline records it, and its plan schedules the check (bot.casebook.follow).
+        rows.append((Button(self.ui(lang, "button_sent"), MarkSent(case_no, script.id, variant, form)),))
         return Screen("script", text, tuple(rows), {"title": title, "script": script.id})
