@@ -35,6 +35,8 @@ CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts (every valid acti
 MAX_DIGITS = 9  # case numbers, pages, script indexes and steps: ten digits or more is no button of ours
 MAX_ID = 32  # question and option ids, outcome names
 MAX_NONCE = 8  # the conversation id a questionnaire button carries (six hex digits today)
+MAX_STEP = 16  # a plan step's id (bot.plans checks its steps fit)
+MAX_ANSWER = 12  # an answer to a plan's check
 VARIANTS = ("softer", "firmer", "shorter")
 FORMS = ("tu", "lei")
 EXTRAS = ("guide", "figures", "second", "all")
@@ -44,6 +46,8 @@ RESTART_WORDS = ("restart", "new")  # "r:new" is what older versions offered
 _NUMBER = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
 _ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID}}}")
 _NONCE = re.compile(rf"[A-Za-z0-9_-]{{0,{MAX_NONCE}}}")
+_STEP = re.compile(rf"[a-z0-9_]{{1,{MAX_STEP}}}")
+_ANSWER = re.compile(rf"[a-z_]{{1,{MAX_ANSWER}}}")
 _STAMP = re.compile(r"[0-9a-f]{1,16}")
 _YES = "yes"
 
@@ -459,8 +463,10 @@ def _check(rest: str) -> AnswerCheck | None:
     parts = rest.split(":")
     if len(parts) != 3:
         return None
-    case_no, step, answer = _number(parts[0]), _word(parts[1]), _word(parts[2])
-    return AnswerCheck(case_no, step, answer) if case_no is not None and step and answer else None
+    case_no, step, answer = _number(parts[0]), parts[1], parts[2]
+    if case_no is None or not _STEP.fullmatch(step) or not _ANSWER.fullmatch(answer):
+        return None
+    return AnswerCheck(case_no, step, answer)
 
 
 def _control(rest: str) -> PlanControl | None:
@@ -499,8 +505,10 @@ __all__ = [
     "EXTRAS",
     "FORMS",
     "MAX_DIGITS",
+    "MAX_ANSWER",
     "MAX_ID",
     "MAX_NONCE",
+    "MAX_STEP",
     "RESTART_WORDS",
     "VARIANTS",
     "Action",

@@ -165,7 +165,9 @@ def cmd_check(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     answer = answers.get(args.answer.casefold())
     if answer is None:
         known = ", ".join(answers)
-        return args.parser.error(_tr("unknown answer {value} (choose from {known})", value=args.answer[:20], known=known))
+        return args.parser.error(
+            _tr("unknown answer {value} (choose from {known})", value=args.answer[:20], known=known)
+        )
     state = book.store.plan_state(args.user, book.case(args.user, args.case)["case_no"])
     if state is None or state["state"] not in ("waiting", "paused"):
         from .casebook import CaseBookError

@@ -19,11 +19,13 @@ and counsel). A step that is not there hands its transitions on to its `otherwis
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .actions import MAX_ANSWER, MAX_STEP
 from .classifier import Assessment
 from .facts import add_period, notice_period
 from .scripts import BY_ID, CATALOGUE, GUARDS, KINDS, KNOWN_FLAGS, Guard, Script, flags_of, route
@@ -40,6 +42,7 @@ ACTION_KINDS = ("counsel",)
 # The facts a wait can come from: the end of the notice period, when the user gave it.
 WAIT_FACTS = ("notice",)
 DEFAULT_WAIT_DAYS = 7
+STEP_ID = re.compile(rf"[a-z0-9_]{{1,{MAX_STEP}}}")
 PAYMENT_ANSWERS = ("paid", "answered", "no_answer", "worse")
 REPLY_ANSWERS = ("settled", "answered", "no_answer", "worse")
 
@@ -373,6 +376,8 @@ def plan_problems(
     read = {q for s in (CATALOGUE if catalogue is None else catalogue) for q in (*s.needs, *s.refuses)}
     for i, step in enumerate(steps):
         where = f"plan step '{step.id}'"
+        if not STEP_ID.fullmatch(step.id):
+            problems.append(f"{where}: an id is 1 to {MAX_STEP} lower-case letters, digits or _ (a button carries it)")
         if not step.does:
             problems.append(f"{where}: does nothing (name a message or an action)")
         actions = [d for d in step.does if d in BY_ACTION]
@@ -387,7 +392,7 @@ def plan_problems(
         if not step.then:
             problems.append(f"{where}: says nothing of what follows")
         for answer, target in (*step.then.items(), ("(otherwise)", step.otherwise)):
-            if answer != "(otherwise)" and answer not in ANSWERS:
+            if answer != "(otherwise)" and (answer not in ANSWERS or len(answer) > MAX_ANSWER):
                 problems.append(f"{where}: unknown answer '{answer}'")
             if target == NEXT or is_target(target):
                 continue
