@@ -212,11 +212,18 @@ def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 def cmd_stats(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     screen = book.stats(args.user, lang)
-    if args.png:  # the file first: a refused one leaves nothing half-said
+    if args.png:  # the files first: a refused one leaves nothing half-said
         _write(book, args.png, book.stats_chart(args.user, lang), args.force)
+    plans = book.plans_chart(args.user, lang) if args.plans_png else None
+    if plans is not None:
+        from .charts import stacked_rows_png  # matplotlib only when a chart is drawn
+
+        _write(book, args.plans_png, stacked_rows_png(*plans), args.force)
     _say(screen)
     if args.png:
         print(book.label(lang, "console_chart_saved", args.png))
+    if plans is not None:
+        print(book.label(lang, "console_plans_chart_saved", args.plans_png))
     return 0
 
 
@@ -403,6 +410,10 @@ def add_commands(
         "counts by profile and outcome, and what followed each message you sent",
         "stats",
         "stats --png casi.png",
+        "stats --plans-png messaggi.png",
     )
     stats.add_argument("--png", metavar="FILE", help="also draw a chart by month into FILE")
+    stats.add_argument(
+        "--plans-png", metavar="FILE", help="also draw what followed each message you sent into FILE (if any)"
+    )
     stats.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")

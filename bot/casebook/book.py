@@ -33,15 +33,18 @@ from ..classifier import Assessment
 from ..engine import clean_text
 from ..flow import Flow, load_flow
 from ..paths import default_flow
+from ..plans import BY_ACTION
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
 from ..results import DEFAULT_VARIANT, advice_screens, case_script
+from ..scripts import BY_ID as SCRIPTS
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
 from ..upgrade import read_case
 from .export import EXPORT_FORMATS, ExportFile, cases_csv, cases_json
 from .follow import FollowUps
+from .outcomes import message_outcomes
 from .parsing import CaseBookError, clean_note, local_zone, parse_case_no, parse_status, parse_when
-from .stats import chart_data, stats_screen
+from .stats import chart_data, plan_chart_data, stats_screen
 from .texts import CaseTexts
 
 PAGE_SIZE = 5
@@ -367,8 +370,32 @@ class CaseBook(FollowUps, CaseTexts):
         return ExportFile(f"clientcoach-{stamp}.{fmt}", EXPORT_FORMATS[fmt], data, len(cases))
 
     def stats(self, user_id: int, lang: str | None = None) -> Screen:
-        """How many of the user's cases have each profile and each outcome."""
-        return stats_screen(self, self.lang_for(user_id, lang), self.store.case_summaries(user_id))
+        """How many of the user's cases have each profile and each outcome, how each profile's cases
+        ended, and what followed each message the user sent (their own cases only)."""
+        lang = self.lang_for(user_id, lang)
+        messages = message_outcomes(self.store.plan_history(user_id))
+        titles = self.message_titles(lang, [m.does for m in messages])
+        return stats_screen(self, lang, self.store.case_summaries(user_id), messages, titles)
+
+    def message_titles(self, lang: str, ids: list[str]) -> dict[str, str]:
+        """What each message (or action) is called, for the statistics."""
+        blank = Assessment({}, "gratis", None, "low", (), False, False, False, True, False)
+        return {
+            i: self.renderer.ui(lang, "action_short", i)
+            if i in BY_ACTION
+            else self.renderer.script(lang, i, {}, blank, DEFAULT_VARIANT, "tu")[0]
+            for i in ids
+            if i in BY_ACTION or i in SCRIPTS
+        }
+
+    def plans_chart(self, user_id: int, lang: str | None = None) -> tuple[Any, ...] | None:
+        """The arguments of charts.stacked_rows_png for what followed each message the user sent; None
+        when none was marked sent."""
+        lang = self.lang_for(user_id, lang)
+        messages = message_outcomes(self.store.plan_history(user_id))
+        if not messages:
+            return None
+        return plan_chart_data(self, lang, messages, self.message_titles(lang, [m.does for m in messages]))
 
     def chart_data(self, user_id: int, lang: str | None = None) -> tuple[Any, ...]:
         """The arguments of charts.monthly_bars_png for the user's chart (see `stats.chart_data`)."""

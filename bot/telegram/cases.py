@@ -1,5 +1,6 @@
-"""The case book on Telegram: /storico, /caso, /cerca, /nota, /esito, /promemoria, /rivaluta,
-/esporta, /cancella, /cancellatutto, /statistiche, their buttons, and reminders on the JobQueue.
+"""The case book on Telegram: /storico, /caso, /cerca, /nota, /esito, /promemoria, /piano, /inviato,
+/rivaluta, /esporta, /cancella, /cancellatutto, /statistiche, their buttons, and reminders (a plan's
+checks among them) on the JobQueue.
 
 Thin handlers over bot.casebook.CaseBook; every call is scoped by the Telegram user id.
 """
@@ -83,6 +84,8 @@ def _usage(name: str) -> Callable[[str], Screen]:
 
 async def _send_all(update: Update, context: CoachContext, screens: list[Screen]) -> None:
     for screen in screens:
+        if "reminder" in screen.meta:  # a reminder or a plan's check was set: armed on the JobQueue
+            schedule(context.application, screen.meta["reminder"])
         await send(context.bot, private_chat_id(update), screen, case_keyboard(screen))
 
 
@@ -153,13 +156,29 @@ async def on_remind(update: Update, context: CoachContext) -> None:
         await _guarded(update, context, _usage("promemoria"))
         return
 
-    def remind(lang: str) -> Screen:
-        screen = context.casebook.remind(uid, args[0], " ".join(args[1:]), lang)
-        if "reminder" in screen.meta:  # none when the same reminder was already set
-            schedule(context.application, screen.meta["reminder"])
-        return screen
+    await _guarded(update, context, lambda lang: context.casebook.remind(uid, args[0], " ".join(args[1:]), lang))
 
-    await _guarded(update, context, remind)
+
+async def on_plan(update: Update, context: CoachContext) -> None:
+    """/piano N: the case's plan and where it stands; /piano N 10g moves the check of the step waiting."""
+    uid, args, book = sender_id(update), context.clean_args, context.casebook
+    if not args:
+        await _guarded(update, context, _usage("piano"))
+    elif len(args) >= 2:
+        await _guarded(update, context, lambda lang: book.change_wait(uid, args[0], " ".join(args[1:]), lang))
+    else:
+        await _guarded(update, context, lambda lang: book.plan_view(uid, args[0], lang))
+
+
+async def on_sent(update: Update, context: CoachContext) -> None:
+    """/inviato N [K]: message K of the case went out (without K, the step the plan is at)."""
+    uid, args, book = sender_id(update), context.clean_args, context.casebook
+    if not args or (len(args) >= 2 and not args[1].isdecimal()):
+        await _guarded(update, context, _usage("inviato"))
+        return
+    await _guarded(
+        update, context, lambda lang: book.mark_sent(uid, args[0], args[1] if len(args) > 1 else None, lang=lang)
+    )
 
 
 async def on_reassess(update: Update, context: CoachContext) -> None:
@@ -206,7 +225,7 @@ async def on_delete_all(update: Update, context: CoachContext) -> None:
 
 
 async def on_stats(update: Update, context: CoachContext) -> None:
-    """/statistiche: counts by profile and outcome, and a chart over time."""
+    """/statistiche: counts by profile and outcome, what followed each message sent, and charts."""
     uid, book, lang = sender_id(update), context.casebook, context.lang(update)
     screen = book.stats(uid, lang)
     await _send_all(update, context, [screen])
@@ -216,6 +235,12 @@ async def on_stats(update: Update, context: CoachContext) -> None:
         # Drawing takes a while (the first time, importing matplotlib): off the loop, so other users go on.
         png = await asyncio.to_thread(monthly_bars_png, *book.chart_data(uid, lang))
         await context.bot.send_photo(private_chat_id(update), InputFile(png, filename="statistiche.png"))
+        plans = book.plans_chart(uid, lang)
+        if plans is not None:  # what followed each message the user marked sent
+            from ..charts import stacked_rows_png
+
+            png = await asyncio.to_thread(stacked_rows_png, *plans)
+            await context.bot.send_photo(private_chat_id(update), InputFile(png, filename="messaggi.png"))
 
 
 async def on_case_button(update: Update, context: CoachContext) -> None:
@@ -316,6 +341,8 @@ def add_case_handlers(application: Application) -> None:
         (["nota", "note"], on_note),
         (["esito", "outcome"], on_outcome),
         (["promemoria", "remind"], on_remind),
+        (["piano", "plan"], on_plan),
+        (["inviato", "sent"], on_sent),
         (["rivaluta", "reassess"], on_reassess),
         (["esporta", "export"], on_export),
         (["cancella", "delete"], on_delete),
