@@ -21,6 +21,14 @@ STATUS_COLOURS = {"aperto": "#E69F00", "risolto": "#009E73", "cliente_tenuto": "
 Summaries = list[tuple[str, str, str]]
 
 
+def _days(value: float | None) -> int | float | None:
+    """Days as people say them: whole when whole (19), else to a tenth (2.5)."""
+    if value is None:
+        return None
+    value = round(value, 1)
+    return int(value) if value.is_integer() else value
+
+
 def stats_screen(
     texts: CaseTexts,
     lang: str,
@@ -47,7 +55,7 @@ def stats_screen(
                 "answers": [(a, m.answers[a]) for a in ANSWERS if m.answers[a]],
                 "waiting": m.waiting,
                 "endings": [(s, m.endings[s]) for s in OUTCOMES if m.endings[s]],
-                "median": None if m.median_days is None else round(m.median_days, 1),
+                "median": _days(m.median_days),
             }
             for m in messages
         ],
