@@ -28,7 +28,6 @@ from .actions import (
     Restart,
     Resume,
     Review,
-    ScriptVariant,
     Skip,
     Toggle,
 )
@@ -36,15 +35,14 @@ from .classifier import Assessment, classify
 from .engine import CANCELLED, Engine, Invalid
 from .flow import END, Flow, load_flow
 from .paths import default_flow
+from .questions import question_screen, review_screen
 from .render import Button, Renderer, Screen
-from .results import DEFAULT_VARIANT, advice_screens, case_script, script_form
+from .result import advice_screens, case_script, extra, result_screens
 from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
 from .store import Store
 from .upgrade import read_case, upgrade_state
 
-GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
 SCREENS_KEPT = 256
-DEFAULT_GUIDE = "prevention"
 
 
 @dataclass
@@ -113,10 +111,11 @@ class Coach:
         lang = state["lang"]
         complete = self.engine.complete(state)
         if state["review"] or complete:
-            return self.renderer.review(lang, self.engine.answered(state), complete)
+            return review_screen(self.renderer, lang, self.engine.answered(state), complete)
         q = self.engine.question(state)
         assert q is not None
-        return self.renderer.question(
+        return question_screen(
+            self.renderer,
             lang,
             q,
             self.engine.progress(state),
@@ -371,9 +370,8 @@ class Coach:
         return Reply(messages=screens, case_no=case_no, ended=True)
 
     # -- results -------------------------------------------------------------------------------
-    # The result is at most three messages: the card (saved notice and, on a reassessment, how the
-    # profile moved, folded in), the advice with buttons for the extras, and the first script with
-    # buttons to move between scripts, variants and forms. Extras come on demand (`extra`).
+    # The screens themselves are `bot.result`'s (shared with the case book); here the case is read
+    # for the user and the sender's profile joined.
 
     def result_screens(
         self,
@@ -387,13 +385,7 @@ class Coach:
     ) -> list[Screen]:
         """The card, the advice and the first script (at most three messages)."""
         sender = self.sender_profile(user_id) if user_id is not None else {}
-        card = self.renderer.result(
-            lang, self.flow.questions, answers, assessment, case_no=case_no, profile_hint=not sender.get("name")
-        )
-        if previous is not None:
-            moved = self.renderer.movement(lang, previous, case_no, assessment)
-            card = Screen(card.kind, f"{card.text}\n\n{moved.text}", card.buttons, {**card.meta, "movement": True})
-        return [card, *advice_screens(self.renderer, lang, case_no, answers, assessment, sender)]
+        return result_screens(self.renderer, lang, case_no, self.flow.questions, answers, assessment, sender, previous)
 
     def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
         """The advice and first script of one of the user's saved cases (empty if not theirs)."""
@@ -414,34 +406,19 @@ class Coach:
         case = self.case(user_id, case_no)
         if case is None or variant not in VARIANTS or form not in FORMS:
             return None
-        return case_script(self.renderer, case, index, variant, form, self.sender_profile(user_id))[0]
+        assessment = Assessment.from_dict(case["assessment"])
+        sender = self.sender_profile(user_id)
+        return case_script(
+            self.renderer, case["lang"], case_no, case["answers"], assessment, index, variant, form, sender
+        )[0]
 
     def extra(self, user_id: int, action: Extra) -> list[Screen] | None:
         """An on-demand extra of a result; None if stale or not the user's."""
-        number, what = action.case_no, action.what
-        case = self.case(user_id, number)
+        case = self.case(user_id, action.case_no)
         if case is None:
             return None
-        lang, answers = case["lang"], case["answers"]
         assessment = Assessment.from_dict(case["assessment"])
-        r = self.renderer
-        if what == "guide":
-            return [r.guide(lang, GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE), assessment, answers.get("alias"))]
-        if what == "figures":
-            return [r.guide(lang, "figures", assessment)]
-        if what == "second" and assessment.secondary:
-            return [r.advice(lang, answers, assessment, profile=assessment.secondary)]
-        if what == "all":
-            scripts = r.scripts_for(assessment, answers)
-            if not scripts:
-                return None
-            form = script_form(answers)
-            titles = [r.script(lang, s, answers, assessment, DEFAULT_VARIANT, form)[0] for s in scripts]
-            buttons = tuple(
-                (Button(f"{i}. {t}", ScriptVariant(number, i, DEFAULT_VARIANT, form)),) for i, t in enumerate(titles, 1)
-            )
-            return [Screen("scripts_list", self.ui(lang, "scripts_list", titles), buttons)]
-        return None
+        return extra(self.renderer, case["lang"], action.case_no, case["answers"], assessment, action.what)
 
     # -- the sender's profile ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any, TextIO, TypeVar
 from .actions import Action, Answer, Back, Cancel, Change, Extra, Finish, Move, Restart, Resume, Review, Skip, Toggle
 from .coach import Coach, Reply
 from .render import Screen
-from .results import script_form
+from .result import script_form
 
 CONSOLE_USER = 0
 RULE = "─" * 60

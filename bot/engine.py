@@ -78,10 +78,20 @@ class Progress:
 
 
 class _Cursor:
-    """The one model the shared questions machine drives; it holds a state only during a call."""
+    """The one model the shared questions machine drives; it holds a state only during a call.
+
+    Before the machine weighs its transitions, `walk` asks the flow where its walk goes from here
+    (`Flow.next_for`, once per answer); each transition's condition is that it goes to its dest."""
 
     state: str
     trigger: Callable[..., bool]  # added by the Machine
+
+    def __init__(self, flow: Flow):
+        self.flow = flow
+        self.goes = END
+
+    def walk(self, event: EventData) -> None:
+        self.goes = self.flow.next_for(self.state, event.kwargs["answers"])
 
 
 class _ModeCursor:
@@ -110,12 +120,13 @@ class _ModeCursor:
         self.data["editing"] = False
 
 
-def _picked(option_id: str) -> Callable[[EventData], bool]:
-    def condition(event: EventData) -> bool:
-        value = event.kwargs.get("value")
-        return option_id == value or (isinstance(value, list) and option_id in value)
+def _goes_to(cursor: _Cursor, dest: str) -> Callable[[EventData], bool]:
+    """The machine's condition for a transition to `dest`: the flow's walk goes there."""
 
-    condition.__name__ = f"picked_{option_id}"
+    def condition(event: EventData) -> bool:
+        return cursor.goes == dest
+
+    condition.__name__ = f"goes_to_{dest}"
     return condition
 
 
@@ -210,15 +221,13 @@ class Engine:
 
     def __init__(self, flow: Flow):
         self.flow = flow
-        self._cursor = _Cursor()
-        transitions: list[dict[str, Any]] = []
-        for q in flow.questions.values():
-            for option in q.options:
-                if option.next and option.next != q.next:
-                    transitions.append(
-                        {"trigger": "answer", "source": q.id, "dest": option.next, "conditions": _picked(option.id)}
-                    )
-            transitions.append({"trigger": "answer", "source": q.id, "dest": q.next})
+        self._cursor = _Cursor(flow)
+        # One transition per place an answer can lead, each taken when the flow's walk goes there.
+        transitions = [
+            {"trigger": "answer", "source": qid, "dest": dest, "conditions": _goes_to(self._cursor, dest)}
+            for qid in flow.questions
+            for dest in flow.next_choices(qid)
+        ]
         self.machine = Machine(
             model=self._cursor,
             states=[*flow.questions, END],
@@ -226,6 +235,7 @@ class Engine:
             initial=flow.start,
             auto_transitions=False,
             send_event=True,
+            prepare_event="walk",
         )
         self._modes = _ModeCursor()
         self.modes = Machine(
@@ -321,23 +331,13 @@ class Engine:
 
     # -- branching ------------------------------------------------------------------------------
 
-    def _next(self, qid: str, value: Any) -> str:
-        """Ask the shared questions machine where an answer leads."""
+    def _after(self, qid: str, answers: dict[str, Any]) -> str:
+        """Ask the shared questions machine where the walk goes after `qid`, given `answers`."""
         with self._lock:
             self.machine.set_state(qid, model=self._cursor)
-            self._cursor.trigger("answer", value=value)
+            if not self._cursor.trigger("answer", answers=answers):
+                raise RuntimeError(f"the flow's walk leads nowhere after '{qid}'")  # next_choices missed one
             return self._cursor.state
-
-    def _arrive(self, qid: str, answers: dict[str, Any]) -> str:
-        """The question the walk stops at from `qid`: those whose `ask_if` the earlier answers do
-        not meet are passed over (a follow-up only a branch's messages need)."""
-        while qid != END and not self.flow.questions[qid].asked_given(answers):
-            qid = self.flow.questions[qid].next
-        return qid
-
-    def _after(self, qid: str, answers: dict[str, Any]) -> str:
-        """Where the answer to `qid` in `answers` leads: the machine's branch, then `_arrive`."""
-        return self._arrive(self._next(qid, answers[qid]), answers)
 
     def path(self, answers: dict[str, Any]) -> tuple[list[str], str]:
         """Questions answered along the branch the answers take, and where that branch stops."""
@@ -359,11 +359,12 @@ class Engine:
         seen, qid, remaining = set(history), at, 0
         answers = state["answers"]
         if at in seen:  # changing an earlier answer: count what follows the branch as it stands
-            qid = self._arrive(self._next(history[-1], answers.get(history[-1])), answers)
+            qid = self._after(history[-1], answers)
         while qid != END and qid in self.flow.questions and qid not in seen:
             seen.add(qid)
             remaining += 1
-            qid = self._arrive(self.flow.questions[qid].next, answers)
+            # Not answered on this branch yet: counted along its default way.
+            qid = self.flow.arrive(self.flow.questions[qid].next, answers)
         return Progress(number, len(history) + remaining)
 
     # -- reading typed answers ------------------------------------------------------------------

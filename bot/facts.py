@@ -59,6 +59,13 @@ def addressee(answers: dict[str, Any]) -> tuple[str | None, str]:
     return (who if who in GENDERS else None), (form if form in FORMS else FORMS[0])
 
 
+def client_label(answers: dict[str, Any]) -> str | None:
+    """The user's private label for the client (`alias`): for the user's own screens (the card, the
+    advice, the guides), never for a message."""
+    label: str | None = answers.get("alias")  # a text answer (or skipped): the flow checks it
+    return label
+
+
 def price_of(answers: dict[str, Any]) -> tuple[float | None, str | None]:
     """The normal price and its unit: one answer since flow 3 ({"amount", "unit"}), two before."""
     price = answers.get("price")
@@ -215,4 +222,30 @@ def message_facts(
     }
 
 
-__all__ = ["MissingForm", "add_period", "addressee", "message_facts", "phrase", "price_of", "stage_of"]
+def advice_facts(language: Language, answers: dict[str, Any], assessment: Assessment) -> dict[str, Any]:
+    """What the advice is written with: the client's label, the form and agreement the messages use
+    (so the advice speaks of the client as they do), and the answers it names."""
+    facts = message_facts(language, answers, assessment)
+    return {
+        "client": client_label(answers),
+        "form": facts["form"],
+        "tl": facts["tl"],
+        "g": facts["g"],
+        "who": facts["c"]["gender"],
+        "notice": answers.get("notice"),
+        "payment": answers.get("payment"),
+        "conflict": list(answers.get("conflict") or []),
+    }
+
+
+__all__ = [
+    "MissingForm",
+    "add_period",
+    "addressee",
+    "advice_facts",
+    "client_label",
+    "message_facts",
+    "phrase",
+    "price_of",
+    "stage_of",
+]

@@ -141,6 +141,14 @@ class Question:
     # not, the walk goes on to `next`. A follow-up opens only on the branch whose messages use it.
     ask_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def branch(self, value: Any) -> str:
+        """Where an answer leads before any `ask_if` is weighed: the first picked option, in flow
+        order, that opens a branch of its own, else `next` (also for no answer yet)."""
+        if not self.is_choice:
+            return self.next
+        picked = value if isinstance(value, list) else [value]
+        return next((o.next for o in self.options if o.next and o.next != self.next and o.id in picked), self.next)
+
     def asked_given(self, answers: dict[str, Any]) -> bool:
         """Whether the earlier `answers` call for this question (always, without `ask_if`)."""
         for qid, wanted in self.ask_if.items():
@@ -202,6 +210,31 @@ class Flow:
 
     def question(self, qid: str) -> Question:
         return self.questions[qid]
+
+    def next_for(self, qid: str, answers: dict[str, Any]) -> str:
+        """The question asked after `qid` given the answers so far (END when none is): the branch
+        the answer to `qid` takes (its default `next` while unanswered), then `arrive`. The one
+        walk of the flow: the engine's machine, the progress count and `flows check` all use it."""
+        return self.arrive(self.questions[qid].branch(answers.get(qid)), answers)
+
+    def arrive(self, qid: str, answers: dict[str, Any]) -> str:
+        """The question a walk stops at from `qid`: those whose `ask_if` the answers do not meet are
+        passed over (a follow-up only a branch's messages need)."""
+        while qid != END and not self.questions[qid].asked_given(answers):
+            qid = self.questions[qid].next
+        return qid
+
+    def next_choices(self, qid: str) -> tuple[str, ...]:
+        """Every question `next_for` can give after `qid`, whatever the answers: each branch's
+        target and, past questions that may be passed over, where the walk goes on."""
+        found: list[str] = []
+        for target in dict.fromkeys(self.questions[qid].targets()):
+            while target not in found:
+                found.append(target)
+                if target == END or not self.questions[target].ask_if:
+                    break
+                target = self.questions[target].next
+        return tuple(found)
 
     def search_texts(self, answers: dict[str, Any]) -> list[str]:
         """What the case book's search indexes of a case's answers: the searchable ones, in flow order."""

@@ -458,39 +458,38 @@ def guard_problems(guards: Iterable[Guard] = GUARDS, catalogue: Iterable[Script]
     return problems
 
 
-def _leads(q: Question, allowed: set[str] | None, barred: set[str]) -> set[tuple[str, frozenset[str]]]:
-    """Where a question can lead, and with which options picked, when one of `allowed` (None: any
-    option) must be picked and none of `barred` may be. A multiple choice goes where its first
-    picked option with a `next` says."""
+def _answers_to(q: Question, allowed: set[str] | None, barred: set[str]) -> set[frozenset[str]]:
+    """The answers to `q` worth trying (options picked; none for a typed answer) when one of
+    `allowed` (None: any option) must be picked and none of `barred` may be: each option of a single
+    choice; for a multiple choice, a needed option alone or beside one other."""
     if not q.is_choice:
-        return {(q.next, frozenset())}
+        return {frozenset()}
     usable = [o for o in q.options if o.id not in barred]
+    needed = [o for o in usable if allowed is None or o.id in allowed]
     if q.kind == "single":
-        return {(o.next or q.next, frozenset({o.id})) for o in usable if allowed is None or o.id in allowed}
-    leads = set()
-    for needed in [o for o in usable if allowed is None or o.id in allowed]:
-        for other in [needed, *usable]:  # the needed option alone, or with one other beside it
-            if other is not needed and (needed.exclusive or other.exclusive):
-                continue
-            picked = frozenset({needed.id, other.id})
-            first = next((o.next for o in q.options if o.id in picked and o.next), None)
-            leads.add((first or q.next, picked))
-    return leads
+        return {frozenset({o.id}) for o in needed}
+    return {
+        frozenset({one.id, other.id})
+        for one in needed
+        for other in [one, *usable]
+        if other is one or not (one.exclusive or other.exclusive)
+    }
+
+
+def _value(q: Question, picked: frozenset[str]) -> Any:
+    """`picked` as the stored answer to `q` (an option id, a list of them; None for a typed answer)."""
+    if q.kind == "single":
+        return next(iter(picked))
+    return sorted(picked) if q.kind == "multi" else None
 
 
 def reachable(flow: Flow, script: Script) -> bool:
     """True if some path through the flow asks every question the script needs, with a needed
-    option picked that leads along that very path, and every question it needs filled. Questions
-    asked only after some answers (`ask_if`) are passed over when the path's answers differ."""
+    option picked that leads along that very path, and every question it needs filled. The path
+    goes where the flow's own walk (`Flow.next_for`) takes its answers, `ask_if` included."""
     needed = set(script.needs) | set(script.filled)
     conditions = {qid for q in flow.questions.values() for qid in q.ask_if}
     seen: set[tuple[str, frozenset[str], frozenset[tuple[str, frozenset[str]]]]] = set()
-
-    def arrive(qid: str, chosen: frozenset[tuple[str, frozenset[str]]]) -> str:
-        answers = {cid: sorted(picked) for cid, picked in chosen}
-        while qid != END and not flow.questions[qid].asked_given(answers):
-            qid = flow.questions[qid].next
-        return qid
 
     def walk(qid: str, asked: frozenset[str], chosen: frozenset[tuple[str, frozenset[str]]]) -> bool:
         if qid == END:
@@ -500,9 +499,11 @@ def reachable(flow: Flow, script: Script) -> bool:
         seen.add((qid, asked, chosen))
         q = flow.questions[qid]
         allowed = set(script.needs[qid]) if qid in script.needs else None
-        for target, picked in _leads(q, allowed, set(script.refuses.get(qid, ()))):
+        for picked in _answers_to(q, allowed, set(script.refuses.get(qid, ()))):
+            # Only the answers a later `ask_if` reads are carried along the path.
             now = chosen | {(qid, picked)} if qid in conditions else chosen
-            if walk(arrive(target, now), asked | ({qid} & needed), now):
+            answers = {cid: sorted(p) for cid, p in now} | {qid: _value(q, picked)}
+            if walk(flow.next_for(qid, answers), asked | ({qid} & needed), now):
                 return True
         return False
 

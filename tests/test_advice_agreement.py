@@ -18,6 +18,7 @@ import re
 import pytest
 from markupsafe import Markup
 
+from bot import result as results
 from bot.articles import article_of, with_article
 from bot.classifier import Assessment, Reason
 from bot.flow import PROFILES
@@ -73,6 +74,7 @@ COMPANY_SINGULAR = re.compile(
     r"se ne va da solo|si lamenta o fa)\b",
     re.IGNORECASE,
 )
+
 ITALIAN_PROFILE_NAMES = re.compile(r"\b(gratis|incontentabil\w*|distruttiv\w*)\b", re.IGNORECASE)
 ENGLISH_PERSONAL = re.compile(r"\b(he|she|him|his|her|hers|himself|herself)\b", re.IGNORECASE)
 
@@ -100,7 +102,7 @@ def every_advice(lang: str, who: str) -> list[tuple[str, str]]:
         own, shared, first, secondary, below = conditions
         a = assessment(profile, own, shared, first, secondary)
         answers = {"alias": alias, "who": who, "conflict": ["lawyer_letter"], "notice": "with_notice"}
-        screen = RENDERER.advice(lang, answers, a, second_below=below)
+        screen = results.advice(RENDERER, lang, answers, a, second_below=below)
         rendered.append((f"{lang}/{profile} {who} alias={alias!r} {conditions}", screen.plain))
     return rendered
 
@@ -133,20 +135,26 @@ def test_english_advice_names_the_profiles_in_english(who: str) -> None:
 
 def test_the_titled_client_is_named_with_its_article_in_the_advice() -> None:
     a = assessment("distruttivo", False, False, False, None)
-    text = RENDERER.advice("it", {"alias": "signor Rinaldi", "who": "man_lei"}, a).plain
+    text = results.advice(RENDERER, "it", {"alias": "signor Rinaldi", "who": "man_lei"}, a).plain
     assert "il malcontento del signor Rinaldi" in text
     a = assessment("incontentabile", False, False, False, None)
-    assert "scrivi all'ing. Bellini" in RENDERER.advice("it", {"alias": "ing. Bellini", "who": "man_lei"}, a).plain
+    assert (
+        "scrivi all'ing. Bellini"
+        in results.advice(RENDERER, "it", {"alias": "ing. Bellini", "who": "man_lei"}, a).plain
+    )
     a = assessment("vip", False, False, False, None)
-    assert "con l'avv. Martinelli" in RENDERER.advice("it", {"alias": "avv. Martinelli", "who": "woman_lei"}, a).plain
+    assert (
+        "con l'avv. Martinelli"
+        in results.advice(RENDERER, "it", {"alias": "avv. Martinelli", "who": "woman_lei"}, a).plain
+    )
     a = assessment("lvc", False, False, False, None)
-    text = RENDERER.advice("it", {"alias": "signora Maria Grazia", "who": "woman_tu"}, a).plain
+    text = results.advice(RENDERER, "it", {"alias": "signora Maria Grazia", "who": "woman_tu"}, a).plain
     assert "dalla signora Maria Grazia" in text and "Lasciala andare" in text and "dille" in text
 
 
 def test_a_company_is_spoken_of_in_the_plural() -> None:
     a = assessment("lvc", False, False, False, None)
-    text = RENDERER.advice("it", {"alias": "Studio Rossi", "who": "company_lei"}, a).plain
+    text = results.advice(RENDERER, "it", {"alias": "Studio Rossi", "who": "company_lei"}, a).plain
     assert "Lasciali andare" in text and "Indirizzali" in text and "dallo Studio Rossi" in text
 
 
@@ -154,7 +162,7 @@ def test_a_company_is_spoken_of_in_the_plural() -> None:
 def test_the_good_client_verdict_does_not_assume_a_gender(lang: str) -> None:
     a = assessment("mvc", False, False, False, None)
     for who in WHO:
-        text = RENDERER.result(lang, {}, {"who": who}, a).plain
+        text = results.profile_card(RENDERER, lang, {}, {"who": who}, a).plain
         assert not re.search(r"\blasciarl[oa]\b", text), text
 
 
@@ -258,7 +266,9 @@ def test_the_free_rider_advice_follows_how_the_client_pays(lang: str, free_words
     """A free rider who pays, late, is told to get the overdue amount settled, not to stop working
     for free; one on a discount is not told the work is free either."""
     assessment = Assessment({"gratis": 9.0}, "gratis", None, "high", (), False, False, True, False, False)
-    plain = {p: RENDERER.advice(lang, {"payment": p}, assessment).plain for p in ("free", "late", "below_price")}
+    plain = {
+        p: results.advice(RENDERER, lang, {"payment": p}, assessment).plain for p in ("free", "late", "below_price")
+    }
     assert free_words in plain["free"]
     assert free_words not in plain["late"] and free_words not in plain["below_price"]
     assert ("sollecito" if lang == "it" else "reminder") in plain["late"]

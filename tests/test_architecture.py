@@ -13,7 +13,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "bot"
 # The core of the one-way flow: none of it may reach python-telegram-bot, even through another module.
-CORE = ("bot.engine", "bot.classifier", "bot.render", "bot.store", "bot.flow", "bot.coach", "bot.casebook")
+CORE = (
+    "bot.engine",
+    "bot.classifier",
+    "bot.facts",
+    "bot.scripts",
+    "bot.render",
+    "bot.questions",
+    "bot.result",
+    "bot.store",
+    "bot.flow",
+    "bot.coach",
+    "bot.casebook",
+)
 # Import cycles still waiting for their fix elsewhere in issue 13, each as the set of its modules.
 # An entry here that no longer is a cycle fails too, so the list only shrinks.
 KNOWN_CYCLES: list[frozenset[str]] = []

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from bot import result as results
 from bot.classifier import PROBLEM_PROFILES, Assessment, classify
 from bot.flow import PROFILES
 
@@ -68,8 +69,8 @@ def test_good_clients_are_mvc_and_get_no_exit_scripts(assess, renderer, answers,
     assert a.main == "mvc" and a.good_client, a.scores
     assert a.secondary is None
     assert not a.bad_day_caveat
-    offered = [s.id for s in renderer.scripts_for(a, final)]
-    assert not any(s.exit for s in renderer.scripts_for(a, final))
+    offered = [s.id for s in results.scripts_for(a, final)]
+    assert not any(s.exit for s in results.scripts_for(a, final))
     assert offered, "a good client always gets a message"
     assert offered[0] == ("recupero" if a.own_error else "attesa" if a.new_behaviour else offered[0])
 
@@ -182,8 +183,8 @@ def test_own_error_puts_recovery_first_for_a_destructive_client(assess, renderer
     assert ours.main == theirs.main == "distruttivo"
     assert ours.own_error and not theirs.own_error
     ongoing = {**answers, "relationship": "ongoing"}
-    offered = [s.id for s in renderer.scripts_for(ours, {**ongoing, "origin": "our_error"})]
-    natural = [s.id for s in renderer.scripts_for(theirs, {**ongoing, "origin": "their_error"})]
+    offered = [s.id for s in results.scripts_for(ours, {**ongoing, "origin": "our_error"})]
+    natural = [s.id for s in results.scripts_for(theirs, {**ongoing, "origin": "their_error"})]
     assert offered[0] == "recupero" and "recupero" not in natural
     assert natural[0] == "risposta_recensione" and natural[-1] == "disdetta"
 
@@ -199,8 +200,8 @@ def test_own_error_is_shown_on_the_result_card(assess, flow, renderer):
             "origin": "our_error",
         }
     )
-    assert "Prima il recupero" in renderer.result("it", flow.questions, answers, a).plain
-    assert "Recovery comes first" in renderer.result("en", flow.questions, answers, a).plain
+    assert "Prima il recupero" in results.profile_card(renderer, "it", flow.questions, answers, a).plain
+    assert "Recovery comes first" in results.profile_card(renderer, "en", flow.questions, answers, a).plain
 
 
 # -- the explanation -----------------------------------------------------------------------------

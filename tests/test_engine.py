@@ -1052,3 +1052,33 @@ def test_machine_calls_from_many_threads_do_not_mix_conversations(flow):
     for thread in threads:
         thread.join()
     assert results == [True] * 8
+
+
+# -- one walk of the flow ----------------------------------------------------------------------
+
+
+def test_the_machine_goes_where_the_flows_walk_goes(engine):
+    """The engine's machine and `Flow.next_for` (used by `flows check`) are one rule: along every
+    branch, each answer leads where the flow's walk says, and the walk's choices are the machine's."""
+    flow = engine.flow
+    for state in all_branches(engine):
+        history = state["history"]
+        for qid, after in zip(history, [*history[1:], END], strict=True):
+            assert flow.next_for(qid, state["answers"]) == after
+            assert after in flow.next_choices(qid)
+    # Unanswered, a question leads along its default way; a follow-up is passed over when the
+    # answer it waits for was not given (a one-off job's trade under an ongoing contract).
+    assert flow.next_for("payment", {}) == flow.question("payment").next
+    assert flow.arrive("trade", {"relationship": "ongoing"}) != "trade"
+    assert flow.arrive("trade", {"relationship": "one_off_in_progress"}) == "trade"
+
+
+def test_a_walk_the_machine_was_not_built_for_is_an_error_not_a_silent_stay(flow, state_at, monkeypatch):
+    """Were `next_choices` to miss a place the walk leads, the answer would otherwise keep the user
+    on the same question forever."""
+    from bot.flow import Flow
+
+    state = state_at("payment")
+    monkeypatch.setattr(Flow, "next_choices", lambda self, qid: (self.questions[qid].next,))
+    with pytest.raises(RuntimeError, match="leads nowhere"):
+        Engine(flow).answer(state, "late")

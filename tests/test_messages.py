@@ -32,8 +32,10 @@ from typing import Any
 
 import pytest
 
-from bot.facts import price_of, stage_of
-from bot.render import FORMS, VARIANTS, Renderer, html_problems, to_plain
+from bot import result as results
+from bot.actions import FORMS, VARIANTS
+from bot.facts import message_facts, price_of, stage_of
+from bot.render import Renderer, html_problems, to_plain
 from bot.scripts import BY_ID, CATALOGUE, GUARDS, flags_of, route
 
 from helpers import FLOW
@@ -445,7 +447,7 @@ def problems_of(script, lang, variant, form, gender, voice, a, answers, title, n
         already = ALREADY_AGREED.sub("", already)
     if not (script.id in ("sollecito_fermo", "debito_e_recensione") and answers.get("owed_since") == "reminded"):
         bad("«già» the user never said", _first(ALREADY, already, negated=False))
-    numbers = _allowed_numbers(RENDERER.script_context(lang, answers, a, sender, form), answers, sender)
+    numbers = _allowed_numbers(message_facts(RENDERER.languages[lang], answers, a, sender, form), answers, sender)
     invented = [n for n in re.findall(r"\d+", plain) if n not in numbers]
     bad("a figure nobody gave", invented[0] if invented else None)
     if script.id != "annuncio_attenzione":
@@ -481,7 +483,7 @@ def problems_of(script, lang, variant, form, gender, voice, a, answers, title, n
             out.append("a concession that does not say how it is documented")
         if not SETTLES.search(own):
             out.append("a concession that does not say it settles the request")
-    facts = RENDERER.script_context(lang, answers, a, sender, form)
+    facts = message_facts(RENDERER.languages[lang], answers, a, sender, form)
     if script.id in ("disdetta", "recesso") and facts.get("end_date"):
         if str(facts["end_date"].year) not in plain:
             out.append("a notice without its end date")
@@ -540,7 +542,7 @@ def story_problems(assess, story: Story, only: str | None = None) -> dict[str, s
                     continue
                 for variant, voice in product(VARIANTS, VOICES):
                     sender = {**SENDER[lang], "voice": voice}
-                    title, note, body = RENDERER.script(lang, script, answers, a, variant, form, sender)
+                    title, note, body = results.script(RENDERER, lang, script, answers, a, variant, form, sender)
                     for p in problems_of(script, lang, variant, form, gender, voice, a, answers, title, note, body):
                         key = f"{script.id}/{lang}: {p.split(':')[0]}"
                         failures.setdefault(key, f"{p} [{name} {variant}/{form}/{gender}/{voice}]\n{to_plain(body)}")

@@ -8,15 +8,16 @@ from decimal import Decimal
 import pytest
 from jinja2 import StrictUndefined, UndefinedError
 
-from bot.actions import MarkSent, ScriptVariant, Toggle
+from bot import result as results
+from bot.actions import FORMS, VARIANTS, MarkSent, ScriptVariant, Toggle
 from bot.classifier import PROBLEM_PROFILES, Assessment, Reason, classify
 from bot.engine import Progress
+from bot.facts import message_facts
 from bot.flow import PROFILES
+from bot.questions import question_screen, review_screen
 from bot.render import (
-    FORMS,
     TELEGRAM_LIMIT,
     TELEGRAM_TAGS,
-    VARIANTS,
     Renderer,
     format_money,
     html_problems,
@@ -134,8 +135,8 @@ def test_a_script_renders_in_every_variant_form_and_personalisation(lang, script
         for form in FORMS:
             for label, answers, sender in (("personal", PERSONAL, SENDER), ("anonymous", ANONYMOUS, {})):
                 case = assessment("gratis")
-                title, note, body = RENDERER.script(lang, script, answers, case, variant, form, sender)
-                screen = RENDERER.script_screen(lang, script, 1, 2, answers, case, variant, form, 7, sender)
+                title, note, body = results.script(RENDERER, lang, script, answers, case, variant, form, sender)
+                screen = results.script_screen(RENDERER, lang, script, 1, 2, answers, case, variant, form, 7, sender)
                 assert title.strip() and "\n" not in title
                 assert_telegram_safe(body)
                 assert_telegram_safe(screen.text)
@@ -163,14 +164,16 @@ def test_a_script_renders_in_every_variant_form_and_personalisation(lang, script
 def test_a_script_escapes_what_the_user_typed(lang, script):
     a = assessment("gratis")
     for variant in VARIANTS:
-        _, _, body = RENDERER.script(lang, script, HOSTILE_ANSWERS, a, variant, "lei", {"name": "<i>Me</i> & co"})
+        _, _, body = results.script(
+            RENDERER, lang, script, HOSTILE_ANSWERS, a, variant, "lei", {"name": "<i>Me</i> & co"}
+        )
         assert html_problems(body) == []
         assert "<b>x</b>" not in body and "<script>" not in body and "<i>Me</i>" not in body
 
 
 def test_user_text_appears_escaped_in_the_scripts():
     bodies = [
-        RENDERER.script(lang, s, HOSTILE_ANSWERS, assessment("gratis"), "softer", "lei")[2]
+        results.script(RENDERER, lang, s, HOSTILE_ANSWERS, assessment("gratis"), "softer", "lei")[2]
         for lang in LANGS
         for s in CATALOGUE
     ]
@@ -180,7 +183,7 @@ def test_user_text_appears_escaped_in_the_scripts():
 @pytest.mark.parametrize(("lang", "price"), [("it", "1.200,00 € al mese"), ("en", "€1,200.00 a month")])
 def test_the_price_appears_formatted_for_the_language_with_its_unit(lang, price):
     rendered = [
-        RENDERER.script(lang, s, PERSONAL, assessment("gratis"), variant, "tu", SENDER)[2]
+        results.script(RENDERER, lang, s, PERSONAL, assessment("gratis"), variant, "tu", SENDER)[2]
         for s in CATALOGUE
         for variant in VARIANTS
     ]
@@ -188,7 +191,9 @@ def test_the_price_appears_formatted_for_the_language_with_its_unit(lang, price)
     other = "€1,200.00" if lang == "it" else "1.200,00 €"
     assert not any(other in body for body in rendered)
     assert not any("1200.0" in body for body in rendered), "a raw number leaked"
-    with_vat = RENDERER.script(lang, "valore", PERSONAL, assessment("gratis"), "softer", "tu", {"vat": "plus"})[2]
+    with_vat = results.script(
+        RENDERER, lang, "valore", PERSONAL, assessment("gratis"), "softer", "tu", {"vat": "plus"}
+    )[2]
     assert price + (" + IVA" if lang == "it" else " plus VAT") in with_vat
 
 
@@ -199,7 +204,7 @@ def test_an_undefined_variable_fails_instead_of_printing_nothing():
     assert RENDERER.env.undefined is StrictUndefined
     with pytest.raises(UndefinedError):
         RENDERER.env.from_string("Ciao {{ nobody }}").render()
-    context = RENDERER.script_context("it", PERSONAL, assessment("gratis"))
+    context = message_facts(RENDERER.languages["it"], PERSONAL, assessment("gratis"))
     del context["c"]
     with pytest.raises(UndefinedError):
         RENDERER.template("it/scripts/valore.html.j2").render(**context, variant="softer")
@@ -219,12 +224,12 @@ def test_console_text_of_every_result_screen_has_no_tags(lang, flow):
     a = classify(flow, {"payment": "free", "free_attitude": "demands", "alias": "Rossi"})
     answers = {**PERSONAL, "payment": "free", "free_attitude": "demands"}
     screens = [
-        RENDERER.result(lang, flow.questions, answers, a),
-        RENDERER.advice(lang, answers, a),
-        RENDERER.guide(lang, "prevention", a, "Rossi"),
+        results.profile_card(RENDERER, lang, flow.questions, answers, a),
+        results.advice(RENDERER, lang, answers, a),
+        results.guide(RENDERER, lang, "prevention", a, "Rossi"),
         *(
-            RENDERER.script_screen(lang, r, i, 9, answers, a, "softer", "tu", 1)
-            for i, r in enumerate(RENDERER.scripts_for(a, answers), 1)
+            results.script_screen(RENDERER, lang, r, i, 9, answers, a, "softer", "tu", 1)
+            for i, r in enumerate(results.scripts_for(a, answers), 1)
         ),
     ]
     tag = re.compile(r"</?(%s)\b" % "|".join(sorted(TELEGRAM_TAGS)))
@@ -304,7 +309,7 @@ QUESTION_CASES = [pytest.param(lang, qid, id=f"{lang}/{qid}") for lang in LANGS 
 @pytest.mark.parametrize(("lang", "qid"), QUESTION_CASES)
 def test_every_question_renders(lang, qid):
     q = FLOW.questions[qid]
-    screen = RENDERER.question(lang, q, Progress(2, 12))
+    screen = question_screen(RENDERER, lang, q, Progress(2, 12))
     assert_telegram_safe(screen.text)
     assert q.text[lang] in screen.plain
     assert ("2 di 12" if lang == "it" else "2 of 12") in screen.plain
@@ -337,7 +342,8 @@ def test_every_question_renders_with_an_error_a_current_answer_and_picks(lang, q
         "money": 1200.0,
     }[q.kind]
     error = RENDERER.ui(lang, "error", "not_an_option", {"count": 3})
-    screen = RENDERER.question(
+    screen = question_screen(
+        RENDERER,
         lang,
         q,
         Progress(1, 16),
@@ -388,7 +394,7 @@ FULL_ANSWERS = {
 @pytest.mark.parametrize("complete", [True, False])
 def test_the_review_lists_every_answer(lang, complete):
     answered = [(FLOW.questions[qid], value) for qid, value in FULL_ANSWERS.items()]
-    screen = RENDERER.review(lang, answered, complete)
+    screen = review_screen(RENDERER, lang, answered, complete)
     assert_telegram_safe(screen.text)
     for q, _ in answered:
         assert q.short[lang] in screen.plain
@@ -423,7 +429,7 @@ def test_the_result_advice_and_guides_render_for_every_profile(lang, main, flags
         confidence="low" if "thin" in flags else "high",
     )
     answers = {**FULL_ANSWERS, "alias": HOSTILE}
-    result = RENDERER.result(lang, FLOW.questions, answers, a)
+    result = results.profile_card(RENDERER, lang, FLOW.questions, answers, a)
     assert_telegram_safe(result.text)
     assert "<b>x</b>" not in result.text and HOSTILE in result.plain
     name = RENDERER.ui(lang, "profile_name", main)
@@ -439,14 +445,14 @@ def test_the_result_advice_and_guides_render_for_every_profile(lang, main, flags
     assert RENDERER.answer_text(FLOW.questions["payment"], "free", lang) in result.plain, "the reasons are listed"
 
     for form in FORMS:
-        advice = RENDERER.advice(lang, {**answers, "form": form}, a)
+        advice = results.advice(RENDERER, lang, {**answers, "form": form}, a)
         assert_telegram_safe(advice.text)
         assert "<b>x</b>" not in advice.text
         last = advice.plain.strip().splitlines()[-1]
         assert last.startswith(("Fonte", "Fonti") if lang == "it" else ("Source", "Sources")), last
     for guide in GUIDES:
         for client in (None, HOSTILE):
-            screen = RENDERER.guide(lang, guide, a, client)
+            screen = results.guide(RENDERER, lang, guide, a, client)
             assert_telegram_safe(screen.text)
             assert "<b>x</b>" not in screen.text
 
@@ -454,14 +460,14 @@ def test_the_result_advice_and_guides_render_for_every_profile(lang, main, flags
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("guide", GUIDES)
 def test_a_guide_renders_without_an_assessment(lang, guide):
-    assert_telegram_safe(RENDERER.guide(lang, guide).text)
+    assert_telegram_safe(results.guide(RENDERER, lang, guide).text)
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_movement_screen_renders(lang):
     before, after = assessment("gratis"), assessment("mvc")
     previous = {"assessment": before.to_dict(), "case_no": 1, "created": "2026-01-02T10:00:00+00:00"}
-    screen = RENDERER.movement(lang, previous, 2, after)
+    screen = results.movement(RENDERER, lang, previous, 2, after)
     assert_telegram_safe(screen.text)
     assert "2026-01-02" in screen.plain
 

@@ -14,13 +14,13 @@ from itertools import product
 
 import pytest
 
+from bot import result as results
+from bot.actions import FORMS, VARIANTS
 from bot.classifier import Assessment, Reason
 from bot.facts import STAGE_OF
 from bot.flow import PROFILES
 from bot.render import (
-    FORMS,
     TELEGRAM_LIMIT,
-    VARIANTS,
     Renderer,
     html_problems,
     to_plain,
@@ -117,7 +117,7 @@ def rendered(lang: str, script, variant: str, form: str, gender: str, voice: str
         answers["address"] = (ADDRESS if lang == "it" else ADDRESS_EN)[gender]
     sender = {**SENDER, "voice": voice} if known else {"voice": voice}
     flags = {"own_error": stage != "finished", "shared_error": stage == "finished"}
-    return answers, sender, RENDERER.script(lang, script, answers, assessment(**flags), variant, form, sender)
+    return answers, sender, results.script(RENDERER, lang, script, answers, assessment(**flags), variant, form, sender)
 
 
 def figures_allowed(answers: dict, sender: dict) -> str:
@@ -196,33 +196,47 @@ def test_the_greeting_uses_the_address_with_its_title(gender, it, en):
 
 def test_first_name_terms_greet_by_first_name_and_without_a_name_nobody_is_invented():
     answers = {"address": "Marco", "form": "tu", "who": "man"}
-    body = RENDERER.script("it", "attesa", answers, assessment(), "softer", "tu")[2]
+    body = results.script(RENDERER, "it", "attesa", answers, assessment(), "softer", "tu")[2]
     assert body.startswith("Ciao Marco,")
-    assert RENDERER.script("en", "attesa", answers, assessment(), "softer", "tu")[2].startswith("Hi Marco,")
+    assert results.script(RENDERER, "en", "attesa", answers, assessment(), "softer", "tu")[2].startswith("Hi Marco,")
     for gender, opening in (("woman", "Gentile signora,"), ("man", "Gentile signore,"), ("company", "Buongiorno,")):
-        body = RENDERER.script("it", "attesa", {"who": gender}, assessment(), "softer", "lei")[2]
+        body = results.script(RENDERER, "it", "attesa", {"who": gender}, assessment(), "softer", "lei")[2]
         assert body.startswith(opening)
-    assert RENDERER.script("en", "attesa", {"who": "woman"}, assessment(), "softer", "lei")[2].startswith("Hello,")
+    assert results.script(RENDERER, "en", "attesa", {"who": "woman"}, assessment(), "softer", "lei")[2].startswith(
+        "Hello,"
+    )
 
 
 def test_the_service_phrase_sits_in_the_sentence_without_quotes():
     body = to_plain(
-        RENDERER.script(
-            "it", "sollecito", {"service": "«il sito del ristorante»", "owed": 300}, assessment(), "softer", "tu"
+        results.script(
+            RENDERER,
+            "it",
+            "sollecito",
+            {"service": "«il sito del ristorante»", "owed": 300},
+            assessment(),
+            "softer",
+            "tu",
         )[2]
     )
     assert "per il sito del ristorante" in body and "«" not in body
 
 
 def test_a_public_reply_is_formal_even_between_people_on_first_name_terms():
-    tu = RENDERER.script(
-        "it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "tu"}, assessment(), "softer", "tu"
+    tu = results.script(
+        RENDERER, "it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "tu"}, assessment(), "softer", "tu"
     )[2]
-    lei = RENDERER.script(
-        "it", "risposta_recensione", {**FACTS, "address": "Marco", "form": "lei"}, assessment(), "softer", "lei"
+    lei = results.script(
+        RENDERER,
+        "it",
+        "risposta_recensione",
+        {**FACTS, "address": "Marco", "form": "lei"},
+        assessment(),
+        "softer",
+        "lei",
     )[2]
     assert tu == lei and tu.startswith("Buongiorno,") and "Marco" not in tu
-    _, note, _ = RENDERER.script("it", "risposta_recensione", FACTS, assessment(), "softer", "tu")
+    _, note, _ = results.script(RENDERER, "it", "risposta_recensione", FACTS, assessment(), "softer", "tu")
     assert "segnalala alla piattaforma" in note
 
 
@@ -230,7 +244,7 @@ def test_unknown_terms_are_left_out_not_invented():
     for lang in LANGS:
         for script in CATALOGUE:
             for variant in VARIANTS:
-                body = to_plain(RENDERER.script(lang, script, NO_FACTS, assessment(), variant, "lei", {})[2])
+                body = to_plain(results.script(RENDERER, lang, script, NO_FACTS, assessment(), variant, "lei", {})[2])
                 digits = re.findall(r"\d", body)
                 assert not digits, f"{lang}/{script.id}/{variant}: a figure nobody gave: {body}"
                 for invented in ("24 ore", "9 alle 18", "5 giorni", "referente dedicato", "mese prossimo", "24 hours"):
@@ -241,7 +255,7 @@ def test_the_recovery_admits_the_error_without_taking_on_liability():
     for lang in LANGS:
         for variant, form in product(VARIANTS, FORMS):
             body = to_plain(
-                RENDERER.script(lang, "recupero", FACTS, assessment(own_error=True), variant, form)[2]
+                results.script(RENDERER, lang, "recupero", FACTS, assessment(own_error=True), variant, form)[2]
             ).casefold()
             for phrase in (
                 "responsabilità",
@@ -257,10 +271,10 @@ def test_the_recovery_admits_the_error_without_taking_on_liability():
 
 def test_the_firmer_reminder_names_the_next_step_and_interest_only_between_businesses():
     person = to_plain(
-        RENDERER.script("it", "sollecito_fermo", {**FACTS, "who": "woman"}, assessment(), "firmer", "lei")[2]
+        results.script(RENDERER, "it", "sollecito_fermo", {**FACTS, "who": "woman"}, assessment(), "firmer", "lei")[2]
     )
     company = to_plain(
-        RENDERER.script("it", "sollecito_fermo", {**FACTS, "who": "company"}, assessment(), "firmer", "lei")[2]
+        results.script(RENDERER, "it", "sollecito_fermo", {**FACTS, "who": "company"}, assessment(), "firmer", "lei")[2]
     )
     assert "diffida formale" in person and "interessi di mora" not in person
     assert "interessi di mora" in company
@@ -268,10 +282,12 @@ def test_the_firmer_reminder_names_the_next_step_and_interest_only_between_busin
 
 def test_the_withdrawal_respects_notice_and_hands_over_what_is_urgent():
     notice = {**FACTS, "relationship": "mandate", "notice_period": {"amount": 3, "unit": "month"}}
-    with_notice = to_plain(RENDERER.script("it", "recesso", notice, assessment(), "softer", "lei")[2])
+    with_notice = to_plain(results.script(RENDERER, "it", "recesso", notice, assessment(), "softer", "lei")[2])
     assert "nel rispetto del preavviso di 3 mesi" in with_notice and "attività urgenti" in with_notice
     assert "con effetto da oggi" not in with_notice.casefold()
-    _, note, _ = RENDERER.script("it", "recesso", {**notice, "notice_period": None}, assessment(), "softer", "lei")
+    _, note, _ = results.script(
+        RENDERER, "it", "recesso", {**notice, "notice_period": None}, assessment(), "softer", "lei"
+    )
     assert "Rispetta il preavviso" in note, "the length unknown: the user is told to respect the notice"
-    _, note, _ = RENDERER.script("it", "recesso", {"notice": "unknown"}, assessment(), "softer", "lei")
+    _, note, _ = results.script(RENDERER, "it", "recesso", {"notice": "unknown"}, assessment(), "softer", "lei")
     assert "2237" in note and "preavviso" in note

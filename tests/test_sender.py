@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import result as results
 from bot.actions import Finish
 from bot.coach import Coach
 from bot.render import Renderer
@@ -118,12 +119,14 @@ def test_worded_fields_are_kept_per_language_and_never_cross_into_the_other(coac
     answers = {"who": "woman_lei", "behaviours": ["rude"]}
     blank = Assessment({}, "incontentabile", None, "low", (), False, True, False, True, False)
     sender = coach.sender_profile(USER)
-    _, _, italian = renderer.script("it", "attesa", answers, blank, "shorter", None, sender)
-    _, _, english = renderer.script("en", "attesa", answers, blank, "shorter", None, sender)
+    _, _, italian = results.script(renderer, "it", "attesa", answers, blank, "shorter", None, sender)
+    _, _, english = results.script(renderer, "en", "attesa", answers, blank, "shorter", None, sender)
     assert "in giornata" in italian and "in giornata" not in english
     assert "Giulia Neri" in english, "a name is the same in every language"
     coach.set_profile_field(USER, "reply time", "within the day", "en")
-    _, _, english = renderer.script("en", "attesa", answers, blank, "shorter", None, coach.sender_profile(USER))
+    _, _, english = results.script(
+        renderer, "en", "attesa", answers, blank, "shorter", None, coach.sender_profile(USER)
+    )
     assert "within the day" in english and "in giornata" not in english
     assert "in giornata" in coach.profile_screen(USER, "it").plain
     assert "within the day" in coach.profile_screen(USER, "en").plain

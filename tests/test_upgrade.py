@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from bot import result as results
 from bot.classifier import Assessment
 from bot.render import Renderer
 from bot.store import schema_version
@@ -171,11 +172,10 @@ def test_the_answers_merged_since_read_as_todays_questions(tmp_path):
 
 
 def test_an_upgraded_case_offers_what_todays_rules_offer(old_db, tmp_path):
-    renderer = Renderer(surface="console")
     for user, no in CASES:
         case = stored_case(old_db, user, no)
         answers = case_answers(case, FLOW)
-        offered = renderer.scripts_for(Assessment.from_dict(case_assessment(case, FLOW, answers)), answers)
+        offered = results.scripts_for(Assessment.from_dict(case_assessment(case, FLOW, answers)), answers)
         view = ok(clientcoach("--db", str(old_db), "cases", "show", str(no), "--user", str(user)))
         if offered:
             assert f"1/{len(offered)}" in view, (user, no, [s for s in offered])

@@ -35,7 +35,7 @@ from ..flow import Flow, load_flow
 from ..paths import default_flow
 from ..plans import BY_ACTION
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
-from ..results import DEFAULT_VARIANT, advice_screens, case_script
+from ..result import DEFAULT_VARIANT, advice_screens, case_script, profile_card, script
 from ..scripts import BY_ID as SCRIPTS
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
@@ -181,7 +181,10 @@ class CaseBook(FollowUps, CaseTexts):
         (tu or lei; by default the case's own), as the result's ‹ › and version buttons show it."""
         case = self.case(user_id, case_no)
         sender = clean_profile(self.store.sender_profile(user_id))
-        screen, count = case_script(self.renderer, case, index, variant, form, sender)
+        assessment = Assessment.from_dict(case["assessment"])
+        screen, count = case_script(
+            self.renderer, case["lang"], case["case_no"], case["answers"], assessment, index, variant, form, sender
+        )
         if screen is None:
             raise CaseBookError("unknown_message", no=case["case_no"], index=index, count=count)
         return screen
@@ -197,7 +200,8 @@ class CaseBook(FollowUps, CaseTexts):
             secondary=case["secondary"],
             answers=lines,
         )
-        result = self.renderer.result(lang, self.answered(answers), answers, Assessment.from_dict(case["assessment"]))
+        assessment = Assessment.from_dict(case["assessment"])
+        result = profile_card(self.renderer, lang, self.answered(answers), answers, assessment)
         buttons = (
             *self._outcome_rows(lang, no),
             (
@@ -383,7 +387,7 @@ class CaseBook(FollowUps, CaseTexts):
         return {
             i: self.renderer.ui(lang, "action_short", i)
             if i in BY_ACTION
-            else self.renderer.script(lang, i, {}, blank, DEFAULT_VARIANT, "tu")[0]
+            else script(self.renderer, lang, i, {}, blank, DEFAULT_VARIANT, "tu")[0]
             for i in ids
             if i in BY_ACTION or i in SCRIPTS
         }

@@ -18,7 +18,7 @@ from ..actions import AnswerCheck, ListPage, MarkSent, OpenCase, PlanControl
 from ..classifier import Assessment
 from ..plans import BY_ACTION, CLOSE, END, REASSESS, CasePlan, Planned, plan_for, step_of
 from ..render import Button, Screen
-from ..results import DEFAULT_VARIANT, script_form
+from ..result import DEFAULT_VARIANT, plan_text, script, script_form, script_screen, scripts_for
 from ..sender import clean_profile
 from ..store import DueReminder
 from .parsing import CaseBookError, parse_case_no, parse_when
@@ -64,7 +64,7 @@ class FollowUps:
         return plan_for(Assessment.from_dict(case["assessment"]), case["answers"])
 
     def _offered(self, case: dict[str, Any]) -> list[str]:
-        return [s.id for s in self.renderer.scripts_for(Assessment.from_dict(case["assessment"]), case["answers"])]
+        return [s.id for s in scripts_for(Assessment.from_dict(case["assessment"]), case["answers"])]
 
     def plan_position(self, user_id: int, case: dict[str, Any], plan: CasePlan) -> tuple[Planned | None, str]:
         """The step the plan is at and its state: the first step until something is done; None once it ended."""
@@ -129,7 +129,7 @@ class FollowUps:
         if does in BY_ACTION:
             return self.renderer.ui(lang, "action_short", does)
         answers = plan.message_answers(step) if step is not None else case["answers"]
-        return self.renderer.script(lang, does, answers, assessment, DEFAULT_VARIANT, script_form(case["answers"]))[0]
+        return script(self.renderer, lang, does, answers, assessment, DEFAULT_VARIANT, script_form(case["answers"]))[0]
 
     def plan_event(self, lang: str, case: dict[str, Any], plan: CasePlan, event: dict[str, Any]) -> dict[str, Any]:
         """A timeline entry of the plan with what its text needs: the title of the step's message, the
@@ -234,11 +234,12 @@ class FollowUps:
         assessment = Assessment.from_dict(case["assessment"])
         form = script_form(case["answers"])
         sender = clean_profile(self.store.sender_profile(user_id))
-        offered = self.renderer.scripts_for(assessment, case["answers"])
+        offered = scripts_for(assessment, case["answers"])
         ids = [s.id for s in offered]
         if planned.does in ids:
             index = ids.index(planned.does) + 1
-            screen = self.renderer.script_screen(
+            screen = script_screen(
+                self.renderer,
                 case["lang"],
                 offered[index - 1],
                 index,
@@ -255,8 +256,15 @@ class FollowUps:
             )
         # A message the plan brings on later (a firmer reminder, once the first went out): written
         # from the answers as they stand by then.
-        title, note, body = self.renderer.script(
-            case["lang"], planned.does, plan.message_answers(planned), assessment, DEFAULT_VARIANT, form, sender
+        title, note, body = script(
+            self.renderer,
+            case["lang"],
+            planned.does,
+            plan.message_answers(planned),
+            assessment,
+            DEFAULT_VARIANT,
+            form,
+            sender,
         )
         text = self.renderer.render(
             f"{case['lang']}/script.html.j2",
@@ -343,8 +351,8 @@ class FollowUps:
         pending = self.store.pending_check(user_id, no)
         offered = self._offered(case)
         first = offered.index(plan.first.does) + 1 if plan.first and plan.first.does in offered else None
-        outline = self.renderer.plan_text(
-            lang, plan, Assessment.from_dict(case["assessment"]), script_form(case["answers"]), no, first
+        outline = plan_text(
+            self.renderer, lang, plan, Assessment.from_dict(case["assessment"]), script_form(case["answers"]), no, first
         )
         where = self.text(
             lang,

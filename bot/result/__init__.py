@@ -1,0 +1,45 @@
+"""The result of a case as screens, built once for every place that shows one: the Coach's result
+on Telegram and in the console, and the case book (`/caso`, `clientcoach cases show`).
+
+Data in (answers, assessment, the sender's profile), screens out; the facts come from `bot.facts`,
+the choice of messages from the router (`bot.scripts.route`), the words from the Renderer. One
+module per part, each importing only those before it:
+
+- `card`: the profile card (profile, confidence, reasons, caveats) and how it moved since an
+  earlier case of the same client;
+- `advice`: the advice for a profile and the guides;
+- `messages`: each ready-to-send message as a screen, with the buttons beside it (`message_rows`:
+  one more control per message goes there);
+- `plan`: the case's plan (bot.plans) as the advice shows it, and what a step is called;
+- `screens`: the whole result (card, advice with the extras' buttons, first message), a saved
+  case's advice and messages, and the extras on demand.
+"""
+
+from __future__ import annotations
+
+from .advice import DEFAULT_GUIDE, GUIDE_FOR, advice, guide
+from .card import movement, profile_card
+from .messages import DEFAULT_VARIANT, message_rows, script, script_form, script_screen, scripts_for
+from .plan import plan_text, step_title
+from .screens import advice_screens, case_script, extra, result_screens
+
+__all__ = [
+    "DEFAULT_GUIDE",
+    "DEFAULT_VARIANT",
+    "GUIDE_FOR",
+    "advice",
+    "advice_screens",
+    "case_script",
+    "extra",
+    "guide",
+    "message_rows",
+    "movement",
+    "plan_text",
+    "profile_card",
+    "result_screens",
+    "script",
+    "script_form",
+    "script_screen",
+    "scripts_for",
+    "step_title",
+]
