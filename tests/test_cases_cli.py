@@ -436,7 +436,7 @@ def test_a_payment_case_walks_its_plan_in_the_console(tmp_path):
     db = tmp_path / "plan.db"
     chat(db, typed_lines(OVERDUE_ANSWERS))
     shown = out(cases(db, "show", "1"))
-    assert "🧭 Il piano" in shown and "1. Manda «Sollecito di pagamento»" in shown
+    assert "🗺 Il piano" in shown and "1. Manda «Sollecito di pagamento»" in shown
     assert "clientcoach cases sent 1 1" in shown and "Dopo 7 giorni" in shown
 
     sent = out(cases(db, "sent", "1", "1", "fermo"))

@@ -648,7 +648,7 @@ async def test_a_payment_case_walks_from_the_reminder_through_the_firmer_one_to_
     async with case_bot(server, db) as watch:
         alice = User(server, ALICE, watch)
         await run_questionnaire(alice, OVERDUE)
-        advice = alice.find("🧭 Il piano")
+        advice = alice.find("🗺 Il piano")
         assert (
             "1. Manda «Sollecito di pagamento»" in advice.text
             and "2. Manda «Secondo sollecito, più fermo»" in advice.text
