@@ -13,10 +13,12 @@ reminder.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 PLAN_STATES = ("proposed", "waiting", "paused", "ended")
+# The same step marked sent again within this time is the same send (a double tap, a redelivery).
+SAME_SEND = timedelta(minutes=2)
 # The case events a plan writes (their `kind`), as the timeline names them.
 PLAN_EVENTS = ("sent", "answer", "skipped", "paused", "resumed", "wait")
 
@@ -104,12 +106,21 @@ class PlanStore:
     ) -> int | None:
         """A message (or an action) of the case went out: it joins the timeline with its version and,
         when it is a step of the plan, that step waits for its check at `due` (a check already
-        waiting gives way). Returns the check's id (0 without one); None if no such case."""
+        waiting gives way). Returns the check's id (0 without one; negated when the same step was
+        just marked sent: nothing new recorded); None if no such case."""
         now = _now(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
                 return None
+            again = self.conn.execute(
+                "SELECT r.id FROM case_plans p JOIN reminders r ON r.case_id = p.case_id AND r.step = p.step "
+                "AND r.fired IS NULL WHERE p.case_id = ? AND p.user_id = ? AND p.step IS ? AND p.does = ? "
+                "AND p.state = 'waiting' AND p.updated >= ?",
+                (case_id, user_id, step, does, _now((at or datetime.now(timezone.utc)) - SAME_SEND)),
+            ).fetchone()
+            if again:  # a second tap (or a redelivered one) on the same "sent": recorded once
+                return -again[0]
             self._event(case_id, user_id, "sent", step, f"{does}:{version}", now)
             if step is None or due is None:
                 return 0

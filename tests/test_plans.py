@@ -126,6 +126,9 @@ def test_the_plan_and_its_checks_read_in_both_languages(book, saved, lang):
     sent = book.mark_sent(ALICE, no, "1", lang=lang)
     reminder = sent.meta["reminder"]
     assert reminder.due == NOW + timedelta(days=7) and sent.meta["step"] == "remind"
+    again = book.mark_sent(ALICE, no, "1", lang=lang)  # a double tap: the same send, recorded once
+    assert "reminder" not in again.meta and again.plain == sent.plain
+    assert [e["kind"] for e in book.store.timeline(ALICE, no)].count("sent") == 1
     check = book.reminder_message(ALICE, reminder.id, lang)
     assert check.kind == "check" and [b.action.answer for b in check.buttons[0]] == ["paid", "answered"]
     assert not html_problems(check.text) and "{{" not in check.text

@@ -117,6 +117,12 @@ class FollowUps:
         if check is None:
             raise CaseBookError("unknown_case", no=no)
         title = self._title(lang, case, plan, step, does)
+        if check < 0:  # marked sent a moment ago: the same send, its check already set
+            pending = self.store.pending_check(user_id, no)
+            when = self.local(pending["due"]) if pending else due
+            return Screen(
+                "notice", self.text(lang, "sent_recorded", no, title, when, does in BY_ACTION), meta={"case_no": no}
+            )
         if step is None or due is None:
             return Screen("notice", self.text(lang, "sent_outside_plan", no, title), meta={"case_no": no})
         text = self.text(lang, "sent_recorded", no, title, due.astimezone(self.zone), does in BY_ACTION)
