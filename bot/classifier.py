@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .flow import PROFILES, Band, Flow, Option, Question
+from .flow import Band, Flow, Option, Question
 
-PROBLEM_PROFILES = tuple(p for p in PROFILES if p != "mvc")
 # Below this much evidence the signals are thin: the result says it may be a bad day.
 THIN_EVIDENCE = 5.0
 HIGH_EVIDENCE = 9.0
@@ -20,10 +19,11 @@ HIGH_EVIDENCE = 9.0
 SECONDARY_SHARE = 0.55
 SECONDARY_MIN = 4.0
 CLEAR_MARGIN = 3.0
-# A client who scores as a good client is a VIP when the VIP evidence is not thin and reaches this
-# share of the good-client evidence: the risks of seed 000 (informal processes, the owner on call,
-# other clients paying for the priority) matter more than the comfort of a good client, and the
-# VIP advice never drops the client. The card and the chart then name VIP first.
+# A client who scores as a good client is a VIP (a problem profile whose client is kept: `keep` in
+# the flow's profiles) when the VIP evidence is not thin and reaches this share of the good-client
+# evidence: the risks of seed 000 (informal processes, the owner on call, other clients paying for
+# the priority) matter more than the comfort of a good client, and the VIP advice never drops the
+# client. The card and the chart then name VIP first.
 VIP_SHARE_OF_MVC = 0.7
 
 
@@ -109,8 +109,9 @@ def _contributions(q: Question, value: Any) -> tuple[dict[str, float], set[str]]
 
 
 def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
-    """Score every profile from the answers and explain the winner."""
-    scores = dict.fromkeys(PROFILES, 0.0)
+    """Score every profile of the flow from the answers and explain the winner."""
+    order, problems, good = flow.profiles.ids, flow.profiles.problems, flow.profiles.good_client
+    scores = dict.fromkeys(order, 0.0)
     flags: set[str] = set()
     per_answer: list[tuple[str, Any, dict[str, float]]] = []
     for qid, value in answers.items():
@@ -123,24 +124,25 @@ def classify(flow: Flow, answers: dict[str, Any]) -> Assessment:
         for profile, weight in evidence.items():
             scores[profile] += weight
 
-    # Ties go to the profile listed first, problem profiles before mvc.
-    ranked = sorted(PROFILES, key=lambda p: (-scores[p], PROFILES.index(p)))
+    # Ties go to the profile listed first in the flow.
+    ranked = sorted(order, key=lambda p: (-scores[p], order.index(p)))
     main = ranked[0]
-    if main == "mvc" and scores["vip"] >= max(THIN_EVIDENCE, VIP_SHARE_OF_MVC * scores["mvc"]):
-        main = "vip"
-    top_problem = max(PROBLEM_PROFILES, key=lambda p: (scores[p], -PROFILES.index(p)))
-    good_client = main == "mvc" and scores["mvc"] >= scores[top_problem] + 1
+    kept = [p for p in flow.profiles.kept_problems if scores[p] >= max(THIN_EVIDENCE, VIP_SHARE_OF_MVC * scores[good])]
+    if main == good and kept:
+        main = max(kept, key=lambda p: (scores[p], -order.index(p)))
+    top_problem = max(problems, key=lambda p: (scores[p], -order.index(p)))
+    good_client = main == good and scores[good] >= scores[top_problem] + 1
     if scores[main] <= 0:
-        main, good_client = "mvc", False
-    elif main == "mvc" and not good_client:
+        main, good_client = good, False
+    elif main == good and not good_client:
         main = top_problem
 
-    others = [p for p in PROBLEM_PROFILES if p != main]
-    second = max(others, key=lambda p: (scores[p], -PROFILES.index(p)))
+    others = [p for p in problems if p != main]
+    second = max(others, key=lambda p: (scores[p], -order.index(p)))
     secondary = (
         second if not good_client and scores[second] >= max(SECONDARY_MIN, SECONDARY_SHARE * scores[main]) else None
     )
-    runner_up = max(scores[p] for p in PROFILES if p != main)
+    runner_up = max(scores[p] for p in order if p != main)
     margin = scores[main] - runner_up
     thin = scores[main] < THIN_EVIDENCE
     if scores[main] >= HIGH_EVIDENCE and margin >= CLEAR_MARGIN:

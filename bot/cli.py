@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import cases_cli
+from . import cases_cli, sender_cli
 from .cliwords import tr, use_language
 from .languages import LanguageError, load_languages
 
@@ -549,8 +549,6 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
         parents,
         cmd_privacy,
     )
-
-    from . import sender_cli
 
     sender_cli.add_command(sub, parents, add_command)
     _translate_help(parser, set())

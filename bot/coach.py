@@ -75,7 +75,7 @@ class Coach:
         self.store = store
         self.flow = flow or load_flow(default_flow())
         self.engine = Engine(self.flow)
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(profiles=self.flow.profiles)
         self._screens: dict[str, Screen] = {}  # the last screens rendered, by state (oldest first)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -451,7 +451,7 @@ def open_coach(
     """A Coach on the given database and flow (defaults: the default database, the bundled flow);
     `surface` is the front end its texts name commands for ("telegram" or "console")."""
     flow = load_flow(flow_path) if flow_path else None
-    return Coach(Store.open(db_path), flow, Renderer(surface=surface))
+    return Coach(Store.open(db_path), flow, Renderer(surface=surface, profiles=flow.profiles if flow else None))
 
 
 __all__ = ["Coach", "Reply", "open_coach"]

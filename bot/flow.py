@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .languages import Languages, load_languages
+from .paths import default_flow
+from .profiles import GOOD_CLIENT, NAME_KINDS, ROLES, Profile, Profiles
 from .yamlfile import LINE as _LINE, YamlFileError, digest, read_document
 
-PROFILES = ("gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc")
 KINDS = ("single", "multi", "text", "number", "money")
 # What an answer can say beyond evidence: the user's error (own, shared), a first occurrence (for a
 # long-standing good client: new behaviour), a repeat (often: a habit); the dispute already escalated (a review
@@ -35,6 +36,7 @@ END = "end"
 # Questions the scripts and the case book read by id; a flow must have them.
 REQUIRED_IDS = ("alias", "price", "who")
 TEXT_MAX_DEFAULT = 500
+PROFILE_KEYS = ("id", "role", "keep", *NAME_KINDS, "guide")
 
 
 class FlowError(ValueError):
@@ -207,6 +209,7 @@ class Flow:
     path: str
     fingerprint: str
     title: dict[str, str]
+    profiles: Profiles
 
     def question(self, qid: str) -> Question:
         return self.questions[qid]
@@ -248,25 +251,27 @@ class _Checker:
     """Builds the dataclasses while collecting the first problem with its place."""
 
     def __init__(self, path: Path, languages: Languages):
-        self.path, self.langs = path, languages.codes
+        self.path, self.langs, self.templates = path, languages.codes, languages.directory
+        self.profile_ids: tuple[str, ...] = ()
 
     def fail(self, node: Any, problem: str, question: str | None = None) -> FlowError:
         line = node.get(_LINE) if isinstance(node, dict) else None
         return FlowError(self.path, line, question, problem)
 
-    def texts(self, node: dict, key: str, qid: str | None, required: bool = True) -> dict[str, str]:
+    def texts(self, node: dict, key: str, qid: str | None, required: bool = True, owner: str = "") -> dict[str, str]:
+        """A text per language under `key`; `owner` ("profile 'x': ") prefixes a problem outside a question."""
         value = node.get(key)
         if value is None and not required:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(node, f"'{key}' must give a text per language ({', '.join(self.langs)})", qid)
+            raise self.fail(node, f"{owner}'{key}' must give a text per language ({', '.join(self.langs)})", qid)
         for lang in self.langs:
             text = value.get(lang)
             if not isinstance(text, str) or not text.strip():
-                raise self.fail(value, f"'{key}' is missing the '{lang}' translation", qid)
+                raise self.fail(value, f"{owner}'{key}' is missing the '{lang}' translation", qid)
         unknown = set(value) - set(self.langs) - {_LINE}
         if unknown:
-            raise self.fail(value, f"'{key}' has unknown languages: {', '.join(sorted(unknown))}", qid)
+            raise self.fail(value, f"{owner}'{key}' has unknown languages: {', '.join(sorted(unknown))}", qid)
         return {lang: value[lang].strip() for lang in self.langs}
 
     def evidence(self, node: dict, qid: str) -> dict[str, float]:
@@ -277,8 +282,9 @@ class _Checker:
         for profile, weight in value.items():
             if profile == _LINE:
                 continue
-            if profile not in PROFILES:
-                raise self.fail(value, f"unknown profile '{profile}' (known: {', '.join(PROFILES)})", qid)
+            if profile not in self.profile_ids:
+                known = ", ".join(self.profile_ids)
+                raise self.fail(value, f"unknown profile '{profile}' (known: {known})", qid)
             if not isinstance(weight, (int, float)) or isinstance(weight, bool):
                 raise self.fail(value, f"evidence for '{profile}' must be a number", qid)
             out[profile] = float(weight)
@@ -346,6 +352,48 @@ class _Checker:
                             qid,
                             f"the word '{word}' ({lang}) names both '{said[lang, word]}' and '{item.id}'",
                         )
+
+    def template(self, node: dict, owner: str, relative: str) -> None:
+        """Refuse a profile whose template is missing in some language (it would fail at the result)."""
+        for lang in self.langs:
+            if not (self.templates / lang / relative).is_file():
+                raise self.fail(node, f"{owner} needs the template {self.templates / lang / relative}")
+
+    def profile(self, node: Any) -> Profile:
+        if not isinstance(node, dict) or not isinstance(node.get("id"), str) or not node["id"].strip():
+            raise self.fail(node if isinstance(node, dict) else {}, "every profile needs an 'id'")
+        pid, owner = node["id"], f"profile '{node['id']}'"
+        if node.get("role") not in ROLES:
+            raise self.fail(node, f"{owner}: 'role' must be one of {', '.join(ROLES)}")
+        unknown = sorted(str(k) for k in node if k != _LINE and k not in PROFILE_KEYS)
+        if unknown:
+            raise self.fail(node, f"{owner}: unknown keys {', '.join(unknown)} (known: {', '.join(PROFILE_KEYS)})")
+        guide, keep = node.get("guide"), node.get("keep", node["role"] == GOOD_CLIENT)
+        if not isinstance(guide, str) or not guide.strip():
+            raise self.fail(node, f"{owner} needs a 'guide' (a template of guides/)")
+        if not isinstance(keep, bool) or (node["role"] == GOOD_CLIENT and not keep):
+            raise self.fail(node, f"{owner}: 'keep' must be true or false (and true for the good client)")
+        names = {kind: self.texts(node, kind, None, owner=f"{owner}: ") for kind in NAME_KINDS}
+        for kind, relative in (("advice", f"advice/{pid}.html.j2"), ("guide", f"guides/{guide}.html.j2")):
+            self.template(node, f"{owner}: its {kind}", relative)
+        return Profile(pid, node["role"], names["name"], names["short"], names["inline"], guide, keep, node[_LINE])
+
+    def profiles(self, doc: dict) -> Profiles:
+        """The flow's `profiles`: unique ids, exactly one good client, every name and template there."""
+        nodes = doc.get("profiles")
+        if not isinstance(nodes, list) or not nodes:
+            raise self.fail(doc, "'profiles' must list the profiles (id, role, names, guide)")
+        declared: dict[str, Profile] = {}
+        for node in nodes:
+            profile = self.profile(node)
+            if profile.id in declared:
+                raise FlowError(self.path, profile.line, None, f"duplicate profile id '{profile.id}'")
+            declared[profile.id] = profile
+        good = [p for p in declared.values() if p.good_client]
+        if len(good) != 1 or len(declared) < 2:
+            raise self.fail(doc, "'profiles' needs exactly one good_client and at least one problem profile")
+        self.profile_ids = tuple(declared)
+        return Profiles(tuple(declared.values()))
 
     def band(self, node: Any, qid: str) -> Band:
         if not isinstance(node, dict) or ("min" not in node and "max" not in node):
@@ -492,14 +540,17 @@ def load_flow(path: str | Path, languages: Languages | None = None) -> Flow:
     languages = languages or load_languages()
     checker = _Checker(path, languages)
     if not isinstance(doc, dict):
-        raise FlowError(path, 1, None, "the file must be a mapping with 'flow', 'version', 'start' and 'questions'")
-    for key in ("flow", "version", "start", "questions"):
+        raise FlowError(
+            path, 1, None, "the file must be a mapping with 'flow', 'version', 'start', 'profiles' and 'questions'"
+        )
+    for key in ("flow", "version", "start", "profiles", "questions"):
         if key not in doc:
             raise checker.fail(doc, f"missing '{key}'")
     if not isinstance(doc["version"], int):
         raise checker.fail(doc, "'version' must be an integer")
     if not isinstance(doc["questions"], list) or not doc["questions"]:
         raise checker.fail(doc, "'questions' must be a non-empty list")
+    profiles = checker.profiles(doc)
     questions: dict[str, Question] = {}
     for node in doc["questions"]:
         q = checker.question(node)
@@ -516,7 +567,18 @@ def load_flow(path: str | Path, languages: Languages | None = None) -> Flow:
     _check_graph(checker, doc["start"], questions)
     fingerprint = digest(raw)
     title = checker.texts(doc, "title", None, required=False) or {lang: str(doc["flow"]) for lang in languages.codes}
-    return Flow(str(doc["flow"]), doc["version"], doc["start"], questions, str(path), fingerprint, title)
+    return Flow(str(doc["flow"]), doc["version"], doc["start"], questions, str(path), fingerprint, title, profiles)
+
+
+_BUNDLED: dict[str, Profiles] = {}
+
+
+def bundled_profiles() -> Profiles:
+    """The bundled flow's profiles, loaded once: for a renderer or a router used without a flow of its own."""
+    path = str(default_flow())
+    if path not in _BUNDLED:
+        _BUNDLED[path] = load_flow(path).profiles
+    return _BUNDLED[path]
 
 
 def mermaid(flow: Flow, lang: str | None = None, languages: Languages | None = None) -> str:

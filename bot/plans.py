@@ -26,12 +26,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .actions import MAX_ANSWER, MAX_STEP
+from .choices import ANSWERS  # what the user can answer when a check falls due (each step offers those that fit)
 from .classifier import Assessment
 from .facts import add_period, notice_period
 from .scripts import BY_ID, CATALOGUE, GUARDS, KINDS, KNOWN_FLAGS, Guard, Script, flags_of, route
 
-# What the user can answer when a check falls due (each step offers the ones that fit it).
-ANSWERS = ("paid", "settled", "answered", "no_answer", "worse")
 # The outcomes a plan can close a case with (the case book's statuses, "aperto" apart).
 OUTCOMES = ("risolto", "cliente_tenuto", "cliente_lasciato")
 # Targets besides a step id: the next step the router offers, the end of the plan (the case stays

@@ -20,10 +20,11 @@ from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, Stric
 
 from .actions import Action
 from .articles import with_article
-from .flow import Question
+from .flow import Question, bundled_profiles
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
 from .plans import plan_problems
+from .profiles import Profile, Profiles
 from .scripts import CATALOGUE
 
 TELEGRAM_TAGS = frozenset(
@@ -156,6 +157,16 @@ def _bytecode_cache() -> FileSystemBytecodeCache | None:
     return FileSystemBytecodeCache(str(folder)) if folder else None
 
 
+class _DeclaredProfiles:
+    """The renderer's profiles for the templates, read only when a template names one."""
+
+    def __init__(self, renderer: Renderer):
+        self.renderer = renderer
+
+    def __getitem__(self, profile_id: str) -> Profile:
+        return self.renderer.profiles[profile_id]
+
+
 UI_FILE = "ui.html.j2"
 SURFACES = ("telegram", "console")
 UI_FOLDER = "ui"
@@ -164,12 +175,16 @@ UI_FOLDER = "ui"
 class Renderer:
     """Compiles the templates once and fills them: screens, interface texts and answers read back."""
 
-    def __init__(self, directory: str | Path | None = None, surface: str = "telegram"):
-        """`surface` names the front end ("telegram" or "console"): hints name what works there."""
+    def __init__(
+        self, directory: str | Path | None = None, surface: str = "telegram", profiles: Profiles | None = None
+    ):
+        """`surface` names the front end ("telegram" or "console"): hints name what works there.
+        `profiles` are the flow's (see `bot.profiles`); without them, the bundled flow's, read when first named."""
         if surface not in SURFACES:
             raise ValueError(f"unknown surface {surface!r} (known: {', '.join(SURFACES)})")
         self.directory = Path(directory) if directory else templates_dir()
         self.surface = surface
+        self._profiles = profiles
         self.languages: Languages = load_languages(self.directory)
         self.env = Environment(
             loader=FileSystemLoader(str(self.directory)),
@@ -184,6 +199,8 @@ class Renderer:
         self.env.globals["surface"] = surface
         # «del signor Rossi», «all'ing. Bellini», «a Marco»: see bot/articles.py.
         self.env.filters["with_article"] = self.env.globals["with_article"] = with_article
+        # A profile's names and role, as the flow declares them: `profiles[p].name.it`.
+        self.env.globals["profiles"] = _DeclaredProfiles(self)
         self._check_scripts()
         self._ui: dict[str, Any] = {}
         self._cache: dict[str, Template] = {}
@@ -200,6 +217,12 @@ class Renderer:
                 path = self.directory / lang / "scripts" / f"{script.id}.html.j2"
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: missing (every script needs every language)")
+
+    @property
+    def profiles(self) -> Profiles:
+        if self._profiles is None:
+            self._profiles = bundled_profiles()
+        return self._profiles
 
     def template(self, name: str) -> Template:
         template = self._cache.get(name)

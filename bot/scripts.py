@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .classifier import Assessment
-from .flow import END, FLAGS, PROFILES, Flow, Question
+from .flow import END, FLAGS, Flow, Question, bundled_profiles
+from .profiles import Profiles
 
 # Flags the router derives from the assessment and the answers, beside the flow's own flags.
 DERIVED_FLAGS = ("bad_day", "good_client", "recovery_first", "keep_client", "money_owed")
@@ -352,8 +353,11 @@ CATALOGUE: tuple[Script, ...] = (
 BY_ID = {s.id: s for s in CATALOGUE}
 
 
-def flags_of(assessment: Assessment, answers: dict[str, Any] | None = None) -> set[str]:
-    """The flags a condition or a guard can name, from an assessment (and the answers, for money owed)."""
+def flags_of(
+    assessment: Assessment, answers: dict[str, Any] | None = None, profiles: Profiles | None = None
+) -> set[str]:
+    """The flags a condition or a guard can name, from an assessment (and the answers, for money owed);
+    `profiles` (default: the bundled flow's) say which clients are kept."""
     out = {name for name in FLAGS if getattr(assessment, name, False)}
     if assessment.bad_day_caveat or assessment.new_behaviour:
         out.add("bad_day")
@@ -361,7 +365,7 @@ def flags_of(assessment: Assessment, answers: dict[str, Any] | None = None) -> s
         out.add("good_client")
     if assessment.recovery_first:
         out.add("recovery_first")
-    if assessment.main in ("vip", "mvc") or assessment.good_client:
+    if assessment.good_client or (profiles or bundled_profiles()).kept(assessment.main):
         out.add("keep_client")
     if answers and answers.get("payment") == "late" and answers.get("owed_since") in OVERDUE:
         out.add("money_owed")
@@ -401,17 +405,21 @@ def fits(script: Script, answers: dict[str, Any], profiles: set[str], flags: set
     return set(script.flags) <= flags and not flags & set(script.not_flags)
 
 
-def route(assessment: Assessment, answers: dict[str, Any], guards: Iterable[Guard] = GUARDS) -> list[Script]:
-    """The scripts to offer for a case, best first: those whose conditions hold and no guard refuses."""
-    profiles = {assessment.main} | ({assessment.secondary} if assessment.secondary else set())
-    if assessment.good_client:
-        profiles = {"mvc"}
+def route(
+    assessment: Assessment,
+    answers: dict[str, Any],
+    guards: Iterable[Guard] = GUARDS,
+    profiles: Profiles | None = None,
+) -> list[Script]:
+    """The scripts to offer for a case, best first: those whose conditions hold and no guard refuses.
+    A good client's main profile is the good client's own, with no second one (see the classifier)."""
+    main = assessment.main
+    served = {main} | ({assessment.secondary} if assessment.secondary else set())
     answers = implied(answers)
-    flags = flags_of(assessment, answers)
+    flags = flags_of(assessment, answers, profiles)
     guards = tuple(guards)
-    offered = [s for s in CATALOGUE if fits(s, answers, profiles, flags) and guarded(s, flags, guards) is None]
+    offered = [s for s in CATALOGUE if fits(s, answers, served, flags) and guarded(s, flags, guards) is None]
     # Within a rank, the main profile's own messages come before those of the second profile.
-    main = "mvc" if assessment.good_client else assessment.main
     return sorted(offered, key=lambda s: (s.rank, bool(s.profiles) and main not in s.profiles, CATALOGUE.index(s)))
 
 
@@ -423,7 +431,7 @@ def condition_problems(flow: Flow, catalogue: Iterable[Script] | None = None) ->
     problems = []
     for s in CATALOGUE if catalogue is None else catalogue:
         for p in s.profiles:
-            if p not in PROFILES:
+            if p not in flow.profiles:
                 problems.append(f"script '{s.id}': unknown profile '{p}'")
         for kind, conditions in (("needs", s.needs), ("refuses", s.refuses)):
             for qid, options in conditions.items():

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
-CONSOLE_USER = 0
+from .cases_cli import CONSOLE_USER, AddCommand, user_id_arg
 
 
 def _pairs(raw: list[str]) -> list[tuple[str, str]]:
@@ -25,11 +24,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from .render import to_plain
     from .sender import ProfileError, parse_field
 
-    coach = open_coach(getattr(args, "db", None), surface="console")
+    coach = open_coach(args.db, surface="console")
     try:
-        user = getattr(args, "user", CONSOLE_USER)
-        lang = getattr(args, "lang", None) or coach.lang(user)
-        lang = coach.renderer.languages.pick(lang)
+        user = args.user
+        lang = coach.renderer.languages.pick(args.lang or coach.lang(user))
         pairs = _pairs(args.set or [])
         for name, value in pairs:  # check every field first: one bad value changes nothing
             try:
@@ -49,24 +47,20 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def add_command(
-    subparsers: argparse._SubParsersAction,
-    parents: list[argparse.ArgumentParser] | None = None,
-    add: Callable[..., argparse.ArgumentParser] | None = None,
+    subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser], add: AddCommand
 ) -> argparse.ArgumentParser:
-    """Register `profile` (with cli.py's `add_command` helper when given, else plain argparse)."""
-    summary = "show or set your sender profile (signature, business, io/noi, hours...)"
-    examples = ["clientcoach profile", "clientcoach profile --set name='Giulia Neri' --set voice=io"]
-    if add is not None:
-        parser = add(subparsers, "profile", summary, examples, parents or [], cmd_profile)
-    else:
-        parser = subparsers.add_parser("profile", help=summary, parents=parents or [])
-        parser.set_defaults(func=cmd_profile)
-    if not any(a.dest == "user" for a in parser._actions):
-        from .cases_cli import user_id_arg
-
-        parser.add_argument(
-            "--user", type=user_id_arg, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)"
-        )
+    """Register `profile` with cli.py's `add_command` helper (`parents` carry the global --db and --lang)."""
+    parser = add(
+        subparsers,
+        "profile",
+        "show or set your sender profile (signature, business, io/noi, hours...)",
+        ["clientcoach profile", "clientcoach profile --set name='Giulia Neri' --set voice=io"],
+        parents,
+        cmd_profile,
+    )
+    parser.add_argument(
+        "--user", type=user_id_arg, default=CONSOLE_USER, metavar="ID", help="whose profile (default 0)"
+    )
     parser.add_argument(
         "--set",
         action="append",

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, NamedTuple, NoReturn, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .choices import STATUSES
 from .errors import StoreError
 from .outfile import write_file
 from .paths import default_db_path
@@ -39,7 +40,6 @@ PRUNE_EVERY = 3600.0
 CLAIMS_KEPT = 10_000  # updates recorded by their turn, remembered until their front end is done with them
 # A database is ours when it has these tables; a non-empty file without them belongs to someone else.
 OWN_TABLES = {"conversations", "cases"}
-STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
 # Words longer than this are indexed (and searched) by their first letters only.
 MAX_INDEXED_WORD = 40
 MAX_QUERY_WORDS = 8

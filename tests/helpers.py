@@ -23,6 +23,23 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
 DIAGRAM_FILE = ROOT / "flows" / "cliente_difficile.mmd"
 FLOW: Flow = load_flow(FLOW_FILE)  # the bundled flow; the `flow` fixture is this same object
+# The `profiles` a small test flow declares: one problem profile and the good client, with the
+# bundled advice and guides.
+SMALL_PROFILES = """\
+profiles:
+  - id: gratis
+    role: problem
+    name: {it: Gratis, en: Free-rider}
+    short: {it: Gratis, en: Free-rider}
+    inline: {it: gratis, en: free-rider}
+    guide: prevention
+  - id: mvc
+    role: good_client
+    name: {it: MVC, en: MVC}
+    short: {it: MVC, en: MVC}
+    inline: {it: MVC, en: MVC}
+    guide: relationship_basics
+"""
 SETTING_PREFIXES = ("CLIENTCOACH_", "TELEGRAM_")  # variables that change what clientcoach does
 
 

@@ -21,9 +21,11 @@ from markupsafe import Markup
 from bot import result as results
 from bot.articles import article_of, with_article
 from bot.classifier import Assessment, Reason
-from bot.flow import PROFILES
 from bot.render import Renderer
 
+from helpers import FLOW
+
+PROFILES = FLOW.profiles.ids
 RENDERER = Renderer()
 LANGS = ("it", "en")
 WHO = ("woman_tu", "woman_lei", "man_tu", "man_lei", "company_tu", "company_lei")
@@ -183,6 +185,7 @@ def test_the_chart_names_the_profiles_in_english(tmp_path) -> None:
 
     class Texts:
         renderer = RENDERER
+        flow = FLOW
 
         @staticmethod
         def local(moment):

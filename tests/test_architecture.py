@@ -145,3 +145,33 @@ def test_the_core_never_reaches_telegram(core):
     for name in reachable(edges, core):
         assert not name.startswith("bot.telegram"), f"{core} reaches {name}"
         assert "telegram" not in external[name], f"{core} reaches {name}, which imports telegram"
+
+
+def private_imports(name: str, path: Path) -> list[str]:
+    """`from bot.x import _name` in `path` where bot.x is another module (or a package above it)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")
+            source = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+            private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            found += [f"{name}: from {source} import {p}" for p in private if source != name]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: a second user makes it public (or moves it)."""
+    found = [line for name, path in bot_modules().items() for line in private_imports(name, path)]
+    assert not found, found
+
+
+def test_the_console_chat_imports_no_heavy_package_beyond_its_libraries(tmp_path):
+    """`clientcoach chat` to its first prompt: nothing of the case book's charts or of the Telegram
+    front end (numpy comes with sqlite-utils itself, which imports it when installed)."""
+    from bench.startup import beyond_libraries, is_heavy
+
+    extra = beyond_libraries(str(tmp_path / "chat.db"))
+    assert "bot.console" in extra, "the chat ran"
+    assert not [name for name in extra if is_heavy(name)]
+    assert not [name for name in extra if name.startswith(("bot.telegram", "bot.casebook.book", "bot.charts"))]

@@ -13,11 +13,12 @@ import json
 import pytest
 
 from bot import result as results
-from bot.classifier import PROBLEM_PROFILES, Assessment, classify
-from bot.flow import PROFILES
+from bot.classifier import Assessment, classify
 
 from helpers import FLOW
 from stories import STORIES, Story
+
+PROFILES, PROBLEM_PROFILES = FLOW.profiles.ids, FLOW.profiles.problems
 
 
 def _param(s: Story):
@@ -25,9 +26,9 @@ def _param(s: Story):
 
 
 # One story table (tests/stories.py) for the classifier and the router, split by what it shows.
-PROBLEM_SCENARIOS = [_param(s) for s in STORIES if s.main != "mvc" and s.secondary is None]
+PROBLEM_SCENARIOS = [_param(s) for s in STORIES if s.main != FLOW.profiles.good_client and s.secondary is None]
 MIXED_SCENARIOS = [_param(s) for s in STORIES if s.secondary is not None]
-GOOD_CLIENT_SCENARIOS = [_param(s) for s in STORIES if s.main == "mvc"]
+GOOD_CLIENT_SCENARIOS = [_param(s) for s in STORIES if s.main == FLOW.profiles.good_client]
 
 
 def _option_weight(qid: str, value, profile: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import DIAGRAM_FILE, FLOW, FLOW_FILE, run_cli, run_process
+from helpers import DIAGRAM_FILE, FLOW, FLOW_FILE, SMALL_PROFILES, run_cli, run_process
 
 REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
 
@@ -14,10 +14,14 @@ def summary() -> str:
     return f"cliente_difficile.yaml (flow {FLOW.id} v{FLOW.version}, {len(FLOW.questions)} questions)"
 
 
-BROKEN = """\
+BROKEN = (
+    """\
 flow: broken
 version: 1
 start: alias
+"""
+    + SMALL_PROFILES
+    + """\
 questions:
   - id: alias
     kind: text
@@ -39,6 +43,7 @@ questions:
       - {id: lei, label: {it: Lei, en: Formal}}
     next: end
 """
+)
 
 
 def no_traceback(result) -> None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from bot import cli
-from bot.flow import END, PROFILES, REQUIRED_IDS, FlowError, load_flow, mermaid
+from bot.classifier import classify
+from bot.flow import END, REQUIRED_IDS, FlowError, load_flow, mermaid
 from bot.languages import load_languages
+from bot.profiles import NAME_KINDS
+from bot.render import Renderer
+from bot.result import advice, profile_card
+
+from helpers import SMALL_PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_FILE = ROOT / "flows" / "cliente_difficile.yaml"
@@ -20,10 +27,14 @@ REGENERATE = "python -m bot flows draw > flows/cliente_difficile.mmd"
 LANGS = load_languages().codes
 
 # A small valid flow; each broken flow below is this one with one thing wrong.
-GOOD = """\
+GOOD = (
+    """\
 flow: tiny
 version: 1
 start: alias
+"""
+    + SMALL_PROFILES
+    + """\
 questions:
   - id: alias
     kind: text
@@ -49,6 +60,7 @@ questions:
         label: {it: Del Lei, en: Formal}
     next: end
 """
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
@@ -97,7 +109,7 @@ def test_the_real_flow_loads_with_every_text_in_both_languages(flow):
         if q.is_choice:
             assert len(q.options) >= 2
         for option in q.options:
-            assert set(option.evidence) <= set(PROFILES)
+            assert set(option.evidence) <= set(flow.profiles.ids)
 
 
 def test_every_profile_gets_positive_evidence_somewhere(flow):
@@ -108,7 +120,7 @@ def test_every_profile_gets_positive_evidence_somewhere(flow):
         for profile, weight in source.evidence.items()
         if weight > 0
     }
-    assert boosted == set(PROFILES)
+    assert boosted == set(flow.profiles.ids)
 
 
 def test_the_same_file_loads_the_same_way_twice(flow):
@@ -550,3 +562,105 @@ def test_option_words_are_validated_at_load(tmp_path):
     assert load_flow(path).questions["who"].option_index["tu"].words == {"it": ("si", "tu"), "en": ("informal",)}, (
         "kept as typed words are compared: no case, accents or punctuation"
     )
+
+
+# -- profiles: declared once in the flow file, every piece checked at load ---------------------
+
+NEW_PROFILE = """\
+  - id: profilo_di_prova
+    role: problem
+    name: {it: Profilo di prova, en: Trial profile}
+    short: {it: Prova, en: Trial}
+    inline: {it: profilo_di_prova, en: trial}
+    guide: prevention
+"""
+
+
+def with_profile(declaration: str = NEW_PROFILE) -> str:
+    """The small flow with one more profile, which the answer «Del tu» points to."""
+    text = GOOD.replace("questions:\n", declaration + "questions:\n", 1)
+    return text.replace("evidence: {mvc: 1}", "evidence: {profilo_di_prova: 6}")
+
+
+def templates_with_advice(tmp_path: Path, profile: str = "profilo_di_prova") -> Path:
+    """A copy of the bundled templates with an advice for `profile` in every language."""
+    copy = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", copy)
+    for lang in LANGS:
+        (copy / lang / "advice" / f"{profile}.html.j2").write_text(
+            f"<b>{profile}</b>: {lang}\n{{{{ profiles[profile].name.{lang} }}}}\n", encoding="utf-8"
+        )
+    return copy
+
+
+def test_a_new_profile_is_its_declaration_and_its_advice(tmp_path):
+    """Adding a profile: its declaration in the flow file plus one advice per language, nothing else."""
+    templates = templates_with_advice(tmp_path)
+    flow = load_flow(write(tmp_path, with_profile()), load_languages(templates))
+    assert flow.profiles.ids == ("gratis", "mvc", "profilo_di_prova")
+    assert flow.profiles.problems == ("gratis", "profilo_di_prova")
+    assessment = classify(flow, {"who": "tu"})
+    assert assessment.main == "profilo_di_prova"
+    renderer = Renderer(templates, profiles=flow.profiles)
+    card = profile_card(renderer, "en", flow.questions, {"who": "tu"}, assessment).plain
+    assert "Trial profile" in card and "Trial" in card
+    assert renderer.ui("it", "button_second", "profilo_di_prova") == "➕ Consigli: profilo profilo_di_prova"
+    assert "Profilo di prova" in advice(renderer, "it", {"who": "tu"}, assessment).plain
+
+
+@pytest.mark.parametrize("kind", NAME_KINDS)
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_profile_without_a_name_in_one_language_is_refused(tmp_path, kind, lang):
+    names = next(line for line in NEW_PROFILE.splitlines() if line.startswith(f"    {kind}: "))
+    kept = ", ".join(part for part in names.split("{")[1].rstrip("}").split(", ") if not part.startswith(lang))
+    text = with_profile(NEW_PROFILE.replace(names, f"    {kind}: {{{kept}}}"))
+    path = write(tmp_path, text)
+    error = refused(path)
+    assert_names(error, path, line_of(text, f"    {kind}: {{{kept}}}"), None, "profile 'profilo_di_prova'")
+    assert f"'{kind}' is missing the '{lang}' translation" in str(error)
+
+
+def test_a_profile_without_its_advice_in_every_language_is_refused(tmp_path):
+    text = with_profile()
+    path = write(tmp_path, text)  # the bundled templates have no advice for it
+    error = refused(path)
+    advice = ROOT / "templates" / LANGS[0] / "advice" / "profilo_di_prova.html.j2"
+    assert_names(error, path, line_of(text, "- id: profilo_di_prova"), None, "profile 'profilo_di_prova'", str(advice))
+    templates = templates_with_advice(tmp_path)
+    (templates / LANGS[-1] / "advice" / "profilo_di_prova.html.j2").unlink()
+    with pytest.raises(FlowError, match=f"{LANGS[-1]}/advice/profilo_di_prova.html.j2"):
+        load_flow(path, load_languages(templates))
+
+
+def test_a_profile_whose_guide_does_not_exist_is_refused(tmp_path):
+    text = with_profile(NEW_PROFILE.replace("guide: prevention", "guide: nowhere"))
+    path = write(tmp_path, text)
+    with pytest.raises(FlowError) as caught:
+        load_flow(path, load_languages(templates_with_advice(tmp_path)))
+    where = line_of(text, "- id: profilo_di_prova")
+    assert_names(caught.value, path, where, None, "its guide", "guides/nowhere.html.j2")
+
+
+@pytest.mark.parametrize(
+    "change,problem",
+    [
+        (("role: problem", "role: nuisance"), "'role' must be one of problem, good_client"),
+        (("role: problem", "role: good_client"), "exactly one good_client"),
+        (("guide: prevention", "guide: prevention\n    colour: red"), "unknown keys colour"),
+        (("guide: prevention", "guide: prevention\n    keep: maybe"), "'keep' must be true or false"),
+        (("id: profilo_di_prova", "id: gratis"), "duplicate profile id 'gratis'"),
+    ],
+    ids=["role", "two good clients", "unknown key", "keep", "duplicate"],
+)
+def test_a_broken_profile_declaration_is_refused(tmp_path, change, problem):
+    text = with_profile(NEW_PROFILE.replace(*change)).replace("{profilo_di_prova: 6}", "{gratis: 6}")
+    path = write(tmp_path, text)
+    with pytest.raises(FlowError, match=problem) as caught:
+        load_flow(path, load_languages(templates_with_advice(tmp_path)))
+    assert caught.value.path == str(path) and caught.value.line is not None
+
+
+def test_a_flow_without_profiles_is_refused(tmp_path):
+    text = GOOD.replace(SMALL_PROFILES, "")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, 1, None, "missing 'profiles'")

@@ -17,6 +17,9 @@ import sqlite_utils
 import yaml
 
 from bot import cli, paths
+from bot.casebook.parsing import DURATIONS
+from bot.choices import EXTRAS, FORMS, VARIANTS
+from bot.console import COMMAND_MOVES
 from bot.flow import FlowError, load_flow, mermaid
 from bot.languages import WORD_TABLES, LanguageError, load_language, load_languages
 from bot.render import Renderer, format_money, to_plain
@@ -113,6 +116,14 @@ def test_a_telegram_language_code_maps_to_a_registered_language_else_the_default
 
 def test_outcome_words_lead_to_stored_statuses():
     assert set(WORD_TABLES["outcomes"]) == set(STATUSES)
+
+
+def test_every_word_table_means_what_the_code_acts_on():
+    """The tables are built from the code's own lists (listed once), or agree with what the code does."""
+    assert (WORD_TABLES["variants"], WORD_TABLES["forms"], WORD_TABLES["extras"]) == (VARIANTS, FORMS, EXTRAS)
+    assert WORD_TABLES["outcomes"] is STATUSES
+    assert set(WORD_TABLES["durations"]) == set(DURATIONS)
+    assert set(COMMAND_MOVES) | {"help", "quit"} == set(WORD_TABLES["commands"])
 
 
 def test_every_bundled_language_has_every_template():

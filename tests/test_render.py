@@ -10,10 +10,9 @@ from jinja2 import StrictUndefined, UndefinedError
 
 from bot import result as results
 from bot.actions import FORMS, VARIANTS, MarkSent, ScriptVariant, Toggle
-from bot.classifier import PROBLEM_PROFILES, Assessment, Reason, classify
+from bot.classifier import Assessment, Reason, classify
 from bot.engine import Progress
 from bot.facts import message_facts
-from bot.flow import PROFILES
 from bot.questions import question_screen, review_screen
 from bot.render import (
     TELEGRAM_LIMIT,
@@ -28,6 +27,7 @@ from bot.scripts import CATALOGUE
 
 from helpers import FLOW
 
+PROFILES, PROBLEM_PROFILES = FLOW.profiles.ids, FLOW.profiles.problems
 RENDERER = Renderer()
 LANGS = ("it", "en")
 GUIDES = ("prevention", "vip_audit", "relationship_basics")

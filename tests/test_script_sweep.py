@@ -18,7 +18,6 @@ from bot import result as results
 from bot.actions import FORMS, VARIANTS
 from bot.classifier import Assessment, Reason
 from bot.facts import STAGE_OF
-from bot.flow import PROFILES
 from bot.render import (
     TELEGRAM_LIMIT,
     Renderer,
@@ -27,6 +26,9 @@ from bot.render import (
 )
 from bot.scripts import CATALOGUE
 
+from helpers import FLOW
+
+PROFILES = FLOW.profiles.ids
 RENDERER = Renderer()
 LANGS = ("it", "en")
 GENDERS = ("woman", "man", "company")

@@ -144,19 +144,12 @@ def test_an_untagged_worded_field_stored_earlier_counts_for_the_default_language
 
 
 def test_the_console_command_shows_sets_and_refuses(tmp_path, capsys):
-    import argparse
+    from bot.cli import run_command
 
-    from bot import sender_cli
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db")
-    parser.add_argument("--lang")
-    sender_cli.add_command(parser.add_subparsers())
     db = str(tmp_path / "cc.db")
 
     def run(*argv: str) -> int:
-        args = parser.parse_args(["--db", db, *argv])
-        return args.func(args)
+        return run_command(["--db", db, "--create", *argv])
 
     assert run("profile", "--set", "nome=Giulia Neri", "--set", "voce=noi") == 0
     assert "Giulia Neri" in capsys.readouterr().out

@@ -12,11 +12,12 @@ from collections import Counter
 
 import pytest
 
-from bot.flow import PROFILES
 from bot.scripts import flags_of
 
-from helpers import ROOT
+from helpers import FLOW, ROOT
 from stories import SHOWN_FLAGS, STORIES
+
+PROFILES = FLOW.profiles.ids
 
 # Answers a flag comes from: a variant that changes one of these may change the flags.
 FLAG_SOURCES = {"pattern", "conflict", "settle", "origin", "behaviours"}

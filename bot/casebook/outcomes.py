@@ -9,11 +9,11 @@ kept, client let go) and the median days from the send to that ending; per profi
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-from ..flow import PROFILES
 from ..plans import ANSWERS, OUTCOMES
 from ..store import parse_time
 
@@ -79,12 +79,13 @@ def message_outcomes(history: list[dict[str, Any]]) -> list[MessageOutcome]:
     return sorted(found.values(), key=lambda o: (-o.sent, o.does))
 
 
-def profile_endings(rows: list[tuple[str, str, str]]) -> dict[str, Counter[str]]:
-    """How the user's cases of each profile stand: {profile: {status: count}} (`Store.case_summaries`)."""
+def profile_endings(rows: list[tuple[str, str, str]], profiles: Sequence[str]) -> dict[str, Counter[str]]:
+    """How the user's cases of each profile stand, in the flow's order of `profiles`: {profile: {status:
+    count}} (`rows`: `Store.case_summaries`)."""
     endings: dict[str, Counter[str]] = {}
     for _, main, status in rows:
         endings.setdefault(main, Counter())[status] += 1
-    return {p: endings[p] for p in PROFILES if p in endings}
+    return {p: endings[p] for p in profiles if p in endings}
 
 
 def outcome_rows(outcomes: list[MessageOutcome]) -> dict[str, list[int]]:

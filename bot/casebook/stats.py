@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..flow import PROFILES
 from ..plans import ANSWERS, OUTCOMES
 from ..render import Screen
 from ..store import STATUSES
@@ -40,12 +39,12 @@ def stats_screen(
     followed each message the user sent (`messages`, titled by `titles`)."""
     by_profile = Counter(main for _, main, _ in rows)
     by_status = Counter(status for _, _, status in rows)
-    endings = profile_endings(rows)
+    endings = profile_endings(rows, texts.flow.profiles.ids)
     text = texts.renderer.render(
         f"{lang}/cases/stats.html.j2",
         total=len(rows),
         first=texts.local(rows[0][0]) if rows else None,
-        profiles=[{"key": p, "count": by_profile[p]} for p in PROFILES if by_profile[p]],
+        profiles=[{"key": p, "count": by_profile[p]} for p in texts.flow.profiles.ids if by_profile[p]],
         statuses=[{"key": s, "count": by_status[s]} for s in STATUSES],
         endings=[{"key": p, "counts": [(s, c[s]) for s in STATUSES if c[s]]} for p, c in endings.items()],
         messages=[
@@ -96,7 +95,7 @@ def chart_data(texts: CaseTexts, lang: str, rows: Summaries) -> tuple[Any, ...]:
     span = (last.year - first.year) * 12 + last.month - first.month + 1
     months = [divmod(last.year * 12 + last.month - 1 - k, 12) for k in reversed(range(min(span, CHART_MONTHS)))]
     column = {(year, month0 + 1): i for i, (year, month0) in enumerate(months)}
-    profiles = {p: [0] * len(months) for p in PROFILES}
+    profiles = {p: [0] * len(months) for p in texts.flow.profiles.ids}
     statuses = {s: [0] * len(months) for s in STATUSES}
     for moment, main, status in stamps:
         i = column.get((moment.year, moment.month))

@@ -17,16 +17,14 @@ module per part, each importing only those before it:
 
 from __future__ import annotations
 
-from .advice import DEFAULT_GUIDE, GUIDE_FOR, advice, guide
+from .advice import advice, guide
 from .card import movement, profile_card
 from .messages import DEFAULT_VARIANT, message_rows, script, script_form, script_screen, scripts_for
 from .plan import plan_text, step_title
 from .screens import advice_screens, case_script, extra, result_screens
 
 __all__ = [
-    "DEFAULT_GUIDE",
     "DEFAULT_VARIANT",
-    "GUIDE_FOR",
     "advice",
     "advice_screens",
     "case_script",

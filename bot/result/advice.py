@@ -8,10 +8,6 @@ from ..classifier import Assessment
 from ..facts import advice_facts, form_chooser
 from ..render import Renderer, Screen
 
-# The guide the result offers for a profile; the others get the prevention guide.
-GUIDE_FOR = {"vip": "vip_audit", "mvc": "relationship_basics"}
-DEFAULT_GUIDE = "prevention"
-
 
 def advice(
     renderer: Renderer,
@@ -61,4 +57,4 @@ def guide(
     return Screen("guide", text, meta={"guide": name})
 
 
-__all__ = ["DEFAULT_GUIDE", "GUIDE_FOR", "advice", "guide"]
+__all__ = ["advice", "guide"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..classifier import Assessment
 from ..facts import client_label
-from ..flow import PROFILES, Question
+from ..flow import Question
 from ..render import Renderer, Screen
 
 CHART_ROWS = 4  # profiles on the card's chart
@@ -55,7 +55,7 @@ def movement(renderer: Renderer, lang: str, previous: dict[str, Any], case_no: i
     """How the profile moved since an earlier case of the same client."""
     before = Assessment.from_dict(previous["assessment"])
     rows = []
-    for p in PROFILES:
+    for p in renderer.profiles.ids:
         old, new = before.scores.get(p, 0.0), assessment.scores.get(p, 0.0)
         if old or new:
             rows.append(

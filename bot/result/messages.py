@@ -4,7 +4,6 @@ version and a form of address, and each one as a screen with the buttons beside 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from markupsafe import Markup
@@ -12,6 +11,7 @@ from markupsafe import Markup
 from ..actions import FORMS, VARIANTS, MarkSent, ScriptVariant
 from ..classifier import Assessment
 from ..facts import addressee, message_facts
+from ..profiles import Profiles
 from ..render import Button, Renderer, Screen
 from ..scripts import BY_ID as SCRIPTS, Script, route
 
@@ -24,9 +24,12 @@ def script_form(answers: dict[str, Any]) -> str:
     return addressee(answers)[1]
 
 
-def scripts_for(assessment: Assessment, answers: dict[str, Any] | None = None) -> list[Script]:
-    """The scripts to offer, in order (see `bot.scripts.route`)."""
-    return route(assessment, answers or {})
+def scripts_for(
+    assessment: Assessment, answers: dict[str, Any] | None = None, profiles: Profiles | None = None
+) -> list[Script]:
+    """The scripts to offer, in order (see `bot.scripts.route`); `profiles` are the flow's (default:
+    the bundled flow's)."""
+    return route(assessment, answers or {}, profiles=profiles)
 
 
 def script(
@@ -59,23 +62,23 @@ def message_rows(
     formal one), the way to the other messages (ScriptVariants of this case), and "Sent"."""
     rows: list[tuple[Button, ...]] = [
         tuple(
-            Button(("• " if v == here.variant else "") + renderer.ui(lang, f"variant_{v}"), replace(here, variant=v))
+            Button(("• " if v == here.variant else "") + renderer.ui(lang, f"variant_{v}"), here.replace(variant=v))
             for v in VARIANTS
         )
     ]
     if not script.formal:
         rows.append(
             tuple(
-                Button(("• " if f == here.form else "") + renderer.ui(lang, f"form_{f}"), replace(here, form=f))
+                Button(("• " if f == here.form else "") + renderer.ui(lang, f"form_{f}"), here.replace(form=f))
                 for f in FORMS
             )
         )
     if total > 1:
         nav = []
         if here.index > 1:
-            nav.append(Button(f"‹ {here.index - 1}/{total}", replace(here, index=here.index - 1)))
+            nav.append(Button(f"‹ {here.index - 1}/{total}", here.replace(index=here.index - 1)))
         if here.index < total:
-            nav.append(Button(f"{here.index + 1}/{total} ›", replace(here, index=here.index + 1)))
+            nav.append(Button(f"{here.index + 1}/{total} ›", here.replace(index=here.index + 1)))
         rows.append(tuple(nav))
     # Sent: the case's timeline records it, and its plan schedules the check (bot.casebook.follow).
     rows.append((Button(renderer.ui(lang, "button_sent"), MarkSent(here.case_no, script.id, here.variant, here.form)),))

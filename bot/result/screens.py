@@ -16,7 +16,7 @@ from ..facts import client_label
 from ..flow import Question
 from ..plans import plan_for
 from ..render import Button, Renderer, Screen
-from .advice import DEFAULT_GUIDE, GUIDE_FOR, advice, guide
+from .advice import advice, guide
 from .card import movement, profile_card
 from .messages import DEFAULT_VARIANT, script, script_form, script_screen, scripts_for
 from .plan import plan_text
@@ -56,7 +56,7 @@ def advice_screens(
     """The advice (extras behind buttons), then the first script with its navigation. With
     `second_below` (a case printed once, where nothing can be asked for), the second profile's
     advice follows the first instead of waiting behind a button."""
-    scripts = scripts_for(assessment, answers)
+    scripts = scripts_for(assessment, answers, renderer.profiles)
     second_below = second_below and assessment.secondary is not None
     main = advice(renderer, lang, answers, assessment, second_below=second_below)
     extras = (
@@ -100,7 +100,7 @@ def case_script(
 ) -> tuple[Screen | None, int]:
     """Message `index` (1, 2, ...) of a saved case in a version and form (by default the case's own),
     with the result's navigation, and how many messages the case has; None when out of range."""
-    scripts = scripts_for(assessment, answers)
+    scripts = scripts_for(assessment, answers, renderer.profiles)
     if not 1 <= index <= len(scripts):
         return None, len(scripts)
     form = form or script_form(answers)
@@ -116,14 +116,14 @@ def extra(
     """An extra of a saved case's result (`Extra.what`): its guide, the figures, the second
     profile's advice, or the list of all its messages; None when the case has no such extra."""
     if what == "guide":
-        name = GUIDE_FOR.get(assessment.main, DEFAULT_GUIDE)
+        name = renderer.profiles[assessment.main].guide  # the guide its profile declares
         return [guide(renderer, lang, name, assessment, client_label(answers))]
     if what == "figures":
         return [guide(renderer, lang, "figures", assessment)]
     if what == "second" and assessment.secondary:
         return [advice(renderer, lang, answers, assessment, profile=assessment.secondary)]
     if what == "all":
-        scripts = scripts_for(assessment, answers)
+        scripts = scripts_for(assessment, answers, renderer.profiles)
         if not scripts:
             return None
         form = script_form(answers)

@@ -9,14 +9,16 @@ refused while running ends the process non-zero so a supervisor notices.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 import signal
-from typing import cast
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import tornado.httpserver
-from telegram import Bot, BotCommand
+from telegram import Bot, BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -31,16 +33,24 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from ..coach import Coach
+from ..commands import COMMANDS, Command
 from ..config import Settings
 from ..languages import load_languages
 from . import cases, dialog
-from .context import CONTEXT_TYPES, install_services
+from .context import CONTEXT_TYPES, CoachContext, install_services
 from .guard import gatekeeper, on_error
 from .throughput import ChatOrderedProcessor, FairRateLimiter
 from .updates import ALLOWED_UPDATES, EXIT_UNAUTHORIZED, CoachApplication, PollingBot, stop_unauthorized
 from .webhook import start_webhook_server
 
 log = logging.getLogger("clientcoach.telegram")
+# The modules a command's handler (`bot.commands.Command.handler`) is looked up in.
+HANDLER_MODULES = {"dialog": dialog, "cases": cases}
+CommandCallback = Callable[[Update, CoachContext], Coroutine[Any, Any, None]]
+
+
+class CommandError(LookupError):
+    """A command of the table without its handler."""
 
 
 async def post_init(application: Application) -> None:
@@ -59,16 +69,23 @@ async def post_init(application: Application) -> None:
     log.info("bot started; %d reminders armed, %d held updates to handle", armed, len(held))
 
 
-def add_handlers(application: Application) -> None:
-    """Every handler, in the order they are tried: the gatekeeper first, the catch-alls last."""
+def command_handler(command: Command) -> CommandCallback:
+    """The function handling a command of the table (`Command.handler`: "<module>.<function>")."""
+    module_name, _, function = command.handler.partition(".")
+    module = HANDLER_MODULES.get(module_name)
+    handler = getattr(module, function, None) if module is not None else None
+    if not inspect.iscoroutinefunction(handler):
+        raise CommandError(f"/{command.name}: no handler {command.handler} in bot.telegram (see bot/commands.py)")
+    return cast(CommandCallback, handler)
+
+
+def add_handlers(application: Application, commands: tuple[Command, ...] = COMMANDS) -> None:
+    """Every handler, in the order they are tried: the gatekeeper first, the catch-alls last. Every
+    command comes from the table of `bot.commands`, each a handler of its own."""
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(object, gatekeeper), group=-1)
-    application.add_handler(CommandHandler("start", dialog.on_start, filters=private))
-    application.add_handler(CommandHandler(["nuovo", "new"], dialog.on_new, filters=private))
-    application.add_handler(CommandHandler(list(dialog.NAVIGATION), dialog.on_navigation, filters=private))
-    application.add_handler(CommandHandler(list(dialog.TEXT_COMMANDS), dialog.on_text_command, filters=private))
-    application.add_handler(CommandHandler(["lingua", "language"], dialog.on_language, filters=private))
-    application.add_handler(CommandHandler(["profilo", "profile"], dialog.on_profile, filters=private))
+    for command in commands:
+        application.add_handler(CommandHandler(list(command.names), command_handler(command), filters=private))
     cases.add_case_handlers(application)  # case-book buttons before the catch-all button handler
     application.add_handler(CallbackQueryHandler(dialog.on_button))
     application.add_handler(MessageHandler(filters.COMMAND & private, dialog.on_unknown_command))

@@ -2,7 +2,8 @@
 /rivaluta, /esporta, /cancella, /cancellatutto, /statistiche, their buttons, and reminders (a plan's
 checks among them) on the JobQueue.
 
-Thin handlers over bot.casebook.CaseBook; every call is scoped by the Telegram user id.
+Thin handlers over bot.casebook.CaseBook, each taking the update unpacked once (context.Request);
+every call is scoped by the Telegram user id.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, InputFile, Update
+from telegram import InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import Application, CallbackQueryHandler
 
 from ..actions import Action, CaseAction, Confirmation, Deletion, ListPage, OpenCase, decode
 from ..casebook import CaseBook, CaseBookError, DueReminder
 from ..render import Screen
 from ..store import parse_time
-from .context import CoachContext, button_query, incoming_message, job_queue, private_chat_id, sender_id
+from .context import CoachContext, Request, handles, job_queue
 from .dialog import show
 from .messages import (
     answer_query,
@@ -82,177 +83,181 @@ def _usage(name: str) -> Callable[[str], Screen]:
 # -- showing -----------------------------------------------------------------------------------
 
 
-async def _send_all(update: Update, context: CoachContext, screens: list[Screen]) -> None:
+async def _send_all(req: Request, screens: list[Screen]) -> None:
     for screen in screens:
         if "reminder" in screen.meta:  # a reminder or a plan's check was set: armed on the JobQueue
-            schedule(context.application, screen.meta["reminder"])
-        await send(context.bot, private_chat_id(update), screen, case_keyboard(screen))
+            schedule(req.context.application, screen.meta["reminder"])
+        await send(req.bot, req.chat_id, screen, case_keyboard(screen))
 
 
-async def _guarded(update: Update, context: CoachContext, call: Callable[[str], Screen | list[Screen]]) -> None:
+async def _guarded(req: Request, call: Callable[[str], Screen | list[Screen]]) -> None:
     """Run a case-book call; its refusal (bad number, unknown case...) is shown, nothing changes."""
-    lang = context.lang(update)
     try:
-        screens = call(lang)
+        screens = call(req.lang)
     except CaseBookError as exc:
-        screens = [context.casebook.error_screen(lang, exc)]
-    await _send_all(update, context, screens if isinstance(screens, list) else [screens])
+        screens = [req.casebook.error_screen(req.lang, exc)]
+    await _send_all(req, screens if isinstance(screens, list) else [screens])
 
 
 # -- handlers ----------------------------------------------------------------------------------
 
 
-async def on_history(update: Update, context: CoachContext) -> None:
+@handles
+async def on_history(req: Request) -> None:
     """/storico: the user's cases, newest first."""
-    uid = sender_id(update)
-    await _guarded(update, context, lambda lang: context.casebook.list_cases(uid, 1, lang))
+    await _guarded(req, lambda lang: req.casebook.list_cases(req.user_id, 1, lang))
 
 
-async def on_case(update: Update, context: CoachContext) -> None:
+@handles
+async def on_case(req: Request) -> None:
     """/caso N: one case in full, with its advice and scripts."""
-    uid, args = sender_id(update), context.clean_args
+    args = req.args
     if not args:
-        await _guarded(update, context, _usage("caso"))
+        await _guarded(req, _usage("caso"))
         return
-    book = context.casebook
-    await _guarded(update, context, lambda lang: book.case_view(uid, args[0], lang))
+    await _guarded(req, lambda lang: req.casebook.case_view(req.user_id, args[0], lang))
 
 
-async def on_search(update: Update, context: CoachContext) -> None:
+@handles
+async def on_search(req: Request) -> None:
     """/cerca testo: search aliases, notes and typed answers."""
-    uid, text = sender_id(update), " ".join(context.clean_args)
-    await _guarded(update, context, lambda lang: context.casebook.search(uid, text, lang))
+    text = " ".join(req.args)
+    await _guarded(req, lambda lang: req.casebook.search(req.user_id, text, lang))
 
 
-async def on_note(update: Update, context: CoachContext) -> None:
+@handles
+async def on_note(req: Request) -> None:
     """/nota N testo: add a note to a case."""
-    uid, args = sender_id(update), context.clean_args
+    args = req.args
     if len(args) < 2:
-        await _guarded(update, context, _usage("nota"))
+        await _guarded(req, _usage("nota"))
         return
     # The note keeps the user's own line breaks: take it from the message, not the split args.
-    typed = incoming_message(update).text
+    typed = req.message.text
     text = clean_text(typed).split(maxsplit=2)[2] if typed else " ".join(args[1:])
-    await _guarded(
-        update, context, lambda lang: context.casebook.add_note(uid, args[0], text, lang, update.update_id) or []
-    )
+    await _guarded(req, lambda lang: req.casebook.add_note(req.user_id, args[0], text, lang, req.update_id) or [])
 
 
-async def on_outcome(update: Update, context: CoachContext) -> None:
+@handles
+async def on_outcome(req: Request) -> None:
     """/esito N: buttons for the case's outcome (or /esito N risolto)."""
-    uid, args, book = sender_id(update), context.clean_args, context.casebook
+    uid, args, book = req.user_id, req.args, req.casebook
     if not args:
-        await _guarded(update, context, _usage("esito"))
+        await _guarded(req, _usage("esito"))
     elif len(args) >= 2:
-        await _guarded(update, context, lambda lang: book.set_outcome(uid, args[0], "_".join(args[1:]), lang))
+        await _guarded(req, lambda lang: book.set_outcome(uid, args[0], "_".join(args[1:]), lang))
     else:
-        await _guarded(update, context, lambda lang: book.outcome_choices(uid, args[0], lang))
+        await _guarded(req, lambda lang: book.outcome_choices(uid, args[0], lang))
 
 
-async def on_remind(update: Update, context: CoachContext) -> None:
+@handles
+async def on_remind(req: Request) -> None:
     """/promemoria N 3g | 1s | a date: a reminder that survives restarts."""
-    uid, args = sender_id(update), context.clean_args
+    args = req.args
     if len(args) < 2:
-        await _guarded(update, context, _usage("promemoria"))
+        await _guarded(req, _usage("promemoria"))
         return
 
-    await _guarded(update, context, lambda lang: context.casebook.remind(uid, args[0], " ".join(args[1:]), lang))
+    await _guarded(req, lambda lang: req.casebook.remind(req.user_id, args[0], " ".join(args[1:]), lang))
 
 
-async def on_plan(update: Update, context: CoachContext) -> None:
+@handles
+async def on_plan(req: Request) -> None:
     """/piano N: the case's plan and where it stands; /piano N 10g moves the check of the step waiting."""
-    uid, args, book = sender_id(update), context.clean_args, context.casebook
+    args, book = req.args, req.casebook
     if not args:
-        await _guarded(update, context, _usage("piano"))
+        await _guarded(req, _usage("piano"))
     elif len(args) >= 2:
-        await _guarded(update, context, lambda lang: book.change_wait(uid, args[0], " ".join(args[1:]), lang))
+        await _guarded(req, lambda lang: book.change_wait(req.user_id, args[0], " ".join(args[1:]), lang))
     else:
-        await _guarded(update, context, lambda lang: book.plan_view(uid, args[0], lang))
+        await _guarded(req, lambda lang: book.plan_view(req.user_id, args[0], lang))
 
 
-async def on_sent(update: Update, context: CoachContext) -> None:
+@handles
+async def on_sent(req: Request) -> None:
     """/inviato N [K]: message K of the case went out (without K, the step the plan is at)."""
-    uid, args, book = sender_id(update), context.clean_args, context.casebook
+    args, book = req.args, req.casebook
     if not args or (len(args) >= 2 and not args[1].isdecimal()):
-        await _guarded(update, context, _usage("inviato"))
+        await _guarded(req, _usage("inviato"))
         return
-    await _guarded(
-        update, context, lambda lang: book.mark_sent(uid, args[0], args[1] if len(args) > 1 else None, lang=lang)
-    )
+    which = args[1] if len(args) > 1 else None
+    await _guarded(req, lambda lang: book.mark_sent(req.user_id, args[0], which, lang=lang))
 
 
-async def on_reassess(update: Update, context: CoachContext) -> None:
+@handles
+async def on_reassess(req: Request) -> None:
     """/rivaluta N: the questionnaire again for the same client, pre-filled."""
-    uid, args = sender_id(update), context.clean_args
+    uid, args = req.user_id, req.args
     if not args:
-        await _guarded(update, context, _usage("rivaluta"))
+        await _guarded(req, _usage("rivaluta"))
         return
-    book, lang = context.casebook, context.lang(update)
+    book, lang = req.casebook, req.lang
     try:
         case_no = book.case(uid, args[0])["case_no"]
-        reply = context.coach.reassess(uid, case_no, lang, update.update_id)
+        reply = req.coach.reassess(uid, case_no, lang, req.update_id)
         if reply is None:  # deleted between the look-up and the reassessment
             raise CaseBookError("unknown_case", no=case_no)
     except CaseBookError as exc:
-        await _send_all(update, context, [book.error_screen(lang, exc)])
+        await _send_all(req, [book.error_screen(lang, exc)])
         return
-    await show(update, context, reply)
+    await show(req, reply)
 
 
-async def on_export(update: Update, context: CoachContext) -> None:
+@handles
+async def on_export(req: Request) -> None:
     """/esporta: all the user's cases as CSV and JSON documents."""
-    uid, lang = sender_id(update), context.lang(update)
     for fmt in ("csv", "json"):
-        export = context.casebook.export(uid, fmt, lang)
-        await context.bot.send_document(
-            private_chat_id(update), InputFile(export.data, filename=export.filename), caption=export.filename
+        export = req.casebook.export(req.user_id, fmt, req.lang)
+        await req.bot.send_document(
+            req.chat_id, InputFile(export.data, filename=export.filename), caption=export.filename
         )
 
 
-async def on_delete(update: Update, context: CoachContext) -> None:
+@handles
+async def on_delete(req: Request) -> None:
     """/cancella N: delete one case, after confirmation."""
-    uid, args = sender_id(update), context.clean_args
+    args = req.args
     if not args:
-        await _guarded(update, context, _usage("cancella"))
+        await _guarded(req, _usage("cancella"))
         return
-    await _guarded(update, context, lambda lang: context.casebook.confirm_delete(uid, args[0], lang))
+    await _guarded(req, lambda lang: req.casebook.confirm_delete(req.user_id, args[0], lang))
 
 
-async def on_delete_all(update: Update, context: CoachContext) -> None:
+@handles
+async def on_delete_all(req: Request) -> None:
     """/cancellatutto: erase everything of this user, after confirmation."""
-    uid = sender_id(update)
-    await _guarded(update, context, lambda lang: context.casebook.confirm_delete_all(uid, lang))
+    await _guarded(req, lambda lang: req.casebook.confirm_delete_all(req.user_id, lang))
 
 
-async def on_stats(update: Update, context: CoachContext) -> None:
+@handles
+async def on_stats(req: Request) -> None:
     """/statistiche: counts by profile and outcome, what followed each message sent, and charts."""
-    uid, book, lang = sender_id(update), context.casebook, context.lang(update)
+    uid, book, lang = req.user_id, req.casebook, req.lang
     screen = book.stats(uid, lang)
-    await _send_all(update, context, [screen])
+    await _send_all(req, [screen])
     if screen.meta.get("total"):
         from ..charts import monthly_bars_png  # matplotlib only when a chart is drawn
 
         # Drawing takes a while (the first time, importing matplotlib): off the loop, so other users go on.
         png = await asyncio.to_thread(monthly_bars_png, *book.chart_data(uid, lang))
-        await context.bot.send_photo(private_chat_id(update), InputFile(png, filename="statistiche.png"))
+        await req.bot.send_photo(req.chat_id, InputFile(png, filename="statistiche.png"))
         plans = book.plans_chart(uid, lang)
         if plans is not None:  # what followed each message the user marked sent
             from ..charts import stacked_rows_png
 
             png = await asyncio.to_thread(stacked_rows_png, *plans)
-            await context.bot.send_photo(private_chat_id(update), InputFile(png, filename="messaggi.png"))
+            await req.bot.send_photo(req.chat_id, InputFile(png, filename="messaggi.png"))
 
 
-async def on_case_button(update: Update, context: CoachContext) -> None:
+@handles
+async def on_case_button(req: Request) -> None:
     """A case-book button: page, open, outcome, delete."""
-    query = button_query(update)
-    uid, lang = sender_id(update), context.lang(update)
-    action = decode(clean_text(query.data))
+    query, action, lang = req.button, req.action, req.lang
     if not isinstance(action, CaseAction) or not honoured(action):  # expired or forged
-        await answer_query(query, context.coach.ui(lang, "stale_button"))
+        await answer_query(query, req.coach.ui(lang, "stale_button"))
         return
     await answer_query(query)
-    screens = context.casebook.act(uid, action, lang)
+    screens = req.casebook.act(req.user_id, action, lang)
     message = tapped_message(query)
     tapped_a_list = any(isinstance(shown, OpenCase) for shown in button_actions(message))
     if isinstance(action, ListPage) and screens and tapped_a_list and message is not None:
@@ -262,8 +267,8 @@ async def on_case_button(update: Update, context: CoachContext) -> None:
         except BadRequest:
             pass  # the list can't be edited: it comes as a new message
     if isinstance(action, Deletion) and message is not None:  # a confirmation is used once
-        await strip_keyboard(context.bot, message.chat_id, message.message_id)
-    await _send_all(update, context, screens)
+        await strip_keyboard(req.bot, message.chat_id, message.message_id)
+    await _send_all(req, screens)
 
 
 # -- reminders ---------------------------------------------------------------------------------
@@ -332,22 +337,5 @@ def arm_reminders(application: Application) -> int:
 
 
 def add_case_handlers(application: Application) -> None:
-    """Register the case-book commands and buttons."""
-    private = filters.ChatType.PRIVATE
-    for names, handler in (
-        (["storico", "history"], on_history),
-        (["caso", "case"], on_case),
-        (["cerca", "search"], on_search),
-        (["nota", "note"], on_note),
-        (["esito", "outcome"], on_outcome),
-        (["promemoria", "remind"], on_remind),
-        (["piano", "plan"], on_plan),
-        (["inviato", "sent"], on_sent),
-        (["rivaluta", "reassess"], on_reassess),
-        (["esporta", "export"], on_export),
-        (["cancella", "delete"], on_delete),
-        (["cancellatutto", "deleteall"], on_delete_all),
-        (["statistiche", "stats"], on_stats),
-    ):
-        application.add_handler(CommandHandler(names, handler, filters=private))
+    """Register the case-book buttons (its commands come from the table of `bot.commands`)."""
     application.add_handler(CallbackQueryHandler(on_case_button, pattern=is_case_button))

@@ -1,4 +1,5 @@
-"""The questionnaire on Telegram: thin handlers, each turning an update into one Coach call.
+"""The questionnaire on Telegram: thin handlers, each turning a request (an update unpacked once,
+see context.Request) into one Coach call.
 
 The questionnaire is one message edited in place; results and scripts are new messages. Buttons
 carry a nonce (the conversation id and step) so an old or repeated tap changes nothing; a callback
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message
 
-from ..actions import Action, Back, Cancel, Extra, Finish, Move, Restart, Review, ScriptVariant, Step, decode
+from ..actions import Action, Back, Cancel, Extra, Finish, Move, Restart, Review, ScriptVariant, Step
 from ..coach import Reply
+from ..commands import named
 from ..render import Screen
-from .context import CoachContext, button_query, incoming_message, private_chat_id, sender_id, user_lang
+from .context import Request, handles
 from .messages import (
     answer_query,
     button_actions,
@@ -31,15 +33,8 @@ from .throughput import expected_delay  # how long the chat's send queue is
 # A step whose edit will wait longer than this (the chat's pace) says so in the callback answer.
 LATE_REPLY = 2.0
 
-NAVIGATION: dict[str, Move] = {
-    "annulla": Cancel(),
-    "indietro": Back(),
-    "rivedi": Review(),
-    "cancel": Cancel(),
-    "back": Back(),
-    "review": Review(),
-}
-TEXT_COMMANDS = {"aiuto": "help", "help": "help", "privacy": "privacy"}
+# The questionnaire moves a command makes, by the command's chat word (`bot.commands.Command.word`).
+NAVIGATION: dict[str, Move] = {"cancel": Cancel(), "back": Back(), "review": Review()}
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -56,8 +51,8 @@ def dialog_keyboard(screen: Screen, nonce: tuple[str, int] | None = None) -> Inl
     return keyboard(screen, with_nonce)
 
 
-def _command(update: Update) -> str:
-    return (incoming_message(update).text or "").split()[0].lstrip("/").split("@")[0].lower()
+def _command(req: Request) -> str:
+    return (req.message.text or "").split()[0].lstrip("/").split("@")[0].lower()
 
 
 def _shown_nonce(message: Message | None) -> tuple[str, int] | None:
@@ -71,7 +66,7 @@ def _shown_nonce(message: Message | None) -> tuple[str, int] | None:
 # -- showing replies ---------------------------------------------------------------------------
 
 
-async def show(update: Update, context: CoachContext, reply: Reply, *, in_place: Message | None = None) -> None:
+async def show(req: Request, reply: Reply, *, in_place: Message | None = None) -> None:
     """Show a Reply: the dialog (edited in place or sent anew), then the new messages.
 
     A step costs one throttled call: the edit, or (after a typed answer or a command) the new
@@ -80,7 +75,7 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
     last one) and takes the tapped copy's buttons off. A result sent again sends only the messages
     that never reached the chat.
     """
-    coach, user_id, chat_id = context.coach, sender_id(update), private_chat_id(update)
+    coach, bot, user_id, chat_id = req.coach, req.bot, req.user_id, req.chat_id
     if reply.dialog is not None:
         markup = dialog_keyboard(reply.dialog, reply.nonce)
         newer = reply.message_id if in_place is not None and (reply.message_id or 0) > in_place.message_id else None
@@ -88,175 +83,189 @@ async def show(update: Update, context: CoachContext, reply: Reply, *, in_place:
             await edit(in_place, reply.dialog, markup)
             coach.remember_shown(user_id, in_place.message_id, reply.nonce)
         elif (
-            in_place is not None
-            and newer is not None
-            and await edit_in_chat(context.bot, chat_id, newer, reply.dialog, markup)
+            in_place is not None and newer is not None and await edit_in_chat(bot, chat_id, newer, reply.dialog, markup)
         ):
             coach.remember_shown(user_id, newer, reply.nonce)
-            await strip_keyboard(context.bot, chat_id, in_place.message_id)
+            await strip_keyboard(bot, chat_id, in_place.message_id)
         else:
-            sent = await send(context.bot, chat_id, reply.dialog, markup)
+            sent = await send(bot, chat_id, reply.dialog, markup)
             coach.remember_shown(user_id, sent, reply.nonce)
     sent_before = coach.result_sent(user_id, reply.case_no) if reply.duplicate and reply.case_no else {}
     if reply.messages and len(sent_before) >= len(reply.messages):
         return  # the whole result reached the chat before: nothing again
     if reply.dialog is None and reply.ended and in_place is not None and not sent_before:
-        await strip_keyboard(context.bot, chat_id, in_place.message_id)
+        await strip_keyboard(bot, chat_id, in_place.message_id)
     for part, screen in enumerate(reply.messages):
         if part in sent_before:
             continue
-        message_id = await send(context.bot, chat_id, screen, dialog_keyboard(screen))
+        message_id = await send(bot, chat_id, screen, dialog_keyboard(screen))
         if reply.case_no is not None:  # a result: recorded message by message, each sent once
             coach.record_result_sent(user_id, reply.case_no, part, message_id)
 
 
-async def _send(update: Update, context: CoachContext, screen: Screen) -> None:
-    await send(context.bot, private_chat_id(update), screen, dialog_keyboard(screen))
+async def _send(req: Request, screen: Screen) -> None:
+    await send(req.bot, req.chat_id, screen, dialog_keyboard(screen))
 
 
-async def _notice(update: Update, context: CoachContext, name: str, *args: Any, lang: str | None = None) -> None:
-    await _send(update, context, Screen("notice", context.coach.ui(lang or context.lang(update), name, *args)))
+async def _notice(req: Request, name: str, *args: Any, lang: str | None = None) -> None:
+    await _send(req, Screen("notice", req.coach.ui(lang or req.lang, name, *args)))
 
 
-def dialog_lang(update: Update, context: CoachContext) -> str:
+def dialog_lang(req: Request) -> str:
     """The open questionnaire's language, else the user's."""
-    state, _ = context.coach.load(sender_id(update))
-    return state["lang"] if state else context.lang(update)
+    state, _ = req.coach.load(req.user_id)
+    return state["lang"] if state else req.lang
 
 
-def _late_notice(update: Update, context: CoachContext, dialog: Screen | None) -> str | None:
+def _late_notice(req: Request, dialog: Screen | None) -> str | None:
     """A toast saying the reply will be late, when the chat's send queue is long (else None)."""
     if dialog is None:
         return None
-    delay = expected_delay(context.bot, private_chat_id(update))
+    delay = expected_delay(req.bot, req.chat_id)
     if delay < LATE_REPLY:
         return None
-    return context.coach.ui(dialog_lang(update, context), "reply_late", max(1, round(delay)))
+    return req.coach.ui(dialog_lang(req), "reply_late", max(1, round(delay)))
 
 
 # -- commands and typed text -------------------------------------------------------------------
 
 
-async def on_start(update: Update, context: CoachContext) -> None:
+@handles
+async def on_start(req: Request) -> None:
     """Say what the bot does and, if a questionnaire is open, offer to go on with it."""
-    coach, lang = context.coach, context.lang(update)
-    await _notice(update, context, "welcome", lang=lang)
-    state, _ = coach.load(sender_id(update))
+    coach, lang = req.coach, req.lang
+    await _notice(req, "welcome", lang=lang)
+    state, _ = coach.load(req.user_id)
     if state is not None:
-        await show(update, context, coach.show(sender_id(update), lang))
+        await show(req, coach.show(req.user_id, lang))
 
 
-async def on_new(update: Update, context: CoachContext) -> None:
+@handles
+async def on_new(req: Request) -> None:
     """Start a new questionnaire."""
-    await show(update, context, context.coach.start(sender_id(update), context.lang(update), update.update_id))
+    await show(req, req.coach.start(req.user_id, req.lang, req.update_id))
 
 
-async def on_navigation(update: Update, context: CoachContext) -> None:
+@handles
+async def on_navigation(req: Request) -> None:
     """/annulla, /indietro, /rivedi: the navigation buttons as commands."""
-    move, user_id = NAVIGATION[_command(update)], sender_id(update)
-    reply = context.coach.act(user_id, move, update_id=update.update_id, fallback_lang=user_lang(update))
+    command = named(_command(req))  # registered only for the navigation commands (bot.commands)
+    move = NAVIGATION[command.word or "" if command else ""]
+    reply = req.coach.act(req.user_id, move, update_id=req.update_id, fallback_lang=req.client_lang)
     if reply.toast and reply.dialog is not None:
         reply = Reply(dialog=reply.dialog, nonce=reply.nonce)  # the error is inside the re-sent question
-    await show(update, context, reply)
+    await show(req, reply)
 
 
-async def on_text_command(update: Update, context: CoachContext) -> None:
-    """/aiuto and /privacy: fixed texts."""
-    await _notice(update, context, TEXT_COMMANDS[_command(update)])
+@handles
+async def on_help(req: Request) -> None:
+    """/aiuto: every command with its line, in the user's language (the same texts as the menu)."""
+    lang = req.lang
+    await _notice(req, "help", req.coach.renderer.languages.menu(lang), lang=lang)
 
 
-async def on_language(update: Update, context: CoachContext) -> None:
+@handles
+async def on_privacy(req: Request) -> None:
+    """/privacy: what is kept and how to delete it."""
+    await _notice(req, "privacy")
+
+
+@handles
+async def on_language(req: Request) -> None:
     """/lingua <code>: remember the user's language (one of templates/<code>/language.yaml)."""
-    choice = (context.args or [""])[0].lower()
-    if choice not in context.coach.renderer.languages:
-        await _notice(update, context, "language_usage")
+    choice = (req.context.args or [""])[0].lower()
+    if choice not in req.coach.renderer.languages:
+        await _notice(req, "language_usage")
         return
-    context.coach.set_language(sender_id(update), choice)
-    await _notice(update, context, "language_set", lang=choice)
+    req.coach.set_language(req.user_id, choice)
+    await _notice(req, "language_set", lang=choice)
 
 
-async def on_profile(update: Update, context: CoachContext) -> None:
+@handles
+async def on_profile(req: Request) -> None:
     """/profilo: the user's own profile; /profilo <field> <value...> changes one field."""
-    coach, user_id, lang = context.coach, sender_id(update), context.lang(update)
-    words = clean_text(incoming_message(update).text).split(maxsplit=2)
+    coach, user_id, lang = req.coach, req.user_id, req.lang
+    words = clean_text(req.message.text).split(maxsplit=2)
     if len(words) < 2:
         screen = coach.profile_screen(user_id, lang)
     else:
         screen = coach.set_profile_field(user_id, words[1], words[2] if len(words) > 2 else "", lang)
-    await _send(update, context, screen)
+    await _send(req, screen)
 
 
-async def on_text(update: Update, context: CoachContext) -> None:
+@handles
+async def on_text(req: Request) -> None:
     """Typed text: the answer to the current question, or a hint when nothing is open."""
-    text = clean_text(incoming_message(update).text)
-    user_id, update_id, fallback = sender_id(update), update.update_id, user_lang(update)
-    reply = context.coach.text(user_id, text, update_id=update_id, fallback_lang=fallback)
+    text = clean_text(req.message.text)
+    reply = req.coach.text(req.user_id, text, update_id=req.update_id, fallback_lang=req.client_lang)
     if reply.duplicate and reply.on_screen is not None:
         return  # applied before (a race with its first delivery), and its question is on screen
-    await show(update, context, reply)
+    await show(req, reply)
 
 
-async def on_other_message(update: Update, context: CoachContext) -> None:
+@handles
+async def on_other_message(req: Request) -> None:
     """Stickers, photos, voice notes...: explain what the bot understands."""
-    state, _ = context.coach.load(sender_id(update))
-    await _notice(update, context, "use_buttons" if state is not None else "stray_message")
+    state, _ = req.coach.load(req.user_id)
+    await _notice(req, "use_buttons" if state is not None else "stray_message")
 
 
-async def on_unknown_command(update: Update, context: CoachContext) -> None:
+@handles
+async def on_unknown_command(req: Request) -> None:
     """A command the bot does not know: point to /aiuto."""
-    await _notice(update, context, "unknown_command")
+    await _notice(req, "unknown_command")
 
 
 # -- buttons -----------------------------------------------------------------------------------
 
 
-async def on_button(update: Update, context: CoachContext) -> None:
+@handles
+async def on_button(req: Request) -> None:
     """A tapped button: a questionnaire step, a script variant, more of a result, or a restart offer.
     The callback query is always answered before anything else is sent."""
-    query = button_query(update)
-    coach, user_id = context.coach, sender_id(update)
-    match decode(clean_text(query.data)):
+    query, coach = req.button, req.coach
+    match req.action:
         case Step() as tapped:
-            await on_dialog_button(update, context, tapped)
+            await on_dialog_button(req, tapped)
         case ScriptVariant() as variant:
-            await on_script_variant(update, context, variant)
+            await on_script_variant(req, variant)
         case Extra() as extra:
-            await on_extra(update, context, extra)
+            await on_extra(req, extra)
         case Restart():
             await answer_query(query)
             message = tapped_message(query)
-            reply = coach.start(user_id, context.lang(update), update.update_id)
-            await show(update, context, reply, in_place=message)
+            reply = coach.start(req.user_id, req.lang, req.update_id)
+            await show(req, reply, in_place=message)
             if message is not None:
-                coach.remember(user_id, message_id=message.message_id, shown=list(reply.nonce or ()))
+                coach.remember(req.user_id, message_id=message.message_id, shown=list(reply.nonce or ()))
         case _:  # a bare move (no nonce), a case-book action gone astray, or junk
-            await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+            await answer_query(query, coach.ui(req.lang, "stale_button"))
 
 
-async def on_dialog_button(update: Update, context: CoachContext, tapped: Step) -> None:
+async def on_dialog_button(req: Request, tapped: Step) -> None:
     """One questionnaire step: apply it, answer the tap, edit the question in place (one call)."""
-    query, coach, user_id = button_query(update), context.coach, sender_id(update)
+    query = req.button
     message = tapped_message(query)
-    reply = coach.act(
-        user_id,
+    reply = req.coach.act(
+        req.user_id,
         tapped.move,
         conversation=tapped.conversation,
         step=tapped.step,
-        update_id=update.update_id,
-        fallback_lang=user_lang(update),
+        update_id=req.update_id,
+        fallback_lang=req.client_lang,
         shown_on=message.message_id if message is not None else None,
     )
     if reply.dialog is None and reply.toast is not None:
-        await on_stale_tap(update, context, tapped, reply.toast)
+        await on_stale_tap(req, tapped, reply.toast)
         return
-    await answer_query(query, reply.toast or _late_notice(update, context, reply.dialog))
+    await answer_query(query, reply.toast or _late_notice(req, reply.dialog))
     if reply.duplicate and reply.dialog is not None and reply.on_screen == "sent":
         return  # applied before, and its screen is on screen: an edit could change nothing
     if reply.toast is None:  # a toast means "not allowed here": the question stays as it is
-        await show(update, context, reply, in_place=message)
+        await show(req, reply, in_place=message)
 
 
-async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toast: str) -> None:
+async def on_stale_tap(req: Request, tapped: Step, toast: str) -> None:
     """A tap that no longer matches the conversation's step.
 
     A question of the open questionnaire left behind what was saved (a restart between saving
@@ -264,7 +273,7 @@ async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toas
     before a restart sends its result again; another questionnaire's buttons are switched off; a
     double tap on the current question just gets the toast.
     """
-    query, coach, user_id = button_query(update), context.coach, sender_id(update)
+    query, coach, user_id = req.button, req.coach, req.user_id
     message = tapped_message(query)
     state, _ = coach.load(user_id)
     shown = _shown_nonce(message)
@@ -274,38 +283,38 @@ async def on_stale_tap(update: Update, context: CoachContext, tapped: Step, toas
     if result is not None and shown is not None and shown[0] == conversation:
         # The review still on screen: the result never reached it (a restart), so it comes now.
         await answer_query(query)
-        await show(update, context, result, in_place=message)
+        await show(req, result, in_place=message)
         return
     now = (state.get("cid"), state["step"]) if state is not None else None
     if shown is not None and now is not None and shown != now and shown[0] == now[0] and message is not None:
         # A question of this questionnaire left behind (a restart may have left a copy): the newest
         # copy shows where it is now, unless it does already (then this older one just goes).
-        current = coach.show(user_id, user_lang(update))
+        current = coach.show(user_id, req.client_lang)
         newest = max(current.message_id or 0, message.message_id)
         if newest > message.message_id and current.on_screen is not None:
             await answer_query(query, toast)
-            await strip_keyboard(context.bot, message.chat_id, message.message_id)
+            await strip_keyboard(req.bot, message.chat_id, message.message_id)
             return
         await answer_query(query)
-        await show(update, context, current, in_place=message)
+        await show(req, current, in_place=message)
         return
     await answer_query(query, toast)
     if shown is not None and shown != now and message is not None:  # shown implies a message
-        await strip_keyboard(context.bot, message.chat_id, message.message_id)
+        await strip_keyboard(req.bot, message.chat_id, message.message_id)
 
 
-async def on_redelivered(update: Update, context: CoachContext) -> None:
+@handles
+async def on_redelivered(req: Request) -> None:
     """An update handled before, sent again (by Telegram after a crash, by the inbox, or a replay):
     nothing is parsed or applied again; only what the user has not seen of it is shown, once."""
-    coach, user_id = context.coach, sender_id(update)
-    query = update.callback_query
+    coach, user_id, query = req.coach, req.user_id, req.query
     if query is None:  # a typed answer or a command: its question, if it never reached the chat
         reply = coach.redelivered(user_id)
         if reply.dialog is not None and reply.on_screen is None:
-            await show(update, context, reply)
+            await show(req, reply)
         return
     await answer_query(query)  # late, as expected: a DEBUG line if it fails
-    tapped = decode(clean_text(query.data))
+    tapped = req.action
     if not isinstance(tapped, Step):
         return  # a script variant, an extra, a case-book button: its reply went out before
     state, _ = coach.load(user_id)
@@ -313,35 +322,34 @@ async def on_redelivered(update: Update, context: CoachContext) -> None:
     if state is None and isinstance(tapped.move, Finish):  # the result's messages still missing, if any
         result = coach.result_again(user_id, tapped.conversation)
         if result is not None:
-            await show(update, context, result, in_place=message)
+            await show(req, result, in_place=message)
         return
     if state is None or state.get("cid") != tapped.conversation:
         return
     reply = coach.redelivered(user_id)
     if reply.dialog is not None and reply.on_screen != "sent":  # the step's edit may not have happened
-        await show(update, context, reply, in_place=message)
+        await show(req, reply, in_place=message)
 
 
-async def on_script_variant(update: Update, context: CoachContext, variant: ScriptVariant) -> None:
+async def on_script_variant(req: Request, variant: ScriptVariant) -> None:
     """Switch one script message to another variant or form of address, in place."""
-    query, coach = button_query(update), context.coach
-    user_id = sender_id(update)
-    screen = coach.script_variant(user_id, variant.case_no, variant.index, variant.variant, variant.form)
+    query, coach = req.button, req.coach
+    screen = coach.script_variant(req.user_id, variant.case_no, variant.index, variant.variant, variant.form)
     message = tapped_message(query)
     if screen is None or message is None:
-        await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+        await answer_query(query, coach.ui(req.lang, "stale_button"))
         return
     await answer_query(query)
     await edit(message, screen, dialog_keyboard(screen))
 
 
-async def on_extra(update: Update, context: CoachContext, extra: Extra) -> None:
+async def on_extra(req: Request, extra: Extra) -> None:
     """More of a result on demand (the rest of the scripts, the guide...), as new messages."""
-    query, coach = button_query(update), context.coach
-    screens = coach.extra(sender_id(update), extra)
+    query, coach = req.button, req.coach
+    screens = coach.extra(req.user_id, extra)
     if screens is None:
-        await answer_query(query, coach.ui(context.lang(update), "stale_button"))
+        await answer_query(query, coach.ui(req.lang, "stale_button"))
         return
     await answer_query(query)
     for screen in screens:
-        await _send(update, context, screen)
+        await _send(req, screen)
