@@ -142,6 +142,10 @@ class Question:
     # Asked only when an earlier answer is one of these options (question -> option ids); when
     # not, the walk goes on to `next`. A follow-up opens only on the branch whose messages use it.
     ask_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The answer that tells nothing that matters about the client (a choice question only: an
+    # option id, a tuple of them for multi): what a test scenario that does not mention the
+    # question answers. None: a scenario must answer it (or, if optional, skips it).
+    neutral: str | tuple[str, ...] | None = None
 
     def branch(self, value: Any) -> str:
         """Where an answer leads before any `ask_if` is weighed: the first picked option, in flow
@@ -395,6 +399,27 @@ class _Checker:
         self.profile_ids = tuple(declared)
         return Profiles(tuple(declared.values()))
 
+    def neutral(self, node: dict, qid: str, kind: str, options: tuple[Option, ...]) -> str | tuple[str, ...] | None:
+        """`neutral`: one option id of a single choice, a list of option ids of a multiple one."""
+        value = node.get("neutral")
+        if value is None:
+            return None
+        if kind == "single" and isinstance(value, str):
+            picked: list[str] = [value]
+        elif kind == "multi" and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            picked = value
+        else:
+            shape = {"single": "one option id", "multi": "a list of option ids"}.get(kind)
+            problem = f"'neutral' must be {shape}" if shape else f"a '{kind}' question takes no 'neutral' answer"
+            raise self.fail(node, problem, qid)
+        index = {o.id: o for o in options}
+        unknown = [v for v in picked if v not in index]
+        if unknown:
+            raise self.fail(node, f"'neutral' names unknown option '{unknown[0]}'", qid)
+        if len(picked) > 1 and any(index[v].exclusive for v in picked):
+            raise self.fail(node, "'neutral' picks an exclusive option together with others", qid)
+        return picked[0] if kind == "single" else tuple(picked)
+
     def band(self, node: Any, qid: str) -> Band:
         if not isinstance(node, dict) or ("min" not in node and "max" not in node):
             raise self.fail(node if isinstance(node, dict) else {}, "a band needs 'min' or 'max'", qid)
@@ -460,6 +485,7 @@ class _Checker:
             searchable=searchable,
             units=units,
             ask_if={k: tuple(v) for k, v in ask_if.items() if k != _LINE},
+            neutral=self.neutral(node, qid, kind, options),
         )
 
 

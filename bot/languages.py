@@ -118,20 +118,15 @@ class Languages:
         return merged
 
     def check_templates(self) -> None:
-        """Every language has every template the default one has (a file missing would fail mid-dialogue)."""
-        # os.walk and plain strings: pathlib's rglob cost the console's first prompt a millisecond.
-        reference = os.path.join(self.directory, self.default)
-        wanted: list[str] = []
-        for folder, subfolders, names in os.walk(reference):
-            subfolders[:] = [name for name in subfolders if name != "__pycache__"]
-            relative = os.path.relpath(folder, reference)
-            wanted += [os.path.normpath(os.path.join(relative, name)) for name in names if name.endswith(".j2")]
-        wanted.sort()
+        """Every language has every template any other one has, the default's included (a file
+        missing would fail mid-dialogue in that language)."""
+        held = {lang.code: _templates_in(os.path.join(self.directory, lang.code)) for lang in self}
         for lang in self:
-            folder = os.path.join(self.directory, lang.code)
-            for relative in wanted:
-                if not os.path.isfile(os.path.join(folder, relative)):
-                    raise LanguageError(Path(folder) / relative, None, f"missing (language '{self.default}' has it)")
+            for other in self:  # the default first: a file it has is named as missing from the others
+                for relative in sorted(held[other.code] - held[lang.code]):
+                    raise LanguageError(
+                        Path(self.directory, lang.code, relative), None, f"missing (language '{other.code}' has it)"
+                    )
 
     def menu(self, code: str) -> list[tuple[str, str]]:
         """The bot's commands in a language, in menu order: (command, its text for the menu and the
@@ -141,6 +136,17 @@ class Languages:
     def help_text(self) -> str:
         """For --lang: each code with its name, the default marked."""
         return ", ".join(f"{lang.code} ({lang.name}{', the default' if lang.default else ''})" for lang in self)
+
+
+def _templates_in(folder: str) -> set[str]:
+    """The templates (*.j2) of one language's folder, relative to it."""
+    # os.walk and plain strings: pathlib's rglob cost the console's first prompt a millisecond.
+    found: set[str] = set()
+    for where, subfolders, names in os.walk(folder):
+        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+        relative = os.path.relpath(where, folder)
+        found.update(os.path.normpath(os.path.join(relative, name)) for name in names if name.endswith(".j2"))
+    return found
 
 
 # -- loading -----------------------------------------------------------------------------------

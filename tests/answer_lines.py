@@ -7,6 +7,8 @@ are found by walking the real engine, so they stay right while the flow gains or
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.engine import END, Engine, Invalid
 from bot.flow import Flow, Question
 
@@ -15,8 +17,23 @@ from helpers import FLOW
 DEFAULT_TEXT = "testo"
 
 
+def neutral_answers(flow: Flow) -> dict[str, Any]:
+    """Answers a scenario need not spell out, from the flow: a choice question's `neutral` answer (it
+    adds no evidence that matters to any profile), None (skip) for an optional question. Questions
+    with neither (payment, balance, the questions a branch opens) must be given."""
+    out: dict[str, Any] = {}
+    for q in flow.questions.values():
+        if q.neutral is not None:
+            out[q.id] = list(q.neutral) if isinstance(q.neutral, tuple) else q.neutral
+        elif q.optional:
+            out[q.id] = None  # None = skip
+    return out
+
+
 def _defaults(q: Question) -> list[str]:
-    """Lines to try, in order, for a question the scenario does not mention."""
+    """Lines to try, in order, for a question the scenario does not mention. Not its neutral answer:
+    the first options open the longer branches (the trade, the VIP signals, the mistake), so a walk
+    with these lines visits more questions."""
     if q.optional:
         return [""]
     if q.kind == "single":

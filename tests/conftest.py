@@ -21,34 +21,11 @@ from bot.flow import Flow
 from bot.render import Renderer
 from bot.store import Store
 
+from answer_lines import neutral_answers
 from helpers import FLOW
 
-# Answers a scenario need not spell out: they add no evidence (or none that matters) to any profile.
-# Questions with no neutral answer (payment, balance and every branch question) must be given.
-NEUTRAL: dict[str, Any] = {
-    "alias": None,  # None = skip (optional questions only)
-    "relationship": "ongoing",
-    "trade": "professional",
-    "prepaid_state": "active",
-    "behaviours": ["none"],
-    "origin": "unsure",
-    "pattern": "few",
-    "prestige": "not_influential",
-    "feelings": ["none"],
-    "notice": "unknown",
-    "service": None,
-    "who": "man_tu",
-    "address": None,
-    # Follow-ups that open only on some branches: the facts a message needs, no evidence.
-    "owed": None,
-    "price": None,
-    "free_attitude": "neutral",
-    "notice_period": None,
-    "mistake": None,
-    "remedy": None,
-    "concession_offer": None,
-    "attention": None,
-}
+# Answers a scenario need not spell out, derived from the flow (see answer_lines.neutral_answers).
+NEUTRAL: dict[str, Any] = neutral_answers(FLOW)
 
 _CACHE_DIR: str | None = None
 
@@ -127,7 +104,10 @@ def _drive(engine: Engine, answers: dict[str, Any], lang: str = "it", state: dic
         elif qid in NEUTRAL:
             value = NEUTRAL[qid]
         else:
-            raise AssertionError(f"the scenario must answer '{qid}': the branch reaches it")
+            raise AssertionError(
+                f"the scenario must answer '{qid}': the branch reaches it (a question on the main path"
+                f" declares its `neutral` answer in {FLOW.path})"
+            )
         state = engine.skip(state) if value is None else engine.answer(state, _typed(value))
     off_branch = set(answers) - set(state["answers"])
     assert not off_branch, f"the scenario answers questions its branch never reaches: {sorted(off_branch)}"

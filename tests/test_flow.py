@@ -664,3 +664,57 @@ def test_a_flow_without_profiles_is_refused(tmp_path):
     text = GOOD.replace(SMALL_PROFILES, "")
     path = write(tmp_path, text)
     assert_names(refused(path), path, 1, None, "missing 'profiles'")
+
+
+# -- the neutral answer of a question and the pieces of a question ----------------------------------
+
+
+def test_a_neutral_answer_is_kept_in_the_shape_of_an_answer(tmp_path):
+    text = GOOD.replace("    next: end\n", "    neutral: lei\n    next: end\n")
+    assert load_flow(write(tmp_path, text)).questions["who"].neutral == "lei"
+    multi = text.replace("kind: single", "kind: multi").replace("neutral: lei", "neutral: [tu, lei]")
+    assert load_flow(write(tmp_path, multi, "multi.yaml")).questions["who"].neutral == ("tu", "lei")
+    assert load_flow(write(tmp_path, GOOD, "none.yaml")).questions["who"].neutral is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "neutral", "problem"),
+    [
+        ("single", "maybe", "'neutral' names unknown option 'maybe'"),
+        ("single", "[tu]", "'neutral' must be one option id"),
+        ("multi", "tu", "'neutral' must be a list of option ids"),
+        ("multi", "[tu, maybe]", "'neutral' names unknown option 'maybe'"),
+        ("multi", "[tu, lei]", "'neutral' picks an exclusive option together with others"),
+    ],
+)
+def test_a_neutral_answer_the_question_would_refuse_is_refused(tmp_path, kind, neutral, problem):
+    exclusive = "        exclusive: true\n" if kind == "multi" else ""
+    text = (
+        GOOD.replace("kind: single", f"kind: {kind}")
+        .replace("        label: {it: Del Lei, en: Formal}\n", "        label: {it: Del Lei, en: Formal}\n" + exclusive)
+        .replace("    next: end\n", f"    neutral: {neutral}\n    next: end\n")
+    )
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: who"), "who", problem)
+
+
+def test_only_a_choice_question_has_a_neutral_answer(tmp_path):
+    text = GOOD.replace("    next: price\n", "    neutral: Studio Neri\n    next: price\n")
+    path = write(tmp_path, text)
+    assert_names(refused(path), path, line_of(text, "- id: sender"), "sender", "a 'text' question takes no 'neutral'")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("piece", ["short", "hint"])
+def test_a_short_label_or_hint_missing_a_language_is_refused(tmp_path, piece, lang):
+    """The question text and option labels have their own tests above; the other texts of a question too."""
+    other = next(code for code in LANGS if code != lang)
+    text = GOOD.replace("    text: {it: Firma?", f"    {piece}: {{{other}: Qualcosa}}\n    text: {{it: Firma?")
+    path = write(tmp_path, text)
+    assert_names(
+        refused(path),
+        path,
+        line_of(text, f"{piece}: {{{other}: Qualcosa}}"),
+        "sender",
+        f"'{piece}' is missing the '{lang}' translation",
+    )

@@ -8,6 +8,7 @@ through `bot.cli.main`; incomplete or broken languages are refused with the file
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -172,6 +173,17 @@ def test_a_language_missing_a_template_is_refused_naming_the_file(dummy):
         Renderer()
     result = run_cli("chat", "--create", "--lang", "xx", "--db", str(dummy / "cc.db"), stdin=[])
     assert result.returncode == 1 and str(missing) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("lang", load_languages().codes)
+@pytest.mark.parametrize("template", ["advice/lvc.html.j2", "scripts/sollecito.html.j2"])
+def test_a_template_missing_from_any_language_the_default_included_is_refused(tmp_path, template, lang):
+    """A template every other language has, missing from one, is refused naming the file, before any dialogue."""
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
+    missing = tmp_path / "templates" / lang / template
+    missing.unlink()
+    with pytest.raises(LanguageError, match=re.escape(f"{missing}: missing")):
+        Renderer(tmp_path / "templates")
 
 
 def test_a_flow_without_texts_for_a_registered_language_is_refused_naming_flow_line_and_language(dummy):

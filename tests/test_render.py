@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from bot.actions import FORMS, VARIANTS, MarkSent, ScriptVariant, Toggle
 from bot.classifier import Assessment, Reason, classify
 from bot.engine import Progress
 from bot.facts import message_facts
+from bot.paths import templates_dir
 from bot.questions import question_screen, review_screen
 from bot.render import (
     TELEGRAM_LIMIT,
@@ -489,3 +491,15 @@ def test_profile_names_exist_for_every_profile(lang):
     for profile in PROFILES:
         assert RENDERER.ui(lang, "profile_name", profile)
         assert RENDERER.ui(lang, "profile_short", profile)
+
+
+def test_a_message_of_the_router_without_its_template_is_refused_at_load(tmp_path):
+    """A message the router can offer but no language can write is refused when the renderer loads,
+    not when a user first reaches it (removing it from both languages keeps the languages in step)."""
+    copy = tmp_path / "templates"
+    shutil.copytree(templates_dir(), copy)
+    missing = CATALOGUE[-1].id
+    for lang in LANGS:
+        (copy / lang / "scripts" / f"{missing}.html.j2").unlink()
+    with pytest.raises(FileNotFoundError, match=rf"scripts/{missing}\.html\.j2: missing"):
+        Renderer(copy)
