@@ -31,6 +31,7 @@ from .choices import STATUSES
 from .errors import StoreError
 from .outfile import write_file
 from .paths import default_db_path
+from .plan_store import PlanStore
 
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before giving up
 # Redelivery claims older than this are forgotten (Telegram redelivers within hours, not weeks).
@@ -343,6 +344,20 @@ def m008_result_sends(db: Database) -> None:
     db.table("reminders").add_column("message_id", int)
 
 
+@migrations()
+def m009_plans(db: Database) -> None:
+    """Plans followed case by case: where each case's plan stands (`case_plans`, see bot.plan_store),
+    and which reminders are a plan's checks (`reminders.step`, the step they ask about)."""
+    db.table("case_plans").create(
+        {"case_id": int, "user_id": int, "step": str, "does": str, "state": str, "updated": str},
+        pk="case_id",
+        not_null={"user_id", "state", "updated"},
+        foreign_keys=[("case_id", "cases", "id")],
+    )
+    db.table("case_plans").create_index(["user_id"])
+    db.table("reminders").add_column("step", str)
+
+
 def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only; SQLite gives -wal and -shm its mode."""
     try:
@@ -564,7 +579,7 @@ def alias_key(alias: str | None) -> str:
     return " ".join((alias or "").casefold().split())
 
 
-class Store:
+class Store(PlanStore):
     """All reads and writes of clientcoach, each scoped by user."""
 
     def __init__(self, db: Database):
@@ -1065,8 +1080,8 @@ class Store:
     def reminder(self, user_id: int, reminder_id: int) -> dict[str, Any] | None:
         """One of the user's reminders with its case number; None if it is not theirs or is gone."""
         found = self._rows(
-            "SELECT r.id, r.due, r.created, r.fired, c.case_no FROM reminders r JOIN cases c ON c.id = r.case_id "
-            "WHERE r.id = ? AND r.user_id = ? AND c.user_id = ?",
+            "SELECT r.id, r.due, r.created, r.fired, r.step, c.case_no FROM reminders r "
+            "JOIN cases c ON c.id = r.case_id WHERE r.id = ? AND r.user_id = ? AND c.user_id = ?",
             (reminder_id, user_id, user_id),
         )
         return found[0] if found else None
@@ -1132,8 +1147,10 @@ class Store:
     def timeline(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
         """What happened to one of the user's cases, oldest first.
 
-        Each entry has `at`, `kind` (created | note | status | reminder_set | reminder_fired) and,
-        as the kind needs, `text` (a note), `before`/`after` (statuses) or `due` (a reminder).
+        Each entry has `at`, `kind` (created | note | status | reminder_set | reminder_fired, and a
+        plan's sent | answer | skipped | paused | resumed | wait | check_fired, see bot.plan_store)
+        and, as the kind needs, `text` (a note), `before`/`after` (statuses; a plan's step and what
+        it did) or `due` (a reminder).
         """
         case_id = self._case_id(user_id, case_no)
         if case_id is None:
@@ -1147,8 +1164,9 @@ class Store:
             " UNION ALL SELECT at, kind, NULL, before, after, NULL, 1, id FROM case_events"
             "  WHERE case_id = :case AND user_id = :user"
             " UNION ALL SELECT created, 'reminder_set', NULL, NULL, NULL, due, 1, id FROM reminders"
-            "  WHERE case_id = :case AND user_id = :user"
-            " UNION ALL SELECT fired, 'reminder_fired', NULL, NULL, NULL, due, 2, id FROM reminders"
+            "  WHERE case_id = :case AND user_id = :user AND step IS NULL"
+            " UNION ALL SELECT fired, CASE WHEN step IS NULL THEN 'reminder_fired' ELSE 'check_fired' END,"
+            "  NULL, step, NULL, due, 2, id FROM reminders"
             "  WHERE case_id = :case AND user_id = :user AND fired IS NOT NULL"
             ") ORDER BY at, rank, seq",
             {"case": case_id, "user": user_id},
@@ -1245,7 +1263,7 @@ class Store:
         case_ids = [row[0] for row in self.conn.execute(chosen, (user_id, *params))]
         if not case_ids:
             return
-        for table in ("notes", "reminders", "case_events"):  # result_sends below: it has no user_id
+        for table in ("notes", "reminders", "case_events", "case_plans"):  # result_sends below: it has no user_id
             self.conn.execute(
                 f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params)
             )
@@ -1261,7 +1279,8 @@ class Store:
         _purge_search_index(self.conn)
 
 
-# Every public operation answers a full disk, a lock or a vanished file with StoreError.
-for _name, _method in list(vars(Store).items()):
-    if not _name.startswith("_") and callable(_method) and not isinstance(_method, (classmethod, staticmethod)):
-        setattr(Store, _name, _guarded(_method))
+# Every public operation (the mixins' too) answers a full disk, a lock or a vanished file with StoreError.
+for _owner in reversed(Store.__mro__[:-1]):
+    for _name, _method in list(vars(_owner).items()):
+        if not _name.startswith("_") and callable(_method) and not isinstance(_method, (classmethod, staticmethod)):
+            setattr(Store, _name, _guarded(_method))
