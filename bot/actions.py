@@ -15,6 +15,9 @@ model is aiogram-dialog's widgets, each owning its callback prefix and parsing i
     o:<case_no>  o:<case_no>:<status>        choose and record an outcome
     x:<case_no>  x:<case_no>:yes[@<stamp>]   ask to delete a case, delete it
     x:all  x:all:yes[@<stamp>]  x:no         ask to erase everything, erase it, keep everything
+    p:<case_no>:<message>:<variant>:<form>   a message (or an action) of a case marked as sent
+    k:<case_no>:<step>:<answer>              the answer to a plan's check
+    n:<case_no>:pause|resume|skip|show       pause or resume a case's plan, skip its step, show it
 
 `decode` accepts only what the bot could have written: at most CALLBACK_LIMIT characters, numbers
 of at most MAX_DIGITS digits, ids of plain ASCII letters, digits, `_` and `-`. Anything else is
@@ -34,11 +37,16 @@ CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts (every valid acti
 MAX_DIGITS = 9  # case numbers, pages, script indexes and steps: ten digits or more is no button of ours
 MAX_ID = 32  # question and option ids, outcome names
 MAX_NONCE = 8  # the conversation id a questionnaire button carries (six hex digits today)
+MAX_STEP = 16  # a plan step's id (bot.plans checks its steps fit)
+MAX_ANSWER = 12  # an answer to a plan's check
+PLAN_CONTROLS = ("pause", "resume", "skip", "show")
 RESTART_WORDS = ("restart", "new")  # "r:new" is what older versions offered
 
 _NUMBER = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
 _ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID}}}")
 _NONCE = re.compile(rf"[A-Za-z0-9_-]{{0,{MAX_NONCE}}}")
+_STEP = re.compile(rf"[a-z0-9_]{{1,{MAX_STEP}}}")
+_ANSWER = re.compile(rf"[a-z_]{{1,{MAX_ANSWER}}}")
 _STAMP = re.compile(r"[0-9a-f]{1,16}")
 _YES = "yes"
 
@@ -365,6 +373,39 @@ class ConfirmDeleteAll(Confirmation):
         return f"x:all:{self._yes()}"
 
 
+class MarkSent(CaseAction):
+    """A message of a case went out (in this version and form), or an action was done."""
+
+    case_no: int
+    message: str
+    variant: str
+    form: str
+
+    def encode(self) -> str:
+        return f"p:{self.case_no}:{self.message}:{self.variant}:{self.form}"
+
+
+class AnswerCheck(CaseAction):
+    """How a step of a case's plan went (the case book checks the step and the answer)."""
+
+    case_no: int
+    step: str
+    answer: str
+
+    def encode(self) -> str:
+        return f"k:{self.case_no}:{self.step}:{self.answer}"
+
+
+class PlanControl(CaseAction):
+    """Pause or resume a case's plan, skip the step it is at, or show it."""
+
+    case_no: int
+    what: str
+
+    def encode(self) -> str:
+        return f"n:{self.case_no}:{self.what}"
+
+
 # -- decoding --------------------------------------------------------------------------------------
 
 
@@ -452,6 +493,30 @@ def _outcome(rest: str) -> CaseAction | None:
     return SetOutcome(case_no, word) if word else None
 
 
+def _sent(rest: str) -> MarkSent | None:
+    parts = rest.split(":")
+    if len(parts) != 4 or parts[2] not in VARIANTS or parts[3] not in FORMS:
+        return None
+    case_no, message = _number(parts[0]), _word(parts[1])
+    return MarkSent(case_no, message, parts[2], parts[3]) if case_no is not None and message else None
+
+
+def _check(rest: str) -> AnswerCheck | None:
+    parts = rest.split(":")
+    if len(parts) != 3:
+        return None
+    case_no, step, answer = _number(parts[0]), parts[1], parts[2]
+    if case_no is None or not _STEP.fullmatch(step) or not _ANSWER.fullmatch(answer):
+        return None
+    return AnswerCheck(case_no, step, answer)
+
+
+def _control(rest: str) -> PlanControl | None:
+    number, colon, what = rest.partition(":")
+    case_no = _number(number)
+    return PlanControl(case_no, what) if case_no is not None and colon and what in PLAN_CONTROLS else None
+
+
 _FIXED: dict[str, Move] = {cls.WORD: cls() for cls in (Done, Back, Skip, Cancel, Review, Finish, Resume)}
 _WITH_ID: dict[str, Callable[[str], Move]] = {"opt": Answer, "tog": Toggle, "chg": Change}
 _READERS: dict[str, Callable[[str], Action | None]] = {
@@ -462,6 +527,9 @@ _READERS: dict[str, Callable[[str], Action | None]] = {
     "h": _page,
     "c": _open,
     "o": _outcome,
+    "p": _sent,
+    "k": _check,
+    "n": _control,
 }
 
 
@@ -479,12 +547,15 @@ __all__ = [
     "EXTRAS",
     "FORMS",
     "MAX_DIGITS",
+    "MAX_ANSWER",
     "MAX_ID",
     "MAX_NONCE",
+    "MAX_STEP",
     "RESTART_WORDS",
     "VARIANTS",
     "Action",
     "Answer",
+    "AnswerCheck",
     "AskDelete",
     "AskDeleteAll",
     "Back",
@@ -501,8 +572,11 @@ __all__ = [
     "Finish",
     "KeepCases",
     "ListPage",
+    "MarkSent",
     "Move",
     "OpenCase",
+    "PLAN_CONTROLS",
+    "PlanControl",
     "Restart",
     "Resume",
     "Review",

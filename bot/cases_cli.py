@@ -144,6 +144,48 @@ def cmd_remind(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
+def cmd_sent(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    words = book.renderer.languages
+    variants, forms = words.words("variants"), words.words("forms")
+    chosen = [w.casefold() for w in args.version]
+    unknown = [w for w in chosen if w not in variants and w not in forms]
+    if unknown:
+        known = ", ".join([*variants, *forms])
+        args.parser.error(_tr("unknown version {value} (choose from {known})", value=unknown[0][:20], known=known))
+    variant = next((variants[w] for w in chosen if w in variants), "softer")
+    form = next((forms[w] for w in chosen if w in forms), None)
+    if args.message is not None and not args.message.isdecimal():
+        args.parser.error(_tr("not a message number: {value}", value=args.message[:20]))
+    _say(book.mark_sent(args.user, args.case, args.message, variant, form, lang))
+    return 0
+
+
+def cmd_check(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    answers = book.renderer.languages.words("answers")
+    answer = answers.get(args.answer.casefold())
+    if answer is None:
+        known = ", ".join(answers)
+        return args.parser.error(
+            _tr("unknown answer {value} (choose from {known})", value=args.answer[:20], known=known)
+        )
+    state = book.store.plan_state(args.user, book.case(args.user, args.case)["case_no"])
+    if state is None or state["state"] not in ("waiting", "paused"):
+        from .casebook import CaseBookError
+
+        raise CaseBookError("plan_not_waiting", no=int(args.case) if args.case.isdecimal() else args.case)
+    _say(*book.answer_check(args.user, args.case, state["step"], answer, lang))
+    return 0
+
+
+def cmd_plan(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
+    if args.wait:
+        _say(book.change_wait(args.user, args.case, " ".join(args.wait), lang))
+        return 0
+    what = "pause" if args.pause else "resume" if args.resume else "skip" if args.skip else "show"
+    _say(*book.control_plan(args.user, args.case, what, lang))
+    return 0
+
+
 def cmd_export(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     export = book.export(args.user, args.format, lang)
     if args.out and args.out != "-":
@@ -170,11 +212,18 @@ def cmd_delete(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
 
 def cmd_stats(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
     screen = book.stats(args.user, lang)
-    if args.png:  # the file first: a refused one leaves nothing half-said
+    if args.png:  # the files first: a refused one leaves nothing half-said
         _write(book, args.png, book.stats_chart(args.user, lang), args.force)
+    plans = book.plans_chart(args.user, lang) if args.plans_png else None
+    if plans is not None:
+        from .charts import stacked_rows_png  # matplotlib only when a chart is drawn
+
+        _write(book, args.plans_png, stacked_rows_png(*plans), args.force)
     _say(screen)
     if args.png:
         print(book.label(lang, "console_chart_saved", args.png))
+    if plans is not None:
+        print(book.label(lang, "console_plans_chart_saved", args.plans_png))
     return 0
 
 
@@ -297,6 +346,47 @@ def add_commands(
         metavar="WHEN",
         help="3g | 1s | 2h (3d | 1w) or a date: 25/12/2026, 2026-12-25 (time zone: $CLIENTCOACH_TZ)",
     )
+    sent = command(
+        "sent",
+        cmd_sent,
+        "mark a message of a case as sent (or the plan's action as done): its check is scheduled",
+        "sent 3 1",
+        "sent 3 2 fermo lei",
+        "sent 3",
+    )
+    sent.add_argument("case", metavar="N", help="the case number")
+    sent.add_argument("message", nargs="?", metavar="K", help="the message number (default: the plan's next step)")
+    sent.add_argument(
+        "version",
+        nargs="*",
+        metavar="VERSION",
+        help="the version sent: morbido|fermo|breve and tu|lei (default: softer)",
+    )
+    check = command(
+        "check",
+        cmd_check,
+        "answer a plan's check: how the step went; the next step follows",
+        "check 3 pagato",
+        "check 3 nessuna",
+    )
+    check.add_argument("case", metavar="N", help="the case number")
+    check.add_argument(
+        "answer", metavar="ANSWER", help="pagato|accordo|risposto|nessuna|peggio (paid|settled|answered|none|worse)"
+    )
+    plan = command(
+        "plan",
+        cmd_plan,
+        "a case's plan and where it stands; pause, resume, skip a step, or move the check",
+        "plan 3",
+        "plan 3 --wait 10g",
+        "plan 3 --pause",
+    )
+    plan.add_argument("case", metavar="N", help="the case number")
+    moves = plan.add_mutually_exclusive_group()
+    moves.add_argument("--pause", action="store_true", help="no checks until resumed")
+    moves.add_argument("--resume", action="store_true", help="go on from where the plan was paused")
+    moves.add_argument("--skip", action="store_true", help="leave out the step the plan is at")
+    moves.add_argument("--wait", nargs="+", metavar="WHEN", help="check at another time: 10g | 2s | a date")
     command("due", cmd_due, "reminders that have fallen due: shows them and marks them delivered", "due")
     export = command(
         "export",
@@ -314,6 +404,16 @@ def add_commands(
     delete.add_argument("case", nargs="?", metavar="N", help="the case number")
     delete.add_argument("--all", action="store_true", help="delete all your cases, notes, reminders and settings")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    stats = command("stats", cmd_stats, "counts by profile and outcome", "stats", "stats --png casi.png")
+    stats = command(
+        "stats",
+        cmd_stats,
+        "counts by profile and outcome, and what followed each message you sent",
+        "stats",
+        "stats --png casi.png",
+        "stats --plans-png messaggi.png",
+    )
     stats.add_argument("--png", metavar="FILE", help="also draw a chart by month into FILE")
+    stats.add_argument(
+        "--plans-png", metavar="FILE", help="also draw what followed each message you sent into FILE (if any)"
+    )
     stats.add_argument("--force", action="store_true", help="replace FILE if it exists (never the database)")

@@ -73,3 +73,35 @@ def monthly_bars_png(title: str, months: Sequence[str], panels: Sequence[Panel],
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def stacked_rows_png(title: str, labels: Sequence[str], series: Sequence[Series], x_label: str) -> bytes:
+    """One horizontal stacked bar per label (the first on top), its segments the series; PNG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    height = max(HEIGHT_INCHES / 2, 1.2 + 0.45 * len(labels))
+    figure = Figure(figsize=(WIDTH_INCHES, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(title, fontsize=13, fontweight="bold")
+    ax = figure.subplots()
+    positions = list(range(len(labels)))
+    left = [0] * len(labels)
+    for default_colour, one in zip(PALETTE, series, strict=False):
+        if not any(one.values):
+            continue
+        ax.barh(positions, one.values, left=left, color=one.colour or default_colour, label=one.label, height=BAR_WIDTH)
+        left = [a + b for a, b in zip(left, one.values, strict=True)]
+    ax.set_yticks(positions, list(labels))
+    ax.invert_yaxis()
+    ax.set_xlabel(x_label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

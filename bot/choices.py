@@ -12,5 +12,7 @@ FORMS = ("tu", "lei")  # the forms of address
 EXTRAS = ("guide", "figures", "second", "all")  # more of a result, on demand
 # A case's outcome, stored under these names (which always work as typed).
 STATUSES = ("aperto", "risolto", "cliente_tenuto", "cliente_lasciato")
+# How a step of a case's plan went, answered at its check (bot.plans).
+ANSWERS = ("paid", "settled", "answered", "no_answer", "worse")
 
-__all__ = ["EXTRAS", "FORMS", "STATUSES", "VARIANTS"]
+__all__ = ["ANSWERS", "EXTRAS", "FORMS", "STATUSES", "VARIANTS"]

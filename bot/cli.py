@@ -282,11 +282,12 @@ def cmd_flows_check(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
         else:
+            from .plans import plan_problems  # and so must the plans that follow them
             from .scripts import (
                 check as check_scripts,  # the messages' conditions must fit this flow
             )
 
-            problems = check_scripts(flow) if flow.id == "cliente_difficile" else []
+            problems = check_scripts(flow) + plan_problems() if flow.id == "cliente_difficile" else []
             for problem in problems:
                 print(f"error: {path}: {problem}", file=sys.stderr)
             if problems:

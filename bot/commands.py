@@ -49,6 +49,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(("nota", "note"), "cases.on_note", "cases note"),
     Command(("esito", "outcome"), "cases.on_outcome", "cases outcome"),
     Command(("promemoria", "remind"), "cases.on_remind", "cases remind"),
+    Command(("piano", "plan"), "cases.on_plan", "cases plan"),
+    Command(("inviato", "sent"), "cases.on_sent", "cases sent"),
     Command(("rivaluta", "reassess"), "cases.on_reassess", "chat --reassess"),
     Command(("esporta", "export"), "cases.on_export", "cases export"),
     Command(("statistiche", "stats"), "cases.on_stats", "cases stats"),

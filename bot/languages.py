@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .choices import EXTRAS, FORMS, STATUSES, VARIANTS
+from .choices import ANSWERS, EXTRAS, FORMS, STATUSES, VARIANTS
 from .commands import COMMANDS, Command
 from .paths import templates_dir
 from .yamlfile import LINE, YamlFileError, line_of, read_document
@@ -30,6 +30,7 @@ WORD_TABLES: dict[str, tuple[str, ...]] = {
     "extras": EXTRAS,
     "outcomes": STATUSES,
     "durations": ("hour", "day", "week", "month"),
+    "answers": ANSWERS,
     "confirm": (),
 }
 AFTER_GREETING = ("lower", "upper")

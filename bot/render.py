@@ -24,6 +24,7 @@ from .commands import COMMANDS
 from .flow import Question, bundled_profiles
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
+from .plans import plan_problems
 from .profiles import Profile, Profiles
 from .scripts import CATALOGUE
 
@@ -208,7 +209,11 @@ class Renderer:
         self._cache: dict[str, Template] = {}
 
     def _check_scripts(self) -> None:
-        """Every language has every template, and every script of the catalogue has its template."""
+        """Every language has every template, every script of the catalogue has its template, and the
+        plans that follow the scripts hold together (bot/plans.py)."""
+        problems = plan_problems()
+        if problems:
+            raise ValueError("bot/plans.py: " + "; ".join(problems))
         self.languages.check_templates()
         for script in CATALOGUE:
             for lang in self.languages.codes:

@@ -722,6 +722,15 @@ STORIES: tuple[Story, ...] = (
         behaviours=["legal", "offended"], conflict=["sue_threat"], settle="no_will", origin="no_error",
     ),
     story(
+        "distruttivo/review-posted-then-a-lawyer-letter",
+        "Ha pubblicato una recensione falsa, poi è arrivata la lettera del suo avvocato che chiede i danni.",
+        "distruttivo", None, ["escalated", "legal"],
+        {"settle": "willing"},
+        {"behaviours": ["legal", "offended", "threats"]},
+        payment="full", balance="even", behaviours=["legal", "offended"], conflict=["review_posted", "lawyer_letter"],
+        settle="no_will", origin="no_error",
+    ),
+    story(
         "distruttivo/formal-complaint-against-a-shop",
         "Negozio di arredamento, ordine in consegna: reclamo formale all'associazione consumatori e toni sgarbati.",
         "distruttivo", None, ["escalated", "legal"],

@@ -7,9 +7,11 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -392,3 +394,107 @@ def test_a_case_is_reassessed_in_the_terminal_with_the_profiles_movement(db):
     assert stored_cases(db)[2]["answers"]["alias"] == "Rossi Srl"
     missing = clientcoach("chat", "--db", str(db), "--reassess", "9")
     assert missing.returncode == 1 and "non c'è il n. 9" in missing.stdout + missing.stderr
+
+
+# -- a plan followed in the console (issue 22) ------------------------------------------------------
+
+# A client who owes an invoice already overdue, not yet reminded: the plan starts with the reminder.
+OVERDUE_ANSWERS = {
+    "alias": "Bianchi Srl",
+    "relationship": "5",  # ongoing
+    "payment": "4",  # late
+    "owed": "640",
+    "owed_since": "2",  # overdue, not reminded yet
+    "free_attitude": "5",  # neutral
+    "balance": "2",  # even
+    "behaviours": "5",  # calls back
+    "origin": "5",  # no error of ours
+    "pattern": "4",  # often
+    "prestige": "3",  # not influential
+    "feelings": "5",  # none
+    "who": "6",  # a company, informal
+}
+
+
+def moved_forward(db: Path, days: int) -> None:
+    """As if `days` had gone by: the checks waiting fall due now, and what was recorded happened earlier."""
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(timespec="seconds")
+            conn.execute("UPDATE reminders SET due = ? WHERE step IS NOT NULL AND fired IS NULL", (past,))
+            for table, column in (("case_events", "at"), ("cases", "created")):
+                rows = conn.execute(f"SELECT rowid, {column} FROM {table}").fetchall()
+                for rowid, stamp in rows:
+                    earlier = datetime.fromisoformat(stamp) - timedelta(days=days)
+                    conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (earlier.isoformat(), rowid))
+    finally:
+        conn.close()
+
+
+def test_a_payment_case_walks_its_plan_in_the_console(tmp_path):
+    db = tmp_path / "plan.db"
+    chat(db, typed_lines(OVERDUE_ANSWERS))
+    shown = out(cases(db, "show", "1"))
+    assert "🗺 Il piano" in shown and "1. Manda «Sollecito di pagamento»" in shown
+    assert "clientcoach cases sent 1 1" in shown and "Dopo 7 giorni" in shown
+
+    sent = out(cases(db, "sent", "1", "1", "fermo"))
+    assert "✅ Segnato nel caso n. 1: inviato «Sollecito di pagamento»" in sent
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due")), "the check waits its seven days"
+    moved_forward(db, 8)
+    check = out(cases(db, "due"))
+    assert "🔔 Com'è andata? Caso n. 1 · Bianchi Srl" in check and "hai mandato «Sollecito di pagamento»" in check
+    assert "clientcoach cases check 1" in check and "pagato (ha pagato)" in check
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due")), "a check is delivered once"
+
+    following = out(cases(db, "check", "1", "nessuna"))
+    assert "Fatto, caso n. 1: nessuna risposta. Ecco il passo successivo" in following
+    assert "Secondo sollecito, più fermo" in following and "clientcoach cases sent 1" in following
+    assert "640,00 €" in following, "the firmer reminder is written from the case's facts"
+    assert "Il piano" in out(cases(db, "plan", "1")) and "il prossimo passo è «Secondo sollecito" in out(
+        cases(db, "plan", "1")
+    )
+
+    assert "Secondo sollecito, più fermo" in out(cases(db, "sent", "1"))
+    moved_forward(db, 11)
+    assert "hai mandato «Secondo sollecito, più fermo»" in out(cases(db, "due"))
+    paid = out(cases(db, "check", "1", "pagato"))
+    assert "Ho segnato l'esito: risolto. Il piano è concluso." in paid
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due"))
+
+    history = out(cases(db, "show", "1"))
+    timeline = history[history.index("Storia del caso n. 1") :]
+    for entry in (
+        "✉️ inviato: «Sollecito di pagamento» (più fermo, tu)",
+        "🔔 arrivato il controllo su «Sollecito di pagamento»",
+        "💬 com'è andata dopo «Sollecito di pagamento»: Nessuna risposta",
+        "✉️ inviato: «Secondo sollecito, più fermo» (più morbido, tu)",
+        "💬 com'è andata dopo «Secondo sollecito, più fermo»: Ha pagato",
+        "🔄 esito: aperto → risolto",
+    ):
+        assert entry in timeline, entry
+    assert timeline.index("inviato: «Sollecito") < timeline.index("inviato: «Secondo") < timeline.index("esito: aperto")
+
+    stats = out(cases(db, "stats", "--plans-png", str(tmp_path / "messaggi.png")))
+    assert "✉️ «Sollecito di pagamento»: 1 volta; poi nessuna risposta 1. Casi chiusi: risolto 1" in stats
+    assert "✉️ «Secondo sollecito, più fermo»: 1 volta; poi ha pagato 1. Casi chiusi: risolto 1" in stats
+    assert "mediana di 19 giorni" in stats and "mediana di 11 giorni" in stats
+    assert (tmp_path / "messaggi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_plan_can_be_paused_resumed_skipped_and_its_wait_changed_in_the_console(tmp_path):
+    db = tmp_path / "plan.db"
+    chat(db, typed_lines(OVERDUE_ANSWERS))
+    out(cases(db, "sent", "1", "1"))
+    assert "ti chiederò com'è andata il" in out(cases(db, "plan", "1", "--wait", "3g"))
+    assert "in pausa" in out(cases(db, "plan", "1", "--pause"))
+    moved_forward(db, 10)
+    assert "Nessun promemoria in scadenza." in out(cases(db, "due")), "no check while paused"
+    assert "riparte" in out(cases(db, "plan", "1", "--resume"))
+    skipped = out(cases(db, "plan", "1", "--skip"))
+    assert "Passo saltato" in skipped and "Secondo sollecito, più fermo" in skipped
+    refused = cases(db, "check", "1", "pagato")
+    assert refused.returncode == 1 and "nessun passo aspetta un controllo" in refused.stderr
+    wrong = cases(db, "check", "1", "boh")
+    assert wrong.returncode == 2 and "boh" in wrong.stderr

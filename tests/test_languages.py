@@ -53,6 +53,7 @@ words:
   extras: {guide: [zguide], second: [zsecond], figures: [zfigures], all: [zall]}
   outcomes: {cliente_tenuto: [zkept]}
   durations: {hour: [zh], day: [zd], week: [zw], month: [zm]}
+  answers: {paid: [zpaid], settled: [zsettled], answered: [zanswered], no_answer: [znone], worse: [zworse]}
   confirm: [zyes]
 """
 

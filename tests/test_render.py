@@ -10,7 +10,7 @@ import pytest
 from jinja2 import StrictUndefined, UndefinedError
 
 from bot import result as results
-from bot.actions import FORMS, VARIANTS, ScriptVariant, Toggle
+from bot.actions import FORMS, VARIANTS, MarkSent, ScriptVariant, Toggle
 from bot.classifier import Assessment, Reason, classify
 from bot.engine import Progress
 from bot.facts import message_facts
@@ -144,8 +144,11 @@ def test_a_script_renders_in_every_variant_form_and_personalisation(lang, script
                 assert_telegram_safe(screen.text)
                 assert to_plain(body) in to_plain(screen.text)
                 datas = [b.action.encode() for row in screen.buttons for b in row]
-                assert all(isinstance(b.action, ScriptVariant) for row in screen.buttons for b in row)
-                assert all(len(data.encode()) <= 64 and data.startswith("s:7:") for data in datas)
+                # The versions and the other scripts, and "sent" (issue 22): every button is this case's.
+                sent = [b.action for row in screen.buttons for b in row if isinstance(b.action, MarkSent)]
+                assert sent == [MarkSent(7, script.id, variant, form)]
+                assert all(isinstance(b.action, (ScriptVariant, MarkSent)) for row in screen.buttons for b in row)
+                assert all(len(data.encode()) <= 64 and data.startswith(("s:7:", "p:7:")) for data in datas)
                 bodies[(variant, form, label)] = body
                 if label == "personal":
                     assert "Giulia Bianchi" in body and "Studio Bianchi" in body, f"{variant}/{form}: no signature"

@@ -8,7 +8,8 @@ import pytest
 
 from bot.actions import Extra, Finish, Move, decode
 from bot.coach import Coach
-from bot.scripts import BY_ID, flags_of, route
+from bot.plans import BY_ACTION, PLAN_GUARDS, default_path, plan_for
+from bot.scripts import BY_ID, GUARDS, flags_of, route
 from bot.state import Conversation
 
 from stories import STORIES
@@ -95,6 +96,7 @@ ROUTES: dict[str, list[str]] = {
     "incontentabile/wardrobe-half-built-and-calls-every-hour": ["concessione", "tempi_di_risposta", "fine_lavoro"],
     "distruttivo/lawyer-letter-over-a-kitchen-in-progress": ["presa_d_atto"],
     "distruttivo/sue-threat-over-a-subscription": ["presa_d_atto"],
+    "distruttivo/review-posted-then-a-lawyer-letter": ["presa_d_atto", "risposta_recensione"],
     "distruttivo/formal-complaint-against-a-shop": ["presa_d_atto"],
     "distruttivo/damages-claim-after-a-shared-error": ["presa_d_atto"],
     "distruttivo/free-month-to-stop-the-reviews": [
@@ -124,6 +126,162 @@ ROUTES: dict[str, list[str]] = {
         "valore",
         "no_chiaro",
         "nessun_nuovo_lavoro",
+    ],
+}
+# The course of each story's plan (bot/plans.py): the messages and actions an answer at a check can
+# lead to, in order, from the step of the router's first message.
+PLANS: dict[str, list[str]] = {
+    "gratis/free-website-for-a-friend-who-disputes-every-pixel": [
+        "valore",
+        "passaggio_a_pagamento",
+        "recesso",
+        "counsel",
+    ],
+    "gratis/free-consultations-taken-for-granted": ["valore", "passaggio_a_pagamento", "recesso", "counsel"],
+    "gratis/old-discount-judged-as-premium": ["valore", "aggiornamento_prezzo", "disdetta", "counsel"],
+    "gratis/free-trial-then-free-extras": [
+        "valore",
+        "passaggio_a_pagamento",
+        "no_chiaro",
+        "nessun_nuovo_lavoro",
+        "counsel",
+    ],
+    "gratis/free-work-and-a-first-outburst": ["attesa", "valore", "passaggio_a_pagamento"],
+    "gratis/owes-2400-and-calls-the-price-a-fortune": ["sollecito_fermo", "formal_notice"],
+    "gratis/pays-at-120-days-after-a-free-set-up": ["sollecito_fermo", "formal_notice"],
+    "gratis/discounted-and-demanding-as-if-top-price": [
+        "valore",
+        "aggiornamento_prezzo",
+        "no_chiaro",
+        "disdetta",
+        "counsel",
+    ],
+    "gratis/old-rate-taken-for-granted": ["valore", "aggiornamento_prezzo", "disdetta", "counsel"],
+    "gratis/commission-client-who-wants-everything-free": [
+        "valore",
+        "passaggio_a_pagamento",
+        "no_chiaro",
+        "disdetta",
+        "counsel",
+    ],
+    "incontentabile/calls-back-and-wants-a-discount": ["concessione", "tempi_di_risposta", "disdetta", "counsel"],
+    "incontentabile/discounts-granted-twice-and-still-rude": ["disdetta", "counsel"],
+    "incontentabile/mother-of-the-bride-calls-every-hour": ["tempi_di_risposta", "fine_lavoro", "counsel"],
+    "incontentabile/own-wrong-order-and-a-discount": ["nessun_nuovo_lavoro", "counsel"],
+    "incontentabile/late-payer-never-satisfied": ["sollecito", "sollecito_fermo", "formal_notice"],
+    "incontentabile/restaurant-owner-with-impossible-deadlines": ["tempi_di_risposta", "recesso", "counsel"],
+    "incontentabile/one-rude-call-from-a-new-client": ["attesa", "tempi_di_risposta"],
+    "incontentabile/settles-only-with-big-concessions": ["disdetta", "counsel"],
+    "distruttivo/threatens-a-review-after-our-mistake": ["recupero", "minaccia_recensione", "disdetta", "counsel"],
+    "distruttivo/review-posted-and-no-will-to-settle": ["risposta_recensione", "mediazione", "disdetta", "counsel"],
+    "distruttivo/ten-days-of-public-attacks-called-the-first-time": [
+        "risposta_recensione",
+        "mediazione",
+        "disdetta",
+        "counsel",
+    ],
+    "distruttivo/lawyer-letter-and-damages-after-our-error": ["presa_d_atto", "counsel"],
+    "distruttivo/writes-to-my-clients": ["mediazione", "disdetta", "counsel"],
+    "distruttivo/complaint-to-the-professional-order": ["presa_d_atto", "counsel"],
+    "distruttivo/threatens-to-sue-over-work-that-went-well": ["presa_d_atto", "counsel"],
+    "distruttivo/shared-error-and-offended": ["recupero", "disdetta", "counsel"],
+    "distruttivo/owes-money-and-posted-a-review": ["debito_e_recensione", "formal_notice"],
+    "distruttivo/first-threat-from-a-recent-client": ["attesa", "minaccia_recensione", "mediazione"],
+    "distruttivo/hostile-and-wants-to-harm": ["mediazione", "disdetta", "counsel"],
+    "vip/prestigious-client-followed-at-any-hour": ["regole_chiare", "grazie"],
+    "vip/notary-who-jumps-the-queue": ["tempi_di_risposta", "annuncio_attenzione"],
+    "vip/influential-with-lawyers-and-attentions": ["check_in"],
+    "vip/polite-vip-who-writes-every-week": ["check_in"],
+    "vip/famous-chef-with-informal-deals": ["regole_chiare", "check_in"],
+    "vip/vip-and-good-client-in-a-tie": ["grazie"],
+    "vip/local-politician-nothing-special": ["check_in"],
+    "vip/owner-on-call-and-queue-jumping": ["tempi_di_risposta"],
+    "lvc/exceptions-nights-and-better-elsewhere": ["no_chiaro", "referenza", "counsel"],
+    "lvc/small-fee-hours-of-calls": ["no_chiaro", "referenza", "counsel"],
+    "lvc/prepaid-package-used-up-and-more-asked": ["no_chiaro", "referenza", "counsel"],
+    "lvc/old-rate-grateful-but-draining": ["aggiornamento_prezzo", "no_chiaro", "referenza", "counsel"],
+    "lvc/late-payer-who-drains": ["no_chiaro", "referenza", "counsel"],
+    "lvc/better-served-elsewhere": ["referenza", "counsel"],
+    "lvc/maintenance-contract-with-endless-extras": ["no_chiaro", "referenza", "counsel"],
+    "lvc/warranty-abuse": ["no_chiaro", "referenza", "counsel"],
+    "lvc/tiny-client-first-exception": ["attesa", "no_chiaro"],
+    "mvc/long-time-client-who-refers-others": ["grazie"],
+    "mvc/good-client-first-outburst": ["attesa"],
+    "mvc/good-client-supplier-delay": ["problema_esterno"],
+    "mvc/good-client-our-error": ["recupero"],
+    "mvc/occasional-holiday-meeting": ["grazie"],
+    "mvc/polite-frequent-writer": ["check_in"],
+    "mvc/calls-daily-with-a-fourth-hotel": ["grazie"],
+    "mvc/discount-client-who-appreciates": ["grazie"],
+    "mixed/free-and-never-satisfied": ["valore", "passaggio_a_pagamento", "tempi_di_risposta", "disdetta", "counsel"],
+    "mixed/vip-turned-destructive": ["presa_d_atto", "counsel"],
+    "mixed/owes-money-and-threatens-a-review": ["debito_e_recensione", "formal_notice"],
+    "mixed/drains-and-never-satisfied": ["tempi_di_risposta", "disdetta", "counsel"],
+    "mixed/free-work-and-a-posted-review": [
+        "risposta_recensione",
+        "mediazione",
+        "valore",
+        "passaggio_a_pagamento",
+        "disdetta",
+        "counsel",
+    ],
+    "mixed/damages-for-a-small-defect": ["presa_d_atto", "counsel"],
+    "mixed/late-payer-with-a-shared-error": ["recupero", "tempi_di_risposta", "disdetta", "counsel"],
+    "mixed/lvc-with-vip-airs": ["no_chiaro", "referenza", "counsel"],
+    "caveat/thin-evidence-a-bit-rude": ["attesa"],
+    "caveat/gratis-finished-free-work": ["valore", "passaggio_a_pagamento", "nessun_nuovo_lavoro", "counsel"],
+    "lvc/prepaid-package-active-and-endless-requests": ["no_chiaro", "referenza", "counsel"],
+    "lvc/expired-lessons-wanted-back": ["no_chiaro", "referenza", "counsel"],
+    "incontentabile/subscription-without-notice-calls-every-hour": ["tempi_di_risposta", "disdetta", "counsel"],
+    "lvc/accountant-mandate-with-two-months-notice": ["no_chiaro", "referenza", "counsel"],
+    "gratis/free-kitchen-fitting-not-started": [
+        "valore",
+        "passaggio_a_pagamento",
+        "no_chiaro",
+        "fine_lavoro",
+        "counsel",
+    ],
+    "gratis/free-shop-window-not-started": ["valore", "passaggio_a_pagamento", "fine_lavoro", "counsel"],
+    "incontentabile/wardrobe-half-built-and-calls-every-hour": [
+        "concessione",
+        "tempi_di_risposta",
+        "fine_lavoro",
+        "counsel",
+    ],
+    "distruttivo/lawyer-letter-over-a-kitchen-in-progress": ["presa_d_atto", "counsel"],
+    "distruttivo/sue-threat-over-a-subscription": ["presa_d_atto", "counsel"],
+    "distruttivo/review-posted-then-a-lawyer-letter": ["presa_d_atto", "counsel"],
+    "distruttivo/formal-complaint-against-a-shop": ["presa_d_atto", "counsel"],
+    "distruttivo/damages-claim-after-a-shared-error": ["presa_d_atto", "counsel"],
+    "distruttivo/free-month-to-stop-the-reviews": ["risposta_recensione", "mediazione", "disdetta", "counsel"],
+    "distruttivo/reminded-debt-and-a-review-threat": ["debito_e_recensione", "formal_notice"],
+    "vip/famous-client-demands-a-discount": ["sconto_vip", "annuncio_attenzione"],
+    "vip/celebrity-who-wants-the-vip-price-again": ["sconto_vip"],
+    "mvc/courier-strike-delays-a-good-client": ["problema_esterno", "grazie"],
+    "vip/supplier-failed-a-famous-client": ["problema_esterno", "annuncio_attenzione"],
+    "mvc/mandate-client-who-sends-me-new-clients": ["grazie"],
+    "lvc/finished-removal-paid-in-full-wants-more": ["no_chiaro", "referenza", "counsel"],
+    "incontentabile/boiler-warranty-calls-every-day": ["tempi_di_risposta", "nessun_nuovo_lavoro", "counsel"],
+    "vip/vip-contract-with-six-months-notice": ["regole_chiare", "check_in"],
+    "caveat/mandate-first-rude-call": ["attesa"],
+    "distruttivo/sue-threat-after-our-error-mid-project": ["presa_d_atto", "counsel"],
+    "incontentabile/reminded-invoice-after-my-late-delivery": ["recupero", "tempi_di_risposta", "disdetta", "counsel"],
+    "lvc/mandate-after-my-filing-error": ["recupero", "no_chiaro", "referenza", "counsel"],
+    "incontentabile/unpaid-invoice-until-a-discount": ["sollecito", "sollecito_fermo", "formal_notice"],
+    "incontentabile/discount-or-a-bad-review": [
+        "minaccia_recensione",
+        "mediazione",
+        "tempi_di_risposta",
+        "disdetta",
+        "counsel",
+    ],
+    "gratis/free-client-threatens-reviews-for-more-free-work": [
+        "minaccia_recensione",
+        "mediazione",
+        "valore",
+        "no_chiaro",
+        "nessun_nuovo_lavoro",
+        "counsel",
     ],
 }
 BY_STORY = {s.id: s for s in STORIES}
@@ -397,3 +555,78 @@ def test_the_follow_ups_of_a_relationship_open_only_where_its_shape_needs_them(a
     """The notice never follows a finished one-off job; the kind of work only a job not finished."""
     _, final = assess({"relationship": relationship, "payment": "full", "balance": "even"})
     assert {"trade", "prepaid_state", "notice"} & set(final) == asked
+
+
+# -- plans: what follows each message, under the same guards ------------------------------------
+
+
+def kinds_of(does: str) -> tuple[str, ...]:
+    return BY_ID[does].kinds if does in BY_ID else BY_ACTION[does].kinds
+
+
+@pytest.mark.parametrize(("sid", "course"), PLANS.items(), ids=list(PLANS))
+def test_a_story_has_its_plan(assess, sid, course):
+    a, final = assess(BY_STORY[sid].answers)
+    assert [p.does for p in plan_for(a, final).course()] == course
+
+
+def test_every_story_is_planned_and_every_profile_has_plans():
+    assert set(PLANS) == set(BY_STORY)
+    assert all(PLANS.values()), [sid for sid, course in PLANS.items() if not course]
+    assert {BY_STORY[sid].main for sid in PLANS} == {"gratis", "incontentabile", "distruttivo", "vip", "lvc", "mvc"}
+
+
+@pytest.mark.parametrize("story", STORIES, ids=[s.id for s in STORIES])
+def test_the_plan_rules_hold_for_every_story(assess, story):
+    """Stated apart from the declarations: the plan starts at the router's first message, and no step
+    of any plan (on the course or off it) breaks a rule of the messages or of issue 22."""
+    for a, answers in [assess(story.answers), *(assess(v) for _, v in story.variant_answers())]:
+        plan, flags = plan_for(a, answers), flags_of(a, answers)
+        offered = [s.id for s in route(a, answers)]
+        assert plan.first is not None and plan.first.does == offered[0]
+        does = [p.does for p in plan.steps]
+        if "legal" in flags:  # a legal claim: the acknowledgement, then counsel; nothing else
+            assert does == ["presa_d_atto", "counsel"], does
+        if flags & {"bad_day", "good_client", "keep_client"}:
+            assert not [d for d in does if {"exit", "withdrawal", "referral"} & set(kinds_of(d))], does
+        if "pressure" in flags:
+            assert not [d for d in does if {"concession", "price"} & set(kinds_of(d))], does
+        if "recovery_first" in flags:
+            assert not [d for d in does if {"withdrawal", "money", "debt_step"} & set(kinds_of(d))], does
+        if "money_owed" in flags:
+            assert not [d for d in does if {"concession", "care"} & set(kinds_of(d))], does
+        # Every message step is one the router offers (given what the step presumes); the course
+        # the user sees when the client never answers reaches an end.
+        for p in plan.steps:
+            if p.is_message:
+                assert p.does in [s.id for s in route(a, plan.message_answers(p))]
+        assert default_path(plan)[0] is plan.first
+
+
+# Each guard, taken out of the plans, lets a step it refuses into some story's plan. The legal claim
+# has two: the messages' guard and the plan's own, each enough alone (they are removed together).
+PLAN_GUARD_SETS = {
+    **{g.id: ((g,), ()) for g in GUARDS if g.id != "legal_dispute"},
+    "legal_dispute+legal_only_counsel": ((next(g for g in GUARDS if g.id == "legal_dispute"),), PLAN_GUARDS),
+    **{g.id: ((), (g,)) for g in PLAN_GUARDS},
+}
+
+
+@pytest.mark.parametrize("removed", PLAN_GUARD_SETS, ids=list(PLAN_GUARD_SETS))
+def test_removing_a_guard_lets_a_refused_step_into_a_plan(assess, removed):
+    gone, gone_plan = PLAN_GUARD_SETS[removed]
+    guards = [g for g in GUARDS if g not in gone]
+    plan_guards = [g for g in PLAN_GUARDS if g not in gone_plan]
+    caught = []
+    for story in STORIES:
+        for a, answers in [assess(story.answers), *(assess(v) for _, v in story.variant_answers())]:
+            flags = flags_of(a, answers)
+            kept = {p.does for p in plan_for(a, answers).steps}
+            leaked = {p.does for p in plan_for(a, answers, guards, plan_guards).steps} - kept
+            refused = [d for d in leaked for g in gone if flags & set(g.when) and set(g.refuses) & set(kinds_of(d))]
+            refused += [
+                d for d in leaked for g in gone_plan if flags & set(g.when) and not set(kinds_of(d)) <= set(g.only)
+            ]
+            if refused:
+                caught.append((story.id, refused))
+    assert caught, f"no story's plan would notice if '{removed}' were removed"

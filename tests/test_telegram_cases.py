@@ -611,6 +611,138 @@ async def test_the_job_of_a_deleted_reminder_leaves_the_reminder_that_reuses_its
         assert "Bob Bianco" in bob.last().text and bob.last().text.startswith("⏰ Promemoria: caso n. 1")
 
 
+# -- a plan followed: sent, checks across restarts, the next step, the outcome (issue 22) -----------
+
+# A company that owes an invoice already overdue, not yet reminded: the plan starts with the reminder.
+OVERDUE = variant(
+    "Bianchi Srl",
+    payment="late",
+    owed="=640",
+    owed_since="overdue",
+    free_attitude="neutral",
+    price=DROP,
+    balance="even",
+    origin="no_error",
+    feelings=["none"],
+    service="=la consulenza",
+    who="company_tu",
+)
+
+
+def clock_forward(db: Path, days: int) -> None:
+    """As if `days` had gone by while the bot was down: the check waiting has fallen due, and what
+    the case recorded happened that much earlier (the way the reminder tests move time)."""
+    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    execute(db, "UPDATE reminders SET due = ? WHERE step IS NOT NULL AND fired IS NULL", past)
+    for table, column in (("case_events", "at"), ("cases", "created")):
+        for rowid, stamp in query(db, f"SELECT rowid, {column} FROM {table}"):
+            earlier = (datetime.fromisoformat(stamp) - timedelta(days=days)).isoformat(timespec="seconds")
+            execute(db, f"UPDATE {table} SET {column} = ? WHERE rowid = ?", earlier, rowid)
+
+
+def checks_received(user: User) -> list:
+    return [m for m in user.messages() if (m.text or "").startswith("🔔 Com'è andata? Caso n. 1")]
+
+
+async def test_a_payment_case_walks_from_the_reminder_through_the_firmer_one_to_paid(server, db):
+    async with case_bot(server, db) as watch:
+        alice = User(server, ALICE, watch)
+        await run_questionnaire(alice, OVERDUE)
+        advice = alice.find("🗺 Il piano")
+        assert (
+            "1. Manda «Sollecito di pagamento»" in advice.text
+            and "2. Manda «Secondo sollecito, più fermo»" in advice.text
+        )
+        script = next(m for m in alice.messages() if ("✅ Inviato", "p:1:sollecito:softer:tu") in m.buttons)
+        await alice.tap("Inviato", script)
+        assert alice.last().text.startswith("✅ Segnato nel caso n. 1: inviato «Sollecito di pagamento»")
+        assert [job.data.case_no for job in reminder_jobs(watch.app)] == [1], "the check is armed"
+    assert query(db, "SELECT step, fired FROM reminders WHERE user_id = ?", ALICE) == [("remind", None)]
+
+    clock_forward(db, 8)
+    async with case_bot(server, db) as watch:  # a restart: the check is found in the file, armed, delivered
+        alice = User(server, ALICE, watch)
+        check = await server.wait_for(lambda: next(iter(checks_received(alice)), None), timeout=WAIT)
+        assert "hai mandato «Sollecito di pagamento»" in check.text
+        assert [label for label, _ in check.buttons][:4] == [
+            "💶 Ha pagato",
+            "💬 Ha risposto, ma non ha pagato",
+            "🔇 Nessuna risposta",
+            "⚠️ È peggiorata",
+        ]
+        await server.wait_for(
+            lambda: query(db, "SELECT fired IS NOT NULL FROM reminders WHERE step = 'remind'") == [(1,)], WAIT
+        )
+        await alice.tap("Nessuna risposta", check)
+        assert "nessuna risposta. Ecco il passo successivo, già pronto." in alice.find("Fatto, caso n. 1").text
+        firmer = alice.last()
+        assert "Secondo sollecito, più fermo" in firmer.text and "640,00 €" in firmer.text
+        await alice.tap("Inviato", firmer)
+        assert "inviato «Secondo sollecito, più fermo»" in alice.last().text
+        second_check = query(db, "SELECT id FROM reminders WHERE step = 'remind_firmly' AND fired IS NULL")
+        assert len(second_check) == 1
+
+    clock_forward(db, 11)
+    async with case_bot(server, db) as watch:
+        alice = User(server, ALICE, watch)
+        await server.wait_for(lambda: len(checks_received(alice)) == 2 or None, timeout=WAIT)
+        await server.wait_for(
+            lambda: query(db, "SELECT fired IS NOT NULL FROM reminders WHERE step = 'remind_firmly'") == [(1,)], WAIT
+        )
+
+    async with case_bot(server, db) as watch:  # another restart: the check delivered is not delivered again
+        alice = User(server, ALICE, watch)
+        assert reminder_jobs(watch.app) == [], "nothing left to deliver"
+        await alice.say("/piano 1")
+        assert "inviato «Secondo sollecito, più fermo»" in alice.last().text
+        second = checks_received(alice)[-1]
+        assert "hai mandato «Secondo sollecito, più fermo»" in second.text
+        await alice.tap("Ha pagato", second)
+        assert "Ho segnato l'esito: risolto. Il piano è concluso." in alice.last().text
+        await alice.tap("Ha pagato", second)  # a second tap on the same check changes nothing
+        assert "Questo controllo del caso n. 1 ha già una risposta" in alice.last().text
+        await alice.say("/caso 1")
+        history = alice.find("Storia del caso n. 1").text
+        texts = await alice.ask("/statistiche")
+        photos = [m for m in alice.messages() if m.photo]
+    assert len(checks_received(alice)) == 2, "each check delivered exactly once"
+    for entry in (
+        "✉️ inviato: «Sollecito di pagamento» (più morbido, tu)",
+        "🔔 arrivato il controllo su «Sollecito di pagamento»",
+        "💬 com'è andata dopo «Sollecito di pagamento»: Nessuna risposta",
+        "✉️ inviato: «Secondo sollecito, più fermo»",
+        "💬 com'è andata dopo «Secondo sollecito, più fermo»: Ha pagato",
+        "🔄 esito: aperto → risolto",
+    ):
+        assert entry in history, entry
+    assert case_row(db, ALICE, 1)["status"] == "risolto"
+    stats = texts[0]
+    assert "✉️ «Sollecito di pagamento»: 1 volta; poi nessuna risposta 1. Casi chiusi: risolto 1" in stats
+    assert "✉️ «Secondo sollecito, più fermo»: 1 volta; poi ha pagato 1. Casi chiusi: risolto 1" in stats
+    assert len(photos) == 2, "the chart by month and the chart of what followed each message"
+    assert png_size(server.file(photos[-1].photo[-1]["file_id"]).content)[0] == 800
+
+
+async def test_a_check_is_never_delivered_for_a_deleted_case(server, db):
+    async with case_bot(server, db) as watch:
+        alice = User(server, ALICE, watch)
+        await run_questionnaire(alice, OVERDUE)
+        await alice.say("/inviato 1 1")
+        assert alice.last().text.startswith("✅ Segnato nel caso n. 1")
+        (job,) = reminder_jobs(watch.app)
+        await alice.say("/cancella 1")
+        await alice.tap("Sì, elimina", alice.last())
+        assert query(db, "SELECT COUNT(*) FROM reminders") == [(0,)] and query(
+            db, "SELECT COUNT(*) FROM case_plans"
+        ) == [(0,)]
+        before = len(server.calls("sendMessage"))
+        await job.run(watch.app)  # its time comes: nothing is sent
+        assert len(server.calls("sendMessage")) == before
+    clock_forward(db, 8)
+    async with case_bot(server, db) as watch:
+        assert reminder_jobs(watch.app) == []
+
+
 # -- /rivaluta ----------------------------------------------------------------------------------
 
 

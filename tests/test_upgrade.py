@@ -443,3 +443,24 @@ def test_the_stage_of_free_work_under_flow_3_becomes_the_relationships_shape():
     for stage, shape in (("not_started", "one_off_not_started"), ("finished", "one_off_finished")):
         moved = case_answers({"answers": {**stored, "stage": stage}, "flow": FLOW.id, "flow_version": 3}, FLOW)
         assert moved["relationship"] == shape
+
+
+# -- issue 22: plans on a database from before them -------------------------------------------------------------
+
+
+def test_an_earlier_database_keeps_every_row_and_its_cases_follow_a_plan(old_db):
+    tables = [name for (name,) in stored(old_db, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    kept = [t for t in tables if not t.startswith(("case_search", "_sqlite_migrations"))]  # the index, the log
+    before = {t: stored(old_db, f'SELECT * FROM "{t}" ORDER BY 1') for t in kept}
+    view = ok(clientcoach("--db", str(old_db), "cases", "show", "1"))
+    assert "🗺 Il piano" in view, "a case saved before plans has its plan"
+    for table, rows in before.items():  # migrated: every earlier row is still there, as it was (new columns apart)
+        width = len(rows[0]) if rows else 0
+        assert [row[:width] for row in stored(old_db, f'SELECT * FROM "{table}" ORDER BY 1')] == rows, table
+    assert stored(old_db, "SELECT COUNT(*) FROM reminders WHERE step IS NOT NULL") == [(0,)], (
+        "no reminder became a check"
+    )
+    sent = ok(clientcoach("--db", str(old_db), "cases", "sent", "1", "1"))
+    assert sent.startswith("✅ Segnato nel caso n. 1: inviato «")
+    assert "✉️ inviato: «" in ok(clientcoach("--db", str(old_db), "cases", "show", "1"))
+    assert "ha pagato metà, il resto a fine mese" in ok(clientcoach("--db", str(old_db), "cases", "show", "1"))

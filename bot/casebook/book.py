@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, overload
 
 from ..actions import (
+    AnswerCheck,
     AskDelete,
     AskDeleteAll,
     CaseAction,
@@ -23,21 +24,27 @@ from ..actions import (
     ConfirmDeleteAll,
     KeepCases,
     ListPage,
+    MarkSent,
     OpenCase,
+    PlanControl,
     SetOutcome,
 )
 from ..classifier import Assessment
 from ..engine import clean_text
 from ..flow import Flow, load_flow
 from ..paths import default_flow
+from ..plans import BY_ACTION
 from ..render import TELEGRAM_LIMIT, Button, Renderer, Screen
-from ..result import DEFAULT_VARIANT, advice_screens, case_script, profile_card
+from ..result import DEFAULT_VARIANT, advice_screens, case_script, profile_card, script
+from ..scripts import BY_ID as SCRIPTS
 from ..sender import clean_profile
 from ..store import STATUSES, DueReminder, Store, search_words
 from ..upgrade import read_case
 from .export import EXPORT_FORMATS, ExportFile, cases_csv, cases_json
+from .follow import FollowUps
+from .outcomes import message_outcomes
 from .parsing import CaseBookError, clean_note, local_zone, parse_case_no, parse_status, parse_when
-from .stats import chart_data, stats_screen
+from .stats import chart_data, plan_chart_data, stats_screen
 from .texts import CaseTexts
 
 PAGE_SIZE = 5
@@ -52,7 +59,7 @@ def _button_label(text: str) -> str:
     return text if len(text) <= BUTTON_LABEL_MAX else text[: BUTTON_LABEL_MAX - 1] + "…"
 
 
-class CaseBook(CaseTexts):
+class CaseBook(FollowUps, CaseTexts):
     """Saved cases for one flow: each method is scoped by the user id it is given."""
 
     def __init__(
@@ -209,8 +216,10 @@ class CaseBook(CaseTexts):
         """Reminders waiting and the timeline; the oldest entries give way when it would not fit."""
         no = case["case_no"]
         entries = []
+        plan = self.case_plan(case)
         for event in self.store.timeline(user_id, no):
             event = {**event, "due": self.local(event["due"]) if event["due"] else None}
+            event = self.plan_event(lang, case, plan, event)
             when = self.label(lang, "moment", self.local(event["at"]))
             entries.append({"when": when, "text": self.text(lang, "timeline_entry", event)})
         waiting = [self.local(r["due"]) for r in self.store.reminders(user_id, no) if r["fired"] is None]
@@ -339,9 +348,12 @@ class CaseBook(CaseTexts):
         lang = self.lang_for(user_id, lang)
         reminder = self.store.reminder(user_id, reminder_id)
         case = self.store.case(user_id, reminder["case_no"]) if reminder else None
-        if case is None:
+        if reminder is None or case is None:
             raise CaseBookError("unknown_reminder")
         no = case["case_no"]
+        if reminder["step"]:  # a plan's check: how the step went, with the answers that fit it
+            screen = self.check_message(user_id, read_case(case, self.flow), reminder["step"], lang)
+            return Screen(screen.kind, screen.text, screen.buttons, {**screen.meta, "reminder_id": reminder_id})
         text = self.renderer.render(f"{lang}/cases/reminder.html.j2", **self.summary(case))
         buttons = (*self._outcome_rows(lang, no), (self._open_button(lang, no),))
         return Screen("reminder", text, buttons, {"case_no": no, "reminder_id": reminder_id})
@@ -362,8 +374,32 @@ class CaseBook(CaseTexts):
         return ExportFile(f"clientcoach-{stamp}.{fmt}", EXPORT_FORMATS[fmt], data, len(cases))
 
     def stats(self, user_id: int, lang: str | None = None) -> Screen:
-        """How many of the user's cases have each profile and each outcome."""
-        return stats_screen(self, self.lang_for(user_id, lang), self.store.case_summaries(user_id))
+        """How many of the user's cases have each profile and each outcome, how each profile's cases
+        ended, and what followed each message the user sent (their own cases only)."""
+        lang = self.lang_for(user_id, lang)
+        messages = message_outcomes(self.store.plan_history(user_id))
+        titles = self.message_titles(lang, [m.does for m in messages])
+        return stats_screen(self, lang, self.store.case_summaries(user_id), messages, titles)
+
+    def message_titles(self, lang: str, ids: list[str]) -> dict[str, str]:
+        """What each message (or action) is called, for the statistics."""
+        blank = Assessment({}, "gratis", None, "low", (), False, False, False, True, False)
+        return {
+            i: self.renderer.ui(lang, "action_short", i)
+            if i in BY_ACTION
+            else script(self.renderer, lang, i, {}, blank, DEFAULT_VARIANT, "tu")[0]
+            for i in ids
+            if i in BY_ACTION or i in SCRIPTS
+        }
+
+    def plans_chart(self, user_id: int, lang: str | None = None) -> tuple[Any, ...] | None:
+        """The arguments of charts.stacked_rows_png for what followed each message the user sent; None
+        when none was marked sent."""
+        lang = self.lang_for(user_id, lang)
+        messages = message_outcomes(self.store.plan_history(user_id))
+        if not messages:
+            return None
+        return plan_chart_data(self, lang, messages, self.message_titles(lang, [m.does for m in messages]))
 
     def chart_data(self, user_id: int, lang: str | None = None) -> tuple[Any, ...]:
         """The arguments of charts.monthly_bars_png for the user's chart (see `stats.chart_data`)."""
@@ -446,6 +482,12 @@ class CaseBook(CaseTexts):
                     return [self.delete_all(user_id, lang)]
                 case KeepCases():
                     return [self.delete_cancelled(user_id, lang)]
+                case MarkSent(case_no, message, variant, form):
+                    return [self.mark_sent(user_id, case_no, message, variant, form, lang)]
+                case AnswerCheck(case_no, step, answer):
+                    return self.answer_check(user_id, case_no, step, answer, lang)
+                case PlanControl(case_no, what):
+                    return self.control_plan(user_id, case_no, what, lang)
             raise CaseBookError("unknown_action")
         except CaseBookError as exc:
             return [self.error_screen(self.lang_for(user_id, lang), exc)]

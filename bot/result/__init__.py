@@ -10,6 +10,7 @@ module per part, each importing only those before it:
 - `advice`: the advice for a profile and the guides;
 - `messages`: each ready-to-send message as a screen, with the buttons beside it (`message_rows`:
   one more control per message goes there);
+- `plan`: the case's plan (bot.plans) as the advice shows it, and what a step is called;
 - `screens`: the whole result (card, advice with the extras' buttons, first message), a saved
   case's advice and messages, and the extras on demand.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 from .advice import advice, guide
 from .card import movement, profile_card
 from .messages import DEFAULT_VARIANT, message_rows, script, script_form, script_screen, scripts_for
+from .plan import plan_text, step_title
 from .screens import advice_screens, case_script, extra, result_screens
 
 __all__ = [
@@ -30,10 +32,12 @@ __all__ = [
     "guide",
     "message_rows",
     "movement",
+    "plan_text",
     "profile_card",
     "result_screens",
     "script",
     "script_form",
     "script_screen",
     "scripts_for",
+    "step_title",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..actions import FORMS, VARIANTS, ScriptVariant
+from ..actions import FORMS, VARIANTS, MarkSent, ScriptVariant
 from ..classifier import Assessment
 from ..facts import addressee, message_facts
 from ..profiles import Profiles
@@ -59,7 +59,7 @@ def message_rows(
     renderer: Renderer, lang: str, script: Script, here: ScriptVariant, total: int
 ) -> list[tuple[Button, ...]]:
     """The buttons beside a message, a row each: its versions, its forms of address (not for a
-    formal one), and the way to the other messages. Every button is a ScriptVariant of this case."""
+    formal one), the way to the other messages (ScriptVariants of this case), and "Sent"."""
     rows: list[tuple[Button, ...]] = [
         tuple(
             Button(("• " if v == here.variant else "") + renderer.ui(lang, f"variant_{v}"), here.replace(variant=v))
@@ -80,6 +80,8 @@ def message_rows(
         if here.index < total:
             nav.append(Button(f"{here.index + 1}/{total} ›", here.replace(index=here.index + 1)))
         rows.append(tuple(nav))
+    # Sent: the case's timeline records it, and its plan schedules the check (bot.casebook.follow).
+    rows.append((Button(renderer.ui(lang, "button_sent"), MarkSent(here.case_no, script.id, here.variant, here.form)),))
     return rows
 
 

@@ -14,10 +14,12 @@ from ..actions import Extra, ScriptVariant
 from ..classifier import Assessment
 from ..facts import client_label
 from ..flow import Question
+from ..plans import plan_for
 from ..render import Button, Renderer, Screen
 from .advice import advice, guide
 from .card import movement, profile_card
 from .messages import DEFAULT_VARIANT, script, script_form, script_screen, scripts_for
+from .plan import plan_text
 
 
 def result_screens(
@@ -67,6 +69,11 @@ def advice_screens(
     if len(scripts) > 1:
         rows.append((Button(renderer.ui(lang, "button_all_scripts", len(scripts)), Extra(case_no, "all")),))
     text = main.text if scripts else f"{main.text}\n\n{renderer.ui(lang, 'no_scripts')}"
+    plan = plan_for(assessment, answers)  # what follows the first message, and when to check
+    if plan.first is not None:
+        ids = [s.id for s in scripts]
+        first = ids.index(plan.first.does) + 1 if plan.first.does in ids else None
+        text += "\n\n" + plan_text(renderer, lang, plan, assessment, script_form(answers), case_no, first)
     screens = [Screen("advice", text, tuple(rows), {**main.meta, "scripts": len(scripts)})]
     if second_below:
         screens.append(advice(renderer, lang, answers, assessment, profile=assessment.secondary))

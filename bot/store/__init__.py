@@ -31,6 +31,7 @@ from .inbox import InboxStore
 from .index import MAX_INDEXED_WORD, MAX_QUERY_WORDS, index_terms, match_query, search_words, user_term_prefix
 from .leases import LeaseStore
 from .notes import NoteStore
+from .plans import PlanStore
 from .reminders import DueReminder, ReminderStore
 from .schema import MIGRATION_NAMES, migrations, schema_version
 from .search import SearchStore
@@ -43,6 +44,7 @@ class Store(
     SearchStore,
     CaseStore,
     NoteStore,
+    PlanStore,
     ReminderStore,
     LeaseStore,
     SenderStore,

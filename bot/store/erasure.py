@@ -47,7 +47,7 @@ class ErasureStore(StoreBase):
         case_ids = [row[0] for row in self.conn.execute(chosen, (user_id, *params))]
         if not case_ids:
             return
-        for table in ("notes", "reminders", "case_events"):  # result_sends below: it has no user_id
+        for table in ("notes", "reminders", "case_events", "case_plans"):  # result_sends below: it has no user_id
             self.conn.execute(
                 f"DELETE FROM {table} WHERE user_id = ? AND case_id IN ({chosen})", (user_id, user_id, *params)
             )

@@ -67,8 +67,10 @@ class NoteStore(ClaimsStore):
     def timeline(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
         """What happened to one of the user's cases, oldest first.
 
-        Each entry has `at`, `kind` (created | note | status | reminder_set | reminder_fired) and,
-        as the kind needs, `text` (a note), `before`/`after` (statuses) or `due` (a reminder).
+        Each entry has `at`, `kind` (created | note | status | reminder_set | reminder_fired, and a
+        plan's sent | answer | skipped | paused | resumed | wait | check_fired, see bot.store.plans)
+        and, as the kind needs, `text` (a note), `before`/`after` (statuses; a plan's step and what
+        it did) or `due` (a reminder).
         """
         case_id = self._case_id(user_id, case_no)
         if case_id is None:
@@ -82,8 +84,9 @@ class NoteStore(ClaimsStore):
             " UNION ALL SELECT at, kind, NULL, before, after, NULL, 1, id FROM case_events"
             "  WHERE case_id = :case AND user_id = :user"
             " UNION ALL SELECT created, 'reminder_set', NULL, NULL, NULL, due, 1, id FROM reminders"
-            "  WHERE case_id = :case AND user_id = :user"
-            " UNION ALL SELECT fired, 'reminder_fired', NULL, NULL, NULL, due, 2, id FROM reminders"
+            "  WHERE case_id = :case AND user_id = :user AND step IS NULL"
+            " UNION ALL SELECT fired, CASE WHEN step IS NULL THEN 'reminder_fired' ELSE 'check_fired' END,"
+            "  NULL, step, NULL, due, 2, id FROM reminders"
             "  WHERE case_id = :case AND user_id = :user AND fired IS NOT NULL"
             ") ORDER BY at, rank, seq",
             {"case": case_id, "user": user_id},

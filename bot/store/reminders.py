@@ -54,8 +54,8 @@ class ReminderStore(StoreBase):
     def reminder(self, user_id: int, reminder_id: int) -> dict[str, Any] | None:
         """One of the user's reminders with its case number; None if it is not theirs or is gone."""
         found = self._rows(
-            "SELECT r.id, r.due, r.created, r.fired, c.case_no FROM reminders r JOIN cases c ON c.id = r.case_id "
-            "WHERE r.id = ? AND r.user_id = ? AND c.user_id = ?",
+            "SELECT r.id, r.due, r.created, r.fired, r.step, c.case_no FROM reminders r "
+            "JOIN cases c ON c.id = r.case_id WHERE r.id = ? AND r.user_id = ? AND c.user_id = ?",
             (reminder_id, user_id, user_id),
         )
         return found[0] if found else None

@@ -168,3 +168,17 @@ def m008_result_sends(db: Database) -> None:
     )
     db.table("reminders").add_column("attempts", int, not_null_default=0)
     db.table("reminders").add_column("message_id", int)
+
+
+@migration
+def m009_plans(db: Database) -> None:
+    """Plans followed case by case: where each case's plan stands (`case_plans`, see bot.store.plans),
+    and which reminders are a plan's checks (`reminders.step`, the step they ask about)."""
+    db.table("case_plans").create(
+        {"case_id": int, "user_id": int, "step": str, "does": str, "state": str, "updated": str},
+        pk="case_id",
+        not_null={"user_id", "state", "updated"},
+        foreign_keys=[("case_id", "cases", "id")],
+    )
+    db.table("case_plans").create_index(["user_id"])
+    db.table("reminders").add_column("step", str)

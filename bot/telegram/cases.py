@@ -1,5 +1,6 @@
-"""The case book on Telegram: /storico, /caso, /cerca, /nota, /esito, /promemoria, /rivaluta,
-/esporta, /cancella, /cancellatutto, /statistiche, their buttons, and reminders on the JobQueue.
+"""The case book on Telegram: /storico, /caso, /cerca, /nota, /esito, /promemoria, /piano, /inviato,
+/rivaluta, /esporta, /cancella, /cancellatutto, /statistiche, their buttons, and reminders (a plan's
+checks among them) on the JobQueue.
 
 Thin handlers over bot.casebook.CaseBook, each taking the update unpacked once (context.Request);
 every call is scoped by the Telegram user id.
@@ -84,6 +85,8 @@ def _usage(name: str) -> Callable[[str], Screen]:
 
 async def _send_all(req: Request, screens: list[Screen]) -> None:
     for screen in screens:
+        if "reminder" in screen.meta:  # a reminder or a plan's check was set: armed on the JobQueue
+            schedule(req.context.application, screen.meta["reminder"])
         await send(req.bot, req.chat_id, screen, case_keyboard(screen))
 
 
@@ -155,13 +158,30 @@ async def on_remind(req: Request) -> None:
         await _guarded(req, _usage("promemoria"))
         return
 
-    def remind(lang: str) -> Screen:
-        screen = req.casebook.remind(req.user_id, args[0], " ".join(args[1:]), lang)
-        if "reminder" in screen.meta:  # none when the same reminder was already set
-            schedule(req.context.application, screen.meta["reminder"])
-        return screen
+    await _guarded(req, lambda lang: req.casebook.remind(req.user_id, args[0], " ".join(args[1:]), lang))
 
-    await _guarded(req, remind)
+
+@handles
+async def on_plan(req: Request) -> None:
+    """/piano N: the case's plan and where it stands; /piano N 10g moves the check of the step waiting."""
+    args, book = req.args, req.casebook
+    if not args:
+        await _guarded(req, _usage("piano"))
+    elif len(args) >= 2:
+        await _guarded(req, lambda lang: book.change_wait(req.user_id, args[0], " ".join(args[1:]), lang))
+    else:
+        await _guarded(req, lambda lang: book.plan_view(req.user_id, args[0], lang))
+
+
+@handles
+async def on_sent(req: Request) -> None:
+    """/inviato N [K]: message K of the case went out (without K, the step the plan is at)."""
+    args, book = req.args, req.casebook
+    if not args or (len(args) >= 2 and not args[1].isdecimal()):
+        await _guarded(req, _usage("inviato"))
+        return
+    which = args[1] if len(args) > 1 else None
+    await _guarded(req, lambda lang: book.mark_sent(req.user_id, args[0], which, lang=lang))
 
 
 @handles
@@ -211,7 +231,7 @@ async def on_delete_all(req: Request) -> None:
 
 @handles
 async def on_stats(req: Request) -> None:
-    """/statistiche: counts by profile and outcome, and a chart over time."""
+    """/statistiche: counts by profile and outcome, what followed each message sent, and charts."""
     uid, book, lang = req.user_id, req.casebook, req.lang
     screen = book.stats(uid, lang)
     await _send_all(req, [screen])
@@ -221,6 +241,12 @@ async def on_stats(req: Request) -> None:
         # Drawing takes a while (the first time, importing matplotlib): off the loop, so other users go on.
         png = await asyncio.to_thread(monthly_bars_png, *book.chart_data(uid, lang))
         await req.bot.send_photo(req.chat_id, InputFile(png, filename="statistiche.png"))
+        plans = book.plans_chart(uid, lang)
+        if plans is not None:  # what followed each message the user marked sent
+            from ..charts import stacked_rows_png
+
+            png = await asyncio.to_thread(stacked_rows_png, *plans)
+            await req.bot.send_photo(req.chat_id, InputFile(png, filename="messaggi.png"))
 
 
 @handles
