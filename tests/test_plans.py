@@ -106,7 +106,7 @@ def saved(store, drive):
 
     def save(user: int, answers: dict, lang: str = "it") -> int:
         state = drive(answers, lang)
-        store.save_conversation(user, {**state, "cid": f"c{user}", "picked": []}, {})
+        store.save_conversation(user, state.but(cid=f"c{user}", picked=[]), {})
         case_no = coach.act(user, Finish()).case_no
         assert case_no is not None
         return case_no
