@@ -12,7 +12,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import (
     FORMS,
@@ -31,17 +31,21 @@ from .actions import (
     Skip,
     Toggle,
 )
-from .classifier import Assessment, classify
 from .engine import CANCELLED, Engine, Invalid
 from .flow import Flow, load_flow
 from .paths import default_flow
 from .questions import question_screen, review_screen
 from .render import Button, Renderer, Screen
-from .result import advice_screens, case_script, extra, result_screens
-from .sender import FIELDS as SENDER_FIELDS, ProfileError, clean_profile, in_language, parse_field, with_field
 from .state import Conversation
 from .store import Store
 from .upgrade import read_case, upgrade_state
+
+if TYPE_CHECKING:
+    from .classifier import Assessment
+
+# The result path (classifier, bot.result with the router and the plans, the sender's profile) is
+# imported inside the methods that finish or show a result: the console's first prompt needs none
+# of it (`python -m bench --only startup`).
 
 SCREENS_KEPT = 256
 
@@ -154,6 +158,8 @@ class Coach:
         case = self.case(user_id, found["case_no"]) if found else None
         if case is None:
             return None
+        from .classifier import Assessment  # the result path, loaded on use
+
         assessment = Assessment.from_dict(case["assessment"])
         answers = case["answers"]
         screens = self.result_screens(case["lang"], case["case_no"], answers, assessment, user_id=user_id)
@@ -351,6 +357,8 @@ class Coach:
 
     def _finish(self, user_id: int, state: Conversation, update_id: int | None) -> Reply:
         lang = state.lang
+        from .classifier import classify  # the result path, loaded on use
+
         answers = {q.id: value for q, value in self.engine.answered(state)}
         assessment = classify(self.flow, answers)
         # Answers given to an earlier version of the flow that it no longer asks stay with the case.
@@ -384,11 +392,16 @@ class Coach:
         previous: dict[str, Any] | None = None,
     ) -> list[Screen]:
         """The card, the advice and the first script (at most three messages)."""
+        from .result import result_screens  # the result path, loaded on use
+
         sender = self.sender_profile(user_id) if user_id is not None else {}
         return result_screens(self.renderer, lang, case_no, self.flow.questions, answers, assessment, sender, previous)
 
     def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
         """The advice and first script of one of the user's saved cases (empty if not theirs)."""
+        from .classifier import Assessment  # the result path, loaded on use
+        from .result import advice_screens
+
         case = self.case(user_id, case_no)
         if case is None:
             return []
@@ -403,6 +416,9 @@ class Coach:
 
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
         """One script of a saved case in a variant and form; None if not the user's or out of range."""
+        from .classifier import Assessment  # the result path, loaded on use
+        from .result import case_script
+
         case = self.case(user_id, case_no)
         if case is None or variant not in VARIANTS or form not in FORMS:
             return None
@@ -414,6 +430,9 @@ class Coach:
 
     def extra(self, user_id: int, action: Extra) -> list[Screen] | None:
         """An on-demand extra of a result; None if stale or not the user's."""
+        from .classifier import Assessment  # the result path, loaded on use
+        from .result import extra
+
         case = self.case(user_id, action.case_no)
         if case is None:
             return None
@@ -424,16 +443,22 @@ class Coach:
 
     def sender_profile(self, user_id: int) -> dict[str, str]:
         """The user's sender profile: only known, non-empty fields."""
+        from .sender import clean_profile  # the result path, loaded on use
+
         return clean_profile(self.store.sender_profile(user_id))
 
     def profile_screen(self, user_id: int, lang: str) -> Screen:
         """What is set (in this language), and how to set the rest."""
+        from .sender import FIELDS as SENDER_FIELDS, in_language  # the result path, loaded on use
+
         fields = [f.id for f in SENDER_FIELDS]
         shown = in_language(self.sender_profile(user_id), lang, self.renderer.languages[lang].default)
         return Screen("profile", self.ui(lang, "profile_screen", fields, shown))
 
     def set_profile_field(self, user_id: int, field: str, raw: str, lang: str) -> Screen:
         """Set (or, with an empty value, clear) one field; on error a clear answer and no change."""
+        from .sender import ProfileError, parse_field, with_field  # the result path, loaded on use
+
         try:
             field_id, value = parse_field(field, raw)
         except ProfileError as exc:

@@ -16,7 +16,6 @@ from typing import Any, TextIO, TypeVar
 from .actions import Action, Answer, Back, Cancel, Change, Extra, Finish, Move, Restart, Resume, Review, Skip, Toggle
 from .coach import Coach, Reply
 from .render import Screen
-from .result import script_form
 
 CONSOLE_USER = 0
 RULE = "─" * 60
@@ -165,6 +164,8 @@ class Console:
         """After a result: the extras (guide, second profile, figures, list) and any script in any
         version, typed as words («guida», «secondo», «numeri», «messaggi») or «2», «2 fermo», «1 breve Lei»,
         until Enter or EOF."""
+        from .result import script_form  # the result path: loaded once there is a result, not before the first prompt
+
         advice = next((m for m in reply.messages if m.kind == "advice"), None)
         if reply.case_no is None or advice is None:
             return 0

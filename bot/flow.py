@@ -326,9 +326,10 @@ class _Checker:
         out = {}
         for lang in self.langs:
             listed = words.get(lang)
-            if not isinstance(listed, list) or not listed or not all(isinstance(w, str) and key(w) for w in listed):
+            keys = tuple(key(w) if isinstance(w, str) else "" for w in listed) if isinstance(listed, list) else ()
+            if not keys or not all(keys):  # no words, or one that is not text or is empty once keyed
                 raise self.fail(words, f"{owner} needs a list of words for '{lang}'", qid)
-            out[lang] = tuple(key(w) for w in listed)
+            out[lang] = keys
         unknown = set(words) - set(self.langs) - {_LINE}
         if unknown:
             raise self.fail(words, f"{owner}: 'words' has unknown languages: {', '.join(sorted(unknown))}", qid)

@@ -117,9 +117,9 @@ class Languages:
             merged.update(lang.words[table])
         return merged
 
-    def check_templates(self) -> None:
+    def check_templates(self) -> set[str]:
         """Every language has every template any other one has, the default's included (a file
-        missing would fail mid-dialogue in that language)."""
+        missing would fail mid-dialogue in that language); returns them, relative to a language's folder."""
         held = {lang.code: _templates_in(os.path.join(self.directory, lang.code)) for lang in self}
         for lang in self:
             for other in self:  # the default first: a file it has is named as missing from the others
@@ -127,6 +127,7 @@ class Languages:
                     raise LanguageError(
                         Path(self.directory, lang.code, relative), None, f"missing (language '{other.code}' has it)"
                     )
+        return held[self.default]
 
     def menu(self, code: str) -> list[tuple[str, str]]:
         """The bot's commands in a language, in menu order: (command, its text for the menu and the

@@ -10,6 +10,7 @@ case book).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,9 +25,7 @@ from .commands import COMMANDS
 from .flow import Question, bundled_profiles
 from .languages import Languages, load_languages
 from .paths import cache_dir, templates_dir
-from .plans import plan_problems
 from .profiles import Profile, Profiles
-from .scripts import CATALOGUE
 
 TELEGRAM_TAGS = frozenset(
     {
@@ -205,21 +204,21 @@ class Renderer:
         # `cmd("restart")` in the texts: the word the console takes, or the command Telegram shows.
         self.env.globals["command_word"] = self.command_word
         self._check_scripts()
-        self._ui: dict[str, Any] = {}
+        self._ui: dict[str, list[str]] = {}  # per language, the files its interface texts come from
         self._cache: dict[str, Template] = {}
 
     def _check_scripts(self) -> None:
-        """Every language has every template, every script of the catalogue has its template, and the
-        plans that follow the scripts hold together (bot/plans.py)."""
-        problems = plan_problems()
-        if problems:
-            raise ValueError("bot/plans.py: " + "; ".join(problems))
-        self.languages.check_templates()
+        """Every language has every template, and every script of the catalogue has its template (the
+        plans that follow the scripts are checked where they load: bot/plans.py)."""
+        # The router's catalogue alone: the rest of the result path loads only once there is a result.
+        from .scripts import CATALOGUE
+
+        held = self.languages.check_templates()  # the same in every language, or it refused
         for script in CATALOGUE:
-            for lang in self.languages.codes:
-                path = self.directory / lang / "scripts" / f"{script.id}.html.j2"
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path}: missing (every script needs every language)")
+            relative = os.path.join("scripts", f"{script.id}.html.j2")
+            if relative not in held:
+                path = self.directory / self.languages.default / relative
+                raise FileNotFoundError(f"{path}: missing (every script needs every language)")
 
     def command_word(self, meaning: str, lang: str) -> str:
         """What the user types for a chat command here: its word in the console (`ricomincia`), its
@@ -246,23 +245,24 @@ class Renderer:
         return _BLANK_RUNS.sub("\n\n", text).strip()
 
     def ui(self, lang: str, name: str, *args: Any, **kwargs: Any) -> str:
-        """A short interface text (a macro of `<lang>/ui.html.j2`)."""
-        modules = self._ui.get(lang)
-        if modules is None:
-            modules = self._ui[lang] = self._ui_modules(lang)
-        for module in modules:
-            macro: Callable[..., str] | None = getattr(module, name, None)
+        """A short interface text (a macro of `<lang>/ui.html.j2`, else of the first `ui/` file that has it)."""
+        files = self._ui.get(lang)
+        if files is None:
+            files = self._ui[lang] = self._ui_files(lang)
+        # In order, each file compiled when first looked into: the console's first prompt needs two of them.
+        for file in files:
+            macro: Callable[..., str] | None = getattr(self.template(file).module, name, None)
             if macro is not None:
                 return str(macro(*args, **kwargs)).strip()
         raise AttributeError(f"{lang}: no interface text '{name}' in {UI_FILE} or {UI_FOLDER}/")
 
-    def _ui_modules(self, lang: str) -> list[Any]:
+    def _ui_files(self, lang: str) -> list[str]:
         """`<lang>/ui.html.j2`, then every `<lang>/ui/<area>.html.j2` (one file per area of the bot)."""
         names = [f"{lang}/{UI_FILE}"]
         folder = self.directory / lang / UI_FOLDER
         if folder.is_dir():
             names += [f"{lang}/{UI_FOLDER}/{path.name}" for path in sorted(folder.glob("*.html.j2"))]
-        return [self.template(name).module for name in names]
+        return names
 
     # -- answers as text ---------------------------------------------------------------------
 

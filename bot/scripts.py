@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .classifier import Assessment
 from .flow import END, FLAGS, Flow, Question, bundled_profiles
 from .profiles import Profiles
+
+if TYPE_CHECKING:  # only named in signatures: a renderer loads the catalogue without the classifier
+    from .classifier import Assessment
 
 # Flags the router derives from the assessment and the answers, beside the flow's own flags.
 DERIVED_FLAGS = ("bad_day", "good_client", "recovery_first", "keep_client", "money_owed")

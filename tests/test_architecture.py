@@ -167,11 +167,14 @@ def test_no_module_imports_another_modules_private_names():
 
 
 def test_the_console_chat_imports_no_heavy_package_beyond_its_libraries(tmp_path):
-    """`clientcoach chat` to its first prompt: nothing of the case book's charts or of the Telegram
-    front end (numpy comes with sqlite-utils itself, which imports it when installed)."""
+    """`clientcoach chat` to its first prompt: nothing of the case book's charts, of the Telegram
+    front end or of the result path (numpy comes with sqlite-utils itself, which imports it when installed)."""
     from bench.startup import beyond_libraries, is_heavy
 
     extra = beyond_libraries(str(tmp_path / "chat.db"))
     assert "bot.console" in extra, "the chat ran"
     assert not [name for name in extra if is_heavy(name)]
     assert not [name for name in extra if name.startswith(("bot.telegram", "bot.casebook.book", "bot.charts"))]
+    # The result path loads when there is a result: the first prompt pays for none of it.
+    result_path = ("bot.result", "bot.plans", "bot.classifier", "bot.facts", "bot.sender")
+    assert not [name for name in extra if name.startswith(result_path)]

@@ -6,6 +6,8 @@ suite); following a plan case by case (sent, checks, answers) is below, on a rea
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -81,6 +83,19 @@ def test_flows_check_names_a_broken_plan(monkeypatch):
     monkeypatch.setattr(plans, "STEPS", tuple(s for s in STEPS if s.id != "hold"))
     done = run_cli("flows", "check")
     assert done.returncode == 1 and "message 'attesa': no plan step sends it" in done.stderr, done.stderr
+
+
+def test_the_result_path_refuses_a_broken_plan_when_it_loads():
+    """The console's first prompt does not load the plans; the result path checks them as it loads,
+    before any result is shown (a fresh process: this one has loaded them already)."""
+    from helpers import ROOT, clean_environment
+
+    load = "from bot import plans; plans.STEPS = tuple(s for s in plans.STEPS if s.id != 'hold'); import bot.result"
+    done = subprocess.run(
+        [sys.executable, "-c", load], capture_output=True, text=True, cwd=ROOT, env=clean_environment(), timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    assert "ValueError: bot/plans.py: message 'attesa': no plan step sends it" in done.stderr, done.stderr
 
 
 # -- following a plan, on a real store (the end-to-end walks are in test_cases_cli and test_telegram_cases) --

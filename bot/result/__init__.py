@@ -17,11 +17,19 @@ module per part, each importing only those before it:
 
 from __future__ import annotations
 
+from ..plans import plan_problems
 from .advice import advice, guide
 from .card import movement, profile_card
 from .messages import DEFAULT_VARIANT, message_rows, script, script_form, script_screen, scripts_for
 from .plan import plan_text, step_title
 from .screens import advice_screens, case_script, extra, result_screens
+
+# The plans that follow the messages are checked when the result path loads (the console's first
+# prompt does not load it): plans that do not hold together refuse every result before any user
+# sees one. `clientcoach flows check` lists the same problems one by one.
+_PLAN_PROBLEMS = plan_problems()
+if _PLAN_PROBLEMS:
+    raise ValueError("bot/plans.py: " + "; ".join(_PLAN_PROBLEMS))
 
 __all__ = [
     "DEFAULT_VARIANT",
