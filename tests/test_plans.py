@@ -167,4 +167,4 @@ def test_statistics_count_the_users_own_cases_only_and_erasure_leaves_no_plan(bo
 
 def _assessed(store, user: int, case_no: int):
     case = store.case(user, case_no)
-    return Assessment.from_dict(case["assessment"]), case["answers"]
+    return case.assessment, case.answers
