@@ -20,11 +20,6 @@ from .classifier import Assessment
 Related = tuple[dict[str, Any], ...]
 
 
-def _decoded(value: Any) -> Any:
-    """A JSON column as the store gives it (text) or already decoded."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
 @dataclass(frozen=True)
 class Case:
     """One of a user's saved cases. Treat it as a value: `but` returns a changed copy."""
@@ -70,7 +65,7 @@ class Case:
     def from_row(cls, row: Mapping[str, Any]) -> Case:
         """A row of `cases` (with the client's `alias`) as a case: the one place a stored assessment
         becomes an `Assessment`."""
-        answers, assessment = _decoded(row["answers"]), _decoded(row["assessment"])
+        answers, assessment = json.loads(row["answers"]), json.loads(row["assessment"])
         return cls(
             id=row["id"],
             user_id=row["user_id"],

@@ -188,7 +188,7 @@ def test_the_same_alias_is_one_client_per_user(file_store, finished):
 # -- redelivered updates ---------------------------------------------------------------------------
 
 
-def test_claim_update_refuses_a_second_delivery(file_store):
+def test_a_redelivered_update_is_refused(file_store):
     # Claimed by the write the update brings (here a cancel): a redelivery of it is refused.
     assert file_store.drop_conversation(1, update_id=1001) is True
     assert file_store.drop_conversation(1, update_id=1001) is False

@@ -419,7 +419,7 @@ def _claimed_at(store: Store, update_id: int, age: timedelta) -> None:
         store.conn.execute("INSERT INTO processed_updates (update_id, at) VALUES (?, ?)", (update_id, at))
 
 
-def test_prune_processed_updates_drops_only_old_claims(store):
+def test_a_claim_prunes_only_old_claims(store):
     _claimed_at(store, 1, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE + 60))
     _claimed_at(store, 2, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE - 3600))
     assert store.drop_conversation(5, update_id=3) is True  # the next claim (a cancel's) prunes
