@@ -168,3 +168,18 @@ def test_statistics_count_the_users_own_cases_only_and_erasure_leaves_no_plan(bo
 def _assessed(store, user: int, case_no: int):
     case = store.case(user, case_no)
     return case.assessment, case.answers
+
+
+def test_an_answer_that_closes_the_case_is_recorded_with_its_outcome_or_not_at_all(book, saved, store):
+    """ "Paid" moves the plan and closes the case in one transaction: if the outcome cannot be written,
+    the answer is not recorded either, and the check can still be answered."""
+    no = saved(ALICE, OVERDUE)
+    book.mark_sent(ALICE, no, "1")
+    before = store.timeline(ALICE, no)
+    with pytest.raises(ValueError, match="unknown status"):
+        store.record_answer(ALICE, no, "remind", "paid", None, None, NOW, outcome="not-a-status")
+    assert store.timeline(ALICE, no) == before and store.plan_state(ALICE, no)["state"] == "waiting"
+    book.answer_check(ALICE, no, "remind", "paid")
+    assert store.case(ALICE, no).status == "risolto"
+    kinds = [e["kind"] for e in store.timeline(ALICE, no)][len(before) :]
+    assert "status" in kinds

@@ -204,6 +204,7 @@ class FollowUps:
             raise CaseBookError("unknown_action")
         target = planned.then[answer]
         following = plan.get(target)
+        outcome = target[len(CLOSE) :] if target.startswith(CLOSE) else None
         moved = self.store.record_answer(
             user_id,
             no,
@@ -212,12 +213,10 @@ class FollowUps:
             following.id if following else None,
             following.does if following else None,
             self.clock(),
+            outcome=outcome,
         )
         if not moved:
             raise CaseBookError("check_answered", no=no)
-        outcome = target[len(CLOSE) :] if target.startswith(CLOSE) else None
-        if outcome is not None:
-            self.store.set_status(user_id, no, outcome)
         kind = "close" if outcome else "step" if following else target if target in (END, REASSESS) else END
         text = self.text(lang, "check_answered_now", no, answer, kind, outcome)
         screens = [Screen("notice", text, meta={"case_no": no, "answer": answer, "outcome": outcome})]

@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from sqlite_utils import Database
 
+from ..choices import STATUSES
 from .connection import BUSY_TIMEOUT, open_db
 
 
@@ -74,6 +75,27 @@ class StoreBase:
     def _case_id(self, user_id: int, case_no: int) -> int | None:
         row = self.conn.execute("SELECT id FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)).fetchone()
         return row[0] if row else None
+
+    def _event(self, case_id: int, user_id: int, kind: str, before: str | None, after: str | None, now: str) -> None:
+        """One entry of a case's timeline (inside the caller's transaction)."""
+        self.conn.execute(
+            "INSERT INTO case_events (user_id, case_id, kind, before, after, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, case_id, kind, before, after, now),
+        )
+
+    def _change_status(self, case_id: int, user_id: int, status: str, now: str) -> str:
+        """Set how a case went, with its timeline entry if it changed (inside the caller's
+        transaction); returns the status before."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        row = self.conn.execute("SELECT status FROM cases WHERE id = ? AND user_id = ?", (case_id, user_id)).fetchone()
+        before = str(row[0])
+        if before != status:
+            self.conn.execute(
+                "UPDATE cases SET status = ?, updated = ? WHERE id = ? AND user_id = ?", (status, now, case_id, user_id)
+            )
+            self._event(case_id, user_id, "status", before, status, now)
+        return before
 
     def _rows(self, sql: str, params: tuple | dict[str, Any]) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)

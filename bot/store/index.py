@@ -28,11 +28,25 @@ _WORD = re.compile(r"[^\W_]+")
 # terms joined by AND. The FTS rowid is the case id.
 
 
-def search_words(text: str) -> list[str]:
-    """The normalised words of a text: casefolded, without accents, letters and digits only."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+def _words(decomposed: str) -> list[str]:
     bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return [word[:MAX_INDEXED_WORD] for word in _WORD.findall(bare)]
+
+
+def search_words(text: str) -> list[str]:
+    """The normalised words of a text: casefolded, without accents, letters and digits only.
+
+    Unicode's compatibility caseless form (D146): folding before and after decomposing, so a
+    letter that only gains a case once decomposed (𝝖 -> Α -> α) is folded too, and the words of
+    the words are the words themselves (what is indexed is found by typing it back)."""
+    normalize = unicodedata.normalize
+    return _words(normalize("NFKD", normalize("NFKD", normalize("NFD", text).casefold()).casefold()))
+
+
+def legacy_search_words(text: str) -> list[str]:
+    """The words as releases up to 0.2 indexed them (folded once, before decomposing); they differ
+    from `search_words` only for some 600 rare characters (mathematical letters and the like)."""
+    return _words(unicodedata.normalize("NFKD", text.casefold()))
 
 
 def user_term_prefix(user_id: int) -> str:
@@ -47,10 +61,17 @@ def index_terms(user_id: int, texts: Iterable[str | None]) -> str:
 
 
 def match_query(user_id: int, text: str) -> str | None:
-    """The FTS5 query for a user's search: every word as a prefix of one of their terms, ANDed."""
+    """The FTS5 query for a user's search: every word as a prefix of one of their terms, ANDed;
+    where an earlier release wrote the words differently, either spelling matches."""
     prefix = user_term_prefix(user_id)
-    words = list(dict.fromkeys(search_words(text)))[:MAX_QUERY_WORDS]
-    return " AND ".join(f'"{prefix}{word}"*' for word in words) or None
+
+    def every(words: list[str]) -> str:
+        return " AND ".join(f'"{prefix}{word}"*' for word in list(dict.fromkeys(words))[:MAX_QUERY_WORDS])
+
+    words, legacy = search_words(text), legacy_search_words(text)
+    if not words:
+        return None
+    return every(words) if legacy == words or not legacy else f"({every(words)}) OR ({every(legacy)})"
 
 
 def index_texts(conn: sqlite3.Connection, case_id: int, user_id: int, texts: Iterable[str | None]) -> None:

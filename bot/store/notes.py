@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..choices import STATUSES
 from .base import utcnow
 from .claims import ClaimsStore
 from .index import index_texts
@@ -42,27 +41,9 @@ class NoteStore(ClaimsStore):
 
     def set_status(self, user_id: int, case_no: int, status: str) -> str | None:
         """Record how a case went, as an event too; returns the previous status, None if no such case."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        now = utcnow()
         with self.conn:
-            row = self.conn.execute(
-                "SELECT id, status FROM cases WHERE user_id = ? AND case_no = ?", (user_id, case_no)
-            ).fetchone()
-            if row is None:
-                return None
-            case_id, before = row
-            if before != status:
-                self.conn.execute(
-                    "UPDATE cases SET status = ?, updated = ? WHERE id = ? AND user_id = ?",
-                    (status, now, case_id, user_id),
-                )
-                self.conn.execute(
-                    "INSERT INTO case_events (user_id, case_id, kind, before, after, at) "
-                    "VALUES (?, ?, 'status', ?, ?, ?)",
-                    (user_id, case_id, before, status, now),
-                )
-        return before
+            case_id = self._case_id(user_id, case_no)
+            return None if case_id is None else self._change_status(case_id, user_id, status, utcnow())
 
     def timeline(self, user_id: int, case_no: int) -> list[dict[str, Any]]:
         """What happened to one of the user's cases, oldest first.

@@ -71,12 +71,6 @@ class PlanStore(StoreBase):
         )
         self.conn.execute("UPDATE cases SET updated = ? WHERE id = ? AND user_id = ?", (now, case_id, user_id))
 
-    def _event(self, case_id: int, user_id: int, kind: str, before: str | None, after: str | None, now: str) -> None:
-        self.conn.execute(
-            "INSERT INTO case_events (user_id, case_id, kind, before, after, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (user_id, case_id, kind, before, after, now),
-        )
-
     def _check(self, case_id: int, user_id: int, step: str, due: datetime, channel: str, now: str) -> int:
         cursor = self.conn.execute(
             "INSERT INTO reminders (user_id, case_id, due, created, channel, step) VALUES (?, ?, ?, ?, ?, ?)",
@@ -129,9 +123,11 @@ class PlanStore(StoreBase):
         next_step: str | None,
         next_does: str | None,
         at: datetime | None = None,
+        outcome: str | None = None,
     ) -> bool:
         """How a step went: the answer joins the timeline and the plan moves on (to `next_step`,
-        proposed, or to its end). False when the step is not the one waiting (answered already)."""
+        proposed, or to its end), and an answer that closes the case records its `outcome`, all in
+        one transaction. False when the step is not the one waiting (answered already)."""
         now = _now(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
@@ -143,6 +139,8 @@ class PlanStore(StoreBase):
             self._event(case_id, user_id, "answer", step, answer, now)
             state = "proposed" if next_step else "ended"
             self._move(case_id, user_id, next_step, next_does, state, now)
+            if outcome is not None:
+                self._change_status(case_id, user_id, outcome, now)
         return True
 
     def skip_step(
