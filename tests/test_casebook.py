@@ -219,7 +219,8 @@ def test_a_note_indexed_the_way_earlier_releases_folded_it_is_still_found(tmp_pa
     store.conn.execute("INSERT INTO clients (id, user_id, alias, alias_key, created) VALUES (1, 1, NULL, '', 'x')")
     store.conn.execute(
         "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, main, "
-        "status, created, updated) VALUES (1, 1, 1, 'f', 1, 'it', '{}', '{}', 'gratis', 'aperto', 'x', 'x')"
+        "status, created, updated) VALUES (1, 1, 1, 'f', 1, 'it', '{}', ?, 'gratis', 'aperto', 'x', 'x')",
+        (json.dumps(THIN.to_dict()),),
     )
     typed = "𝝖𝐑𝐈𝐀 srl"
     legacy = " ".join(f"u1x{word}" for word in legacy_search_words(typed))
