@@ -429,10 +429,10 @@ def _check_sample(store: Store, flow: Flow, rng: random.Random, total: int, k: i
             (case_id,),
         ).fetchone()
         case = store.case(user_id, case_no)
-        answers = case["answers"]
-        state = Conversation(flow=flow.id, flow_version=flow.version, lang=case["lang"], at=END, answers=answers)
+        answers = case.stored_answers
+        state = Conversation(flow=flow.id, flow_version=flow.version, lang=case.lang, at=END, answers=answers)
         number = replay.save_case(
-            user_id, state, case["assessment"], case["alias"], search_texts=flow.search_texts(case["answers"])
+            user_id, state, case.stored_assessment, case.alias, search_texts=flow.search_texts(answers)
         )
         for note in store.notes(user_id, case_no):
             replay.add_note(user_id, number, note["text"])
@@ -441,7 +441,7 @@ def _check_sample(store: Store, flow: Flow, rng: random.Random, total: int, k: i
             (user_id, number),
         ).fetchone()
         same += before == (after[0] if after else None)
-        complete += engine.path(case["answers"])[1] == END
+        complete += engine.path(answers)[1] == END
     replay.close()
     return {"sampled": k, "index_row_as_store_writes_it": same, "answers_reach_end_of_flow": complete}
 

@@ -168,7 +168,7 @@ def cmd_check(book: CaseBook, args: argparse.Namespace, lang: str) -> int:
         return args.parser.error(
             _tr("unknown answer {value} (choose from {known})", value=args.answer[:20], known=known)
         )
-    state = book.store.plan_state(args.user, book.case(args.user, args.case)["case_no"])
+    state = book.store.plan_state(args.user, book.case(args.user, args.case).case_no)
     if state is None or state["state"] not in ("waiting", "paused"):
         from .casebook import CaseBookError
 

@@ -31,6 +31,7 @@ from .actions import (
     Skip,
     Toggle,
 )
+from .case import Case
 from .engine import CANCELLED, Engine, Invalid
 from .flow import Flow, load_flow
 from .paths import default_flow
@@ -155,20 +156,16 @@ class Coach:
         review still showing) gets it this way; nothing is saved twice.
         """
         found = self.store.case_from_conversation(user_id, conversation)
-        case = self.case(user_id, found["case_no"]) if found else None
+        case = self.case(user_id, found.case_no) if found else None
         if case is None:
             return None
-        from .classifier import Assessment  # the result path, loaded on use
-
-        assessment = Assessment.from_dict(case["assessment"])
-        answers = case["answers"]
-        screens = self.result_screens(case["lang"], case["case_no"], answers, assessment, user_id=user_id)
-        return Reply(messages=screens, case_no=case["case_no"], ended=True, duplicate=True)
+        screens = self.result_screens(case.lang, case.case_no, case.answers, case.assessment, user_id=user_id)
+        return Reply(messages=screens, case_no=case.case_no, ended=True, duplicate=True)
 
     def _restart_offer(self, lang: str, text: str) -> Screen:
         return Screen("notice", text, ((Button(self.ui(lang, "button_restart"), Restart()),),))
 
-    def case(self, user_id: int, case_no: int) -> dict[str, Any] | None:
+    def case(self, user_id: int, case_no: int) -> Case | None:
         """One of the user's saved cases with its answers as this flow reads them (`bot.upgrade`);
         None if not theirs."""
         case = self.store.case(user_id, case_no)
@@ -205,7 +202,7 @@ class Coach:
         lang = lang or self.lang(user_id)
         fresh = self.engine.new(lang, cid=secrets.token_hex(3)).but(previous=case_no)
         # Questions the flow gained since then are asked as a change, then the review.
-        state = self.engine.prefill(fresh, case["answers"])
+        state = self.engine.prefill(fresh, case.answers)
         if not self.store.save_conversation(user_id, state, {}, update_id=update_id):
             return self.redelivered(user_id)
         return self._dialog(state)
@@ -373,7 +370,7 @@ class Coach:
         )
         if case_no is None:
             return self.result_again(user_id, state.cid) or self.redelivered(user_id)
-        previous = self.store.case(user_id, state.previous) if state.previous else None
+        previous = self.case(user_id, state.previous) if state.previous else None
         screens = self.result_screens(lang, case_no, answers, assessment, user_id=user_id, previous=previous)
         return Reply(messages=screens, case_no=case_no, ended=True)
 
@@ -389,7 +386,7 @@ class Coach:
         assessment: Assessment,
         *,
         user_id: int | None = None,
-        previous: dict[str, Any] | None = None,
+        previous: Case | None = None,
     ) -> list[Screen]:
         """The card, the advice and the first script (at most three messages)."""
         from .result import result_screens  # the result path, loaded on use
@@ -397,47 +394,26 @@ class Coach:
         sender = self.sender_profile(user_id) if user_id is not None else {}
         return result_screens(self.renderer, lang, case_no, self.flow.questions, answers, assessment, sender, previous)
 
-    def case_advice_screens(self, user_id: int, case_no: int) -> list[Screen]:
-        """The advice and first script of one of the user's saved cases (empty if not theirs)."""
-        from .classifier import Assessment  # the result path, loaded on use
-        from .result import advice_screens
-
-        case = self.case(user_id, case_no)
-        if case is None:
-            return []
-        return advice_screens(
-            self.renderer,
-            case["lang"],
-            case_no,
-            case["answers"],
-            Assessment.from_dict(case["assessment"]),
-            self.sender_profile(user_id),
-        )
-
     def script_variant(self, user_id: int, case_no: int, index: int, variant: str, form: str) -> Screen | None:
         """One script of a saved case in a variant and form; None if not the user's or out of range."""
-        from .classifier import Assessment  # the result path, loaded on use
-        from .result import case_script
+        from .result import case_script  # the result path, loaded on use
 
         case = self.case(user_id, case_no)
         if case is None or variant not in VARIANTS or form not in FORMS:
             return None
-        assessment = Assessment.from_dict(case["assessment"])
         sender = self.sender_profile(user_id)
         return case_script(
-            self.renderer, case["lang"], case_no, case["answers"], assessment, index, variant, form, sender
+            self.renderer, case.lang, case_no, case.answers, case.assessment, index, variant, form, sender
         )[0]
 
     def extra(self, user_id: int, action: Extra) -> list[Screen] | None:
         """An on-demand extra of a result; None if stale or not the user's."""
-        from .classifier import Assessment  # the result path, loaded on use
-        from .result import extra
+        from .result import extra  # the result path, loaded on use
 
         case = self.case(user_id, action.case_no)
         if case is None:
             return None
-        assessment = Assessment.from_dict(case["assessment"])
-        return extra(self.renderer, case["lang"], action.case_no, case["answers"], assessment, action.what)
+        return extra(self.renderer, case.lang, action.case_no, case.answers, case.assessment, action.what)
 
     # -- the sender's profile ------------------------------------------------------------------
 

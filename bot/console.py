@@ -188,7 +188,7 @@ class Console:
                 variant = next((self.variant_words[w] for w in words[1:] if w in self.variant_words), "softer")
                 form = next((self.form_words[w] for w in words[1:] if w in self.form_words), None)
                 case = self.coach.case(self.user_id, reply.case_no)
-                chosen_form = form or script_form(case["answers"] if case else {})
+                chosen_form = form or script_form(case.answers if case else {})
                 screen = self.coach.script_variant(self.user_id, reply.case_no, int(words[0]), variant, chosen_form)
                 screens = [screen] if screen is not None else None
             if not screens:

@@ -7,19 +7,24 @@ an *earlier answer*: kept in the case, shown labelled as it was stored, never dr
 version is one function and one line in STEPS (and, if a question goes away, its words in
 EARLIER_QUESTIONS).
 
-Used in one place per kind of data: `CaseBook.case` and the coach read saved cases through
-`case_answers`; `Coach.load` carries a questionnaire in progress with `upgrade_state`, which
-resumes it at the first question its branch has not answered.
+Used in one place per kind of data: every saved case is read through `read_case` (by
+`CaseBook.case`, `Coach.case` and the export); `Coach.load` carries a questionnaire in progress
+with `upgrade_state`, which resumes it at the first question its branch has not answered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from .case import Case
 from .engine import ASKING, CANCELLED, DONE, EDITING, END, Engine
 from .flow import Flow
 from .state import UNREADABLE, Conversation
+
+if TYPE_CHECKING:  # named in a signature only: a questionnaire is carried over without the classifier
+    from .classifier import Assessment
 
 Answers = dict[str, Any]
 Step = Callable[[Answers], Answers]
@@ -143,34 +148,29 @@ def earlier_reading(key: str, value: Any, lang: str) -> tuple[str, str]:
     return label, text
 
 
-def case_answers(case: dict[str, Any], flow: Flow) -> Answers:
-    """A saved case's answers as the current flow reads them (stored ones are never rewritten)."""
-    if case.get("flow") not in (None, flow.id):
-        return dict(case["answers"])
-    return upgrade_answers(case["answers"], case.get("flow_version"), flow)
+def read_case(case: Case, flow: Flow) -> Case:
+    """A saved case as the current flow reads it: its answers and its assessment's reasons carried to
+    today's questions (the stored ones are never rewritten). The one reading of a saved case; reading
+    a case again gives the same case."""
+    if case.flow in (None, flow.id):
+        answers = upgrade_answers(case.stored_answers, case.flow_version, flow)
+    else:  # another flow's answers are left as they are
+        answers = dict(case.stored_answers)
+    return case.but(answers=answers, assessment=_carried(case, flow, answers))
 
 
-def read_case(case: dict[str, Any], flow: Flow) -> dict[str, Any]:
-    """A saved case as the current flow reads it: its answers and its assessment's reasons carried
-    to today's questions (the stored row is never rewritten)."""
-    answers = case_answers(case, flow)
-    return {**case, "answers": answers, "assessment": case_assessment(case, flow, answers)}
-
-
-def case_assessment(case: dict[str, Any], flow: Flow, answers: Answers | None = None) -> dict[str, Any]:
+def _carried(case: Case, flow: Flow, answers: Answers) -> Assessment:
     """A saved case's assessment with its reasons' answers as the current flow reads them; a reason
     whose question is gone is left out (its answer shows among the earlier answers)."""
-    assessment = case["assessment"]
-    if case.get("flow_version") == flow.version or not isinstance(assessment, dict):
-        return assessment
-    answers = case_answers(case, flow) if answers is None else answers
+    if case.flow_version == flow.version:
+        return case.assessment
     reasons = []
-    for reason in assessment.get("reasons", []):
-        q = flow.questions.get(reason.get("question"))
-        value = answers.get(reason.get("question"))
+    for reason in case.assessment.reasons:
+        q = flow.questions.get(reason.question)
+        value = answers.get(reason.question)
         if q is not None and value is not None and q.accepts(value):
-            reasons.append({**reason, "value": value})
-    return {**assessment, "reasons": reasons}
+            reasons.append(replace(reason, value=value))
+    return replace(case.assessment, reasons=tuple(reasons))
 
 
 def upgrade_state(engine: Engine, state: Conversation) -> Conversation | None:
@@ -208,8 +208,6 @@ def upgrade_state(engine: Engine, state: Conversation) -> Conversation | None:
 __all__ = [
     "EARLIER_QUESTIONS",
     "STEPS",
-    "case_answers",
-    "case_assessment",
     "earlier_answers",
     "earlier_reading",
     "read_case",

@@ -275,3 +275,15 @@ def test_the_free_rider_advice_follows_how_the_client_pays(lang: str, free_words
     assert free_words in plain["free"]
     assert free_words not in plain["late"] and free_words not in plain["below_price"]
     assert ("sollecito" if lang == "it" else "reminder") in plain["late"]
+
+
+@pytest.mark.parametrize(("lang", "first"), [("it", "Prima il saldo"), ("en", "Payment first")])
+@pytest.mark.parametrize("profile", ["incontentabile", "lvc"])
+def test_an_overdue_invoice_comes_before_any_concession_in_the_advice(lang: str, first: str, profile: str) -> None:
+    """With an invoice overdue, the never-satisfied advice (concede once) and the LVC one (prices,
+    another supplier) open with getting it paid: money owed is never offered up as the concession."""
+    assessment = Assessment({profile: 9.0}, profile, None, "high", (), False, False, True, False, False)
+    overdue = {"payment": "late", "owed": "640", "owed_since": "overdue"}
+    for answers, expected in ((overdue, True), ({**overdue, "owed_since": "not_due"}, False), ({}, False)):
+        text = results.advice(RENDERER, lang, answers, assessment).plain
+        assert (first in text) is expected, (answers, text[:300])

@@ -20,6 +20,7 @@ from bot.casebook import CaseBook, CaseBookError, book as book_module, parse_cas
 from bot.classifier import Assessment
 from bot.coach import Coach
 from bot.render import Renderer, html_problems
+from bot.result import advice_screens
 from bot.store import STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
 from bot.store.index import legacy_search_words
 
@@ -35,6 +36,8 @@ RENDERER = Renderer()
 SERVICE_IT, SERVICE_EN = FLOW.questions["service"].short["it"], FLOW.questions["service"].short["en"]
 PAYMENT_IT = FLOW.questions["payment"].short["it"]
 FREE_IT = FLOW.questions["payment"].options[2].label["it"]
+# A case saved with no evidence: what a row inserted by hand (a case from before a migration) holds.
+THIN = Assessment({}, "gratis", None, "low", (), False, False, False, True, False)
 
 
 def answer_lines(alias: str | None, service: str | None = None, sender: str | None = None) -> list[str | None]:
@@ -176,9 +179,9 @@ def test_migration_indexes_cases_saved_before_it(tmp_path: Path, coach: Coach):
     answers = json.dumps({"alias": "Zeta", "service": "traduzioni"})
     db.execute(
         "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, main, status, "
-        "created, updated) VALUES (5, 1, 1, 'cliente_difficile', 1, 'it', ?, '{}', 'gratis', 'aperto', "
+        "created, updated) VALUES (5, 1, 1, 'cliente_difficile', 1, 'it', ?, ?, 'gratis', 'aperto', "
         "'2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00')",
-        [answers],
+        [answers, json.dumps(THIN.to_dict())],
     )
     db.execute("INSERT INTO notes (user_id, case_id, text, created) VALUES (5, 1, 'telefonata lunga', '2025-01-02')")
     db.conn.commit()
@@ -198,8 +201,8 @@ def test_every_word_of_a_note_is_found_by_its_owner_only(note):
     for user_id in (1, 12):
         store.conn.execute(
             "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, main, "
-            "status, created, updated) VALUES (?, 1, 1, 'f', 1, 'it', '{}', '{}', 'gratis', 'aperto', 'x', 'x')",
-            (user_id,),
+            "status, created, updated) VALUES (?, 1, 1, 'f', 1, 'it', '{}', ?, 'gratis', 'aperto', 'x', 'x')",
+            (user_id, json.dumps(THIN.to_dict())),
         )
     store.add_note(1, 1, note)
     for word in search_words(note):
@@ -216,7 +219,8 @@ def test_a_note_indexed_the_way_earlier_releases_folded_it_is_still_found(tmp_pa
     store.conn.execute("INSERT INTO clients (id, user_id, alias, alias_key, created) VALUES (1, 1, NULL, '', 'x')")
     store.conn.execute(
         "INSERT INTO cases (user_id, case_no, client_id, flow, flow_version, lang, answers, assessment, main, "
-        "status, created, updated) VALUES (1, 1, 1, 'f', 1, 'it', '{}', '{}', 'gratis', 'aperto', 'x', 'x')"
+        "status, created, updated) VALUES (1, 1, 1, 'f', 1, 'it', '{}', ?, 'gratis', 'aperto', 'x', 'x')",
+        (json.dumps(THIN.to_dict()),),
     )
     typed = "𝝖𝐑𝐈𝐀 srl"
     legacy = " ".join(f"u1x{word}" for word in legacy_search_words(typed))
@@ -262,7 +266,7 @@ def test_show_case_reads_back_answers_profile_status_and_history(book, alice_cas
     assert "Esito: ✅ risolto" in card.plain
     assert (
         result.kind == "result"
-        and f"profilo {RENDERER.ui('it', 'profile_short', book.case(ALICE, 1)['main'])}" in result.plain
+        and f"profilo {RENDERER.ui('it', 'profile_short', book.case(ALICE, 1).main)}" in result.plain
     )
     assert "Perché lo penso" in result.plain
     lines = history.plain.splitlines()
@@ -283,7 +287,9 @@ def test_the_case_view_is_the_record_then_the_advice_and_first_script_as_the_res
     coach.set_profile_field(ALICE, "name", "Giulia Neri", "it")
     view = book.case_view(ALICE, 1)
     assert view[:3] == book.show_case(ALICE, 1)
-    assert view[3:] == coach.case_advice_screens(ALICE, 1), "what /caso joined on Telegram"
+    case = book.case(ALICE, 1)
+    shown = advice_screens(book.renderer, case.lang, 1, case.answers, case.assessment, coach.sender_profile(ALICE))
+    assert view[3:] == shown, "what /caso joined on Telegram: the result's advice and first script"
     advice, script = view[3:]
     assert advice.kind == "advice" and script.kind == "script" and "Giulia Neri" in script.plain
     assert [s.kind for s in book.case_view(ALICE, 2, "en")] == ["case", "result", "history", "advice", "script"]
@@ -305,7 +311,7 @@ def test_cases_show_prints_the_same_case_view_as_telegram_gets_without_button_hi
     assert shown + "\n" == "\n\n".join(screen.plain for screen in console) + "\n" and after.startswith(hint)
     telegram = book.case_view(ALICE, 1)  # the bot's case book renders for Telegram
     kinds = ["case", "result", "history", "advice", "script"]
-    assert Assessment.from_dict(store.case(ALICE, 1)["assessment"]).secondary, "the case has a second profile"
+    assert store.case(ALICE, 1).assessment.secondary, "the case has a second profile"
     # Printed once: the second profile's advice follows, where Telegram has a button for it.
     assert [s.kind for s in console] == kinds[:4] + ["advice"] + kinds[4:]
     assert "seguono qui sotto" in console[3].plain and "«secondo»" not in printed
@@ -394,7 +400,7 @@ def test_set_outcome_records_a_status_change_once(book, store, alice_cases):
     assert "già" in again.plain
     assert [e["after"] for e in store.timeline(ALICE, 1) if e["kind"] == "status"] == ["cliente_lasciato"]
     assert error_key(lambda: book.set_outcome(ALICE, 1, "boh")) == "bad_status"
-    assert store.case(ALICE, 1)["status"] == "cliente_lasciato"
+    assert store.case(ALICE, 1).status == "cliente_lasciato"
 
 
 def test_outcome_choices_offer_the_four_statuses(book, alice_cases):
@@ -484,7 +490,7 @@ def test_export_csv_has_a_row_per_case_with_readable_answers_and_notes(book, ali
     assert [r["caso"] for r in rows] == ["1", "2", "3"]
     assert rows[0]["cliente"] == "Rossi Srl" and rows[0][PAYMENT_IT] == FREE_IT
     assert rows[0]["esito"] == "aperto" and rows[0]["profilo"] == RENDERER.ui(
-        "it", "profile_short", book.case(ALICE, 1)["main"]
+        "it", "profile_short", book.case(ALICE, 1).main
     )
     notes = rows[0]["note"].splitlines()
     assert notes[0].startswith("[2") and notes[0].endswith('=HYPERLINK("http://evil")')  # a date first: no formula
@@ -538,7 +544,7 @@ def test_delete_case_removes_it_and_what_hangs_off_it(book, store, coach, alice_
     assert store.pending_reminders() == []
     book.delete_case(ALICE, 1)  # Rossi still has case 3: the client stays
     assert store.conn.execute("SELECT COUNT(*) FROM clients WHERE user_id = ?", (ALICE,)).fetchone()[0] == 1
-    assert [c["case_no"] for c in store.cases(ALICE)] == [3]
+    assert [c.case_no for c in store.cases(ALICE)] == [3]
     assert error_key(lambda: book.delete_case(ALICE, 2)) == "unknown_case"
     assert make_case(coach, ALICE, "Nuovo") == 4  # numbers are never reused while a higher one exists
 
@@ -642,7 +648,7 @@ def test_act_dispatches_every_button_action(book, store, alice_cases):
     assert act("h:1")[0].kind == "cases"
     assert [s.kind for s in act("c:2")] == ["case", "result", "history", "advice", "script"]  # as /caso
     assert act("o:2")[0].kind == "outcome"
-    assert "risolto" in act("o:2:risolto")[0].plain and store.case(ALICE, 2)["status"] == "risolto"
+    assert "risolto" in act("o:2:risolto")[0].plain and store.case(ALICE, 2).status == "risolto"
     assert act("x:2")[0].kind == "confirm"
     assert act("x:no")[0].plain == "Va bene, non ho eliminato niente."
     assert act("x:2:yes")[0].kind == "notice" and store.case(ALICE, 2) is None
@@ -740,7 +746,7 @@ def test_another_user_sees_only_their_own_case_with_the_same_number(book, alice_
     assert "Bianchi" in card.plain and "Rossi" not in card.plain
     book.add_note(BOB, 1, "nota di Bob")
     book.set_outcome(BOB, 1, "risolto")
-    assert book.store.notes(ALICE, 1) == [] and book.store.case(ALICE, 1)["status"] == "aperto"
+    assert book.store.notes(ALICE, 1) == [] and book.store.case(ALICE, 1).status == "aperto"
 
 
 def test_another_user_lists_searches_exports_and_counts_only_their_own(book, alice_cases):

@@ -94,7 +94,7 @@ def test_list_shows_the_cases_newest_first(db):
 def test_show_reads_back_a_case(db):
     text = out(cases(db, "show", "1"))
     (case, _) = stored_cases(db)
-    profile = Renderer().ui("it", "profile_short", case["main"])
+    profile = Renderer().ui("it", "profile_short", case.main)
     parts = [
         "Caso n. 1 · Rossi Srl",
         f"• {FLOW.questions['service'].short['it']}: sito web",
@@ -192,12 +192,12 @@ def test_delete_without_yes_refuses_unless_confirmed(db, answer):
     assert done.returncode == 1
     assert "Vuoi davvero eliminare il caso n. 1 (Rossi Srl)?" in done.stdout
     assert "non ho eliminato niente" in done.stderr
-    assert [c["case_no"] for c in stored_cases(db)] == [1, 2]
+    assert [c.case_no for c in stored_cases(db)] == [1, 2]
 
 
 def test_delete_when_confirmed(db):
     assert "è stato eliminato" in out(cases(db, "delete", "1", stdin="Sì\n"))
-    assert [c["case_no"] for c in stored_cases(db)] == [2]
+    assert [c.case_no for c in stored_cases(db)] == [2]
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_delete_one_with_yes_is_scoped_by_user(db):
         cases(db, "delete", "1", "--yes", "--user", str(OTHER_USER), "--lang", "en")
     )
     assert stored_cases(db, OTHER_USER) == []
-    assert [c["case_no"] for c in stored_cases(db)] == [1, 2]
+    assert [c.case_no for c in stored_cases(db)] == [1, 2]
 
 
 def test_delete_all(db):
@@ -226,7 +226,7 @@ def test_delete_all(db):
     assert refused.returncode == 1 and "Eliminerò i tuoi 2 casi" in refused.stdout
     assert "cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
     assert stored_cases(db) == []
-    assert [c["alias"] for c in stored_cases(db, OTHER_USER)] == ["Neri"]
+    assert [c.alias for c in stored_cases(db, OTHER_USER)] == ["Neri"]
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_the_same_reminder_is_not_set_twice(db):
     assert "ti ricorderò il caso n. 1" in first
     again = out(cases(db, "remind", "1", day.strftime("%d/%m/%Y"), "10:00"))
     assert "c'è già" in again and "non lo duplico" in again
-    assert len([r for r in stored_cases(db)[0]["reminders"] if r["fired"] is None]) == 1
+    assert len([r for r in stored_cases(db)[0].reminders if r["fired"] is None]) == 1
     assert "ti ricorderò" in out(cases(db, "remind", "1", next_day.strftime("%d/%m/%Y"), "10:00")), "another day"
 
 
@@ -355,11 +355,11 @@ def test_a_deleted_cases_number_is_never_given_again(db):
     """Issue 19: deleting the newest case gave its number to the next one."""
     assert "è stato eliminato" in out(cases(db, "delete", "2", "--yes"))
     chat(db, VERDI)
-    assert [c["case_no"] for c in stored_cases(db)] == [1, 3]
+    assert [c.case_no for c in stored_cases(db)] == [1, 3]
     assert "3. Caffè Verdi" in out(cases(db, "list"))
     assert "Ho cancellato tutti i tuoi dati" in out(cases(db, "delete", "--all", "--yes"))
     chat(db, ROSSI)
-    assert [c["case_no"] for c in stored_cases(db)] == [1], "after erasing everything, nothing of the user is kept"
+    assert [c.case_no for c in stored_cases(db)] == [1], "after erasing everything, nothing of the user is kept"
 
 
 def test_every_message_of_a_saved_case_and_its_versions(db):
@@ -390,8 +390,8 @@ def test_a_case_is_reassessed_in_the_terminal_with_the_profiles_movement(db):
     text = out(done)
     assert "Riepilogo delle tue risposte" in text and "Rossi Srl" in text
     assert "Caso n. 3 salvato." in text and "Com'è cambiato rispetto al caso n. 1" in text
-    assert [c["case_no"] for c in stored_cases(db)] == [1, 2, 3]
-    assert stored_cases(db)[2]["answers"]["alias"] == "Rossi Srl"
+    assert [c.case_no for c in stored_cases(db)] == [1, 2, 3]
+    assert stored_cases(db)[2].answers["alias"] == "Rossi Srl"
     missing = clientcoach("chat", "--db", str(db), "--reassess", "9")
     assert missing.returncode == 1 and "non c'è il n. 9" in missing.stdout + missing.stderr
 

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.classifier import Assessment
 from bot.state import Conversation
 from bot.store import Store
 
 USER, OTHER = 7, 8
 # Lower-case ASCII words: the search index stores words casefolded, so one spelling finds every copy.
 NAME, NOTE, ANSWER, CANCELLED = "zqxrossiname", "zqxnotetext", "zqxserviceanswer", "zqxcancelledanswer"
-ASSESSMENT = {"main": "vip", "secondary": None, "confidence": "high"}
+ASSESSMENT = Assessment({"vip": 10.0}, "vip", None, "high", (), False, False, False, False, False).to_dict()
 
 
 def state(lang: str = "it", **answers: str) -> Conversation:
@@ -112,7 +113,7 @@ def test_erasing_a_user_leaves_no_copy_and_spares_others(opened):
     bot.delete_user(USER)  # erase-all from the running bot, with the CLI's connection open
     assert hits(path, NAME, NOTE, ANSWER) == {"db": 0, "-wal": 0, "-shm": 0, "-journal": 0}
     assert store.count_cases(USER) == 0 and store.sender_profile(USER) == {}
-    assert store.case(OTHER, 1)["alias"] == "keepme"
+    assert store.case(OTHER, 1).alias == "keepme"
 
 
 def test_a_cancelled_questionnaire_leaves_no_copy(opened):

@@ -182,7 +182,7 @@ def test_statistics_count_the_users_own_cases_only_and_erasure_leaves_no_plan(bo
 
 def _assessed(store, user: int, case_no: int):
     case = store.case(user, case_no)
-    return Assessment.from_dict(case["assessment"]), case["answers"]
+    return case.assessment, case.answers
 
 
 def test_an_answer_that_closes_the_case_is_recorded_with_its_outcome_or_not_at_all(book, saved, store):
@@ -195,6 +195,6 @@ def test_an_answer_that_closes_the_case_is_recorded_with_its_outcome_or_not_at_a
         store.record_answer(ALICE, no, "remind", "paid", None, None, NOW, outcome="not-a-status")
     assert store.timeline(ALICE, no) == before and store.plan_state(ALICE, no)["state"] == "waiting"
     book.answer_check(ALICE, no, "remind", "paid")
-    assert store.case(ALICE, no)["status"] == "risolto"
+    assert store.case(ALICE, no).status == "risolto"
     kinds = [e["kind"] for e in store.timeline(ALICE, no)][len(before) :]
     assert "status" in kinds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from decimal import Decimal
@@ -11,6 +12,7 @@ from jinja2 import StrictUndefined, UndefinedError
 
 from bot import result as results
 from bot.actions import FORMS, VARIANTS, MarkSent, ScriptVariant, Toggle
+from bot.case import Case
 from bot.classifier import Assessment, Reason, classify
 from bot.engine import Progress
 from bot.facts import message_facts
@@ -468,7 +470,9 @@ def test_a_guide_renders_without_an_assessment(lang, guide):
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_movement_screen_renders(lang):
     before, after = assessment("gratis"), assessment("mvc")
-    previous = {"assessment": before.to_dict(), "case_no": 1, "created": "2026-01-02T10:00:00+00:00"}
+    saved = "2026-01-02T10:00:00+00:00"
+    row = {"id": 1, "user_id": 1, "case_no": 1, "lang": lang, "status": "aperto", "created": saved, "updated": saved}
+    previous = Case.from_row({**row, "answers": "{}", "assessment": json.dumps(before.to_dict())})
     screen = results.movement(RENDERER, lang, previous, 2, after)
     assert_telegram_safe(screen.text)
     assert "2026-01-02" in screen.plain

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.actions import Extra, Finish, Move, decode
+from bot.casebook import CaseBook, CaseBookError
 from bot.coach import Coach
 from bot.plans import BY_ACTION, PLAN_GUARDS, default_path, plan_for
 from bot.scripts import BY_ID, GUARDS, flags_of, route
@@ -434,9 +435,12 @@ def test_a_reassessment_folds_the_movement_into_the_card(store, flow, drive, eng
 
 def test_a_saved_case_shows_the_same_compact_advice(store, flow, drive):
     coach = Coach(store, flow)
+    book = CaseBook(store, flow, coach.renderer)
     case_no = finish(coach, drive, 5, MANY_SCRIPTS).case_no
-    assert [s.kind for s in coach.case_advice_screens(5, case_no)] == ["advice", "script"]
-    assert coach.case_advice_screens(6, case_no) == []
+    assert [s.kind for s in book.case_view(5, case_no)[3:]] == ["advice", "script"]
+    with pytest.raises(CaseBookError) as refused:  # another user's case shows nothing
+        book.case_view(6, case_no)
+    assert refused.value.key == "unknown_case"
 
 
 def test_the_readme_section_on_messages_is_current(flow):
@@ -482,7 +486,7 @@ def test_a_case_saved_with_the_first_flow_still_reads_and_routes(store, flow):
     }
     state = Conversation(flow="cliente_difficile", flow_version=1, lang="it", at="end", answers=old_answers)
     case_no = store.save_case(9, state, old_assessment, "Rossi")
-    screens = coach.case_advice_screens(9, case_no)
+    screens = CaseBook(store, flow, coach.renderer).case_view(9, case_no)[3:]
     assert [s.kind for s in screens] == ["advice", "script"]
     assert screens[1].meta["script"] == "recupero"
     assert "Studio Bianchi" in screens[1].plain, "the signature typed in the old questionnaire still signs"

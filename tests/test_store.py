@@ -68,13 +68,13 @@ def test_the_search_index_holds_the_texts_it_is_given_and_nothing_else(file_stor
     first = file_store.save_case(1, state.but(answers=answers), assessment, "Rossi Srl", search_texts=["sito web"])
     second = file_store.save_case(1, state.but(answers=answers), assessment, "Verdi")
     assert file_store.search_cases(1, "ross")[0] == 1 and file_store.search_cases(1, "verdi")[0] == 1, "the alias"
-    assert [c["case_no"] for c in file_store.search_cases(1, "sito")[1]] == [first]
+    assert [c.case_no for c in file_store.search_cases(1, "sito")[1]] == [first]
     assert file_store.search_cases(1, "telefonate")[0] == 0, "an answer not given is not indexed"
     assert file_store.search_cases(1, "free")[0] == 0
     file_store.add_note(1, first, "telefonate notturne")
-    assert [c["case_no"] for c in file_store.search_cases(1, "telefon")[1]] == [first]
-    assert [c["case_no"] for c in file_store.search_cases(1, "sito ross")[1]] == [first], "a note keeps what was there"
-    assert file_store.search_cases(1, "verdi")[1][0]["case_no"] == second
+    assert [c.case_no for c in file_store.search_cases(1, "telefon")[1]] == [first]
+    assert [c.case_no for c in file_store.search_cases(1, "sito ross")[1]] == [first], "a note keeps what was there"
+    assert file_store.search_cases(1, "verdi")[1][0].case_no == second
 
 
 def test_the_file_is_in_wal_mode_with_synchronous_normal(file_store, tmp_path):
@@ -142,7 +142,7 @@ def test_case_numbers_count_per_user(file_store, finished):
         numbers.append((user, file_store.save_case(user, state, assessment, "Rossi")))
     assert numbers == [(1, 1), (2, 1), (1, 2), (1, 3), (2, 2), (3, 1)]
     assert [file_store.count_cases(u) for u in (1, 2, 3, 4)] == [3, 2, 1, 0]
-    assert [c["case_no"] for c in file_store.cases(1)] == [3, 2, 1], "newest first"
+    assert [c.case_no for c in file_store.cases(1)] == [3, 2, 1], "newest first"
 
 
 def test_a_saved_case_round_trips_and_closes_the_conversation(file_store, finished):
@@ -150,14 +150,14 @@ def test_a_saved_case_round_trips_and_closes_the_conversation(file_store, finish
     file_store.save_conversation(1, state)
     case_no = file_store.save_case(1, state, assessment, "Rossi")
     case = file_store.case(1, case_no)
-    assert case["answers"] == state.answers
-    assert case["assessment"] == assessment
-    assert (case["main"], case["secondary"], case["confidence"]) == (
+    assert case.stored_answers == state.answers
+    assert case.stored_assessment == assessment
+    assert (case.main, case.secondary, case.confidence) == (
         assessment["main"],
         assessment["secondary"],
         assessment["confidence"],
     )
-    assert (case["alias"], case["lang"], case["status"], case["flow"]) == ("Rossi", "en", "aperto", "cliente_difficile")
+    assert (case.alias, case.lang, case.status, case.flow) == ("Rossi", "en", "aperto", "cliente_difficile")
     assert file_store.load_conversation(1) is None, "the finished questionnaire is no longer open"
 
 
@@ -168,9 +168,9 @@ def test_a_user_cannot_read_another_users_case(file_store, finished):
     assert file_store.case(2, 1) is None
     assert file_store.cases(2) == [] and file_store.count_cases(2) == 0
     assert file_store.save_case(2, state_b, assessment_b, "Verdi") == 1
-    assert file_store.case(2, 1)["alias"] == "Verdi", "user B's case 1 is B's own"
-    assert file_store.case(1, 1)["alias"] == "Rossi"
-    assert [c["alias"] for c in file_store.cases(2)] == ["Verdi"]
+    assert file_store.case(2, 1).alias == "Verdi", "user B's case 1 is B's own"
+    assert file_store.case(1, 1).alias == "Rossi"
+    assert [c.alias for c in file_store.cases(2)] == ["Verdi"]
 
 
 def test_the_same_alias_is_one_client_per_user(file_store, finished):
@@ -178,8 +178,8 @@ def test_the_same_alias_is_one_client_per_user(file_store, finished):
     file_store.save_case(1, state, assessment, "Mario  Rossi")
     file_store.save_case(1, state, assessment, "mario rossi")
     file_store.save_case(2, state, assessment, "Mario Rossi")
-    a1, a2 = file_store.case(1, 1)["client_id"], file_store.case(1, 2)["client_id"]
-    b1 = file_store.case(2, 1)["client_id"]
+    a1, a2 = file_store.case(1, 1).client_id, file_store.case(1, 2).client_id
+    b1 = file_store.case(2, 1).client_id
     assert a1 == a2, "two spellings of one alias"
     assert b1 != a1, "another user's client with the same alias is another client"
     assert alias_key("  Mario   ROSSI ") == "mario rossi"
@@ -188,10 +188,11 @@ def test_the_same_alias_is_one_client_per_user(file_store, finished):
 # -- redelivered updates ---------------------------------------------------------------------------
 
 
-def test_claim_update_refuses_a_second_delivery(file_store):
-    assert file_store.claim_update(1001) is True
-    assert file_store.claim_update(1001) is False
-    assert file_store.claim_update(1002) is True
+def test_a_redelivered_update_is_refused(file_store):
+    # Claimed by the write the update brings (here a cancel): a redelivery of it is refused.
+    assert file_store.drop_conversation(1, update_id=1001) is True
+    assert file_store.drop_conversation(1, update_id=1001) is False
+    assert file_store.drop_conversation(1, update_id=1002) is True
 
 
 def test_saving_a_conversation_twice_with_the_same_update_changes_nothing(file_store, engine, state_at):

@@ -419,19 +419,19 @@ def _claimed_at(store: Store, update_id: int, age: timedelta) -> None:
         store.conn.execute("INSERT INTO processed_updates (update_id, at) VALUES (?, ?)", (update_id, at))
 
 
-def test_prune_processed_updates_drops_only_old_claims(store):
-    _claimed_at(store, 1, timedelta(days=30))
-    _claimed_at(store, 2, timedelta(hours=1))
-    assert store.prune_processed_updates(24 * 3600) == 1
-    assert [u for (u,) in store.conn.execute("SELECT update_id FROM processed_updates")] == [2]
+def test_a_claim_prunes_only_old_claims(store):
+    _claimed_at(store, 1, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE + 60))
+    _claimed_at(store, 2, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE - 3600))
+    assert store.drop_conversation(5, update_id=3) is True  # the next claim (a cancel's) prunes
+    assert [u for (u,) in store.conn.execute("SELECT update_id FROM processed_updates ORDER BY 1")] == [2, 3]
 
 
 def test_claiming_prunes_at_most_once_an_hour(store):
     _claimed_at(store, 1, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE + 60))
-    assert store.claim_update(10) is True
+    assert store.drop_conversation(5, update_id=10) is True
     assert store.conn.execute("SELECT COUNT(*) FROM processed_updates WHERE update_id = 1").fetchone()[0] == 0
     _claimed_at(store, 2, timedelta(seconds=PROCESSED_UPDATES_MAX_AGE + 60))
-    assert store.claim_update(11) is True
+    assert store.drop_conversation(5, update_id=11) is True
     assert store.conn.execute("SELECT COUNT(*) FROM processed_updates WHERE update_id = 2").fetchone()[0] == 1, (
         "not again within the hour"
     )

@@ -421,7 +421,7 @@ async def test_a_case_with_an_emoji_heavy_note_is_shown_whole_with_its_advice_an
         await alice.say("/start")
         before = len(server.calls("sendMessage"))
         await alice.say(f"/caso {case_no}")
-        advice = app.bot_data["coach"].case_advice_screens(ALICE, case_no)
+        advice = app.bot_data["casebook"].case_view(ALICE, case_no)[3:]
     sent = server.calls("sendMessage")[before:]
     assert not [c.error for c in sent if c.error], "every part fits Telegram's limit"
     assert len(sent) >= len(advice) + 2, "the case (in parts), then its advice and scripts"

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from bot import result as results
-from bot.classifier import Assessment
+from bot.case import Case
 from bot.render import Renderer
 from bot.store import schema_version
-from bot.upgrade import case_answers, case_assessment, earlier_answers, earlier_reading
+from bot.upgrade import earlier_answers, earlier_reading, read_case, upgrade_answers
 
 from answer_lines import typed_lines
 from helpers import FLOW, ROOT, clean_environment, run_cli, run_process
@@ -94,10 +94,10 @@ def test_the_fixtures_come_from_earlier_releases():
 # -- point 1: every earlier schema opens whole ------------------------------------------------------------------
 
 
-def expected_readings(case: dict[str, Any], lang: str) -> list[str]:
+def expected_readings(case: Case, lang: str) -> list[str]:
     """Every stored answer as it must read back: today's question's reading, or the stored value."""
     renderer = Renderer(surface="console")
-    answers = case_answers(case, FLOW)
+    answers = read_case(case, FLOW).answers
     texts = [
         renderer.answer_text(q, answers[qid], lang)
         for qid, q in FLOW.questions.items()
@@ -106,20 +106,19 @@ def expected_readings(case: dict[str, Any], lang: str) -> list[str]:
     return texts + [earlier_reading(k, v, lang)[1] for k, v in earlier_answers(answers, FLOW).items()]
 
 
-def stored_case(db: Path, user: int, no: int) -> dict[str, Any]:
-    (flow, version, answers, assessment, lang) = stored(
-        db,
-        "SELECT flow, flow_version, answers, assessment, lang FROM cases WHERE user_id = ? AND case_no = ?",
-        user,
-        no,
-    )[0]
-    return {
-        "flow": flow,
-        "flow_version": version,
-        "answers": json.loads(answers),
-        "assessment": json.loads(assessment),
-        "lang": lang,
-    }
+def stored_case(db: Path, user: int, no: int) -> Case:
+    """The case as the release that wrote `db` stored it (read with SQL, not with the store under test)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute(
+            "SELECT c.*, cl.alias AS alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id "
+            "WHERE c.user_id = ? AND c.case_no = ?",
+            (user, no),
+        ).fetchone()
+        return Case.from_row(dict(row))
+    finally:
+        conn.close()
 
 
 def test_every_stored_answer_is_in_every_cases_view_and_csv(old_db):
@@ -129,7 +128,7 @@ def test_every_stored_answer_is_in_every_cases_view_and_csv(old_db):
         exported = ok(clientcoach("--db", str(old_db), "cases", "export", "--user", str(user), "--lang", "it"))
         row = next(r for r in csv.reader(io.StringIO(exported.lstrip("\ufeff"))) if r[0] == str(no))
         cells = "\n".join(row)
-        for given in (v for v in case["answers"].values() if isinstance(v, str) and v not in ("",)):
+        for given in (v for v in case.stored_answers.values() if isinstance(v, str) and v not in ("",)):
             if not re.fullmatch(r"[a-z_]+", given):  # typed text, not an option id: verbatim
                 assert given in view and given in cells, (user, no, given)
         for reading in expected_readings(case, "it"):
@@ -154,7 +153,7 @@ def test_the_answers_merged_since_read_as_todays_questions(tmp_path):
     read as today's question (its words from today's flow) or shown as stored, labelled."""
     v1 = copy_of("v1_schema2_f001671", tmp_path)
     view = ok(clientcoach("--db", str(v1), "cases", "show", "1"))
-    answers = case_answers(stored_case(v1, 0, 1), FLOW)
+    answers = read_case(stored_case(v1, 0, 1), FLOW).answers
     assert "review_posted" in answers["conflict"], "«recensioni offensive»: a review posted"
     assert reading("conflict", answers["conflict"]) in view
     assert answers["price"]["amount"] == 1200 and reading("price", answers["price"]) in view
@@ -164,7 +163,7 @@ def test_the_answers_merged_since_read_as_todays_questions(tmp_path):
     assert answers["pattern"] == "often" and reading("pattern", "often") in view
     v2 = copy_of("v2_schema4_47969bb", tmp_path)
     view = ok(clientcoach("--db", str(v2), "cases", "show", "1"))
-    answers = case_answers(stored_case(v2, 0, 1), FLOW)
+    answers = read_case(stored_case(v2, 0, 1), FLOW).answers
     assert answers["price"] == {"amount": 1200.0, "unit": "month"} and reading("price", answers["price"]) in view
     assert reading("who", answers["who"]) in view and "lei" in answers["who"]
     assert {"review_posted", "review_threatened"} <= set(answers["conflict"])
@@ -173,9 +172,8 @@ def test_the_answers_merged_since_read_as_todays_questions(tmp_path):
 
 def test_an_upgraded_case_offers_what_todays_rules_offer(old_db, tmp_path):
     for user, no in CASES:
-        case = stored_case(old_db, user, no)
-        answers = case_answers(case, FLOW)
-        offered = results.scripts_for(Assessment.from_dict(case_assessment(case, FLOW, answers)), answers)
+        case = read_case(stored_case(old_db, user, no), FLOW)
+        offered = results.scripts_for(case.assessment, case.answers)
         view = ok(clientcoach("--db", str(old_db), "cases", "show", str(no), "--user", str(user)))
         if offered:
             assert f"1/{len(offered)}" in view, (user, no, [s for s in offered])
@@ -191,7 +189,7 @@ def resumes_at(db: Path, user: int) -> str:
 
     (state,) = stored(db, "SELECT state FROM conversations WHERE user_id = ?", user)[0]
     state = json.loads(state)
-    answers = case_answers({"answers": state["answers"], "flow_version": state["flow_version"], "flow": FLOW.id}, FLOW)
+    answers = upgrade_answers(state["answers"], state["flow_version"], FLOW)
     valid = {k: v for k, v in answers.items() if k in FLOW.questions and FLOW.questions[k].accepts(v)}
     _, at = Engine(FLOW).path(valid)
     return "Riepilogo delle tue risposte" if at == END else FLOW.questions[at].text["it"][:40]
@@ -210,7 +208,7 @@ def test_an_unfinished_questionnaire_resumes_at_the_right_question_with_its_answ
     assert expected in shown, (expected, shown)
     (after,) = stored(old_db, "SELECT state FROM conversations WHERE user_id = ?", user)[0]
     kept = json.loads(after)["answers"]
-    mapped = case_answers({"answers": given, "flow_version": json.loads(before)["flow_version"], "flow": FLOW.id}, FLOW)
+    mapped = upgrade_answers(given, json.loads(before)["flow_version"], FLOW)
     assert kept["alias"] == "Rossi Srl" and kept["payment"] == mapped["payment"]
     assert kept == json.loads(before)["answers"], "nothing is written until the user answers"
 
@@ -437,11 +435,11 @@ def test_a_new_flow_version_is_one_step_function(monkeypatch):
 def test_the_stage_of_free_work_under_flow_3_becomes_the_relationships_shape():
     """A flow 3 case of free work keeps where the work stood, as today's relationship question reads it."""
     stored = {"payment": "free", "free_attitude": "demands", "stage": "ongoing", "who": "man_tu"}
-    answers = case_answers({"answers": stored, "flow": FLOW.id, "flow_version": 3}, FLOW)
+    answers = upgrade_answers(stored, 3, FLOW)
     assert answers["relationship"] == "one_off_in_progress" and "stage" not in answers
     assert not earlier_answers(answers, FLOW), "nothing left over to show as an earlier answer"
     for stage, shape in (("not_started", "one_off_not_started"), ("finished", "one_off_finished")):
-        moved = case_answers({"answers": {**stored, "stage": stage}, "flow": FLOW.id, "flow_version": 3}, FLOW)
+        moved = upgrade_answers({**stored, "stage": stage}, 3, FLOW)
         assert moved["relationship"] == shape
 
 

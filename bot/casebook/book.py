@@ -29,6 +29,7 @@ from ..actions import (
     PlanControl,
     SetOutcome,
 )
+from ..case import Case
 from ..classifier import Assessment
 from ..engine import clean_text
 from ..flow import Flow, load_flow
@@ -88,7 +89,7 @@ class CaseBook(FollowUps, CaseTexts):
 
     # -- lookups -----------------------------------------------------------------------------
 
-    def case(self, user_id: int, case_no: int | str) -> dict[str, Any]:
+    def case(self, user_id: int, case_no: int | str) -> Case:
         """One of the user's cases as the current flow reads it; CaseBookError if the number is bad or not theirs."""
         number = parse_case_no(case_no)
         case = self.store.case(user_id, number)
@@ -96,20 +97,18 @@ class CaseBook(FollowUps, CaseTexts):
             raise CaseBookError("unknown_case", no=number)
         return read_case(case, self.flow)
 
-    def _case_button(self, lang: str, case: dict[str, Any]) -> Button:
-        client = case["alias"] or self.label(lang, "no_alias")
-        profile = self.renderer.ui(lang, "profile_short", case["main"])
-        return Button(_button_label(f"{case['case_no']}. {client} · {profile}"), OpenCase(case["case_no"]))
+    def _case_button(self, lang: str, case: Case) -> Button:
+        client = case.alias or self.label(lang, "no_alias")
+        profile = self.renderer.ui(lang, "profile_short", case.main)
+        return Button(_button_label(f"{case.case_no}. {client} · {profile}"), OpenCase(case.case_no))
 
-    def _list_screen(
-        self, kind: str, lang: str, cases: list[dict[str, Any]], nav: list[Button], **context: Any
-    ) -> Screen:
+    def _list_screen(self, kind: str, lang: str, cases: list[Case], nav: list[Button], **context: Any) -> Screen:
         """The list and the search results share one template and one layout of buttons."""
         text = self.renderer.render(f"{lang}/cases/list.html.j2", cases=[self.summary(c) for c in cases], **context)
         rows: list[tuple[Button, ...]] = [(self._case_button(lang, c),) for c in cases]
         if nav:
             rows.append(tuple(nav))
-        meta = {**context, "case_nos": [c["case_no"] for c in cases]}
+        meta = {**context, "case_nos": [c.case_no for c in cases]}
         return Screen(kind, text, tuple(rows), meta)
 
     def list_cases(self, user_id: int, page: int = 1, lang: str | None = None, page_size: int = PAGE_SIZE) -> Screen:
@@ -158,10 +157,10 @@ class CaseBook(FollowUps, CaseTexts):
         sender = clean_profile(self.store.sender_profile(user_id))
         advice = advice_screens(
             self.renderer,
-            case["lang"],
-            case["case_no"],
-            case["answers"],
-            Assessment.from_dict(case["assessment"]),
+            case.lang,
+            case.case_no,
+            case.answers,
+            case.assessment,
             sender,
             # Printed once in a terminal, where no button or prompt can open it later.
             second_below=self.renderer.surface == "console",
@@ -181,27 +180,25 @@ class CaseBook(FollowUps, CaseTexts):
         (tu or lei; by default the case's own), as the result's ‹ › and version buttons show it."""
         case = self.case(user_id, case_no)
         sender = clean_profile(self.store.sender_profile(user_id))
-        assessment = Assessment.from_dict(case["assessment"])
         screen, count = case_script(
-            self.renderer, case["lang"], case["case_no"], case["answers"], assessment, index, variant, form, sender
+            self.renderer, case.lang, case.case_no, case.answers, case.assessment, index, variant, form, sender
         )
         if screen is None:
-            raise CaseBookError("unknown_message", no=case["case_no"], index=index, count=count)
+            raise CaseBookError("unknown_message", no=case.case_no, index=index, count=count)
         return screen
 
-    def _record(self, user_id: int, lang: str, case: dict[str, Any]) -> list[Screen]:
-        no, answers = case["case_no"], case["answers"]
+    def _record(self, user_id: int, lang: str, case: Case) -> list[Screen]:
+        no, answers = case.case_no, case.answers
         lines = [{"question": q.short[lang], "answer": text} for q, text in self.readings(lang, answers)]
         lines += [{"question": label, "answer": text} for label, text in self.earlier(lang, answers)]
         card = self.renderer.render(
             f"{lang}/cases/case.html.j2",
             **self.summary(case),
-            updated=self.local(case["updated"]),
-            secondary=case["secondary"],
+            updated=self.local(case.updated),
+            secondary=case.secondary,
             answers=lines,
         )
-        assessment = Assessment.from_dict(case["assessment"])
-        result = profile_card(self.renderer, lang, self.answered(answers), answers, assessment)
+        result = profile_card(self.renderer, lang, self.answered(answers), answers, case.assessment)
         buttons = (
             *self._outcome_rows(lang, no),
             (
@@ -212,9 +209,9 @@ class CaseBook(FollowUps, CaseTexts):
         history = Screen("history", self._history_text(user_id, lang, case), buttons, {"case_no": no})
         return [Screen("case", card, meta={"case_no": no}), result, history]
 
-    def _history_text(self, user_id: int, lang: str, case: dict[str, Any]) -> str:
+    def _history_text(self, user_id: int, lang: str, case: Case) -> str:
         """Reminders waiting and the timeline; the oldest entries give way when it would not fit."""
-        no = case["case_no"]
+        no = case.case_no
         entries = []
         plan = self.case_plan(case)
         for event in self.store.timeline(user_id, no):
@@ -228,7 +225,7 @@ class CaseBook(FollowUps, CaseTexts):
             return self.renderer.render(
                 f"{lang}/cases/history.html.j2",
                 no=no,
-                status=case["status"],
+                status=case.status,
                 reminders=waiting,
                 entries=entries[len(entries) - shown :],
                 hidden=len(entries) - shown,
@@ -278,8 +275,8 @@ class CaseBook(FollowUps, CaseTexts):
         """The question "how did it go?" with a button per outcome."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
-        text = self.text(lang, "outcome_question", case["case_no"], case["alias"], case["status"])
-        return Screen("outcome", text, self._outcome_rows(lang, case["case_no"]), {"case_no": case["case_no"]})
+        text = self.text(lang, "outcome_question", case.case_no, case.alias, case.status)
+        return Screen("outcome", text, self._outcome_rows(lang, case.case_no), {"case_no": case.case_no})
 
     def set_outcome(self, user_id: int, case_no: int | str, status: str, lang: str | None = None) -> Screen:
         """Record how one of the user's cases went; the change joins its timeline."""
@@ -347,12 +344,13 @@ class CaseBook(FollowUps, CaseTexts):
         """What a reminder says when it comes: the case, its outcome so far, and outcome buttons."""
         lang = self.lang_for(user_id, lang)
         reminder = self.store.reminder(user_id, reminder_id)
-        case = self.store.case(user_id, reminder["case_no"]) if reminder else None
-        if reminder is None or case is None:
+        found = self.store.case(user_id, reminder["case_no"]) if reminder else None
+        if reminder is None or found is None:
             raise CaseBookError("unknown_reminder")
-        no = case["case_no"]
+        case = read_case(found, self.flow)
+        no = case.case_no
         if reminder["step"]:  # a plan's check: how the step went, with the answers that fit it
-            screen = self.check_message(user_id, read_case(case, self.flow), reminder["step"], lang)
+            screen = self.check_message(user_id, case, reminder["step"], lang)
             return Screen(screen.kind, screen.text, screen.buttons, {**screen.meta, "reminder_id": reminder_id})
         text = self.renderer.render(f"{lang}/cases/reminder.html.j2", **self.summary(case))
         buttons = (*self._outcome_rows(lang, no), (self._open_button(lang, no),))
@@ -368,7 +366,7 @@ class CaseBook(FollowUps, CaseTexts):
         fmt = str(fmt).casefold()
         if fmt not in EXPORT_FORMATS:
             raise CaseBookError("bad_format")
-        cases = self.store.case_history(user_id)
+        cases = [read_case(case, self.flow) for case in self.store.case_history(user_id)]
         data = cases_csv(self, lang, cases) if fmt == "csv" else cases_json(self, lang, cases, self.clock())
         stamp = self.clock().astimezone(self.zone).strftime("%Y%m%d")
         return ExportFile(f"clientcoach-{stamp}.{fmt}", EXPORT_FORMATS[fmt], data, len(cases))
@@ -421,12 +419,12 @@ class CaseBook(FollowUps, CaseTexts):
         """Ask before deleting a case: buttons to delete it and to keep it."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
-        no = case["case_no"]
+        no = case.case_no
         buttons = (
             Button(self.label(lang, "button_confirm_delete"), ConfirmDelete(no)),
             Button(self.label(lang, "button_keep"), KeepCases()),
         )
-        return Screen("confirm", self.text(lang, "confirm_delete", no, case["alias"]), (buttons,), {"case_no": no})
+        return Screen("confirm", self.text(lang, "confirm_delete", no, case.alias), (buttons,), {"case_no": no})
 
     def delete_case(self, user_id: int, case_no: int | str, lang: str | None = None) -> Screen:
         """Delete one of the user's cases with its notes, reminders, history and index entry."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..case import Case
 from .texts import CaseTexts
 
 EXPORT_FORMATS = {"csv": "text/csv", "json": "application/json"}
@@ -32,8 +33,9 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_CSV_FORMULA_START) else text
 
 
-def cases_csv(texts: CaseTexts, lang: str, cases: list[dict[str, Any]]) -> bytes:
-    """One row per case (with its notes and reminders), each answer as it reads back."""
+def cases_csv(texts: CaseTexts, lang: str, cases: list[Case]) -> bytes:
+    """One row per case (with its notes and reminders), each answer as it reads back (`cases` read
+    by today's flow: `bot.upgrade.read_case`)."""
     questions = list(texts.flow.questions.values())
     ui = texts.renderer.ui
     buffer = io.StringIO()
@@ -48,29 +50,29 @@ def cases_csv(texts: CaseTexts, lang: str, cases: list[dict[str, Any]]) -> bytes
         return texts.local(value).strftime("%Y-%m-%d %H:%M")
 
     for case in cases:
-        answers = texts.current(case)
+        answers = case.answers
         readings = {q.id: text for q, text in texts.readings(lang, answers)}
         row = [
-            case["case_no"],
-            stamp(case["created"]),
-            stamp(case["updated"]),
-            texts.label(lang, "status_name", case["status"]),
-            case["alias"],
-            ui(lang, "profile_short", case["main"]),
-            ui(lang, "profile_short", case["secondary"]) if case["secondary"] else "",
-            ui(lang, "confidence_name", case["confidence"]),
+            case.case_no,
+            stamp(case.created),
+            stamp(case.updated),
+            texts.label(lang, "status_name", case.status),
+            case.alias,
+            ui(lang, "profile_short", case.main),
+            ui(lang, "profile_short", case.secondary) if case.secondary else "",
+            ui(lang, "confidence_name", case.confidence),
             *(readings.get(q.id, "") for q in questions),
             "\n".join(f"{label}: {text}" for label, text in texts.earlier(lang, answers)),
-            "\n".join(f"[{stamp(n['created'])}] {n['text']}" for n in case["notes"]),
-            "; ".join(stamp(r["due"]) for r in case["reminders"]),
+            "\n".join(f"[{stamp(n['created'])}] {n['text']}" for n in case.notes),
+            "; ".join(stamp(r["due"]) for r in case.reminders),
         ]
         writer.writerow([csv_cell(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")  # the BOM lets spreadsheets see UTF-8
 
 
-def _readings(texts: CaseTexts, lang: str, case: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+def _readings(texts: CaseTexts, lang: str, case: Case) -> dict[str, list[dict[str, str]]]:
     """A case's answers as they read today, and those given to an earlier version of the flow."""
-    answers = texts.current(case)
+    answers = case.answers
     return {
         "readings": [
             {"id": q.id, "question": q.short[lang], "answer": text} for q, text in texts.readings(lang, answers)
@@ -79,31 +81,32 @@ def _readings(texts: CaseTexts, lang: str, case: dict[str, Any]) -> dict[str, li
     }
 
 
-def cases_json(texts: CaseTexts, lang: str, cases: list[dict[str, Any]], exported: datetime) -> bytes:
-    """Every case as stored, with its answers' readings, notes, reminders and events."""
+def cases_json(texts: CaseTexts, lang: str, cases: list[Case], exported: datetime) -> bytes:
+    """Every case as stored, with its answers' readings (`cases` read by today's flow:
+    `bot.upgrade.read_case`), notes, reminders and events."""
     document = {
         "format": "clientcoach-cases",
         "version": 1,
         "exported": exported.astimezone(timezone.utc).isoformat(timespec="seconds"),
         "cases": [
             {
-                "case_no": case["case_no"],
-                "client": case["alias"],
-                "created": case["created"],
-                "updated": case["updated"],
-                "status": case["status"],
-                "profile": case["main"],
-                "secondary": case["secondary"],
-                "confidence": case["confidence"],
-                "flow": case["flow"],
-                "flow_version": case["flow_version"],
-                "lang": case["lang"],
-                "answers": case["answers"],
+                "case_no": case.case_no,
+                "client": case.alias,
+                "created": case.created,
+                "updated": case.updated,
+                "status": case.status,
+                "profile": case.main,
+                "secondary": case.secondary,
+                "confidence": case.confidence,
+                "flow": case.flow,
+                "flow_version": case.flow_version,
+                "lang": case.lang,
+                "answers": case.stored_answers,
                 **_readings(texts, lang, case),
-                "assessment": case["assessment"],
-                "notes": case["notes"],
-                "reminders": case["reminders"],
-                "events": case["events"],
+                "assessment": case.stored_assessment,
+                "notes": list(case.notes),
+                "reminders": list(case.reminders),
+                "events": list(case.events),
             }
             for case in cases
         ],

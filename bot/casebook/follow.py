@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from ..actions import AnswerCheck, ListPage, MarkSent, OpenCase, PlanControl
-from ..classifier import Assessment
+from ..case import Case
 from ..plans import BY_ACTION, CLOSE, END, REASSESS, CasePlan, Planned, plan_for, step_of
 from ..render import Button, Screen
 from ..result import DEFAULT_VARIANT, plan_text, script, script_form, script_screen, scripts_for
@@ -47,28 +47,28 @@ class FollowUps:
 
         def lang_for(self, user_id: int, lang: str | None = None) -> str: ...
 
-        def case(self, user_id: int, case_no: int | str) -> dict[str, Any]: ...
+        def case(self, user_id: int, case_no: int | str) -> Case: ...
 
         def text(self, lang: str, name: str, *args: Any) -> Markup: ...
 
         def label(self, lang: str, name: str, *args: Any) -> str: ...
 
-        def summary(self, case: dict[str, Any]) -> dict[str, Any]: ...
+        def summary(self, case: Case) -> dict[str, Any]: ...
 
         def local(self, stamp: str) -> datetime: ...
 
     # -- what the plan is, where it stands ------------------------------------------------------
 
     @staticmethod
-    def case_plan(case: dict[str, Any]) -> CasePlan:
-        return plan_for(Assessment.from_dict(case["assessment"]), case["answers"])
+    def case_plan(case: Case) -> CasePlan:
+        return plan_for(case.assessment, case.answers)
 
-    def _offered(self, case: dict[str, Any]) -> list[str]:
-        return [s.id for s in scripts_for(Assessment.from_dict(case["assessment"]), case["answers"])]
+    def _offered(self, case: Case) -> list[str]:
+        return [s.id for s in scripts_for(case.assessment, case.answers)]
 
-    def plan_position(self, user_id: int, case: dict[str, Any], plan: CasePlan) -> tuple[Planned | None, str]:
+    def plan_position(self, user_id: int, case: Case, plan: CasePlan) -> tuple[Planned | None, str]:
         """The step the plan is at and its state: the first step until something is done; None once it ended."""
-        state = self.store.plan_state(user_id, case["case_no"])
+        state = self.store.plan_state(user_id, case.case_no)
         if state is None:
             return plan.first, "proposed"
         return (None if state["state"] == "ended" else plan.get(state["step"])), state["state"]
@@ -94,7 +94,7 @@ class FollowUps:
         step of the plan, its check is scheduled (meta["reminder"])."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
-        no, plan = case["case_no"], self.case_plan(case)
+        no, plan = case.case_no, self.case_plan(case)
         offered = self._offered(case)
         if which is None:
             planned, _ = self.plan_position(user_id, case, plan)
@@ -112,7 +112,7 @@ class FollowUps:
         step = self._step_of(plan, does)
         now = self.clock()
         due = plan.due(step, now) if step is not None else None
-        version = ACTION_VERSION if does in BY_ACTION else f"{variant}:{form or script_form(case['answers'])}"
+        version = ACTION_VERSION if does in BY_ACTION else f"{variant}:{form or script_form(case.answers)}"
         check = self.store.record_sent(user_id, no, step.id if step else None, does, version, due, self.channel, now)
         if check is None:
             raise CaseBookError("unknown_case", no=no)
@@ -130,14 +130,14 @@ class FollowUps:
         meta = {"case_no": no, "reminder": DueReminder(check, user_id, no, due), "step": step.id}
         return Screen("notice", text, buttons, meta)
 
-    def _title(self, lang: str, case: dict[str, Any], plan: CasePlan, step: Planned | None, does: str) -> str:
-        assessment = Assessment.from_dict(case["assessment"])
+    def _title(self, lang: str, case: Case, plan: CasePlan, step: Planned | None, does: str) -> str:
         if does in BY_ACTION:
             return self.renderer.ui(lang, "action_short", does)
-        answers = plan.message_answers(step) if step is not None else case["answers"]
-        return script(self.renderer, lang, does, answers, assessment, DEFAULT_VARIANT, script_form(case["answers"]))[0]
+        answers = plan.message_answers(step) if step is not None else case.answers
+        form = script_form(case.answers)
+        return script(self.renderer, lang, does, answers, case.assessment, DEFAULT_VARIANT, form)[0]
 
-    def plan_event(self, lang: str, case: dict[str, Any], plan: CasePlan, event: dict[str, Any]) -> dict[str, Any]:
+    def plan_event(self, lang: str, case: Case, plan: CasePlan, event: dict[str, Any]) -> dict[str, Any]:
         """A timeline entry of the plan with what its text needs: the title of the step's message, the
         version sent, whether the step was about money, the new check time."""
         kind, step_id, after = event["kind"], event.get("before"), event.get("after")
@@ -164,9 +164,9 @@ class FollowUps:
 
     # -- the check ----------------------------------------------------------------------------
 
-    def check_message(self, user_id: int, case: dict[str, Any], step_id: str, lang: str) -> Screen:
+    def check_message(self, user_id: int, case: Case, step_id: str, lang: str) -> Screen:
         """What a check says when it falls due: what was sent and when, and a button per answer."""
-        no, plan = case["case_no"], self.case_plan(case)
+        no, plan = case.case_no, self.case_plan(case)
         planned = plan.get(step_id)
         sent = [e for e in self.store.timeline(user_id, no) if e["kind"] == "sent" and e["before"] == step_id]
         does = planned.does if planned else (sent[-1]["after"].split(":")[0] if sent else step_id)
@@ -198,7 +198,7 @@ class FollowUps:
         ready to send; an outcome, recorded; or its end)."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
-        no, plan = case["case_no"], self.case_plan(case)
+        no, plan = case.case_no, self.case_plan(case)
         planned = plan.get(step_id)
         if planned is None or answer not in planned.then:
             raise CaseBookError("unknown_action")
@@ -224,10 +224,10 @@ class FollowUps:
             screens.append(self.step_screen(user_id, case, plan, following, lang))
         return screens
 
-    def step_screen(self, user_id: int, case: dict[str, Any], plan: CasePlan, planned: Planned, lang: str) -> Screen:
+    def step_screen(self, user_id: int, case: Case, plan: CasePlan, planned: Planned, lang: str) -> Screen:
         """The step the plan proposes, ready: its message (with "Sent" and the usual versions when the
         result offers it) or its action (with "Done"), and buttons to skip it or pause the plan."""
-        no = case["case_no"]
+        no = case.case_no
         controls = (
             Button(self.label(lang, "button_skip"), PlanControl(no, "skip")),
             Button(self.label(lang, "button_pause"), PlanControl(no, "pause")),
@@ -236,20 +236,20 @@ class FollowUps:
             action = self.text(lang, "step_action", no, self.renderer.ui(lang, "action_title", planned.does))
             done = Button(self.renderer.ui(lang, "button_done"), MarkSent(no, planned.does, DEFAULT_VARIANT, "tu"))
             return Screen("step", action, ((done,), controls), {"case_no": no, "step": planned.id})
-        assessment = Assessment.from_dict(case["assessment"])
-        form = script_form(case["answers"])
+        assessment, answers = case.assessment, case.answers
+        form = script_form(answers)
         sender = clean_profile(self.store.sender_profile(user_id))
-        offered = scripts_for(assessment, case["answers"])
+        offered = scripts_for(assessment, answers)
         ids = [s.id for s in offered]
         if planned.does in ids:
             index = ids.index(planned.does) + 1
             screen = script_screen(
                 self.renderer,
-                case["lang"],
+                case.lang,
                 offered[index - 1],
                 index,
                 len(ids),
-                case["answers"],
+                answers,
                 assessment,
                 DEFAULT_VARIANT,
                 form,
@@ -263,7 +263,7 @@ class FollowUps:
         # from the answers as they stand by then.
         title, note, body = script(
             self.renderer,
-            case["lang"],
+            case.lang,
             planned.does,
             plan.message_answers(planned),
             assessment,
@@ -272,7 +272,7 @@ class FollowUps:
             sender,
         )
         text = self.renderer.render(
-            f"{case['lang']}/script.html.j2",
+            f"{case.lang}/script.html.j2",
             title=title,
             note=Markup(note),
             body=Markup(body),
@@ -291,7 +291,7 @@ class FollowUps:
         """Pause the plan, resume it, skip the step it is at, or show it."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
-        no, plan = case["case_no"], self.case_plan(case)
+        no, plan = case.case_no, self.case_plan(case)
         if what == "show":
             return [self.plan_view(user_id, no, lang)]
         planned, state = self.plan_position(user_id, case, plan)
@@ -351,14 +351,12 @@ class FollowUps:
         """The case's plan as the result showed it, with where it stands now and buttons to go on."""
         lang = self.lang_for(user_id, lang)
         case = self.case(user_id, case_no)
-        no, plan = case["case_no"], self.case_plan(case)
+        no, plan = case.case_no, self.case_plan(case)
         planned, state = self.plan_position(user_id, case, plan)
         pending = self.store.pending_check(user_id, no)
         offered = self._offered(case)
         first = offered.index(plan.first.does) + 1 if plan.first and plan.first.does in offered else None
-        outline = plan_text(
-            self.renderer, lang, plan, Assessment.from_dict(case["assessment"]), script_form(case["answers"]), no, first
-        )
+        outline = plan_text(self.renderer, lang, plan, case.assessment, script_form(case.answers), no, first)
         where = self.text(
             lang,
             "plan_state",

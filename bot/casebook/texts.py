@@ -11,10 +11,11 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..case import Case
 from ..flow import Flow, Question
 from ..render import Renderer, Screen, to_plain
 from ..store import parse_time
-from ..upgrade import case_answers, earlier_answers, earlier_reading
+from ..upgrade import earlier_answers, earlier_reading
 from .parsing import CaseBookError
 
 
@@ -56,11 +57,6 @@ class CaseTexts:
         """Each answer that still fits with how it reads back in the language."""
         return [(q, self.renderer.answer_text(q, answers[qid], lang)) for qid, q in self.answered(answers).items()]
 
-    def current(self, case: dict[str, Any]) -> dict[str, Any]:
-        """A case's answers as the current flow reads them (a case from an earlier flow version mapped
-        by `bot.upgrade`; the stored answers are never rewritten)."""
-        return case_answers(case, self.flow)
-
     def earlier(self, lang: str, answers: dict[str, Any]) -> list[tuple[str, str]]:
         """The answers given to an earlier version of the questionnaire that the current one does not
         ask, as (labelled question, answer as stored)."""
@@ -71,14 +67,14 @@ class CaseTexts:
             )
         ]
 
-    def summary(self, case: dict[str, Any]) -> dict[str, Any]:
+    def summary(self, case: Case) -> dict[str, Any]:
         """What the list, a case's card and a reminder say about a case."""
         return {
-            "no": case["case_no"],
-            "client": case["alias"],
-            "created": self.local(case["created"]),
-            "main": case["main"],
-            "status": case["status"],
+            "no": case.case_no,
+            "client": case.alias,
+            "created": self.local(case.created),
+            "main": case.main,
+            "status": case.status,
         }
 
 

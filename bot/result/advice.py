@@ -7,6 +7,7 @@ from typing import Any
 from ..classifier import Assessment
 from ..facts import advice_facts, form_chooser
 from ..render import Renderer, Screen
+from ..scripts import flags_of
 
 
 def advice(
@@ -34,6 +35,8 @@ def advice(
         thin=assessment.thin,
         secondary=assessment.secondary,
         second_below=second_below,
+        # An overdue invoice comes first: the advice must not suggest a concession on money owed.
+        money_owed="money_owed" in flags_of(assessment, answers, renderer.profiles),
     )
     return Screen("advice", text, meta={"profile": profile})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..case import Case
 from ..classifier import Assessment
 from ..facts import client_label
 from ..flow import Question
@@ -51,9 +52,9 @@ def profile_card(
     return Screen("result", text)
 
 
-def movement(renderer: Renderer, lang: str, previous: dict[str, Any], case_no: int, assessment: Assessment) -> Screen:
+def movement(renderer: Renderer, lang: str, previous: Case, case_no: int, assessment: Assessment) -> Screen:
     """How the profile moved since an earlier case of the same client."""
-    before = Assessment.from_dict(previous["assessment"])
+    before = previous.assessment
     rows = []
     for p in renderer.profiles.ids:
         old, new = before.scores.get(p, 0.0), assessment.scores.get(p, 0.0)
@@ -70,8 +71,8 @@ def movement(renderer: Renderer, lang: str, previous: dict[str, Any], case_no: i
         f"{lang}/movement.html.j2",
         before=before,
         after=assessment,
-        previous_no=previous["case_no"],
-        previous_date=previous["created"][:10],
+        previous_no=previous.case_no,
+        previous_date=previous.created[:10],
         case_no=case_no,
         rows=rows,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..actions import Extra, ScriptVariant
+from ..case import Case
 from ..classifier import Assessment
 from ..facts import client_label
 from ..flow import Question
@@ -30,7 +31,7 @@ def result_screens(
     answers: dict[str, Any],
     assessment: Assessment,
     sender: dict[str, str],
-    previous: dict[str, Any] | None = None,
+    previous: Case | None = None,
 ) -> list[Screen]:
     """The card, the advice and the first script (at most three messages); with `previous` (the
     earlier case a reassessment started from), how the profile moved joins the card."""

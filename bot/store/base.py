@@ -28,6 +28,13 @@ def parse_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def known_status(status: str) -> str:
+    """`status` if it is one a case can have; ValueError (a bug, never a StoreError) if not."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    return status
+
+
 def inserted_id(cursor: sqlite3.Cursor) -> int:
     """The rowid an INSERT just made (sqlite3 types it Optional: no INSERT yet on that cursor)."""
     if cursor.lastrowid is None:
@@ -86,8 +93,7 @@ class StoreBase:
     def _change_status(self, case_id: int, user_id: int, status: str, now: str) -> str:
         """Set how a case went, with its timeline entry if it changed (inside the caller's
         transaction); returns the status before."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+        known_status(status)
         row = self.conn.execute("SELECT status FROM cases WHERE id = ? AND user_id = ?", (case_id, user_id)).fetchone()
         before = str(row[0])
         if before != status:

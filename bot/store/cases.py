@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
+from ..case import Case
 from ..state import Conversation
 from .base import inserted_id, to_json, utcnow
 from .claims import ClaimsStore
@@ -105,17 +105,17 @@ class CaseStore(ClaimsStore):
         )
         return inserted_id(cursor)
 
-    def case(self, user_id: int, case_no: int) -> dict[str, Any] | None:
+    def case(self, user_id: int, case_no: int) -> Case | None:
         """One of the user's cases by its number, decoded; None if the user has no such case."""
         found = self._select_cases("c.user_id = ? AND c.case_no = ?", (user_id, case_no))
         return found[0] if found else None
 
-    def case_from_conversation(self, user_id: int, conversation: str) -> dict[str, Any] | None:
+    def case_from_conversation(self, user_id: int, conversation: str) -> Case | None:
         """The user's case saved by the questionnaire `conversation` (its id); None if none was."""
         found = self._select_cases("c.user_id = ? AND c.conversation = ?", (user_id, conversation))
         return found[0] if found else None
 
-    def cases(self, user_id: int, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
+    def cases(self, user_id: int, limit: int = 10, offset: int = 0) -> list[Case]:
         """The user's cases, newest first."""
         return self._select_cases(
             "c.user_id = ? ORDER BY c.created DESC, c.case_no DESC LIMIT ? OFFSET ?", (user_id, limit, offset)
@@ -124,20 +124,19 @@ class CaseStore(ClaimsStore):
     def count_cases(self, user_id: int) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM cases WHERE user_id = ?", (user_id,)).fetchone()[0]
 
-    def _select_cases(self, where: str, params: tuple) -> list[dict[str, Any]]:
-        cases = self._rows(
+    def _select_cases(self, where: str, params: tuple) -> list[Case]:
+        rows = self._rows(
             "SELECT c.*, cl.alias AS alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id WHERE " + where,
             params,
         )
-        for case in cases:
-            case["answers"] = json.loads(case["answers"])
-            case["assessment"] = json.loads(case["assessment"])
-        return cases
+        return [Case.from_row(row) for row in rows]
 
-    def case_history(self, user_id: int) -> list[dict[str, Any]]:
+    def case_history(self, user_id: int) -> list[Case]:
         """All the user's cases, oldest first, each with its `notes`, `reminders` and `events`."""
         cases = self._select_cases("c.user_id = ? ORDER BY c.case_no", (user_id,))
-        by_id = {case["id"]: {**case, "notes": [], "reminders": [], "events": []} for case in cases}
+        by_id: dict[int, dict[str, list[dict[str, Any]]]] = {
+            case.id: {"notes": [], "reminders": [], "events": []} for case in cases
+        }
         related = (
             ("notes", "SELECT case_id, text, created FROM notes WHERE user_id = ? ORDER BY id"),
             ("reminders", "SELECT case_id, due, created, fired FROM reminders WHERE user_id = ? ORDER BY due, id"),
@@ -145,10 +144,10 @@ class CaseStore(ClaimsStore):
         )
         for key, sql in related:
             for row in self._rows(sql, (user_id,)):
-                case = by_id.get(row.pop("case_id"))
-                if case is not None:
-                    case[key].append(row)
-        return list(by_id.values())
+                found = by_id.get(row.pop("case_id"))
+                if found is not None:
+                    found[key].append(row)
+        return [case.but(**{key: tuple(rows) for key, rows in by_id[case.id].items()}) for case in cases]
 
     def case_summaries(self, user_id: int) -> list[tuple[str, str, str]]:
         """(created, main profile, status) of each of the user's cases, for statistics."""

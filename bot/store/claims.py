@@ -28,13 +28,10 @@ class ClaimsStore(StoreBase):
         self._pruned_at = float("-inf")
         self._claimed: set[int] = set()  # updates a turn recorded as handled, until the front end asks
 
-    def claim_update(self, update_id: int) -> bool:
-        """Record an update as handled; False if it was handled before (a redelivery)."""
-        with self.conn:
-            return self._claim_update(update_id)
-
     def _claim_update(self, update_id: int) -> bool:
-        # Inside the caller's transaction: old claims go at most once an hour, so the table stays small.
+        """Record an update as handled; False if it was handled before (a redelivery). Inside the
+        caller's transaction (the write the update brings): old claims go at most once an hour, so
+        the table stays small."""
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._prune_updates(PROCESSED_UPDATES_MAX_AGE)
             self._pruned_at = time.monotonic()
@@ -66,11 +63,7 @@ class ClaimsStore(StoreBase):
         sql = f"SELECT update_id FROM processed_updates WHERE update_id IN ({marks})"
         return {row[0] for row in self.conn.execute(sql, ids)}
 
-    def prune_processed_updates(self, max_age_seconds: float) -> int:
-        """Forget redelivery claims older than `max_age_seconds`; returns how many went."""
-        with self.conn:
-            return self._prune_updates(max_age_seconds)
-
     def _prune_updates(self, max_age_seconds: float) -> int:
+        """Forget redelivery claims older than `max_age_seconds`; returns how many went."""
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=max_age_seconds)).isoformat(timespec="seconds")
         return self.conn.execute("DELETE FROM processed_updates WHERE at < ?", (cutoff,)).rowcount

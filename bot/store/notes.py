@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import utcnow
+from .base import known_status, utcnow
 from .claims import ClaimsStore
 from .index import index_texts
 
@@ -41,6 +41,7 @@ class NoteStore(ClaimsStore):
 
     def set_status(self, user_id: int, case_no: int, status: str) -> str | None:
         """Record how a case went, as an event too; returns the previous status, None if no such case."""
+        known_status(status)  # refused as a bug even when there is no such case
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             return None if case_id is None else self._change_status(case_id, user_id, status, utcnow())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..case import Case
 from .cases import CaseStore
 from .index import match_query
 
@@ -11,7 +10,7 @@ from .index import match_query
 class SearchStore(CaseStore):
     """Word-prefix search over the index (`bot.store.index`)."""
 
-    def search_cases(self, user_id: int, text: str, limit: int = 10) -> tuple[int, list[dict[str, Any]]]:
+    def search_cases(self, user_id: int, text: str, limit: int = 10) -> tuple[int, list[Case]]:
         """The user's cases whose alias, text answers or notes have words starting with the typed ones.
 
         Returns how many match and the newest `limit` of them. Only this user's index terms are read.

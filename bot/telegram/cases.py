@@ -193,7 +193,7 @@ async def on_reassess(req: Request) -> None:
         return
     book, lang = req.casebook, req.lang
     try:
-        case_no = book.case(uid, args[0])["case_no"]
+        case_no = book.case(uid, args[0]).case_no
         reply = req.coach.reassess(uid, case_no, lang, req.update_id)
         if reply is None:  # deleted between the look-up and the reassessment
             raise CaseBookError("unknown_case", no=case_no)
