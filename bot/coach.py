@@ -31,7 +31,6 @@ from .actions import (
     Skip,
     Toggle,
 )
-from .case import Case
 from .engine import CANCELLED, Engine, Invalid
 from .flow import Flow, load_flow
 from .paths import default_flow
@@ -42,6 +41,7 @@ from .store import Store
 from .upgrade import read_case, upgrade_state
 
 if TYPE_CHECKING:
+    from .case import Case
     from .classifier import Assessment
 
 # The result path (classifier, bot.result with the router and the plans, the sender's profile) is

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .case import Case
 from .engine import ASKING, CANCELLED, DONE, EDITING, END, Engine
 from .flow import Flow
 from .state import UNREADABLE, Conversation
 
 if TYPE_CHECKING:  # named in a signature only: a questionnaire is carried over without the classifier
+    from .case import Case
     from .classifier import Assessment
 
 Answers = dict[str, Any]

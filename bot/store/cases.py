@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from ..case import Case
 from ..state import Conversation
 from .base import inserted_id, to_json, utcnow
 from .claims import ClaimsStore
 from .index import index_texts
+
+if TYPE_CHECKING:
+    from ..case import Case
 
 
 def alias_key(alias: str | None) -> str:
@@ -129,6 +131,8 @@ class CaseStore(ClaimsStore):
             "SELECT c.*, cl.alias AS alias FROM cases c LEFT JOIN clients cl ON cl.id = c.client_id WHERE " + where,
             params,
         )
+        from ..case import Case  # its reading (the classifier) is not needed before a case is read
+
         return [Case.from_row(row) for row in rows]
 
     def case_history(self, user_id: int) -> list[Case]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..case import Case
+from typing import TYPE_CHECKING
+
 from .cases import CaseStore
 from .index import match_query
+
+if TYPE_CHECKING:
+    from ..case import Case
 
 
 class SearchStore(CaseStore):
