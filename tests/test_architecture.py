@@ -178,3 +178,20 @@ def test_the_console_chat_imports_no_heavy_package_beyond_its_libraries(tmp_path
     # The result path loads when there is a result: the first prompt pays for none of it.
     result_path = ("bot.result", "bot.plans", "bot.classifier", "bot.facts", "bot.sender")
     assert not [name for name in extra if name in result_path or name.startswith(tuple(f"{m}." for m in result_path))]
+
+
+def test_a_current_database_opens_without_sqlite_utils_and_numpy(tmp_path):
+    """sqlite-utils (and numpy, which it imports when installed) load only to migrate or for the
+    commands that use them: the console's first prompt on an up-to-date database pays for neither."""
+    import sqlite_utils.migrations
+
+    from bench.startup import chat_command, import_costs
+    from bot.store.schema import MIGRATIONS_TABLE
+
+    assert MIGRATIONS_TABLE == sqlite_utils.migrations.Migrations.migrations_table
+    db = str(tmp_path / "chat.db")
+    first = import_costs(chat_command(db))  # creates and migrates the file
+    assert "sqlite_utils" in first
+    again = import_costs(chat_command(db))
+    assert "bot.console" in again, "the chat ran"
+    assert not [name for name in again if name.split(".")[0] in ("sqlite_utils", "numpy")]

@@ -21,7 +21,7 @@ from bot.classifier import Assessment
 from bot.coach import Coach
 from bot.render import Renderer, html_problems
 from bot.result import advice_screens
-from bot.store import STATUSES, Store, index_terms, match_query, migrations, open_db, search_words
+from bot.store import STATUSES, Store, index_terms, match_query, open_db, schema_migrations, search_words
 from bot.store.index import legacy_search_words
 
 from answer_lines import typed_lines
@@ -170,7 +170,7 @@ def test_migration_indexes_cases_saved_before_it(tmp_path: Path, coach: Coach):
 
     path = tmp_path / "old.db"
     db = Database(path)
-    migrations.apply(db, stop_before="m002_case_history")
+    schema_migrations().apply(db, stop_before="m002_case_history")
     db.execute("PRAGMA user_version = 1")
     db.execute("INSERT INTO users (id, lang, created) VALUES (5, 'it', '2025-01-01T00:00:00+00:00')")
     db.execute(

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from bot.classifier import classify
-from bot.store import MIGRATION_NAMES, Store, alias_key, migrations, schema_version
+from bot.store import MIGRATION_NAMES, Store, alias_key, schema_migrations, schema_version
 
 CORE_TABLES = {"users", "conversations", "clients", "cases", "notes", "reminders", "processed_updates"}
 
@@ -29,8 +29,8 @@ def finished(flow, drive):
 def test_migrations_create_the_schema(tmp_path):
     store = Store.open(tmp_path / "cc.db")
     assert CORE_TABLES <= set(store.db.table_names())
-    assert migrations.pending(store.db) == []
-    assert [m.name for m in migrations.applied(store.db)] == MIGRATION_NAMES
+    assert schema_migrations().pending(store.db) == []
+    assert [m.name for m in schema_migrations().applied(store.db)] == MIGRATION_NAMES
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
     columns = set(store.db["cases"].columns_dict)
     assert {
@@ -54,10 +54,10 @@ def test_reopening_keeps_the_data_and_runs_no_migration_again(tmp_path, finished
     store = Store.open(path)
     state, assessment = finished()
     store.save_case(7, state, assessment, "Rossi")
-    applied = [(m.name, m.applied_at) for m in migrations.applied(store.db)]
+    applied = [(m.name, m.applied_at) for m in schema_migrations().applied(store.db)]
     store.close()
     again = Store.open(path)
-    assert [(m.name, m.applied_at) for m in migrations.applied(again.db)] == applied
+    assert [(m.name, m.applied_at) for m in schema_migrations().applied(again.db)] == applied
     assert again.count_cases(7) == 1
     again.close()
 

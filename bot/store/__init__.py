@@ -23,7 +23,15 @@ from .backup import FileStore, backup_database, inspect_database, online_copy
 from .base import StoreBase, parse_time, utcnow
 from .cases import CaseStore, alias_key
 from .claims import PROCESSED_UPDATES_MAX_AGE, ClaimsStore
-from .connection import BUSY_TIMEOUT, OWN_TABLES, closest_file, missing_database, open_db, open_existing
+from .connection import (
+    BUSY_TIMEOUT,
+    OWN_TABLES,
+    closest_file,
+    missing_database,
+    open_connection,
+    open_db,
+    open_existing,
+)
 from .conversations import ConversationStore
 from .erasure import ErasureStore
 from .guard import guard_public_methods, store_error
@@ -33,7 +41,7 @@ from .leases import LeaseStore
 from .notes import NoteStore
 from .plans import PlanStore
 from .reminders import DueReminder, ReminderStore
-from .schema import MIGRATION_NAMES, migrations, schema_version
+from .schema import MIGRATION_NAMES, schema_migrations, schema_version
 from .search import SearchStore
 from .senders import SenderStore
 
@@ -75,9 +83,10 @@ __all__ = [
     "index_terms",
     "inspect_database",
     "match_query",
-    "migrations",
+    "schema_migrations",
     "missing_database",
     "online_copy",
+    "open_connection",
     "open_db",
     "open_existing",
     "parse_time",

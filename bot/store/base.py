@@ -6,12 +6,13 @@ import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Self
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any, Self
 
 from ..choices import STATUSES
-from .connection import BUSY_TIMEOUT, open_db
+from .connection import BUSY_TIMEOUT, open_connection, wrap
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def utcnow() -> str:
@@ -45,19 +46,25 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
 class StoreBase:
     """The connection and the users; each concern of the store is a mixin on this."""
 
-    def __init__(self, db: Database):
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
-        self.path = (
-            ""
-            if db.memory
-            else next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
-        )
+    def __init__(self, db: Database | sqlite3.Connection):
+        """On an open database: sqlite-utils' Database, or the bare connection `open_connection`
+        gives (its Database is then made when first asked for: `db`)."""
+        self._db = None if isinstance(db, sqlite3.Connection) else db
+        self.conn: sqlite3.Connection = db if isinstance(db, sqlite3.Connection) else db.conn
+        # The file, "" for a database in memory.
+        self.path = next((row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+
+    @property
+    def db(self) -> Database:
+        """sqlite-utils' Database on this store's connection."""
+        if self._db is None:
+            self._db = wrap(self.conn)
+        return self._db
 
     @classmethod
     def open(cls, path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Self:
-        """The store on `path` (see `open_db`); raises StoreError when the file cannot be used."""
-        return cls(open_db(path, timeout))
+        """The store on `path` (see `open_connection`); raises StoreError when the file cannot be used."""
+        return cls(open_connection(path, timeout))
 
     def close(self) -> None:
         self.conn.close()
@@ -114,7 +121,7 @@ class StoreBase:
         A reader in the middle of a transaction can block the truncation; it is retried briefly,
         then left to the next erasure or the next automatic checkpoint.
         """
-        if self.db.memory:
+        if not self.path:  # in memory: no file, no WAL
             return
         # A TRUNCATE checkpoint waits for readers through the busy handler: keep that wait short
         # here (about 0.3 s in all), an erasure must not hold the bot for the full lock timeout.

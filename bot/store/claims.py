@@ -6,13 +6,15 @@ recording it happen together or not at all.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Iterable
 
 from .base import StoreBase, utcnow
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 # Redelivery claims older than this are forgotten (Telegram redelivers within hours, not weeks).
 PROCESSED_UPDATES_MAX_AGE = 7 * 24 * 3600.0
@@ -23,7 +25,7 @@ CLAIMS_KEPT = 10_000  # updates recorded by their turn, remembered until their f
 class ClaimsStore(StoreBase):
     """Claims on updates, for every write an update brings."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database | sqlite3.Connection):
         super().__init__(db)
         self._pruned_at = float("-inf")
         self._claimed: set[int] = set()  # updates a turn recorded as handled, until the front end asks

@@ -6,14 +6,15 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import NoReturn
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, NoReturn
 
 from ..errors import StoreError
 from ..paths import default_db_path
 from .guard import store_error
-from .schema import MIGRATIONS_TABLE, migrations, schema_version
+from .schema import MIGRATIONS_TABLE, schema_migrations, schema_version
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another connection's lock before giving up
 # A database is ours when it has these tables; a non-empty file without them belongs to someone else.
@@ -64,18 +65,26 @@ def _check_owner(conn: sqlite3.Connection, path: Path | str, newer: bool = False
     return version
 
 
-def _migrate(db: Database, path: Path | str) -> None:
+def wrap(conn: sqlite3.Connection) -> Database:
+    """sqlite-utils' Database on an open connection (imported here, when first needed)."""
+    from sqlite_utils import Database
+
+    # No sqlite-utils plugins are used; skipping them spares scanning every installed package.
+    return Database(conn, execute_plugins=False)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path | str) -> None:
     """Bring the schema up to date under one write lock, so concurrent first runs take turns."""
-    db.conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN IMMEDIATE")
     try:
         # Read again under the lock: another process may have migrated (or refused) meanwhile.
-        if _check_owner(db.conn, path) < schema_version():
-            migrations.apply(db)
-            db.conn.execute(f"PRAGMA user_version = {schema_version()}")
-        db.conn.execute("COMMIT")
+        if _check_owner(conn, path) < schema_version():
+            schema_migrations().apply(wrap(conn))
+            conn.execute(f"PRAGMA user_version = {schema_version()}")
+        conn.execute("COMMIT")
     except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 
@@ -94,13 +103,13 @@ def _switch_to_wal(conn: sqlite3.Connection, target: Path, timeout: float) -> No
         time.sleep(0.02)
 
 
-def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Database:
+def open_connection(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """Open (creating if needed) the database with durable WAL settings and the latest schema.
 
     `None` is the default location in the user's data folder (callers pass `$CLIENTCOACH_DB` from
     `config.read_environment()`); ":memory:" is a private in-memory database. Raises StoreError
     (never a raw sqlite3 or OS error) for a path that cannot be used, another application's
-    database, a newer schema, a lock, a full disk.
+    database, a newer schema, a lock, a full disk. sqlite-utils is imported only to migrate.
     """
     target, default = _resolve(path)
     conn: sqlite3.Connection | None = None
@@ -109,20 +118,22 @@ def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Da
         conn = sqlite3.connect(":memory:") if memory else _connect(target, default, timeout)
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         # Checked before anything is written: a foreign or newer file is left exactly as it was.
-        version = _check_owner(conn, target)
-        # No sqlite-utils plugins are used; skipping them spares scanning every installed package.
-        db = Database(conn, execute_plugins=False)
-        if version < schema_version():
-            _migrate(db, target)
+        if _check_owner(conn, target) < schema_version():
+            _migrate(conn, target)
         if not memory:
             _switch_to_wal(conn, target, timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # Deleted rows are overwritten with zeros, not left in free pages (SQLite's default keeps them).
         conn.execute("PRAGMA secure_delete = ON")
-        return db
+        return conn
     except BaseException as exc:
         _fail_closed(conn, exc, target)
+
+
+def open_db(path: str | Path | None = None, timeout: float = BUSY_TIMEOUT) -> Database:
+    """`open_connection`, as sqlite-utils' Database."""
+    return wrap(open_connection(path, timeout))
 
 
 def _fail_closed(conn: sqlite3.Connection | None, exc: BaseException, target: Path) -> NoReturn:

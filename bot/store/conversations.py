@@ -4,19 +4,21 @@ transaction per turn."""
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from sqlite_utils import Database
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
 from ..state import Conversation
 from .base import to_json, utcnow
 from .claims import ClaimsStore
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 
 class ConversationStore(ClaimsStore):
     """The open conversation of each user."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database | sqlite3.Connection):
         super().__init__(db)
         self._later: list[tuple[str, int, str]] = []  # meta patches for the next write
 

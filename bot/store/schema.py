@@ -8,24 +8,41 @@ the schema version (SQLite's `user_version`, written after migrating) is how man
 from __future__ import annotations
 
 import json
-from typing import Callable
-
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from functools import cache
+from typing import TYPE_CHECKING, Callable
 
 from .index import index_texts
 
-MIGRATIONS_TABLE = Migrations.migrations_table
-migrations = Migrations("clientcoach")
-# The names of the migrations, in order: ours, so the schema version never reads sqlite-utils' privates.
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+# sqlite-utils' `Migrations.migrations_table` (a test checks they agree), named here so that opening
+# a current database never imports sqlite-utils, which imports numpy when it is installed.
+MIGRATIONS_TABLE = "_sqlite_migrations"
+Step = Callable[["Database"], None]
+# The steps and their names, in order: ours, so the schema version never reads sqlite-utils' privates.
+STEPS: list[Step] = []
 MIGRATION_NAMES: list[str] = []
-Step = Callable[[Database], None]
 
 
 def migration(step: Step) -> Step:
     """Register the next schema step (after every one before it in this file)."""
+    STEPS.append(step)
     MIGRATION_NAMES.append(step.__name__)
-    return migrations()(step)
+    return step
+
+
+@cache
+def schema_migrations() -> Migrations:
+    """sqlite-utils' migration set with every step, in order; built when a database is behind (or
+    asked about), so a current one opens without importing sqlite-utils."""
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("clientcoach")
+    for step in STEPS:
+        migrations()(step)
+    return migrations
 
 
 def schema_version() -> int:
