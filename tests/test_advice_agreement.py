@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 from markupsafe import Markup
@@ -277,13 +278,30 @@ def test_the_free_rider_advice_follows_how_the_client_pays(lang: str, free_words
     assert ("sollecito" if lang == "it" else "reminder") in plain["late"]
 
 
-@pytest.mark.parametrize(("lang", "first"), [("it", "Prima il saldo"), ("en", "Payment first")])
-@pytest.mark.parametrize("profile", ["incontentabile", "lvc"])
-def test_an_overdue_invoice_comes_before_any_concession_in_the_advice(lang: str, first: str, profile: str) -> None:
-    """With an invoice overdue, the never-satisfied advice (concede once) and the LVC one (prices,
-    another supplier) open with getting it paid: money owed is never offered up as the concession."""
-    assessment = Assessment({profile: 9.0}, profile, None, "high", (), False, False, True, False, False)
-    overdue = {"payment": "late", "owed": "640", "owed_since": "overdue"}
-    for answers, expected in ((overdue, True), ({**overdue, "owed_since": "not_due"}, False), ({}, False)):
-        text = results.advice(RENDERER, lang, answers, assessment).plain
-        assert (first in text) is expected, (answers, text[:300])
+HOLDS = {
+    "it": {"money": "Prima il saldo", "pressure": "Niente in cambio della minaccia", "legal": "Prima il legale"},
+    "en": {"money": "Payment first", "pressure": "Nothing in exchange for the threat", "legal": "Counsel first"},
+}
+OVERDUE = {"payment": "late", "owed": "640", "owed_since": "overdue"}
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+@pytest.mark.parametrize("profile", ["incontentabile", "lvc", "gratis"])
+def test_what_the_guards_hold_comes_before_any_concession_in_the_advice(lang: str, profile: str) -> None:
+    """The advice that suggests a concession, a price or an exit opens with what the messages' guards
+    hold: under a legal claim counsel first, under a threat nothing in exchange for it, with an
+    invoice overdue payment first (the free-rider advice speaks of the payment in its own words)."""
+    said = HOLDS[lang]
+    plain = Assessment({profile: 9.0}, profile, None, "high", (), False, False, True, False, False)
+
+    def advice(answers: dict, **flags: bool) -> str:
+        return results.advice(RENDERER, lang, answers, replace(plain, **flags)).plain
+
+    assert not [hold for hold in said.values() if hold in advice({})]
+    assert "\n\n1." not in advice({}), "nothing held: no empty line before the first step"
+    assert (said["money"] in advice(OVERDUE)) is (profile != "gratis")
+    assert said["money"] not in advice({**OVERDUE, "owed_since": "not_due"})
+    assert said["pressure"] in advice({}, pressure=True)
+    assert said["legal"] in advice({}, legal=True)
+    both = advice({}, legal=True, pressure=True)
+    assert said["legal"] in both and said["pressure"] not in both, "counsel first covers the threat too"

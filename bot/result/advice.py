@@ -35,8 +35,9 @@ def advice(
         thin=assessment.thin,
         secondary=assessment.secondary,
         second_below=second_below,
-        # An overdue invoice comes first: the advice must not suggest a concession on money owed.
-        money_owed="money_owed" in flags_of(assessment, answers, renderer.profiles),
+        # The guards' flags (a legal claim, a threat, money owed): the advice puts them first, so it
+        # never suggests a concession, a price or an exit the messages would refuse.
+        flags=sorted(flags_of(assessment, answers, renderer.profiles)),
     )
     return Screen("advice", text, meta={"profile": profile})
 
