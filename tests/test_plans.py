@@ -198,3 +198,13 @@ def test_an_answer_that_closes_the_case_is_recorded_with_its_outcome_or_not_at_a
     assert store.case(ALICE, no).status == "risolto"
     kinds = [e["kind"] for e in store.timeline(ALICE, no)][len(before) :]
     assert "status" in kinds
+
+
+def test_the_plan_says_how_to_mark_a_send_until_the_plan_has_started(book, saved):
+    """Before anything is sent the plan ends with how to mark the first message sent; once the plan
+    has started, where it stands says what comes next instead (not the first message again)."""
+    no = saved(ALICE, OVERDUE)
+    assert "Quando l'hai mandato" in book.plan_view(ALICE, no, "it").plain
+    book.mark_sent(ALICE, no, "1", lang="it")
+    view = book.plan_view(ALICE, no, "it").plain
+    assert "Quando l'hai mandato" not in view and "🗺" in view

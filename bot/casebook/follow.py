@@ -356,7 +356,9 @@ class FollowUps:
         pending = self.store.pending_check(user_id, no)
         offered = self._offered(case)
         first = offered.index(plan.first.does) + 1 if plan.first and plan.first.does in offered else None
-        outline = plan_text(self.renderer, lang, plan, case.assessment, script_form(case.answers), no, first)
+        started = self.store.plan_state(user_id, no) is not None  # then "where it stands" says what to do
+        form = script_form(case.answers)
+        outline = plan_text(self.renderer, lang, plan, case.assessment, form, no, first, how_to=not started)
         where = self.text(
             lang,
             "plan_state",

@@ -46,9 +46,11 @@ def plan_text(
     form: str,
     case_no: int,
     first_index: int | None,
+    how_to: bool = True,
 ) -> str:
     """The plan: each step it can come to, when to check, what each answer leads to; `first_index`
-    is the first step's message among the case's messages (for the console's `cases sent`)."""
+    is the first step's message among the case's messages (for the console's `cases sent`);
+    `how_to` adds how to mark it sent (left out once the plan has started)."""
     course = plan.course()
     numbers = {p.id: i for i, p in enumerate(course, 1)}
     steps = [
@@ -63,7 +65,7 @@ def plan_text(
         }
         for planned in course
     ]
-    return renderer.render(f"{lang}/plan.html.j2", steps=steps, case_no=case_no, first_index=first_index)
+    return renderer.render(f"{lang}/plan.html.j2", steps=steps, case_no=case_no, first_index=first_index, how_to=how_to)
 
 
 __all__ = ["plan_text", "step_title"]
