@@ -15,8 +15,13 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
+def stamp(moment: datetime | None = None) -> str:
+    """How a time is stored: ISO 8601 in UTC, to the second (now when not given)."""
+    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return stamp()
 
 
 def to_json(value: Any) -> str:

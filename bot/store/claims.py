@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Iterable
 
-from .base import StoreBase, utcnow
+from .base import StoreBase, stamp, utcnow
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -67,5 +67,5 @@ class ClaimsStore(StoreBase):
 
     def _prune_updates(self, max_age_seconds: float) -> int:
         """Forget redelivery claims older than `max_age_seconds`; returns how many went."""
-        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=max_age_seconds)).isoformat(timespec="seconds")
+        cutoff = stamp(datetime.now(timezone.utc) - timedelta(seconds=max_age_seconds))
         return self.conn.execute("DELETE FROM processed_updates WHERE at < ?", (cutoff,)).rowcount

@@ -15,21 +15,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .base import StoreBase
+from .base import StoreBase, inserted_id, stamp
 
 PLAN_STATES = ("proposed", "waiting", "paused", "ended")
 # The same step marked sent again within this time is the same send (a double tap, a redelivery).
 SAME_SEND = timedelta(minutes=2)
 # The case events a plan writes (their `kind`), as the timeline names them.
 PLAN_EVENTS = ("sent", "answer", "skipped", "paused", "resumed", "wait")
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def _now(moment: datetime | None = None) -> str:
-    return _stamp(moment or datetime.now(timezone.utc))
 
 
 class PlanStore(StoreBase):
@@ -71,14 +63,20 @@ class PlanStore(StoreBase):
         )
         self.conn.execute("UPDATE cases SET updated = ? WHERE id = ? AND user_id = ?", (now, case_id, user_id))
 
+    def _plan_row(self, case_id: int | None, user_id: int) -> tuple[str | None, str | None, str] | None:
+        """Inside a transaction: (step, does, state) of a case's plan, None when nothing was done with it."""
+        row = self.conn.execute(
+            "SELECT step, does, state FROM case_plans WHERE case_id = ? AND user_id = ?", (case_id, user_id)
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
     def _check(self, case_id: int, user_id: int, step: str, due: datetime, channel: str, now: str) -> int:
-        cursor = self.conn.execute(
-            "INSERT INTO reminders (user_id, case_id, due, created, channel, step) VALUES (?, ?, ?, ?, ?, ?)",
-            (user_id, case_id, _stamp(due), now, channel, step),
+        return inserted_id(
+            self.conn.execute(
+                "INSERT INTO reminders (user_id, case_id, due, created, channel, step) VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, case_id, stamp(due), now, channel, step),
+            )
         )
-        if cursor.lastrowid is None:
-            raise RuntimeError("SQLite gave no id for the check")
-        return cursor.lastrowid
 
     def record_sent(
         self,
@@ -95,7 +93,7 @@ class PlanStore(StoreBase):
         when it is a step of the plan, that step waits for its check at `due` (a check already
         waiting gives way). Returns the check's id (0 without one; negated when the same step was
         just marked sent: nothing new recorded); None if no such case."""
-        now = _now(at)
+        now = stamp(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
@@ -104,7 +102,7 @@ class PlanStore(StoreBase):
                 "SELECT r.id FROM case_plans p JOIN reminders r ON r.case_id = p.case_id AND r.step = p.step "
                 "AND r.fired IS NULL WHERE p.case_id = ? AND p.user_id = ? AND p.step IS ? AND p.does = ? "
                 "AND p.state = 'waiting' AND p.updated >= ?",
-                (case_id, user_id, step, does, _now((at or datetime.now(timezone.utc)) - SAME_SEND)),
+                (case_id, user_id, step, does, stamp((at or datetime.now(timezone.utc)) - SAME_SEND)),
             ).fetchone()
             if again:  # a second tap (or a redelivered one) on the same "sent": recorded once
                 return -again[0]
@@ -128,13 +126,11 @@ class PlanStore(StoreBase):
         """How a step went: the answer joins the timeline and the plan moves on (to `next_step`,
         proposed, or to its end), and an answer that closes the case records its `outcome`, all in
         one transaction. False when the step is not the one waiting (answered already)."""
-        now = _now(at)
+        now = stamp(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
-            row = self.conn.execute(
-                "SELECT step, state FROM case_plans WHERE case_id = ? AND user_id = ?", (case_id, user_id)
-            ).fetchone()
-            if case_id is None or row is None or row[0] != step or row[1] not in ("waiting", "paused"):
+            row = self._plan_row(case_id, user_id)
+            if case_id is None or row is None or row[0] != step or row[2] not in ("waiting", "paused"):
                 return False
             self._event(case_id, user_id, "answer", step, answer, now)
             state = "proposed" if next_step else "ended"
@@ -153,7 +149,7 @@ class PlanStore(StoreBase):
         at: datetime | None = None,
     ) -> bool:
         """The user leaves a step out: the plan goes on to `next_step` (proposed) or ends."""
-        now = _now(at)
+        now = stamp(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
@@ -165,13 +161,10 @@ class PlanStore(StoreBase):
     def pause_plan(self, user_id: int, case_no: int, step: str, does: str, at: datetime | None = None) -> bool:
         """No check comes until the plan is resumed; a plan nothing was done with yet is paused at its
         first step (`step`, `does`). False when there is nothing to pause (paused or ended already)."""
-        now = _now(at)
+        now = stamp(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
-            row = self.conn.execute(
-                "SELECT step, does, state FROM case_plans WHERE case_id = ? AND user_id = ?", (case_id, user_id)
-            ).fetchone()
-            row = row or (step, does, "proposed")
+            row = self._plan_row(case_id, user_id) or (step, does, "proposed")
             if case_id is None or row[2] not in ("proposed", "waiting"):
                 return False
             self._event(case_id, user_id, "paused", row[0], row[2], now)
@@ -183,7 +176,7 @@ class PlanStore(StoreBase):
     ) -> int | None:
         """A paused plan goes on: a step that was waiting waits again for a check at `due`; one that
         was proposed is proposed again. Returns the check's id (0 without one), None if not paused."""
-        now = _now(at)
+        now = stamp(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             row = self.conn.execute(
@@ -207,17 +200,16 @@ class PlanStore(StoreBase):
     ) -> int | None:
         """The check of the step waiting comes at `due` instead (the wait was a suggestion); returns
         the new check's id, None when no step is waiting."""
-        now = _now(at)
+        now = stamp(at)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
-            row = self.conn.execute(
-                "SELECT step, does, state FROM case_plans WHERE case_id = ? AND user_id = ?", (case_id, user_id)
-            ).fetchone()
-            if case_id is None or row is None or row[2] != "waiting":
+            row = self._plan_row(case_id, user_id)
+            if case_id is None or row is None or row[2] != "waiting" or row[0] is None:
                 return None
-            self._event(case_id, user_id, "wait", row[0], _stamp(due), now)
-            self._move(case_id, user_id, row[0], row[1], "waiting", now)
-            return self._check(case_id, user_id, row[0], due, channel, now)
+            step, does, _ = row
+            self._event(case_id, user_id, "wait", step, stamp(due), now)
+            self._move(case_id, user_id, step, does, "waiting", now)
+            return self._check(case_id, user_id, step, due, channel, now)
 
     def plan_history(self, user_id: int) -> list[dict[str, Any]]:
         """Every plan event of the user's cases with the case's number, profile and status, oldest

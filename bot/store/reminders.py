@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from .base import StoreBase, parse_time, utcnow
+from .base import StoreBase, parse_time, stamp, utcnow
 
 
 class DueReminder(NamedTuple):
@@ -24,7 +24,7 @@ class ReminderStore(StoreBase):
         """Set a reminder on one of the user's cases for a front end ("telegram" or "console"); None if
         no such case. The same reminder not yet sent (case, time, front end) is not set twice: its id
         comes back (negated, so the caller knows nothing new was armed)."""
-        stamp = due.astimezone(timezone.utc).isoformat(timespec="seconds")
+        due_at = stamp(due)
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             if case_id is None:
@@ -33,13 +33,13 @@ class ReminderStore(StoreBase):
                 "SELECT id FROM reminders WHERE case_id = ? AND user_id = ? AND substr(due, 1, 16) = substr(?, 1, 16) "
                 "AND channel = ? "
                 "AND fired IS NULL",
-                (case_id, user_id, stamp, channel),
+                (case_id, user_id, due_at, channel),
             ).fetchone()
             if same:
                 return -same[0]
             cursor = self.conn.execute(
                 "INSERT INTO reminders (user_id, case_id, due, created, channel) VALUES (?, ?, ?, ?, ?)",
-                (user_id, case_id, stamp, utcnow(), channel),
+                (user_id, case_id, due_at, utcnow(), channel),
             )
         return cursor.lastrowid
 
