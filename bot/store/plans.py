@@ -204,9 +204,9 @@ class PlanStore(StoreBase):
         with self.conn:
             case_id = self._case_id(user_id, case_no)
             row = self._plan_row(case_id, user_id)
-            if case_id is None or row is None or row[2] != "waiting" or row[0] is None:
+            step, does, state = row or (None, None, "")
+            if case_id is None or step is None or state != "waiting":
                 return None
-            step, does, _ = row
             self._event(case_id, user_id, "wait", step, stamp(due), now)
             self._move(case_id, user_id, step, does, "waiting", now)
             return self._check(case_id, user_id, step, due, channel, now)
